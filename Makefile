@@ -1,0 +1,121 @@
+# lilypad: set up the whole toolchain from nothing and run things.
+#
+# The machines reach only PyPI, npm and Debian's apt mirror, so everything
+# comes from those: the venv (pyproject.toml pins), solcjs + anvil +
+# OpenZeppelin (package.json), the Docker engine and base images (apt).
+# `make setup` is idempotent; a second run only checks and returns.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := setup
+.DELETE_ON_ERROR:
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+VENV := $(ROOT)/.venv
+ANVIL_BIN := $(ROOT)/node_modules/@foundry-rs/anvil-linux-amd64/bin
+# The interpreter that creates the venv (looked up before PATH changes below).
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell command -v python3)
+endif
+
+export PATH := $(VENV)/bin:$(ANVIL_BIN):$(PATH)
+export VIRTUAL_ENV := $(VENV)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends
+DOCKERD_LOG ?= /var/log/lilypad-dockerd.log
+
+# Test budgets and knobs (override on the command line or in the environment).
+LILYPAD_FUZZ_EXAMPLES ?= 25
+FUZZ_EXAMPLES ?= 500
+# Each test run starts its own anvil on a free port, so concurrent runs never
+# share (or kill) one another's chain on 8545.
+APE_FOUNDRY_HOST ?= auto
+ARGS ?=
+
+PY_STAMP := $(VENV)/.lilypad-installed
+NODE_STAMP := $(ROOT)/node_modules/.lilypad-installed
+
+.PHONY: setup venv node solc docker-engine base-images compile test fuzz demo bench clean distclean
+
+setup: venv node solc docker-engine base-images
+
+# --- Python: .venv, reinstalled only when pyproject.toml changed; recreated
+# when it was moved (venvs are not relocatable: scripts hard-code the path) --
+venv:
+	@want="$$(sha256sum pyproject.toml | cut -d' ' -f1)"; \
+	usable() { "$(VENV)/bin/python" -c '' 2>/dev/null && [[ "$$(head -n1 "$(VENV)/bin/pip" 2>/dev/null)" == "#!$(VENV)/bin/"* ]]; }; \
+	if [[ "$$(cat "$(PY_STAMP)" 2>/dev/null)" == "$$want" ]] && usable; then exit 0; fi; \
+	if ! usable; then \
+	    echo "setup: creating $(VENV)"; rm -rf "$(VENV)"; \
+	    if ! "$(PYTHON)" -m venv "$(VENV)" 2>/dev/null; then \
+	        rm -rf "$(VENV)"; $(SUDO) apt-get update -qq; $(APT_INSTALL) python3-venv >/dev/null; \
+	        "$(PYTHON)" -m venv "$(VENV)"; \
+	    fi; \
+	fi; \
+	echo "setup: pip install -e ."; \
+	"$(VENV)/bin/pip" install -q -e .; \
+	echo "$$want" >"$(PY_STAMP)"
+
+# --- npm: solcjs, anvil, OpenZeppelin; `npm ci` only when package*.json changed
+node:
+	@want="$$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"; \
+	if [[ -f "$(NODE_STAMP)" && "$$(cat "$(NODE_STAMP)")" == "$$want" ]]; then exit 0; fi; \
+	if ! command -v npm >/dev/null; then \
+	    echo "setup: installing nodejs/npm (apt)"; $(SUDO) apt-get update -qq; $(APT_INSTALL) nodejs npm >/dev/null; \
+	fi; \
+	if [[ ! -f "$(NODE_STAMP)" && -f node_modules/.package-lock.json ]] && npm ls --all >/dev/null 2>&1; then \
+	    : "node_modules already matches package.json (installed before stamps existed)"; \
+	else \
+	    echo "setup: npm ci"; npm ci --no-audit --no-fund --loglevel=error; \
+	fi; \
+	echo "$$want" >"$(NODE_STAMP)"
+
+# --- solc: ~/.solcx/solc-v<version> -> scripts/solc/solc-wrapper.js ----------
+solc: node
+	@bash scripts/solc/install.sh
+
+# --- Docker engine (apt) and local base images (no registry) ----------------
+docker-engine:
+	@if ! command -v dockerd >/dev/null; then \
+	    echo "setup: installing docker.io (apt)"; \
+	    $(SUDO) apt-get update -qq; DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker.io >/dev/null; \
+	fi; \
+	if docker info >/dev/null 2>&1; then exit 0; fi; \
+	if ! pidof dockerd >/dev/null; then \
+	    echo "setup: starting dockerd (log: $(DOCKERD_LOG))"; \
+	    $(SUDO) bash -c 'setsid nohup dockerd >>"$(DOCKERD_LOG)" 2>&1 </dev/null &'; \
+	fi; \
+	for _ in $$(seq 120); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done; \
+	echo "setup: dockerd did not come up; last lines of $(DOCKERD_LOG):" >&2; \
+	$(SUDO) tail -n 30 "$(DOCKERD_LOG)" >&2 || true; exit 1
+
+base-images: docker-engine
+	@bash scripts/setup/base-images.sh
+
+# --- Everyday targets ---------------------------------------------------------
+compile: venv node solc
+	ape compile
+
+test: setup
+	LILYPAD_FUZZ_EXAMPLES=$(LILYPAD_FUZZ_EXAMPLES) APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) \
+	    ape test tests -q $(ARGS)
+
+fuzz: setup
+	LILYPAD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) \
+	    ape test tests -q -m fuzzing $(ARGS)
+
+demo: setup
+	ape run deploy --network ethereum:local:foundry
+
+bench:
+	@echo "benchmarks arrive with a later issue"
+
+clean:
+	rm -rf .build .cache contracts/.cache .pytest_cache .hypothesis *.egg-info
+	find . \( -path ./.venv -o -path ./node_modules -o -path ./.git \) -prune -o \
+	    -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf .venv node_modules

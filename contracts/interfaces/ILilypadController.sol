@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {Deal} from "./LilypadTypes.sol";
+
+/// @title The single entry point of the lilypad protocol.
+/// @notice Every function takes the deal's full terms; the deal id is
+/// keccak256(abi.encode(deal)). Timeouts may be triggered by anyone once expired.
+interface ILilypadController {
+    event DealAgreed(bytes32 indexed dealId, address indexed party, bool jobCreatorSide);
+    event ResultAdded(bytes32 indexed dealId, bytes32 dataCid, uint64 instructionCount);
+    event JobCreatorAddressChanged(address jobCreator);
+
+    function getDealId(Deal calldata deal) external pure returns (bytes32);
+    function getJobCreatorAddress() external view returns (address);
+    function getTokenAddress() external view returns (address);
+    function getStorageAddress() external view returns (address);
+    function getPaymentsAddress() external view returns (address);
+    function getMediationAddress() external view returns (address);
+
+    function agree(Deal calldata deal) external returns (bytes32 dealId);
+    function addResult(Deal calldata deal, bytes32 dataCid, uint64 instructionCount) external;
+    function acceptResult(Deal calldata deal) external;
+    function checkResult(Deal calldata deal) external;
+    function assignMediator(Deal calldata deal) external returns (address);
+    function mediationAcceptResult(Deal calldata deal) external;
+    function mediationRejectResult(Deal calldata deal) external;
+    function timeoutAgree(Deal calldata deal) external;
+    function timeoutSubmitResult(Deal calldata deal) external;
+    function timeoutJudgeResult(Deal calldata deal) external;
+    function timeoutMediateResult(Deal calldata deal) external;
+}

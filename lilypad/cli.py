@@ -1,0 +1,37 @@
+"""The ``lilypad`` command. Heavy imports are deferred so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "LILYPAD"})
+def main() -> None:
+    """lilypad: a trustless marketplace for containerised compute, settled on-chain."""
+
+
+@main.command()
+def version() -> None:
+    """Print lilypad's version."""
+    from lilypad import __version__
+
+    click.echo(f"lilypad {__version__}")
+
+
+@main.command()
+@click.option("--network", default="ethereum:local", show_default=True, help="ECOSYSTEM:NETWORK of the deployment.")
+def addresses(network: str) -> None:
+    """Print the contract addresses recorded in the deployments file."""
+    from lilypad.exceptions import LilypadError
+    from lilypad.protocol.deployments import load_deployment
+
+    ecosystem, _, name = network.partition(":")
+    try:
+        deployment = load_deployment(ecosystem, name or "local")
+    except LilypadError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"{deployment.ecosystem}:{deployment.network} (chain {deployment.chain_id})")
+    for key, address in deployment.contracts.items():
+        click.echo(f"  {key:<12} {address}")

@@ -1,0 +1,11 @@
+"""Modules: rendering ``lilypad_module.json.tmpl`` with job inputs into a module spec.
+
+* :mod:`lilypad.modules.template` - the Go ``text/template`` subset modules use;
+* :mod:`lilypad.modules.inputs` - ``KEY=VALUE`` job inputs and their limits;
+* :mod:`lilypad.modules.spec` - the rendered JSON spec (``machine``, ``job``, ...)
+  and :func:`lilypad.modules.spec.render_spec`, which combines all three.
+
+Nothing is imported here, so importing the package stays cheap.
+"""
+
+__all__: list[str] = []

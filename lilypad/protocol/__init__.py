@@ -1,0 +1,1 @@
+"""On-chain protocol: deal terms, the contracts' typed wrappers, deployments."""

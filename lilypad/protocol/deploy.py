@@ -1,0 +1,139 @@
+"""Deploy and wire the whole protocol (used by ``scripts/deploy.py`` and the tests).
+
+Order: token; controller, which creates storage, payments and mediation bound
+to itself for ever (no admin can re-point them); the on-chain job creator; then
+the controller learns the job creator's address and bridges get BRIDGE_ROLE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from lilypad.protocol.deployments import CONTRACT_NAMES, Deployment
+
+__all__ = ["DeploySettings", "deploy_system", "verify_wiring", "BRIDGE_ROLE", "ADMIN_ROLE", "MINTER_ROLE"]
+
+ADMIN_ROLE = b"\x00" * 32
+
+
+def _role(name: str) -> bytes:
+    from eth_utils import keccak
+
+    return keccak(text=name)
+
+
+MINTER_ROLE = _role("MINTER_ROLE")
+BRIDGE_ROLE = _role("BRIDGE_ROLE")
+TOKEN = 10**18
+
+
+class DeploySettings:
+    def __init__(
+        self,
+        *,
+        required_deposit: int = 4 * TOKEN,
+        callback_gas_limit: int = 500_000,
+        job_timeout: int = 2 * 3600,
+        initial_supply: int = 0,
+    ) -> None:
+        self.required_deposit = required_deposit
+        self.callback_gas_limit = callback_gas_limit
+        self.job_timeout = job_timeout
+        self.initial_supply = initial_supply
+
+
+def deploy_system(
+    project: Any,
+    deployer: Any,
+    *,
+    settings: DeploySettings | None = None,
+    bridges: Iterable[Any] = (),
+    fund: Iterable[Any] = (),
+    fund_amount: int = 1_000 * TOKEN,
+) -> tuple[Deployment, dict[str, Any]]:
+    """Deploy everything with ``deployer``; return the deployment record and the instances."""
+    from ape import chain, networks
+
+    s = settings or DeploySettings()
+    tx = {"sender": deployer}
+    token = project.LilypadToken.deploy(deployer, s.initial_supply, **tx)
+    controller = project.LilypadController.deploy(deployer, token, **tx)
+    storage = project.LilypadStorage.at(controller.getStorageAddress())
+    payments = project.LilypadPayments.at(controller.getPaymentsAddress())
+    mediation = project.LilypadMediation.at(controller.getMediationAddress())
+    job_creator = project.LilypadOnChainJobCreator.deploy(
+        deployer, token, controller, s.required_deposit, s.callback_gas_limit, s.job_timeout, **tx
+    )
+    controller.setJobCreatorAddress(job_creator, **tx)
+    bridge_addresses = []
+    for bridge in bridges:
+        job_creator.grantRole(BRIDGE_ROLE, bridge, **tx)
+        bridge_addresses.append(str(getattr(bridge, "address", bridge)))
+    for account in fund:
+        token.mint(account, fund_amount, **tx)
+
+    instances = {
+        "token": token,
+        "storage": storage,
+        "payments": payments,
+        "mediation": mediation,
+        "controller": controller,
+        "job_creator": job_creator,
+    }
+    network = networks.provider.network
+    deployment = Deployment(
+        ecosystem=network.ecosystem.name,
+        network=network.name,
+        chain_id=chain.chain_id,
+        deployer=str(deployer.address),
+        block_number=chain.blocks.head.number,
+        contracts={key: str(c.address) for key, c in instances.items()},
+        bridges=bridge_addresses,
+    )
+    problems = verify_wiring(project, deployment)
+    if problems:
+        from lilypad.exceptions import DeploymentError
+
+        raise DeploymentError(problems)
+    return deployment, instances
+
+
+def verify_wiring(project: Any, deployment: Deployment) -> list[str]:
+    """Every way the deployed system could be half-wired, as readable problems (empty: fine)."""
+    from ape import chain
+
+    problems: list[str] = []
+    if chain.chain_id != deployment.chain_id:
+        return [f"connected to chain {chain.chain_id}, deployment is for chain {deployment.chain_id}"]
+    missing = [key for key in CONTRACT_NAMES if key not in deployment.contracts]
+    if missing:
+        return [f"deployments file lacks {', '.join(missing)}"]
+    for key, address in deployment.contracts.items():
+        if not chain.provider.get_code(address):
+            problems.append(f"no code at {key} address {address}")
+    if problems:
+        return problems
+
+    c = {key: project.get_contract(name).at(deployment.contracts[key]) for key, name in CONTRACT_NAMES.items()}
+    controller = c["controller"].address
+    for key in ("storage", "payments", "mediation"):
+        if str(c[key].controller()).lower() != str(controller).lower():
+            problems.append(f"{key} is bound to controller {c[key].controller()}, not {controller}")
+    checks = {
+        "controller.getTokenAddress": (c["controller"].getTokenAddress(), c["token"].address),
+        "controller.getStorageAddress": (c["controller"].getStorageAddress(), c["storage"].address),
+        "controller.getPaymentsAddress": (c["controller"].getPaymentsAddress(), c["payments"].address),
+        "controller.getMediationAddress": (c["controller"].getMediationAddress(), c["mediation"].address),
+        "controller.getJobCreatorAddress": (c["controller"].getJobCreatorAddress(), c["job_creator"].address),
+        "job_creator.getControllerAddress": (c["job_creator"].getControllerAddress(), controller),
+        "job_creator.getTokenAddress": (c["job_creator"].getTokenAddress(), c["token"].address),
+        "payments.token": (c["payments"].token(), c["token"].address),
+    }
+    for name, (actual, expected) in checks.items():
+        if str(actual).lower() != str(expected).lower():
+            problems.append(f"{name}() is {actual}, expected {expected}")
+    for bridge in deployment.bridges:
+        if not c["job_creator"].hasRole(BRIDGE_ROLE, bridge):
+            problems.append(f"bridge {bridge} lacks BRIDGE_ROLE")
+    return problems

@@ -1,0 +1,248 @@
+"""Every path a deal can take, with exact balances and reputation."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+
+from lilypad.protocol.deal import AgreementState
+
+TOKEN = 10**18
+CID = bytes.fromhex("11" * 32)
+
+
+def state(storage, deal):
+    return AgreementState(storage.getAgreement(deal.deal_id).state)
+
+
+def reputation(storage, provider) -> dict:
+    r = storage.getReputation(provider)
+    return {k: int(getattr(r, k)) for k in (
+        "dealsAgreed", "resultsSubmitted", "resultsAccepted", "resultsChecked",
+        "mediationsPassed", "mediationsFailed", "submitTimeouts", "otherTimeouts",
+    )}
+
+
+def test_deal_id_matches_python(controller, make_deal):
+    deal = make_deal()
+    assert bytes(controller.getDealId(deal.as_tuple())) == deal.deal_id
+
+
+def test_happy_path_pays_exactly(controller, storage, payments, token, make_deal, agreed,
+                                 job_creator, resource_provider, balances):
+    deal = make_deal()
+    jc0, rp0 = balances(job_creator, resource_provider)
+    agreed(deal)
+    assert state(storage, deal) == AgreementState.DEAL_AGREED
+    # job creator: payment collateral 5 + judge collateral 3; provider: submit collateral 2
+    assert balances(job_creator, resource_provider) == [jc0 - 8 * TOKEN, rp0 - 2 * TOKEN]
+    assert token.balanceOf(payments) == 10 * TOKEN
+
+    receipt = controller.addResult(deal.as_tuple(), CID, 2, sender=resource_provider)
+    assert state(storage, deal) == AgreementState.RESULTS_SUBMITTED
+    # results collateral = 2 x (1 x 2 instructions) = 4: 2 more than the submit collateral
+    assert balances(resource_provider) == [rp0 - 4 * TOKEN]
+    result = storage.getResult(deal.deal_id)
+    assert bytes(result.dataCid) == CID and result.instructionCount == 2
+    assert receipt.events.filter(controller.ResultAdded)[0].dataCid == CID
+
+    controller.acceptResult(deal.as_tuple(), sender=job_creator)
+    assert state(storage, deal) == AgreementState.RESULTS_ACCEPTED
+    # provider earns the job cost (2); job creator pays exactly that
+    assert balances(job_creator, resource_provider) == [jc0 - 2 * TOKEN, rp0 + 2 * TOKEN]
+    assert token.balanceOf(payments) == 0
+    escrow = payments.getEscrow(deal.deal_id)
+    assert escrow.settled and escrow.jobCreator == 0 and escrow.resourceProvider == 0
+    assert reputation(storage, resource_provider) == {
+        "dealsAgreed": 1, "resultsSubmitted": 1, "resultsAccepted": 1, "resultsChecked": 0,
+        "mediationsPassed": 0, "mediationsFailed": 0, "submitTimeouts": 0, "otherTimeouts": 0,
+    }
+
+
+def _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed):
+    agreed(deal)
+    controller.addResult(deal.as_tuple(), CID, 3, sender=resource_provider)
+    controller.checkResult(deal.as_tuple(), sender=job_creator)
+    chain.mine()  # seal the block that included checkResult: the draw uses its hash
+    chosen = mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+    others = [m for m in deal.members.mediators if m != chosen]
+    return chosen, others
+
+
+def test_check_then_mediation_accept(controller, storage, mediation, payments, token, chain, make_deal,
+                                     agreed, job_creator, resource_provider, signer, balances):
+    deal = make_deal()
+    jc0, rp0 = balances(job_creator, resource_provider)
+    chosen, others = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
+    assert state(storage, deal) == AgreementState.RESULTS_CHECKED
+    med0 = token.balanceOf(chosen)
+    for other in others:  # only the drawn mediator may judge
+        with ape.reverts(controller.NotChosenMediator):
+            controller.mediationAcceptResult(deal.as_tuple(), sender=signer(other))
+    with ape.reverts(controller.NotChosenMediator):
+        controller.mediationAcceptResult(deal.as_tuple(), sender=job_creator)
+    controller.mediationAcceptResult(deal.as_tuple(), sender=signer(chosen))
+    assert state(storage, deal) == AgreementState.MEDIATION_ACCEPTED
+    # job cost 3 to the provider; the job creator also paid the mediation fee (1)
+    assert balances(job_creator, resource_provider) == [jc0 - 4 * TOKEN, rp0 + 3 * TOKEN]
+    assert token.balanceOf(chosen) == med0 + TOKEN
+    assert token.balanceOf(payments) == 0
+    assert mediation.getRequest(deal.deal_id).mediator == chosen
+    rep = reputation(storage, resource_provider)
+    assert rep["resultsChecked"] == 1 and rep["mediationsPassed"] == 1 and rep["resultsAccepted"] == 0
+
+
+def test_check_then_mediation_reject_slashes_provider(controller, storage, mediation, payments, token, chain,
+                                                      make_deal, agreed, job_creator, resource_provider,
+                                                      signer, balances):
+    deal = make_deal()
+    jc0, rp0 = balances(job_creator, resource_provider)
+    chosen, _ = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
+    med0 = token.balanceOf(chosen)
+    controller.mediationRejectResult(deal.as_tuple(), sender=signer(chosen))
+    assert state(storage, deal) == AgreementState.MEDIATION_REJECTED
+    # provider loses its results collateral (2 x 3 = 6) to the job creator, which
+    # paid only the mediation fee
+    assert balances(job_creator, resource_provider) == [jc0 + 6 * TOKEN - TOKEN, rp0 - 6 * TOKEN]
+    assert token.balanceOf(chosen) == med0 + TOKEN
+    assert token.balanceOf(payments) == 0
+    assert reputation(storage, resource_provider)["mediationsFailed"] == 1
+
+
+def test_assign_mediator_by_anyone_fixes_the_draw(controller, mediation, chain, make_deal, agreed,
+                                                  job_creator, resource_provider, stranger):
+    deal = make_deal()
+    chosen, _ = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
+    controller.assignMediator(deal.as_tuple(), sender=stranger)
+    chain.mine(300)  # the check block's hash is gone from the EVM; the assignment stays
+    assert mediation.drawMediator(deal.deal_id, list(deal.members.mediators)) == chosen
+
+
+def test_mediator_draw_is_not_fixed_before_check_block_is_sealed(controller, mediation, make_deal, agreed,
+                                                                 job_creator, resource_provider):
+    deal = make_deal()
+    with ape.reverts(mediation.MediationNotRequested):
+        mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+
+
+# ---------------------------------------------------------------- timeouts
+
+
+def test_timeout_agree_refunds_only_what_that_deal_escrowed(controller, storage, payments, token, make_deal,
+                                                             agreed, job_creator, resource_provider, stranger,
+                                                             advance, balances):
+    other = make_deal()
+    agreed(other)  # another open deal whose escrow must stay untouched
+    deal = make_deal(timeouts={"submit_results_collateral": 7 * TOKEN})
+    jc0 = token.balanceOf(job_creator)
+    controller.agree(deal.as_tuple(), sender=job_creator)
+    with ape.reverts(controller.TimeoutNotExpired):
+        controller.timeoutAgree(deal.as_tuple(), sender=stranger)
+    advance(100)
+    with ape.reverts(controller.WindowClosed):  # too late to agree now
+        controller.agree(deal.as_tuple(), sender=resource_provider)
+    controller.timeoutAgree(deal.as_tuple(), sender=stranger)
+    assert state(storage, deal) == AgreementState.TIMEOUT_AGREE
+    assert token.balanceOf(job_creator) == jc0
+    assert token.balanceOf(payments) == 10 * TOKEN  # exactly the other deal's escrow
+    esc = payments.getEscrow(other.deal_id)
+    assert esc.jobCreator == 8 * TOKEN and esc.resourceProvider == 2 * TOKEN
+
+
+def test_timeout_agree_when_only_provider_agreed(controller, storage, token, make_deal, resource_provider,
+                                                 stranger, advance):
+    deal = make_deal()
+    rp0 = token.balanceOf(resource_provider)
+    controller.agree(deal.as_tuple(), sender=resource_provider)
+    advance(100)
+    controller.timeoutAgree(deal.as_tuple(), sender=stranger)
+    assert token.balanceOf(resource_provider) == rp0
+    assert reputation(storage, resource_provider)["otherTimeouts"] == 0  # not the provider's fault
+
+
+def test_timeout_submit_result_slashes_provider(controller, storage, payments, token, make_deal, agreed,
+                                                job_creator, resource_provider, stranger, advance, balances):
+    deal = make_deal()
+    jc0, rp0 = balances(job_creator, resource_provider)
+    agreed(deal)
+    advance(199)
+    with ape.reverts(controller.TimeoutNotExpired):
+        controller.timeoutSubmitResult(deal.as_tuple(), sender=stranger)
+    advance(1)
+    with ape.reverts(controller.WindowClosed):
+        controller.addResult(deal.as_tuple(), CID, 1, sender=resource_provider)
+    controller.timeoutSubmitResult(deal.as_tuple(), sender=stranger)
+    assert state(storage, deal) == AgreementState.TIMEOUT_SUBMIT_RESULTS
+    assert balances(job_creator, resource_provider) == [jc0 + 2 * TOKEN, rp0 - 2 * TOKEN]
+    assert token.balanceOf(payments) == 0
+    assert reputation(storage, resource_provider)["submitTimeouts"] == 1
+
+
+def test_timeout_judge_result_pays_provider_and_slashes_job_creator(controller, storage, payments, token,
+                                                                    make_deal, agreed, job_creator,
+                                                                    resource_provider, stranger, advance,
+                                                                    balances):
+    deal = make_deal()
+    jc0, rp0 = balances(job_creator, resource_provider)
+    agreed(deal)
+    controller.addResult(deal.as_tuple(), CID, 2, sender=resource_provider)
+    advance(300)
+    with ape.reverts(controller.WindowClosed):
+        controller.acceptResult(deal.as_tuple(), sender=job_creator)
+    with ape.reverts(controller.WindowClosed):
+        controller.checkResult(deal.as_tuple(), sender=job_creator)
+    controller.timeoutJudgeResult(deal.as_tuple(), sender=stranger)
+    assert state(storage, deal) == AgreementState.TIMEOUT_JUDGE_RESULTS
+    # job cost 2 plus the job creator's judging collateral 3
+    assert balances(job_creator, resource_provider) == [jc0 - 5 * TOKEN, rp0 + 5 * TOKEN]
+    assert token.balanceOf(payments) == 0
+    assert reputation(storage, resource_provider)["otherTimeouts"] == 1
+
+
+def test_timeout_mediate_result_refunds_everyone_on_the_mediation_clock(controller, storage, mediation, payments,
+                                                                        token, chain, make_deal, agreed,
+                                                                        job_creator, resource_provider, stranger,
+                                                                        advance, signer, balances):
+    deal = make_deal()
+    jc0, rp0 = balances(job_creator, resource_provider)
+    agreed(deal)
+    controller.addResult(deal.as_tuple(), CID, 2, sender=resource_provider)
+    advance(290)  # check late in the judging window
+    controller.checkResult(deal.as_tuple(), sender=job_creator)
+    chain.mine()
+    chosen = mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+    advance(350)  # judging window long over, but the mediation window (400 s from the check) is open
+    with ape.reverts(controller.TimeoutNotExpired):
+        controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    advance(50)
+    with ape.reverts(controller.WindowClosed):
+        controller.mediationAcceptResult(deal.as_tuple(), sender=signer(chosen))
+    controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    assert state(storage, deal) == AgreementState.TIMEOUT_MEDIATE_RESULTS
+    assert balances(job_creator, resource_provider) == [jc0, rp0]
+    assert token.balanceOf(payments) == 0
+
+
+@pytest.mark.parametrize("finish", ["accept", "timeout_judge"])
+def test_a_settled_deal_never_settles_again(controller, make_deal, agreed, job_creator, resource_provider,
+                                            stranger, advance, finish):
+    deal = make_deal()
+    agreed(deal)
+    controller.addResult(deal.as_tuple(), CID, 1, sender=resource_provider)
+    if finish == "accept":
+        controller.acceptResult(deal.as_tuple(), sender=job_creator)
+    else:
+        advance(300)
+        controller.timeoutJudgeResult(deal.as_tuple(), sender=stranger)
+    advance(10_000)
+    for call, who in [
+        (controller.acceptResult, job_creator),
+        (controller.checkResult, job_creator),
+        (controller.timeoutJudgeResult, stranger),
+        (controller.timeoutSubmitResult, stranger),
+        (controller.timeoutAgree, stranger),
+        (controller.timeoutMediateResult, stranger),
+        (controller.agree, job_creator),
+    ]:
+        with ape.reverts(controller.WrongState):
+            call(deal.as_tuple(), sender=who)

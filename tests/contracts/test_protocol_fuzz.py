@@ -1,0 +1,326 @@
+"""Hypothesis stateful fuzzing of the whole protocol on a real chain.
+
+Random sequences of agree / addResult / accept / check / mediate / time travel /
+timeouts over several deals and parties. A model predicts every outcome and
+every payout from the deal terms alone; after every step we check that the
+protocol's token balance equals the sum of open escrows, that each escrow and
+each party's balance is what the model says, that reputation counters match the
+history, and that settled deals never move again. At teardown every open deal
+is driven to a terminal state through the timeouts anyone can trigger.
+
+Budget: LILYPAD_FUZZ_EXAMPLES (``make test`` uses a small one, ``make fuzz`` a large one).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+from ape.exceptions import ContractLogicError
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState as S, Deal, DealMembers, DealPricing, DealTimeouts
+
+MAX = 2**256 - 1
+CID = bytes.fromhex("44" * 32)
+SLACK = 3  # seconds of clock uncertainty around a deadline: outcome not predicted there
+REP_FIELDS = ("dealsAgreed", "resultsSubmitted", "resultsAccepted", "resultsChecked",
+              "mediationsPassed", "mediationsFailed", "submitTimeouts", "otherTimeouts")
+
+
+@dataclass
+class Model:
+    deal: Deal
+    state: S = S.NONE
+    jc_agreed: bool = False
+    rp_agreed: bool = False
+    created: int = 0
+    agreed_at: int = 0
+    results_at: int = 0
+    checked_at: int = 0
+    instructions: int = 0
+    escrow_jc: int = 0
+    escrow_rp: int = 0
+    settled: bool = False
+    history: list = field(default_factory=list)
+
+
+@pytest.mark.fuzzing
+def test_protocol_state_machine(chain, accounts, system, job_creator, resource_provider, stranger, payee,
+                                mediators):
+    token, controller, storage, payments, mediation = (
+        system[k] for k in ("token", "controller", "storage", "payments", "mediation"))
+    for who in (payee,):
+        token.approve(payments, MAX, sender=who)
+    creators = [job_creator, stranger]
+    providers = [resource_provider, payee]
+    everyone = {a.address: a for a in creators + providers + list(mediators)}
+    reached: set[S] = set()  # every state any deal reached, to show the run was not vacuous
+
+    class ProtocolMachine(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self._isolation = chain.isolate()
+            self._isolation.__enter__()
+            self.deals: list[Model] = []
+            self.balances = {a: token.balanceOf(a) for a in everyone}
+            self.reputation = {p.address: dict.fromkeys(REP_FIELDS, 0) for p in providers}
+
+        def teardown(self):
+            try:
+                for i, m in enumerate(self.deals):
+                    while m.state in TIMEOUT_FOR_STATE:  # every open deal can still end
+                        chain.mine(timestamp=chain.pending_timestamp + 1000)
+                        before = m.state
+                        self.timeout(i, TIMEOUT_FOR_STATE[m.state])
+                        assert m.state != before
+                    assert m.state == S.NONE or S(storage.getAgreement(m.deal.deal_id).state).is_terminal
+                self.check_money()
+                assert token.balanceOf(payments) == 0
+                reached.update(m.state for m in self.deals)
+            finally:
+                self._isolation.__exit__(None, None, None)
+
+        # -------------------------------------------------------- helpers
+        def _now(self) -> int:
+            return chain.pending_timestamp
+
+        def _window(self, start: int, length: int) -> bool | None:
+            """True: open, False: closed, None: too close to the deadline to say."""
+            now, deadline = self._now(), start + length
+            if abs(now - deadline) <= SLACK:
+                return None
+            return now < deadline
+
+        def _do(self, m: Model, fn: str, who, *args):
+            try:
+                receipt = getattr(controller, fn)(m.deal.as_tuple(), *args, sender=who)
+            except ContractLogicError:
+                return None
+            m.history.append(fn)
+            return receipt
+
+        def _pay(self, m: Model, to_jc: int, to_rp: int, mediator: str | None = None, fee: int = 0):
+            assert to_jc + to_rp + fee == m.escrow_jc + m.escrow_rp
+            self.balances[m.deal.members.job_creator] += to_jc
+            self.balances[m.deal.members.resource_provider] += to_rp
+            if mediator:
+                self.balances[mediator] += fee
+            m.escrow_jc = m.escrow_rp = 0
+            m.settled = True
+
+        def _rep(self, m: Model, name: str):
+            self.reputation[m.deal.members.resource_provider][name] += 1
+
+        def _ts(self, receipt) -> int:
+            return chain.blocks[receipt.block_number].timestamp
+
+        # -------------------------------------------------------- rules
+        @initialize()
+        def start(self):
+            self.new_deal_with(0, 0, 1, 5, 2, 1, 1, 1, 200, 200, 200, 200)
+
+        @precondition(lambda self: len(self.deals) < 4)
+        @rule(jc=st.integers(0, 1), rp=st.integers(0, 1), price=st.integers(1, 3), extra=st.integers(0, 6),
+              multiple=st.integers(1, 3), fee=st.integers(0, 2), submit_c=st.integers(0, 3),
+              judge_c=st.integers(0, 3), ta=st.sampled_from([60, 200]), ts=st.sampled_from([60, 200]),
+              tj=st.sampled_from([60, 200]), tm=st.sampled_from([60, 200]))
+        def new_deal(self, jc, rp, price, extra, multiple, fee, submit_c, judge_c, ta, ts, tj, tm):
+            self.new_deal_with(jc, rp, price, price + extra, multiple, fee, submit_c, judge_c, ta, ts, tj, tm)
+
+        def new_deal_with(self, jc, rp, price, payment, multiple, fee, submit_c, judge_c, ta, ts, tj, tm):
+            deal = Deal(
+                members=DealMembers(solver=accounts[6], job_creator=creators[jc], resource_provider=providers[rp],
+                                    mediators=mediators),
+                timeouts=DealTimeouts(agree=ta, submit_results=ts, judge_results=tj, mediate_results=tm,
+                                      submit_results_collateral=submit_c, judge_results_collateral=judge_c),
+                pricing=DealPricing(instruction_price=price, payment_collateral=payment,
+                                    results_collateral_multiple=multiple, mediation_fee=fee),
+            )
+            self.deals.append(Model(deal))
+
+        @rule(i=st.integers(0, 3), job_creator_side=st.booleans())
+        def agree(self, i, job_creator_side):
+            m = self.deals[i % len(self.deals)]
+            who = everyone[m.deal.members.job_creator if job_creator_side else m.deal.members.resource_provider]
+            already = m.jc_agreed if job_creator_side else m.rp_agreed
+            if m.state == S.NONE:
+                expected = True
+            elif m.state == S.DEAL_NEGOTIATING and not already:
+                expected = self._window(m.created, m.deal.timeouts.agree)
+            else:
+                expected = False
+            receipt = self._do(m, "agree", who)
+            if expected is not None:
+                assert (receipt is not None) == expected, (m.state, m.history)
+            if receipt is None:
+                return
+            ts = self._ts(receipt)
+            if m.state == S.NONE:
+                m.state, m.created = S.DEAL_NEGOTIATING, ts
+            if job_creator_side:
+                m.jc_agreed = True
+                m.escrow_jc += m.deal.job_creator_deposit
+                self.balances[who.address] -= m.deal.job_creator_deposit
+            else:
+                m.rp_agreed = True
+                m.escrow_rp += m.deal.resource_provider_deposit
+                self.balances[who.address] -= m.deal.resource_provider_deposit
+            if m.jc_agreed and m.rp_agreed:
+                m.state, m.agreed_at = S.DEAL_AGREED, ts
+                self._rep(m, "dealsAgreed")
+
+        @rule(i=st.integers(0, 3), count=st.integers(1, 4))
+        def add_result(self, i, count):
+            m = self.deals[i % len(self.deals)]
+            fits = m.deal.job_cost(count) <= m.deal.pricing.payment_collateral
+            expected = self._window(m.agreed_at, m.deal.timeouts.submit_results) if (
+                m.state == S.DEAL_AGREED and fits) else False
+            receipt = self._do(m, "addResult", everyone[m.deal.members.resource_provider], CID, count)
+            if expected is not None:
+                assert (receipt is not None) == expected, (m.state, m.history)
+            if receipt is None:
+                return
+            m.state, m.results_at, m.instructions = S.RESULTS_SUBMITTED, self._ts(receipt), count
+            new = m.deal.results_collateral(count)
+            self.balances[m.deal.members.resource_provider] -= new - m.escrow_rp
+            m.escrow_rp = new
+            self._rep(m, "resultsSubmitted")
+
+        @rule(i=st.integers(0, 3), check=st.booleans())
+        def judge(self, i, check):
+            m = self.deals[i % len(self.deals)]
+            expected = self._window(m.results_at, m.deal.timeouts.judge_results) if (
+                m.state == S.RESULTS_SUBMITTED) else False
+            jc = m.deal.members.job_creator
+            receipt = self._do(m, "checkResult" if check else "acceptResult", everyone[jc])
+            if expected is not None:
+                assert (receipt is not None) == expected, (m.state, m.history)
+            if receipt is None:
+                return
+            if check:
+                m.state, m.checked_at = S.RESULTS_CHECKED, self._ts(receipt)
+                m.escrow_jc += m.deal.pricing.mediation_fee
+                self.balances[jc] -= m.deal.pricing.mediation_fee
+                self._rep(m, "resultsChecked")
+            else:
+                m.state = S.RESULTS_ACCEPTED
+                cost = m.deal.job_cost(m.instructions)
+                self._pay(m, m.escrow_jc - cost, m.escrow_rp + cost)
+                self._rep(m, "resultsAccepted")
+
+        @rule(i=st.integers(0, 3), accept=st.booleans(), wrong_mediator=st.booleans())
+        def mediate(self, i, accept, wrong_mediator):
+            m = self.deals[i % len(self.deals)]
+            if m.state != S.RESULTS_CHECKED:
+                return
+            req = mediation.getRequest(m.deal.deal_id)
+            if req.mediator == "0x" + "0" * 40 and chain.blocks.head.number <= req.checkBlock:
+                chain.mine()
+            chosen = mediation.drawMediator(m.deal.deal_id, list(m.deal.members.mediators))
+            who = next(x for x in m.deal.members.mediators if x != chosen) if wrong_mediator else chosen
+            expected = False if wrong_mediator else self._window(m.checked_at, m.deal.timeouts.mediate_results)
+            receipt = self._do(m, "mediationAcceptResult" if accept else "mediationRejectResult", everyone[who])
+            if expected is not None:
+                assert (receipt is not None) == expected, (m.state, m.history)
+            if receipt is None:
+                return
+            fee = m.deal.pricing.mediation_fee
+            cost = m.deal.job_cost(m.instructions)
+            if accept:
+                m.state = S.MEDIATION_ACCEPTED
+                self._pay(m, m.escrow_jc - fee - cost, m.escrow_rp + cost, chosen, fee)
+                self._rep(m, "mediationsPassed")
+            else:
+                m.state = S.MEDIATION_REJECTED
+                self._pay(m, m.escrow_jc - fee + m.escrow_rp, 0, chosen, fee)
+                self._rep(m, "mediationsFailed")
+
+        @rule(i=st.integers(0, 3), check=st.booleans(), accept=st.booleans(), count=st.integers(1, 3))
+        def progress(self, i, check, accept, count):
+            """Take a deal's next natural step, so runs reach the deep states."""
+            m = self.deals[i % len(self.deals)]
+            if m.state in (S.NONE, S.DEAL_NEGOTIATING):
+                self.agree(i, not m.jc_agreed)
+            elif m.state == S.DEAL_AGREED:
+                self.add_result(i, count)
+            elif m.state == S.RESULTS_SUBMITTED:
+                self.judge(i, check)
+            elif m.state == S.RESULTS_CHECKED:
+                self.mediate(i, accept, False)
+
+        @rule(seconds=st.sampled_from([1, 20, 50, 120]))
+        def time_travel(self, seconds):
+            chain.mine(timestamp=chain.pending_timestamp + seconds)
+
+        @rule(i=st.integers(0, 3), which=st.sampled_from(sorted(TIMEOUT_FOR_STATE.values())))
+        def timeout(self, i, which):
+            m = self.deals[i % len(self.deals)]
+            t = m.deal.timeouts
+            starts = {"timeoutAgree": (S.DEAL_NEGOTIATING, m.created, t.agree),
+                      "timeoutSubmitResult": (S.DEAL_AGREED, m.agreed_at, t.submit_results),
+                      "timeoutJudgeResult": (S.RESULTS_SUBMITTED, m.results_at, t.judge_results),
+                      "timeoutMediateResult": (S.RESULTS_CHECKED, m.checked_at, t.mediate_results)}
+            state, start, length = starts[which]
+            if m.state != state:
+                expected = False
+            else:
+                window = self._window(start, length)
+                expected = None if window is None else not window
+            receipt = self._do(m, which, stranger)
+            if expected is not None:
+                assert (receipt is not None) == expected, (m.state, m.history)
+            if receipt is None:
+                return
+            cost = m.deal.job_cost(m.instructions)
+            if which == "timeoutAgree":
+                m.state = S.TIMEOUT_AGREE
+                self._pay(m, m.escrow_jc, m.escrow_rp)
+            elif which == "timeoutSubmitResult":
+                m.state = S.TIMEOUT_SUBMIT_RESULTS
+                self._pay(m, m.escrow_jc + m.escrow_rp, 0)
+                self._rep(m, "submitTimeouts")
+            elif which == "timeoutJudgeResult":
+                m.state = S.TIMEOUT_JUDGE_RESULTS
+                judge_c = m.deal.timeouts.judge_results_collateral
+                self._pay(m, m.escrow_jc - cost - judge_c, m.escrow_rp + cost + judge_c)
+                self._rep(m, "otherTimeouts")
+            else:
+                m.state = S.TIMEOUT_MEDIATE_RESULTS
+                self._pay(m, m.escrow_jc, m.escrow_rp)
+                self._rep(m, "otherTimeouts")
+
+        # -------------------------------------------------------- invariants
+        @invariant()
+        def check_money(self):
+            open_total = 0
+            for m in self.deals:
+                escrow = payments.getEscrow(m.deal.deal_id)
+                assert (escrow.jobCreator, escrow.resourceProvider) == (m.escrow_jc, m.escrow_rp), m.history
+                assert escrow.settled == m.settled, m.history
+                assert S(storage.getAgreement(m.deal.deal_id).state) == m.state, m.history
+                open_total += escrow.jobCreator + escrow.resourceProvider
+            assert token.balanceOf(payments) == open_total
+            for address, expected in self.balances.items():
+                assert token.balanceOf(address) == expected, address
+
+        @invariant()
+        def check_reputation(self):
+            for provider, counters in self.reputation.items():
+                r = storage.getReputation(provider)
+                assert {k: int(getattr(r, k)) for k in REP_FIELDS} == counters
+
+    run_state_machine_as_test(
+        ProtocolMachine,
+        settings=settings(
+            max_examples=int(os.environ.get("LILYPAD_FUZZ_EXAMPLES", "10")),
+            stateful_step_count=int(os.environ.get("LILYPAD_FUZZ_STEPS", "25")),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    print(f"fuzzing reached: {sorted(s.name for s in reached)}")
+    assert reached & {S.RESULTS_ACCEPTED, S.MEDIATION_ACCEPTED, S.MEDIATION_REJECTED, S.TIMEOUT_JUDGE_RESULTS}
