@@ -72,9 +72,9 @@ node:
 	fi; \
 	echo "$$want" >"$(NODE_STAMP)"
 
-# --- solc: ~/.solcx/solc-v<version> -> scripts/solc/solc-wrapper.js ----------
+# --- solc: ~/.solcx/solc-v<version> -> scripts/_toolchain/solc-wrapper.js ----------
 solc: node
-	@bash scripts/solc/install.sh
+	@bash scripts/_toolchain/install-solc.sh
 
 # --- Docker engine (apt) and local base images (no registry) ----------------
 docker-engine:
@@ -92,7 +92,7 @@ docker-engine:
 	$(SUDO) tail -n 30 "$(DOCKERD_LOG)" >&2 || true; exit 1
 
 base-images: docker-engine
-	@bash scripts/setup/base-images.sh
+	@bash scripts/_toolchain/base-images.sh
 
 # --- Everyday targets ---------------------------------------------------------
 compile: venv node solc

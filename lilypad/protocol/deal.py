@@ -25,6 +25,7 @@ __all__ = [
     "TERMINAL_STATES",
     "TIMEOUT_FOR_STATE",
     "JobState",
+    "draw_mediator",
 ]
 
 UINT32_MAX = 2**32 - 1
@@ -176,3 +177,19 @@ class Deal(_Frozen):
     def resource_provider_deposit(self) -> int:
         """What the resource provider escrows when it agrees."""
         return self.timeouts.submit_results_collateral
+
+
+def draw_mediator(check_block_hash: bytes, deal_id: bytes, mediators: list[str] | tuple[str, ...]) -> str:
+    """The mediator ``LilypadMediation`` draws for a checked deal.
+
+    ``check_block_hash`` is the hash of the block that included ``checkResult``
+    (zero bytes if the EVM no longer knows it and nobody fixed the draw; see
+    ``LilypadMediation``). Lets a mediator know it was chosen without a call.
+    """
+    if not mediators:
+        raise ValueError("a deal has at least one mediator")
+    seed = bytes(check_block_hash)
+    if seed == b"\x00" * 32:
+        raise ValueError("the check block's hash is no longer available: read the assigned mediator on-chain")
+    index = int.from_bytes(keccak(encode(["bytes32", "bytes32"], [seed, bytes(deal_id)])), "big") % len(mediators)
+    return mediators[index]

@@ -84,6 +84,7 @@ def test_a_contract_the_victim_calls_cannot_act_for_the_victim(project, controll
         ({"timeouts": {"submit_results": 0}}, "zero timeout"),
         ({"timeouts": {"mediate_results": 31 * 86400}}, "timeout over 30 days"),
         ({"mediators": []}, "need 1 to 16 mediators"),
+        ({"mediators": ["0x" + f"{i + 1:040x}" for i in range(17)]}, "need 1 to 16 mediators"),
         ({"mediators": ["0x" + "0" * 40]}, "mediator is zero or a party"),
         ({"pricing": {"payment_collateral": 2**95, "results_collateral_multiple": 4}}, "amounts overflow"),
     ],

@@ -118,6 +118,17 @@ def test_assign_mediator_by_anyone_fixes_the_draw(controller, mediation, chain, 
     assert mediation.drawMediator(deal.deal_id, list(deal.members.mediators)) == chosen
 
 
+def test_mediator_draw_uses_the_check_block_hash(controller, mediation, chain, make_deal, agreed,
+                                                 job_creator, resource_provider):
+    from lilypad.protocol.deal import draw_mediator
+
+    deal = make_deal()
+    chosen, _ = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
+    check_block = mediation.getRequest(deal.deal_id).checkBlock
+    block_hash = bytes(chain.blocks[check_block].hash)
+    assert draw_mediator(block_hash, deal.deal_id, list(deal.members.mediators)) == chosen
+
+
 def test_mediator_draw_is_not_fixed_before_check_block_is_sealed(controller, mediation, make_deal, agreed,
                                                                  job_creator, resource_provider):
     deal = make_deal()

@@ -12,6 +12,7 @@ from lilypad.protocol.deal import (
     Deal,
     DealMembers,
     DealPricing,
+    draw_mediator,
 )
 
 A, B, C, D = ("0x" + c * 40 for c in "abcd")
@@ -62,3 +63,13 @@ def test_every_open_state_has_a_timeout_and_terminal_states_have_none():
     open_states = {s for s in AgreementState if s not in TERMINAL_STATES and s != AgreementState.NONE}
     assert set(TIMEOUT_FOR_STATE) == open_states
     assert all(s.is_terminal for s in TERMINAL_STATES)
+
+
+def test_mediator_draw_is_deterministic_spreads_and_refuses_a_forgotten_hash():
+    deal = make()
+    mediators = [A, B, C, D]
+    picks = {draw_mediator(bytes([i]) * 32, deal.deal_id, mediators) for i in range(1, 40)}
+    assert picks == set(mediators)  # every mediator can be drawn
+    assert draw_mediator(b"\x07" * 32, deal.deal_id, mediators) == draw_mediator(b"\x07" * 32, deal.deal_id, mediators)
+    with pytest.raises(ValueError):
+        draw_mediator(b"\x00" * 32, deal.deal_id, mediators)

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Install the solcjs-backed `solc` stand-in where py-solc-x looks for compilers:
 #   ${SOLCX_BINARY_PATH:-~/.solcx}/solc-v<version of node_modules/solc>
-# It is a tiny sh launcher that execs node on scripts/solc/solc-wrapper.js of
+# It is a tiny sh launcher that execs node on scripts/_toolchain/solc-wrapper.js of
 # this checkout (absolute path). Idempotent: rewrites the launcher only when
 # its content would change (checkout moved, solc upgraded, node moved).
 # Needs `npm ci` to have run (node_modules/solc).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
-wrapper="$root/scripts/solc/solc-wrapper.js"
+wrapper="$root/scripts/_toolchain/solc-wrapper.js"
 solc_pkg="$root/node_modules/solc/package.json"
 
 if [[ ! -f "$solc_pkg" ]]; then
-    echo "install.sh: $solc_pkg missing; run 'npm ci' first" >&2
+    echo "install-solc.sh: $solc_pkg missing; run 'npm ci' first" >&2
     exit 1
 fi
-node_bin="$(command -v node)" || { echo "install.sh: node not found" >&2; exit 1; }
+node_bin="$(command -v node)" || { echo "install-solc.sh: node not found" >&2; exit 1; }
 
 version="$("$node_bin" -p "require(process.argv[1]).version" "$solc_pkg")"
 dest_dir="${SOLCX_BINARY_PATH:-$HOME/.solcx}"
@@ -35,7 +35,7 @@ fi
 
 launcher="#!/bin/sh
 # solc $version for py-solc-x: solcjs behind $wrapper
-# Written by $root/scripts/solc/install.sh; rerun it if the checkout moves.
+# Written by $root/scripts/_toolchain/install-solc.sh; rerun it if the checkout moves.
 LILYPAD_SOLC_LONG_VERSION=$long
 export LILYPAD_SOLC_LONG_VERSION
 exec \"$node_bin\" \"$wrapper\" \"\$@\"

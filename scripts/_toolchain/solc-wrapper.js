@@ -2,7 +2,7 @@
 // A stand-in for the native `solc` binary, built on solcjs (the npm package
 // `solc`, the official compiler compiled to wasm). py-solc-x (and so
 // ape-solidity) treats any executable `~/.solcx/solc-v<X.Y.Z>` as an installed
-// compiler; scripts/solc/install.sh puts a launcher there that execs this file.
+// compiler; scripts/_toolchain/install-solc.sh puts a launcher there that execs this file.
 //
 // What py-solc-x 2.0.5 / ape-solidity 0.8.6 actually run:
 //   solc --version                                   (before every call)
@@ -21,7 +21,7 @@
 const fs = require("fs");
 const path = require("path");
 
-// This file lives at <checkout>/scripts/solc/solc-wrapper.js.
+// This file lives at <checkout>/scripts/_toolchain/solc-wrapper.js.
 const CHECKOUT = path.resolve(__dirname, "..", "..");
 
 const COMBINED_JSON_OUTPUTS = [
