@@ -12,6 +12,12 @@ def main() -> None:
     """lilypad: a trustless marketplace for containerised compute, settled on-chain."""
 
 
+def _register() -> None:
+    from lilypad.cli.module import module
+
+    main.add_command(module)
+
+
 @main.command()
 def version() -> None:
     """Print lilypad's version."""
@@ -35,3 +41,6 @@ def addresses(network: str) -> None:
     click.echo(f"{deployment.ecosystem}:{deployment.network} (chain {deployment.chain_id})")
     for key, address in deployment.contracts.items():
         click.echo(f"  {key:<12} {address}")
+
+
+_register()

@@ -1,0 +1,120 @@
+"""``lilypad module``: render, run and check modules locally (no chain involved)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["module"]
+
+_inputs_option = click.option(
+    "-i", "--input", "inputs", multiple=True, metavar="KEY=VALUE",
+    help="A module input; repeat for several. Split on the first '='.",
+)
+_data_dir_option = click.option(
+    "--data-dir", type=click.Path(path_type=Path), envvar="LILYPAD_DATA_DIR", default=None,
+    help="lilypad's local state (module cache, results). Default /tmp/lilypad/data.",
+)
+
+
+def _prepare(ref: str, inputs: tuple[str, ...], data_dir: Path | None) -> tuple[Any, Any, Any, dict[str, str]]:
+    """Resolve the module and render its spec; every known failure becomes a ClickException."""
+    from lilypad.exceptions import LilypadError
+    from lilypad.modules.allowlist import Allowlist
+    from lilypad.modules.inputs import parse_inputs
+    from lilypad.modules.resolve import ModuleResolver
+    from lilypad.settings import get_settings
+
+    settings = get_settings(**({"data_dir": data_dir} if data_dir else {}))
+    try:
+        values = parse_inputs(inputs)
+        resolver = ModuleResolver(settings.module_cache_dir, allowlist=Allowlist.parse(settings.offer_modules))
+        resolved = resolver.resolve(ref)
+        spec = resolved.render(values)
+    except LilypadError as err:
+        raise click.ClickException(str(err)) from None
+    return settings, resolved, spec, values
+
+
+@click.group()
+def module() -> None:
+    """Render, run and check modules on this machine, without a chain."""
+
+
+@module.command()
+@click.argument("ref")
+@_inputs_option
+@_data_dir_option
+def render(ref: str, inputs: tuple[str, ...], data_dir: Path | None) -> None:
+    """Print REF's rendered, validated spec as JSON (or the error and its line)."""
+    _, resolved, spec, _ = _prepare(ref, inputs, data_dir)
+    click.echo(f"# {resolved.canonical}", err=True)
+    click.echo(json.dumps(spec.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
+
+
+def _run_once(settings: Any, resolved: Any, spec: Any, inputs_path: Path | None, work_dir: Path) -> Any:
+    from lilypad.exceptions import LilypadError
+    from lilypad.executor import ExecutorLimits, detect_gpus, run_module
+
+    limits = ExecutorLimits(max_timeout=settings.max_job_seconds, max_output_bytes=settings.max_output_bytes)
+    try:
+        return run_module(spec, module_dir=resolved.path, work_dir=work_dir, inputs_dir=inputs_path,
+                          limits=limits, gpus=detect_gpus())
+    except LilypadError as err:
+        raise click.ClickException(str(err)) from None
+
+
+@module.command()
+@click.argument("ref")
+@_inputs_option
+@click.option("--inputs-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Directory mounted read-only at /inputs.")
+@_data_dir_option
+def run(ref: str, inputs: tuple[str, ...], inputs_path: Path | None, data_dir: Path | None) -> None:
+    """Run REF locally in a sandboxed container; print the result directory and its CID."""
+    from lilypad.results.store import ResultsStore
+
+    settings, resolved, spec, _ = _prepare(ref, inputs, data_dir)
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix="run-", dir=settings.runs_dir))
+    result = _run_once(settings, resolved, spec, inputs_path, work_dir)
+    cid = ResultsStore(settings.results_dir).put(result.result_dir)
+    stored = settings.results_dir / cid
+    click.echo(f"module:    {resolved.canonical}")
+    click.echo(f"exit code: {result.exit_code}{' (timed out)' if result.timed_out else ''}")
+    click.echo(f"duration:  {result.duration_s:.2f}s")
+    click.echo(f"results:   {stored}")
+    click.echo(f"data CID:  {cid}")
+    click.echo(f"  cat {stored}/stdout")
+    click.echo(f"  ls {stored}/outputs")
+
+
+@module.command()
+@click.argument("ref")
+@_inputs_option
+@click.option("--inputs-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Directory mounted read-only at /inputs.")
+@_data_dir_option
+def check(ref: str, inputs: tuple[str, ...], inputs_path: Path | None, data_dir: Path | None) -> None:
+    """Run REF twice and report whether its result is reproducible (exit 1 if not).
+
+    Mediation re-runs a job and compares result CIDs, so a module must be
+    deterministic to survive it.
+    """
+    from lilypad.results.compare import compare_results
+
+    settings, resolved, spec, _ = _prepare(ref, inputs, data_dir)
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for attempt in (1, 2):
+        work_dir = Path(tempfile.mkdtemp(prefix=f"check{attempt}-", dir=settings.runs_dir))
+        results.append(_run_once(settings, resolved, spec, inputs_path, work_dir))
+        click.echo(f"run {attempt}: {results[-1].cid} (exit {results[-1].exit_code})")
+    diff = compare_results(results[0].result_dir, results[1].result_dir)
+    click.echo(diff.summary())
+    if not diff.reproducible:
+        raise click.exceptions.Exit(1)
