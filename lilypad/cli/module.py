@@ -15,6 +15,10 @@ _inputs_option = click.option(
     "-i", "--input", "inputs", multiple=True, metavar="KEY=VALUE",
     help="A module input; repeat for several. Split on the first '='.",
 )
+_inputs_path_option = click.option(
+    "--inputs-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory mounted read-only at /inputs.",
+)
 _data_dir_option = click.option(
     "--data-dir", type=click.Path(path_type=Path), envvar="LILYPAD_DATA_DIR", default=None,
     help="lilypad's local state (module cache, results). Default /tmp/lilypad/data.",
@@ -71,8 +75,7 @@ def _run_once(settings: Any, resolved: Any, spec: Any, inputs_path: Path | None,
 @module.command()
 @click.argument("ref")
 @_inputs_option
-@click.option("--inputs-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Directory mounted read-only at /inputs.")
+@_inputs_path_option
 @_data_dir_option
 def run(ref: str, inputs: tuple[str, ...], inputs_path: Path | None, data_dir: Path | None) -> None:
     """Run REF locally in a sandboxed container; print the result directory and its CID."""
@@ -96,8 +99,7 @@ def run(ref: str, inputs: tuple[str, ...], inputs_path: Path | None, data_dir: P
 @module.command()
 @click.argument("ref")
 @_inputs_option
-@click.option("--inputs-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Directory mounted read-only at /inputs.")
+@_inputs_path_option
 @_data_dir_option
 def check(ref: str, inputs: tuple[str, ...], inputs_path: Path | None, data_dir: Path | None) -> None:
     """Run REF twice and report whether its result is reproducible (exit 1 if not).
