@@ -21,15 +21,40 @@ __all__ = [
     "InputError",
     "SpecError",
     "SpecJSONError",
+    # module resolution
+    "ModuleResolutionError",
+    "ModuleRefError",
+    "ModuleNotAllowedError",
+    "ModuleSourceError",
+    "UnknownRevisionError",
+    "ModuleFetchError",
+    "ModuleCacheError",
     # results
     "ResultsError",
     "CIDError",
+    "InvalidCIDError",
+    "ResultNotFoundError",
+    "ResultCorruptedError",
+    "ResultCIDMismatchError",
+    "ResultLayoutError",
+    "UnsafeResultError",
+    "ResultTooLargeError",
+    "ResultArchiveError",
     # protocol (contracts, deployments, accounts)
     "ProtocolError",
     "DeploymentNotFoundError",
     "DeploymentError",
     "InvalidPrivateKeyError",
     "NoAccountError",
+    # executor (Docker containers, GPUs)
+    "ExecutorError",
+    "DockerUnavailableError",
+    "ImageNotAvailableError",
+    "ImageBuildError",
+    "ContainerError",
+    "GPUUnavailableError",
+    "OutputTooLargeError",
+    "WorkDirError",
 ]
 
 
@@ -114,6 +139,87 @@ class SpecJSONError(SpecError):
 
 
 # --------------------------------------------------------------------------
+# Module resolution: references, the allowlist and the git cache
+# (lilypad.modules.reference, lilypad.modules.allowlist, lilypad.modules.resolve)
+# --------------------------------------------------------------------------
+
+
+class ModuleResolutionError(ModuleError):
+    """Base class of errors turning a module reference into the module's files."""
+
+
+class ModuleRefError(ModuleResolutionError):
+    """A module reference (``name:ref``, ``host/owner/repo:ref``, a path) is
+    malformed. ``ref`` is the text as given and ``reason`` says what is wrong."""
+
+    def __init__(self, ref: str, reason: str) -> None:
+        self.ref = ref
+        self.reason = reason
+        super().__init__(f"invalid module reference {_shorten(ref)!r}: {reason}")
+
+
+class ModuleNotAllowedError(ModuleResolutionError):
+    """A module is not in the allowlist (``OFFER_MODULES``). ``ref`` is the
+    reference as given and ``allowed`` the allowlist's entries."""
+
+    def __init__(self, ref: str, allowed: tuple[str, ...] | list[str]) -> None:
+        self.ref = ref
+        self.allowed = tuple(allowed)
+        listed = ", ".join(self.allowed) if self.allowed else "(nothing)"
+        super().__init__(f"module {_shorten(ref)!r} is not allowed here; allowed modules: {listed}")
+
+
+class ModuleSourceError(ModuleResolutionError):
+    """A module's source is missing or is not a module (no
+    ``lilypad_module.json.tmpl``, no ``VERSION`` for a built-in, ...).
+    ``ref`` is the reference, ``source`` the repository or path concerned."""
+
+    def __init__(self, ref: str, source: str, reason: str) -> None:
+        self.ref = ref
+        self.source = source
+        self.reason = reason
+        super().__init__(f"module {_shorten(ref)!r} ({source}): {reason}")
+
+
+class UnknownRevisionError(ModuleResolutionError):
+    """A tag, branch or commit is not in a module's repository. ``revision`` is
+    the ref looked for; ``available`` lists the tags and branches there are."""
+
+    def __init__(self, ref: str, repo: str, revision: str, available: tuple[str, ...] | list[str]) -> None:
+        self.ref = ref
+        self.repo = repo
+        self.revision = revision
+        self.available = tuple(available)
+        shown = ", ".join(self.available[:30]) + (", ..." if len(self.available) > 30 else "")
+        super().__init__(
+            f"module {_shorten(ref)!r}: {repo} has no tag, branch or commit {_shorten(revision)!r}; "
+            f"available: {shown or '(none)'}"
+        )
+
+
+class ModuleFetchError(ModuleResolutionError):
+    """``git`` could not fetch a module's repository. ``attempts`` is how many
+    times it was tried (1 for a permanent error) and ``reason`` git's complaint."""
+
+    def __init__(self, repo: str, reason: str, attempts: int) -> None:
+        self.repo = repo
+        self.reason = reason
+        self.attempts = attempts
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        super().__init__(f"cannot fetch {repo}{tries}: {reason}")
+
+
+class ModuleCacheError(ModuleResolutionError):
+    """The module cache could not be used: a ``git`` command failed or a lock
+    was not obtained in time. ``path`` is the cache path concerned."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"module cache {path}: {reason}")
+
+
+# --------------------------------------------------------------------------
 # Results (lilypad.results)
 # --------------------------------------------------------------------------
 
@@ -132,6 +238,108 @@ class CIDError(ResultsError):
         self.path = path
         self.reason = reason
         super().__init__(f"cannot compute the CID of {path!r}: {reason}")
+
+
+class InvalidCIDError(ResultsError):
+    """A text is not the CID of a result (a CIDv1 dag-pb directory in base32).
+
+    ``text`` is the rejected text and ``reason`` says what is wrong with it.
+    """
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text = text
+        self.reason = reason
+        super().__init__(f"invalid result CID {_shorten(text)!r}: {reason}")
+
+
+class ResultNotFoundError(ResultsError):
+    """No result with CID ``cid`` in the results store."""
+
+    def __init__(self, cid: str) -> None:
+        self.cid = cid
+        super().__init__(f"no result {cid} in the store")
+
+
+class ResultCorruptedError(ResultsError):
+    """A stored result no longer has the CID it is stored under.
+
+    ``cid`` is the CID it is stored under, ``actual`` the CID its content has
+    now (``None`` when no CID can be computed) and ``reason`` any detail.
+    """
+
+    def __init__(self, cid: str, actual: str | None, reason: str = "") -> None:
+        self.cid = cid
+        self.actual = actual
+        self.reason = reason
+        found = f"its content now has CID {actual}" if actual else "its content has no CID"
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"stored result {cid} is corrupted: {found}{detail}")
+
+
+class ResultCIDMismatchError(ResultsError):
+    """A result does not have the CID it was expected to have.
+
+    ``expected`` is the CID asked for (e.g. a deal's data id) and ``actual``
+    the CID of the content received.
+    """
+
+    def __init__(self, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"result CID mismatch: expected {expected}, got {actual}")
+
+
+class ResultLayoutError(ResultsError):
+    """A directory is not laid out as a job result (``stdout``, ``stderr``,
+    ``exitCode``, ``outputs/``).
+
+    ``path`` is the directory (or the entry in it) concerned and ``reason``
+    says what is wrong.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path!r} is not a valid job result: {reason}")
+
+
+class UnsafeResultError(ResultsError):
+    """A result directory or archive holds something lilypad refuses to store
+    or extract: a special file, a hard link, a symbolic link that escapes, an
+    absolute or ``..`` path, ...
+
+    ``path`` is the file system path or archive member name concerned and
+    ``reason`` says what is wrong with it.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"unsafe result entry {_shorten(path, 120)!r}: {reason}")
+
+
+class ResultTooLargeError(ResultsError):
+    """A result is over a size limit.
+
+    ``limit`` is the limit, ``unit`` what it counts (``bytes`` or ``files``)
+    and ``path`` the result (directory or archive) concerned, if known.
+    """
+
+    def __init__(self, limit: int, unit: str = "bytes", path: str = "") -> None:
+        self.limit = limit
+        self.unit = unit
+        self.path = path
+        where = f" {path!r}" if path else ""
+        super().__init__(f"result{where} is over the limit of {limit} {unit}")
+
+
+class ResultArchiveError(ResultsError):
+    """A result archive cannot be read or extracted: not gzip, a corrupt tar,
+    an existing destination, ... ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"cannot unpack the result archive: {reason}")
 
 
 # --------------------------------------------------------------------------
@@ -176,3 +384,104 @@ class NoAccountError(ProtocolError):
 
     def __init__(self) -> None:
         super().__init__("no account: pass --account ALIAS (an ape account) or set WEB3_PRIVATE_KEY")
+
+
+# --------------------------------------------------------------------------
+# Executor: running modules in Docker containers (lilypad.executor)
+# --------------------------------------------------------------------------
+
+
+class ExecutorError(LilypadError):
+    """Base class of errors about running a module's container."""
+
+
+class DockerUnavailableError(ExecutorError):
+    """The Docker engine does not answer. ``reason`` is what the client said."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"the Docker engine is not reachable ({_shorten(reason, 120)}); "
+            "run `make setup` (it installs docker.io and starts dockerd)"
+        )
+
+
+class ImageNotAvailableError(ExecutorError):
+    """A module's image is neither in the local engine nor buildable here.
+
+    ``image`` is the spec's image reference and ``reason`` says what was tried.
+    """
+
+    def __init__(self, image: str, reason: str) -> None:
+        self.image = image
+        self.reason = reason
+        super().__init__(f"image {image!r} is not available: {reason}")
+
+
+class ImageBuildError(ExecutorError):
+    """``docker build`` of a module's ``Dockerfile`` failed.
+
+    ``tag`` is the tag being built, ``context`` the module directory, ``reason``
+    the builder's error and ``log`` the last lines of the build output.
+    """
+
+    def __init__(self, tag: str, context: str, reason: str, log: str = "") -> None:
+        self.tag = tag
+        self.context = context
+        self.reason = reason
+        self.log = log
+        detail = f"building {tag} from {context}/Dockerfile failed: {reason}"
+        if log:
+            detail += "\n" + log
+        super().__init__(detail)
+
+
+class ContainerError(ExecutorError):
+    """A module's container could not be created or started (or vanished).
+
+    ``image`` is the image it was to run and ``reason`` the engine's error.
+    """
+
+    def __init__(self, image: str, reason: str) -> None:
+        self.image = image
+        self.reason = reason
+        super().__init__(f"cannot run a container of {image}: {reason}")
+
+
+class GPUUnavailableError(ExecutorError):
+    """A module needs GPUs this machine does not have; refused before anything starts.
+
+    ``required`` and ``available`` are GPU counts; ``reason`` says what is missing.
+    """
+
+    def __init__(self, required: int, available: int, reason: str) -> None:
+        self.required = required
+        self.available = available
+        self.reason = reason
+        super().__init__(f"the module needs {required} GPU(s), {available} available: {reason}")
+
+
+class OutputTooLargeError(ExecutorError):
+    """A job's result went over a cap; the partial result was deleted.
+
+    ``what`` is the unit (``"bytes"`` or ``"files"``), ``size`` how much was
+    found (at least) and ``limit`` the cap.
+    """
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"job output too large: at least {size} {what} > limit {limit} {what} "
+            "(outputs/ + stdout + stderr); the result was discarded"
+        )
+
+
+class WorkDirError(ExecutorError):
+    """A directory given to the executor is unusable. ``path`` and ``reason`` say why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
