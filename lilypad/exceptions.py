@@ -55,6 +55,13 @@ __all__ = [
     "GPUUnavailableError",
     "OutputTooLargeError",
     "WorkDirError",
+    # solver (offers, their signatures, matching)
+    "SolverError",
+    "OfferError",
+    "OfferSignatureError",
+    "OfferReplayError",
+    "OfferExpiredError",
+    "OfferFromFutureError",
 ]
 
 
@@ -485,3 +492,72 @@ class WorkDirError(ExecutorError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+# --------------------------------------------------------------------------
+# Solver: signed offers and matching (lilypad.solver)
+# --------------------------------------------------------------------------
+
+
+class SolverError(LilypadError):
+    """Base class of errors about the solver: offers and matching."""
+
+
+class OfferError(SolverError):
+    """Base class of the reasons an offer is refused. ``kind`` is ``"resource"``
+    or ``"job"`` and ``signer`` the address the offer names as its author."""
+
+    def __init__(self, kind: str, signer: str, reason: str) -> None:
+        self.kind = kind
+        self.signer = signer
+        self.reason = reason
+        super().__init__(f"{kind} offer from {signer} refused: {reason}")
+
+
+class OfferSignatureError(OfferError):
+    """An offer's signature is not its author's: a wrong key, a tampered field
+    or a malformed signature. ``recovered`` is the address the signature
+    recovers to over the offer as received (``None`` when none can be recovered)."""
+
+    def __init__(self, kind: str, signer: str, recovered: str | None, reason: str = "") -> None:
+        self.recovered = recovered
+        detail = reason or (
+            f"signed by {recovered}, not by its author (wrong key or tampered offer)"
+            if recovered
+            else "the signature is malformed"
+        )
+        super().__init__(kind, signer, detail)
+
+
+class OfferReplayError(OfferError):
+    """An offer's nonce was already used by the same signer (a replayed or
+    re-used offer). ``nonce`` is the nonce, as bytes."""
+
+    def __init__(self, kind: str, signer: str, nonce: bytes) -> None:
+        self.nonce = nonce
+        super().__init__(kind, signer, f"nonce 0x{nonce.hex()} was already used")
+
+
+class OfferExpiredError(OfferError):
+    """An offer is no longer valid: created too long ago, or past its
+    ``expires_at``. ``deadline`` is when it stopped being valid and ``now`` the
+    time it was checked at (Unix seconds)."""
+
+    def __init__(self, kind: str, signer: str, deadline: int, now: int, reason: str = "") -> None:
+        self.deadline = deadline
+        self.now = now
+        detail = reason or "expired"
+        super().__init__(kind, signer, f"{detail} (valid until {deadline}, now {now})")
+
+
+class OfferFromFutureError(OfferError):
+    """An offer's ``created_at`` is further ahead of the solver's clock than the
+    allowed ``skew`` (seconds)."""
+
+    def __init__(self, kind: str, signer: str, created_at: int, now: int, skew: int) -> None:
+        self.created_at = created_at
+        self.now = now
+        self.skew = skew
+        super().__init__(
+            kind, signer, f"created at {created_at}, more than {skew} s after now ({now}); check the clock"
+        )
