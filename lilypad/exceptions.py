@@ -46,6 +46,8 @@ __all__ = [
     "DeploymentError",
     "InvalidPrivateKeyError",
     "NoAccountError",
+    # devnet
+    "DevnetError",
     # executor (Docker containers, GPUs)
     "ExecutorError",
     "DockerUnavailableError",
@@ -561,3 +563,16 @@ class OfferFromFutureError(OfferError):
         super().__init__(
             kind, signer, f"created at {created_at}, more than {skew} s after now ({now}); check the clock"
         )
+
+
+# --------------------------------------------------------------------------
+# Devnet: local networks of real processes (lilypad.devnet)
+# --------------------------------------------------------------------------
+
+
+class DevnetError(LilypadError):
+    """A local network component could not be started or reached. ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
