@@ -48,6 +48,12 @@ __all__ = [
     "NoAccountError",
     # devnet
     "DevnetError",
+    # chain (contract wrappers, connections, event polling, transactions)
+    "ChainError",
+    "ChainConnectionError",
+    "DeploymentMismatchError",
+    "CursorAheadOfChainError",
+    "TransactionRetriesExhaustedError",
     # executor (Docker containers, GPUs)
     "ExecutorError",
     "DockerUnavailableError",
@@ -64,6 +70,13 @@ __all__ = [
     "OfferReplayError",
     "OfferExpiredError",
     "OfferFromFutureError",
+    # solver service (its store, HTTP API and client)
+    "SolverStoreError",
+    "OfferNotFoundError",
+    "OfferStateError",
+    "DealNotFoundError",
+    "SolverUnavailableError",
+    "SolverRequestError",
 ]
 
 
@@ -565,6 +578,72 @@ class OfferFromFutureError(OfferError):
         )
 
 
+class SolverStoreError(SolverError):
+    """The solver's database cannot be used. ``path`` is the database file and
+    ``reason`` says why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"solver database {path}: {reason}")
+
+
+class OfferNotFoundError(SolverError):
+    """No ``kind`` (``"resource"`` or ``"job"``) offer with id ``offer_id``."""
+
+    def __init__(self, kind: str, offer_id: str) -> None:
+        self.kind = kind
+        self.offer_id = offer_id
+        super().__init__(f"no {kind} offer {_shorten(offer_id, 80)}")
+
+
+class OfferStateError(SolverError):
+    """An offer is not in a state that allows ``action`` (e.g. cancelling a
+    matched job offer). ``state`` is the offer's state."""
+
+    def __init__(self, kind: str, offer_id: str, state: str, action: str) -> None:
+        self.kind = kind
+        self.offer_id = offer_id
+        self.state = state
+        self.action = action
+        super().__init__(f"cannot {action} {kind} offer {_shorten(offer_id, 80)}: it is {state}")
+
+
+class DealNotFoundError(SolverError):
+    """The solver knows no deal ``deal_id``."""
+
+    def __init__(self, deal_id: str) -> None:
+        self.deal_id = deal_id
+        super().__init__(f"no deal {_shorten(deal_id, 80)}")
+
+
+class SolverUnavailableError(SolverError):
+    """The solver at ``url`` could not be reached (or kept answering 5xx) after
+    ``attempts`` tries; ``reason`` is the last failure."""
+
+    def __init__(self, url: str, reason: str, attempts: int) -> None:
+        self.url = url
+        self.reason = reason
+        self.attempts = attempts
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(f"the solver at {url} is unavailable{tries}: {_shorten(reason, 200)}")
+
+
+class SolverRequestError(SolverError):
+    """The solver refused a request. ``status`` is the HTTP status, ``code``
+    the solver's error code (``None`` if it gave none) and ``detail`` its
+    explanation; ``method`` and ``url`` name the request."""
+
+    def __init__(self, method: str, url: str, status: int, detail: str, code: str | None = None) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.detail = detail
+        self.code = code
+        label = f"{status} {code}" if code else str(status)
+        super().__init__(f"{method} {url} failed ({label}): {_shorten(detail, 300)}")
+
+
 # --------------------------------------------------------------------------
 # Devnet: local networks of real processes (lilypad.devnet)
 # --------------------------------------------------------------------------
@@ -576,3 +655,77 @@ class DevnetError(LilypadError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+# --------------------------------------------------------------------------
+# Chain: contract wrappers, connections, event polling, transactions (lilypad.chain)
+# --------------------------------------------------------------------------
+
+
+class ChainError(LilypadError):
+    """Base class of errors about talking to the deployed contracts."""
+
+
+class ChainConnectionError(ChainError):
+    """A network choice cannot be used or its node cannot be reached.
+
+    ``network_choice`` is the choice as given (``ecosystem:network:provider``)
+    and ``reason`` says what went wrong.
+    """
+
+    def __init__(self, network_choice: str, reason: str) -> None:
+        self.network_choice = network_choice
+        self.reason = reason
+        super().__init__(f"cannot connect to {network_choice!r}: {reason}")
+
+
+class DeploymentMismatchError(ChainError):
+    """The chain a node serves is not the one a deployments file describes.
+
+    ``path`` is the deployments file and ``problems`` lists what does not
+    match (chain id, contracts without code).
+    """
+
+    def __init__(self, path: object, problems: list[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        super().__init__(
+            f"the connected chain does not match {path}: " + "; ".join(self.problems)
+            + " (wrong RPC endpoint, or a local chain restarted since deploying: redeploy)"
+        )
+
+
+class CursorAheadOfChainError(ChainError):
+    """An event cursor points past the chain's head: the chain was reset or
+    re-organised below blocks already handled.
+
+    ``name`` is the cursor's name, ``block`` the last block it handled and
+    ``head`` the chain's current head.
+    """
+
+    def __init__(self, name: str, block: int, head: int) -> None:
+        self.name = name
+        self.block = block
+        self.head = head
+        super().__init__(
+            f"event cursor {name!r} has handled block {block} but the chain's head is {head}: "
+            "the chain was reset (or re-organised); delete the cursor (or its database) "
+            "to start over on the new chain"
+        )
+
+
+class TransactionRetriesExhaustedError(ChainError):
+    """A call kept failing with transient RPC errors.
+
+    ``what`` names the call, ``attempts`` is how many times it was tried and
+    ``last`` is the last error (also the ``__cause__``).
+    """
+
+    def __init__(self, what: str, attempts: int, last: BaseException) -> None:
+        self.what = what
+        self.attempts = attempts
+        self.last = last
+        super().__init__(
+            f"{what} failed {attempts} times with transient errors; last: "
+            f"{type(last).__name__}: {_shorten(str(last), 200)}"
+        )

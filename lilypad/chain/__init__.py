@@ -1,0 +1,52 @@
+"""Talking to the deployed contracts: typed wrappers, connections, events, retries.
+
+* :mod:`lilypad.chain.contracts`: :class:`LilypadContracts`, one method per protocol action;
+* :mod:`lilypad.chain.connect`: :func:`connected`, network choice -> wrappers;
+* :mod:`lilypad.chain.events`: :class:`EventPoller` over a persisted :class:`LogCursor`;
+* :mod:`lilypad.chain.tx`: :func:`send_with_retries` on transient RPC failures only;
+* :mod:`lilypad.chain.cid`: result CID text <-> the bytes32 digest the contracts store.
+
+Importing this package does not import ape; the submodules import it when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "Agreement",
+    "Escrow",
+    "EventPoller",
+    "Job",
+    "LilypadContracts",
+    "LogCursor",
+    "Reputation",
+    "cid_to_digest",
+    "connected",
+    "digest_to_cid",
+    "is_transient",
+    "send_with_retries",
+]
+
+_WHERE = {
+    "Agreement": "contracts",
+    "Escrow": "contracts",
+    "Job": "contracts",
+    "LilypadContracts": "contracts",
+    "Reputation": "contracts",
+    "EventPoller": "events",
+    "LogCursor": "events",
+    "cid_to_digest": "cid",
+    "digest_to_cid": "cid",
+    "connected": "connect",
+    "is_transient": "tx",
+    "send_with_retries": "tx",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f"lilypad.chain.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'lilypad.chain' has no attribute {name!r}")

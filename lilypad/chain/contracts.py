@@ -1,0 +1,434 @@
+"""Typed wrappers over the six deployed lilypad contracts.
+
+:class:`LilypadContracts` is built from a :class:`~lilypad.protocol.deployments.Deployment`
+and gives the services (solver, resource provider, job creator, mediator,
+bridge) one method per protocol action, each taking a
+:class:`~lilypad.protocol.deal.Deal` and the ape account that signs, and
+typed reads (:class:`Agreement`, :class:`Escrow`, :class:`Reputation`,
+:class:`Job`) instead of raw ABI structs. The raw ape contract instances stay
+available as attributes (``token``, ``storage``, ``payments``, ``mediation``,
+``controller``, ``job_creator``).
+
+Contract types come from the lilypad ape project at the repository root
+(``ape.Project(root)``, which reads ``<root>/.build/__local__.json`` and only
+compiles when a source changed), never from the current directory's project,
+so the wrappers work whatever the process's working directory is. The root
+is found from this file's location; ``$LILYPAD_PROJECT_ROOT`` overrides it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lilypad.chain.cid import ZERO_DIGEST, cid_to_digest, digest_to_cid
+from lilypad.chain.tx import send_with_retries
+from lilypad.exceptions import ChainError
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, JobState
+from lilypad.protocol.deployments import CONTRACT_NAMES, Deployment
+
+__all__ = [
+    "Agreement",
+    "DealRef",
+    "Escrow",
+    "Job",
+    "LilypadContracts",
+    "Reputation",
+    "ZERO_ADDRESS",
+    "load_contract_containers",
+    "project_root",
+]
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+#: A deal, or its id as 32 bytes or as hex.
+DealRef = Deal | bytes | str
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------
+# Contract types, independent of the working directory
+# --------------------------------------------------------------------------
+
+
+def project_root() -> Path:
+    """The lilypad repository root: ``$LILYPAD_PROJECT_ROOT`` or this package's checkout."""
+    configured = os.environ.get("LILYPAD_PROJECT_ROOT")
+    if configured:
+        return Path(configured).resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+@functools.lru_cache(maxsize=4)
+def _project_at(root: str) -> Any:
+    from ape import Project
+
+    return Project(root)
+
+
+def load_contract_containers(project: Any | None = None) -> dict[str, Any]:
+    """Deployment key (``token``, ``controller``, ...) -> ape ``ContractContainer``.
+
+    ``project`` defaults to ``ape.Project(project_root())``; pass one to use
+    another (the tests pass ape's ``project`` fixture).
+    """
+    if project is None:
+        root = project_root()
+        if not (root / "ape-config.yaml").is_file():
+            raise ChainError(
+                f"no lilypad ape project at {root} (no ape-config.yaml): "
+                "set LILYPAD_PROJECT_ROOT to the repository checkout"
+            )
+        project = _project_at(str(root))
+    containers: dict[str, Any] = {}
+    for key, name in CONTRACT_NAMES.items():
+        try:
+            container = project.get_contract(name)
+        except Exception as exc:  # ape raises several types for missing/uncompilable types
+            raise ChainError(f"cannot load contract type {name} from {project.path}: {exc}") from exc
+        if container is None:
+            raise ChainError(f"contract type {name} not found in {project.path}: run `ape compile` there")
+        containers[key] = container
+    return containers
+
+
+# --------------------------------------------------------------------------
+# Typed views of the contracts' structs
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """``LilypadStorage.getAgreement``; times are block timestamps (0: not yet)."""
+
+    state: AgreementState
+    job_creator_agreed: bool
+    resource_provider_agreed: bool
+    created_at: int
+    agreed_at: int
+    results_submitted_at: int
+    mediation_requested_at: int
+    instruction_count: int
+
+    def timeout_at(self, deal: Deal) -> int | None:
+        """When the current state's timeout may be triggered (None: terminal or unknown)."""
+        t = deal.timeouts
+        starts = {
+            AgreementState.DEAL_NEGOTIATING: (self.created_at, t.agree),
+            AgreementState.DEAL_AGREED: (self.agreed_at, t.submit_results),
+            AgreementState.RESULTS_SUBMITTED: (self.results_submitted_at, t.judge_results),
+            AgreementState.RESULTS_CHECKED: (self.mediation_requested_at, t.mediate_results),
+        }
+        if self.state not in starts:
+            return None
+        start, window = starts[self.state]
+        return start + window
+
+
+@dataclass(frozen=True)
+class Escrow:
+    """``LilypadPayments.getEscrow``: what each side has in a deal's account."""
+
+    job_creator: int
+    resource_provider: int
+    settled: bool
+
+
+@dataclass(frozen=True)
+class Reputation:
+    """``LilypadStorage.getReputation``: a resource provider's counters."""
+
+    deals_agreed: int
+    results_submitted: int
+    results_accepted: int
+    results_checked: int
+    mediations_passed: int
+    mediations_failed: int
+    submit_timeouts: int
+    other_timeouts: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """``LilypadOnChainJobCreator.getJob``."""
+
+    id: int
+    caller: str
+    state: JobState
+    created_at: int
+    payee: str
+    deposit: int
+
+
+def _address(value: Any) -> str:
+    from eth_utils import to_checksum_address
+
+    return to_checksum_address(str(getattr(value, "address", value)))
+
+
+def _deal_id(ref: DealRef) -> bytes:
+    if isinstance(ref, Deal):
+        return ref.deal_id
+    if isinstance(ref, (bytes, bytearray)):
+        raw = bytes(ref)
+    elif isinstance(ref, str):
+        raw = bytes.fromhex(ref[2:] if ref.startswith(("0x", "0X")) else ref)
+    else:
+        raise TypeError(f"expected a Deal or a deal id, got {type(ref).__name__}")
+    if len(raw) != 32:
+        raise ValueError(f"a deal id is 32 bytes, got {len(raw)}")
+    return raw
+
+
+def _is_custom_error(err: Exception, instance: Any, name: str) -> bool:
+    """Whether a revert is ``instance``'s custom error ``name``. ape decodes custom
+    errors of transactions into classes named after them, but a reverting view
+    call may come back undecoded as ``custom error 0x<selector>: <data>``."""
+    if type(err).__name__ == name:
+        return True
+    from eth_utils import keccak
+
+    for abi in instance.contract_type.errors:
+        if abi.name == name:
+            selector = "0x" + keccak(text=abi.selector)[:4].hex()
+            return selector in str(err).lower()
+    return False
+
+
+# --------------------------------------------------------------------------
+# The wrappers
+# --------------------------------------------------------------------------
+
+
+class LilypadContracts:
+    """The deployed system, with one method per protocol action.
+
+    Every sending method takes the signing ape ``account`` and passes extra
+    keyword arguments (``gas_limit``, ``max_fee``, ...) to ape, and returns
+    the receipt. Sends and reads go through
+    :func:`~lilypad.chain.tx.send_with_retries` with ``retries``/``backoff``:
+    transient RPC failures are retried, reverts raise ape's custom error
+    (``controller.WrongState`` ...) at once.
+    """
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        *,
+        project: Any | None = None,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        missing = [key for key in CONTRACT_NAMES if key not in deployment.contracts]
+        if missing:
+            raise ChainError(f"the deployment lacks {', '.join(missing)}")
+        self.deployment = deployment
+        self.retries = retries
+        self.backoff = backoff
+        containers = load_contract_containers(project)
+        self.instances: dict[str, Any] = {
+            key: containers[key].at(deployment.contracts[key], fetch_from_explorer=False, detect_proxy=False)
+            for key in CONTRACT_NAMES
+        }
+        self.token = self.instances["token"]
+        self.storage = self.instances["storage"]
+        self.payments = self.instances["payments"]
+        self.mediation = self.instances["mediation"]
+        self.controller = self.instances["controller"]
+        self.job_creator = self.instances["job_creator"]
+
+    def __repr__(self) -> str:
+        d = self.deployment
+        return f"<LilypadContracts {d.ecosystem}:{d.network} controller={d.contracts['controller']}>"
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        """Deployment key -> checksummed address."""
+        return {key: _address(address) for key, address in self.deployment.contracts.items()}
+
+    def find_events(self, name: str) -> list[Any]:
+        """Every deployed contract's ape ``ContractEvent`` called ``name`` (may be several)."""
+        found = []
+        for instance in self.instances.values():
+            if any(abi.name == name for abi in instance.contract_type.events):
+                found.append(getattr(instance, name))
+        if not found:
+            raise ChainError(f"no lilypad contract emits an event called {name!r}")
+        return found
+
+    # -------------------------------------------------------------- plumbing
+
+    def _send(self, method: Any, *args: Any, account: Any, **tx: Any) -> Any:
+        return send_with_retries(method, *args, retries=self.retries, backoff=self.backoff, sender=account, **tx)
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return send_with_retries(fn, *args, retries=self.retries, backoff=self.backoff)
+
+    # -------------------------------------------------------------- deal actions
+
+    def agree(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        """Agree to ``deal`` as its job creator or resource provider (escrows the deposit:
+        ``deal.job_creator_deposit`` / ``deal.resource_provider_deposit``, see
+        :meth:`ensure_allowance`)."""
+        return self._send(self.controller.agree, deal.as_tuple(), account=account, **tx)
+
+    def add_result(self, deal: Deal, data_cid_text: str, instruction_count: int, account: Any, **tx: Any) -> Any:
+        """Post the result's CID (``bafy...``; stored as its sha2-256 digest) as the provider."""
+        digest = cid_to_digest(data_cid_text)
+        return self._send(self.controller.addResult, deal.as_tuple(), digest, instruction_count, account=account, **tx)
+
+    def accept_result(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        return self._send(self.controller.acceptResult, deal.as_tuple(), account=account, **tx)
+
+    def check_result(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        """Send the result to mediation as the job creator (escrows ``mediation_fee``)."""
+        return self._send(self.controller.checkResult, deal.as_tuple(), account=account, **tx)
+
+    def assign_mediator(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        """Fix the drawn mediator on-chain (anyone, once the check block is sealed)."""
+        return self._send(self.controller.assignMediator, deal.as_tuple(), account=account, **tx)
+
+    def mediation_accept(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        return self._send(self.controller.mediationAcceptResult, deal.as_tuple(), account=account, **tx)
+
+    def mediation_reject(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        return self._send(self.controller.mediationRejectResult, deal.as_tuple(), account=account, **tx)
+
+    def timeout_agree(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        return self._send(self.controller.timeoutAgree, deal.as_tuple(), account=account, **tx)
+
+    def timeout_submit_result(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        return self._send(self.controller.timeoutSubmitResult, deal.as_tuple(), account=account, **tx)
+
+    def timeout_judge_result(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        return self._send(self.controller.timeoutJudgeResult, deal.as_tuple(), account=account, **tx)
+
+    def timeout_mediate_result(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        return self._send(self.controller.timeoutMediateResult, deal.as_tuple(), account=account, **tx)
+
+    def timeout(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        """The timeout matching the deal's current state (raises ``ValueError`` if it has none)."""
+        state = self.agreement(deal).state
+        name = TIMEOUT_FOR_STATE.get(state)
+        if name is None:
+            raise ValueError(f"a deal in state {state.name} has no timeout")
+        return self._send(getattr(self.controller, name), deal.as_tuple(), account=account, **tx)
+
+    # -------------------------------------------------------------- deal reads
+
+    def agreement(self, deal_id: DealRef) -> Agreement:
+        a = self._read(self.storage.getAgreement, _deal_id(deal_id))
+        return Agreement(
+            state=AgreementState(int(a.state)),
+            job_creator_agreed=bool(a.jobCreatorAgreed),
+            resource_provider_agreed=bool(a.resourceProviderAgreed),
+            created_at=int(a.createdAt),
+            agreed_at=int(a.agreedAt),
+            results_submitted_at=int(a.resultsSubmittedAt),
+            mediation_requested_at=int(a.mediationRequestedAt),
+            instruction_count=int(a.instructionCount),
+        )
+
+    def state(self, deal_id: DealRef) -> AgreementState:
+        return self.agreement(deal_id).state
+
+    def result(self, deal_id: DealRef) -> tuple[str | None, int]:
+        """``(data CID text, instruction count)``; ``(None, 0)`` while there is no result."""
+        r = self._read(self.storage.getResult, _deal_id(deal_id))
+        digest = bytes(r.dataCid)
+        if digest == ZERO_DIGEST:
+            return None, int(r.instructionCount)
+        return digest_to_cid(digest), int(r.instructionCount)
+
+    def escrow(self, deal_id: DealRef) -> Escrow:
+        e = self._read(self.payments.getEscrow, _deal_id(deal_id))
+        return Escrow(job_creator=int(e.jobCreator), resource_provider=int(e.resourceProvider), settled=bool(e.settled))
+
+    def reputation(self, address: Any) -> Reputation:
+        r = self._read(self.storage.getReputation, _address(address))
+        return Reputation(
+            deals_agreed=int(r.dealsAgreed),
+            results_submitted=int(r.resultsSubmitted),
+            results_accepted=int(r.resultsAccepted),
+            results_checked=int(r.resultsChecked),
+            mediations_passed=int(r.mediationsPassed),
+            mediations_failed=int(r.mediationsFailed),
+            submit_timeouts=int(r.submitTimeouts),
+            other_timeouts=int(r.otherTimeouts),
+        )
+
+    def chosen_mediator(self, deal: Deal) -> str | None:
+        """The mediator drawn for a checked deal; ``None`` if it was not checked,
+        or until the block that included ``checkResult`` is sealed."""
+        from ape import chain
+        from ape.exceptions import ContractLogicError
+
+        deal_id = deal.deal_id
+        request = self._read(self.mediation.getRequest, deal_id)
+        if int(request.checkBlock) == 0:
+            return None
+        if _address(request.mediator) != ZERO_ADDRESS:
+            return _address(request.mediator)
+        if self._read(lambda: chain.blocks.height) <= int(request.checkBlock):
+            return None  # a call at the head would revert with DrawNotReady
+        try:
+            chosen = self._read(self.mediation.drawMediator, deal_id, list(deal.members.mediators))
+        except ContractLogicError as err:
+            if _is_custom_error(err, self.mediation, "DrawNotReady"):
+                return None  # a node behind the one that answered the head
+            raise
+        return _address(chosen)
+
+    # -------------------------------------------------------------- tokens
+
+    def balance_of(self, who: Any) -> int:
+        """Token balance of an account, a contract or an address."""
+        return int(self._read(self.token.balanceOf, _address(who)))
+
+    def allowance(self, owner: Any, spender: Any | None = None) -> int:
+        """What ``spender`` (default: Payments) may take from ``owner``."""
+        return int(self._read(self.token.allowance, _address(owner), _address(spender or self.payments)))
+
+    def ensure_allowance(self, account: Any, amount: int, *, spender: Any | None = None, **tx: Any) -> Any | None:
+        """Approve ``spender`` (default: Payments) for ``amount`` if the current
+        allowance is below it; returns the approval's receipt, or ``None`` when
+        nothing had to be sent."""
+        spender_address = _address(spender or self.payments)
+        if self.allowance(account, spender_address) >= amount:
+            return None
+        return self._send(self.token.approve, spender_address, amount, account=account, **tx)
+
+    # -------------------------------------------------------------- on-chain jobs (bridge)
+
+    def required_deposit(self) -> int:
+        return int(self._read(self.job_creator.getRequiredDeposit))
+
+    def job(self, job_id: int) -> Job:
+        j = self._read(self.job_creator.getJob, job_id)
+        return Job(
+            id=int(job_id),
+            caller=_address(j.caller),
+            state=JobState(int(j.state)),
+            created_at=int(j.createdAt),
+            payee=_address(j.payee),
+            deposit=int(j.deposit),
+        )
+
+    def take_funds(self, job_id: int, account: Any, **tx: Any) -> Any:
+        """Move a job's deposit from its payee into escrow (BRIDGE_ROLE)."""
+        return self._send(self.job_creator.takeFunds, job_id, account=account, **tx)
+
+    def submit_results(self, job_id: int, deal_id: DealRef, data_id: str, account: Any, **tx: Any) -> Any:
+        """Deliver a job's result to its client contract (BRIDGE_ROLE). ``deal_id``
+        is passed to the client as ``0x``-hex text; ``data_id`` is the result CID."""
+        deal_text = "0x" + _deal_id(deal_id).hex()
+        return self._send(self.job_creator.submitResults, job_id, deal_text, data_id, account=account, **tx)
+
+    def fail_job(self, job_id: int, reason: str, account: Any, **tx: Any) -> Any:
+        """End a job without a result and refund its payee (BRIDGE_ROLE)."""
+        return self._send(self.job_creator.failJob, job_id, reason, account=account, **tx)

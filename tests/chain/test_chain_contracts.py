@@ -1,0 +1,270 @@
+"""LilypadContracts: every protocol action through the wrappers, with exact balances."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+from ape.exceptions import ContractLogicError
+
+from lilypad.chain.cid import cid_to_digest
+from lilypad.chain.contracts import Agreement, Escrow, Job, LilypadContracts, Reputation, _is_custom_error
+from lilypad.exceptions import ChainError
+from lilypad.protocol.deal import AgreementState, JobState, draw_mediator
+
+TOKEN = 10**18
+MAX = 2**256 - 1
+RESULT = "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354"
+
+
+def test_wrappers_point_at_the_deployment(contracts, deployment, deployed):
+    _, instances = deployed
+    for key, instance in instances.items():
+        assert getattr(contracts, key).address == instance.address == deployment.contracts[key]
+    assert contracts.controller.getPaymentsAddress() == contracts.payments.address
+    assert contracts.addresses == deployment.contracts
+
+
+def test_happy_path_pays_exactly(contracts, make_deal, job_creator, resource_provider, chain):
+    deal = make_deal()
+    jc0, rp0 = contracts.balance_of(job_creator), contracts.balance_of(resource_provider)
+    assert contracts.agreement(deal) == Agreement(AgreementState.NONE, False, False, 0, 0, 0, 0, 0)
+    assert contracts.result(deal) == (None, 0)
+
+    assert contracts.ensure_allowance(job_creator, deal.job_creator_deposit) is not None
+    assert contracts.ensure_allowance(resource_provider, deal.resource_provider_deposit) is not None
+    contracts.agree(deal, job_creator)
+    a = contracts.agreement(deal)
+    assert a.state == AgreementState.DEAL_NEGOTIATING and a.job_creator_agreed and not a.resource_provider_agreed
+    assert a.timeout_at(deal) == a.created_at + 100
+    receipt = contracts.agree(deal, resource_provider)
+    a = contracts.agreement(deal.deal_id)
+    assert a.state == AgreementState.DEAL_AGREED and a.job_creator_agreed and a.resource_provider_agreed
+    assert a.agreed_at == chain.blocks[receipt.block_number].timestamp
+    assert a.timeout_at(deal) == a.agreed_at + 200
+    # job creator escrows payment collateral 5 + judge collateral 3; provider submit collateral 2
+    assert contracts.escrow(deal) == Escrow(job_creator=8 * TOKEN, resource_provider=2 * TOKEN, settled=False)
+    assert contracts.balance_of(job_creator) == jc0 - 8 * TOKEN
+    assert contracts.balance_of(resource_provider) == rp0 - 2 * TOKEN
+    assert contracts.balance_of(contracts.payments) == 10 * TOKEN
+    # the allowances were exactly used up
+    assert contracts.allowance(job_creator) == 0 and contracts.allowance(resource_provider) == 0
+
+    # results collateral = 2 x (1 x 2 instructions) = 4: 2 more than the submit collateral
+    contracts.ensure_allowance(resource_provider, 2 * TOKEN)
+    receipt = contracts.add_result(deal, RESULT, 2, resource_provider)
+    assert contracts.state(deal) == AgreementState.RESULTS_SUBMITTED
+    assert contracts.result(deal) == (RESULT, 2)
+    assert bytes(contracts.storage.getResult(deal.deal_id).dataCid) == cid_to_digest(RESULT)
+    assert receipt.events.filter(contracts.controller.ResultAdded)[0].dataCid == cid_to_digest(RESULT)
+    assert contracts.escrow(deal) == Escrow(8 * TOKEN, 4 * TOKEN, False)
+    assert contracts.balance_of(resource_provider) == rp0 - 4 * TOKEN
+    assert contracts.agreement(deal).instruction_count == 2
+
+    contracts.accept_result(deal, job_creator)
+    assert contracts.state(deal) == AgreementState.RESULTS_ACCEPTED
+    assert contracts.agreement(deal).timeout_at(deal) is None
+    # the provider earns the job cost (2); the job creator pays exactly that
+    assert contracts.balance_of(job_creator) == jc0 - 2 * TOKEN
+    assert contracts.balance_of(resource_provider) == rp0 + 2 * TOKEN
+    assert contracts.balance_of(contracts.payments) == 0
+    assert contracts.escrow(deal) == Escrow(0, 0, True)
+    assert contracts.reputation(resource_provider) == Reputation(1, 1, 1, 0, 0, 0, 0, 0)
+
+
+def test_ensure_allowance_is_idempotent(contracts, job_creator, chain):
+    spender = contracts.payments
+    assert contracts.allowance(job_creator) == 0
+    receipt = contracts.ensure_allowance(job_creator, 5 * TOKEN)
+    assert receipt is not None and receipt.events.filter(contracts.token.Approval)[0].value == 5 * TOKEN
+    height = chain.blocks.height
+    assert contracts.ensure_allowance(job_creator, 5 * TOKEN) is None
+    assert contracts.ensure_allowance(job_creator, 3 * TOKEN) is None  # more than enough already
+    assert chain.blocks.height == height  # no transaction was sent
+    assert contracts.allowance(job_creator, spender) == 5 * TOKEN
+    receipt = contracts.ensure_allowance(job_creator, 7 * TOKEN)  # short: approves the new amount
+    assert receipt is not None and contracts.allowance(job_creator) == 7 * TOKEN
+    assert contracts.ensure_allowance(job_creator, 7 * TOKEN) is None
+    assert chain.blocks.height == height + 1
+
+
+def test_revert_surfaces_its_custom_error(contracts, make_deal, job_creator, solver):
+    deal = make_deal()
+    with ape.reverts(contracts.controller.WrongState):
+        contracts.accept_result(deal, job_creator)
+    with ape.reverts(contracts.controller.NotADealParty):
+        contracts.agree(deal, solver)
+    assert contracts.state(deal) == AgreementState.NONE
+
+
+def test_mediation_draw_assign_and_accept(contracts, make_deal, agreed, job_creator, resource_provider,
+                                          mediators, signer, chain):
+    deal = make_deal()
+    agreed(deal)
+    contracts.ensure_allowance(resource_provider, 2 * TOKEN)
+    contracts.add_result(deal, RESULT, 2, resource_provider)
+    assert contracts.chosen_mediator(deal) is None  # not checked
+    jc0, rp0 = contracts.balance_of(job_creator), contracts.balance_of(resource_provider)
+    balances0 = {m.address: contracts.balance_of(m) for m in mediators}
+
+    receipt = contracts.check_result(deal, job_creator)  # escrows the mediation fee (1)
+    assert contracts.state(deal) == AgreementState.RESULTS_CHECKED
+    assert contracts.balance_of(job_creator) == jc0 - 1 * TOKEN
+    check_block = receipt.block_number
+    assert contracts.mediation.getRequest(deal.deal_id).checkBlock == check_block
+    # At the head, the contract's draw is not ready (a call reverts with DrawNotReady) ...
+    assert chain.blocks.height == check_block
+    assert contracts.chosen_mediator(deal) is None
+    with pytest.raises(ContractLogicError) as raised:
+        contracts.mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+    assert _is_custom_error(raised.value, contracts.mediation, "DrawNotReady")
+    assert not _is_custom_error(raised.value, contracts.mediation, "MediationNotRequested")
+    chain.mine()  # ... once a block is built on it, it is
+    expected = draw_mediator(bytes(chain.blocks[check_block].hash), deal.deal_id, deal.members.mediators)
+    assert contracts.chosen_mediator(deal) == expected
+
+    # the wrong mediators cannot judge
+    for m in mediators:
+        if m.address != expected:
+            with ape.reverts(contracts.controller.NotChosenMediator):
+                contracts.mediation_accept(deal, m)
+    receipt = contracts.assign_mediator(deal, resource_provider)  # anyone may fix it
+    assert receipt.events.filter(contracts.mediation.MediatorAssigned)[0].mediator == expected
+    assert contracts.chosen_mediator(deal) == expected  # now read from the stored request
+
+    contracts.mediation_accept(deal, signer(expected))
+    assert contracts.state(deal) == AgreementState.MEDIATION_ACCEPTED
+    # as accept (job cost 2 to the provider, who gets its collateral 4 back); the fee to the mediator
+    assert contracts.balance_of(job_creator) == jc0 - 1 * TOKEN + (5 - 2 + 3) * TOKEN
+    assert contracts.balance_of(resource_provider) == rp0 + (2 + 4) * TOKEN
+    for m in mediators:
+        bonus = TOKEN if m.address == expected else 0
+        assert contracts.balance_of(m) == balances0[m.address] + bonus
+    assert contracts.escrow(deal) == Escrow(0, 0, True)
+    assert contracts.reputation(resource_provider).mediations_passed == 1
+
+
+def test_mediation_reject(contracts, make_deal, agreed, job_creator, resource_provider, signer, chain):
+    deal = make_deal()
+    agreed(deal)
+    contracts.ensure_allowance(resource_provider, 2 * TOKEN)
+    contracts.add_result(deal, RESULT, 2, resource_provider)
+    jc0, rp0 = contracts.balance_of(job_creator), contracts.balance_of(resource_provider)
+    contracts.check_result(deal, job_creator)
+    chain.mine()
+    mediator = signer(contracts.chosen_mediator(deal))
+    m0 = contracts.balance_of(mediator)
+    contracts.mediation_reject(deal, mediator)
+    assert contracts.state(deal) == AgreementState.MEDIATION_REJECTED
+    # job creator: its 8 back plus the provider's results collateral 4, less the fee it paid
+    assert contracts.balance_of(job_creator) == jc0 - 1 * TOKEN + (8 + 4) * TOKEN
+    assert contracts.balance_of(resource_provider) == rp0
+    assert contracts.balance_of(mediator) == m0 + TOKEN
+    assert contracts.reputation(resource_provider).mediations_failed == 1
+
+
+@pytest.mark.parametrize(
+    ("stage", "method", "final"),
+    [
+        ("negotiating", "timeout_agree", AgreementState.TIMEOUT_AGREE),
+        ("agreed", "timeout_submit_result", AgreementState.TIMEOUT_SUBMIT_RESULTS),
+        ("submitted", "timeout_judge_result", AgreementState.TIMEOUT_JUDGE_RESULTS),
+        ("checked", "timeout_mediate_result", AgreementState.TIMEOUT_MEDIATE_RESULTS),
+    ],
+)
+def test_timeouts(contracts, make_deal, agreed, job_creator, resource_provider, mediators, chain,
+                  stage, method, final):
+    deal = make_deal()
+    if stage == "negotiating":
+        contracts.ensure_allowance(job_creator, deal.job_creator_deposit)
+        contracts.agree(deal, job_creator)
+    else:
+        agreed(deal)
+    if stage in ("submitted", "checked"):
+        contracts.ensure_allowance(resource_provider, 2 * TOKEN)
+        contracts.add_result(deal, RESULT, 2, resource_provider)
+    if stage == "checked":
+        contracts.check_result(deal, job_creator)
+    deadline = contracts.agreement(deal).timeout_at(deal)
+    with ape.reverts(contracts.controller.TimeoutNotExpired):
+        getattr(contracts, method)(deal, mediators[0])
+    chain.mine(timestamp=deadline)
+    stranger = mediators[0]  # anyone may trigger a timeout
+    getattr(contracts, method)(deal, stranger)
+    assert contracts.state(deal) == final
+    assert contracts.escrow(deal).settled
+
+
+def test_timeout_picks_the_one_for_the_state(contracts, make_deal, agreed, mediators, chain):
+    deal = make_deal()
+    agreed(deal)
+    chain.mine(timestamp=contracts.agreement(deal).timeout_at(deal))
+    contracts.timeout(deal, mediators[1])
+    assert contracts.state(deal) == AgreementState.TIMEOUT_SUBMIT_RESULTS
+    with pytest.raises(ValueError, match="TIMEOUT_SUBMIT_RESULTS has no timeout"):
+        contracts.timeout(deal, mediators[1])
+
+
+def test_on_chain_job_take_funds_submit_and_fail(contracts, project, deployer, payee, bridge, make_deal):
+    client = project.ExampleClient.deploy(contracts.controller, sender=deployer)
+    deposit = contracts.required_deposit()
+    assert deposit == 4 * TOKEN
+    assert contracts.ensure_allowance(payee, 2 * deposit, spender=contracts.job_creator) is not None
+    contracts.job_creator.setCallerAllowance(client, MAX, sender=payee)
+    first = client.runCowsay("moo", sender=payee).events.filter(contracts.job_creator.JobAdded)[0].id
+    second = client.runCowsay("baa", sender=payee).events.filter(contracts.job_creator.JobAdded)[0].id
+    job = contracts.job(first)
+    assert job == Job(id=first, caller=client.address, state=JobState.ADDED, created_at=job.created_at,
+                      payee=payee.address, deposit=deposit)
+
+    payee0, bridge0 = contracts.balance_of(payee), contracts.balance_of(bridge)
+    contracts.take_funds(first, bridge)
+    contracts.take_funds(second, bridge)
+    assert contracts.job(first).state == JobState.FUNDS_TAKEN
+    assert contracts.balance_of(payee) == payee0 - 2 * deposit
+    assert contracts.balance_of(contracts.job_creator) == 2 * deposit
+
+    deal = make_deal()
+    contracts.submit_results(first, deal, RESULT, bridge)
+    assert contracts.job(first).state == JobState.COMPLETED
+    assert client.results(first) == RESULT
+    assert contracts.balance_of(bridge) == bridge0 + deposit
+    with ape.reverts(contracts.job_creator.WrongJobState):  # exactly once
+        contracts.submit_results(first, deal.deal_id, RESULT, bridge)
+
+    receipt = contracts.fail_job(second, "no provider", bridge)
+    failed = receipt.events.filter(contracts.job_creator.JobFailed)[0]
+    assert failed.reason == "no provider" and failed.refunded == deposit
+    assert contracts.job(second).state == JobState.FAILED
+    assert contracts.balance_of(payee) == payee0 - deposit
+    assert contracts.balance_of(contracts.job_creator) == 0
+
+
+def test_events_are_found_by_name(contracts):
+    assert [e.contract.address for e in contracts.find_events("AgreementStateChanged")] == [
+        contracts.storage.address
+    ]
+    assert {e.contract.address for e in contracts.find_events("RoleGranted")} == {
+        contracts.token.address, contracts.controller.address, contracts.job_creator.address
+    }
+    with pytest.raises(ChainError, match="NoSuchEvent"):
+        contracts.find_events("NoSuchEvent")
+
+
+def test_missing_contract_in_deployment_is_refused(deployment):
+    broken = deployment.model_copy(update={"contracts": {k: v for k, v in deployment.contracts.items()
+                                                          if k != "mediation"}})
+    with pytest.raises(ChainError, match="lacks mediation"):
+        LilypadContracts(broken)
+
+
+def test_contract_types_come_from_the_repository_not_the_cwd(deployment, tmp_path, monkeypatch):
+    from lilypad.chain.contracts import load_contract_containers, project_root
+
+    monkeypatch.chdir(tmp_path)
+    assert (project_root() / "ape-config.yaml").is_file() and project_root() != tmp_path
+    containers = load_contract_containers()
+    assert containers["controller"].contract_type.name == "LilypadController"
+    assert LilypadContracts(deployment).controller.getPaymentsAddress() == deployment.contracts["payments"]
+    monkeypatch.setenv("LILYPAD_PROJECT_ROOT", str(tmp_path))  # somewhere without the project
+    with pytest.raises(ChainError, match="no lilypad ape project at .*LILYPAD_PROJECT_ROOT"):
+        load_contract_containers()
