@@ -14,8 +14,10 @@ def main() -> None:
 
 def _register() -> None:
     from lilypad.cli.module import module
+    from lilypad.cli.solver import solver
 
     main.add_command(module)
+    main.add_command(solver)
 
 
 @main.command()

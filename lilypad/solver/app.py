@@ -1,0 +1,406 @@
+"""The solver's HTTP API (docs/solver-api.md) over a :class:`~lilypad.solver.service.SolverCore`.
+
+:func:`create_app` builds the FastAPI application. Everything stateful is in
+the core; this module only translates HTTP:
+
+* errors are JSON ``{"error": CODE, "detail": MESSAGE}``: 400 for a refused
+  offer (bad signature, replayed nonce, stale or future clock, malformed
+  body), 403 for a request signed by the wrong key, 404 for an unknown offer
+  or deal, 409 for a state conflict, 413 for an oversize upload;
+* ``DELETE`` of an offer takes ``{"created_at", "signature"}``, the author's
+  EIP-712 ``CancelOffer`` signature (:func:`~lilypad.solver.service.sign_cancel`);
+* ``PUT /deals/{id}/result`` takes the ``.tar.gz`` of the result directory
+  (:func:`lilypad.results.archive.pack`), authenticated by the provider's
+  EIP-191 signature over ``(deal id, SHA-256 of the body)`` in the
+  ``X-Lilypad-Signature`` and ``X-Lilypad-Content-SHA256`` headers (checked
+  before the body is read); the body is size-limited while it is read,
+  unpacked with :func:`lilypad.results.archive.unpack` (which refuses hostile
+  archives), checked to be a job result and stored by CID;
+* ``GET /deals/{id}/result`` serves the packed result only while its CID
+  equals ``onchain_result(deal_id)``, the CID recorded on-chain (409 otherwise);
+* ``GET /events`` is a server-sent-event stream of ``deal`` and ``offer`` events
+  (JSON data, increasing ids);
+* a background task runs :meth:`SolverCore.tick` (expiry, then a matching
+  round) every ``match_interval`` seconds while the app runs (its lifespan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
+
+from eth_utils import is_address
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from lilypad.exceptions import (
+    CIDError,
+    DealNotFoundError,
+    LilypadError,
+    OfferError,
+    OfferExpiredError,
+    OfferFromFutureError,
+    OfferNotFoundError,
+    OfferReplayError,
+    OfferSignatureError,
+    OfferStateError,
+    ResultArchiveError,
+    ResultCIDMismatchError,
+    ResultCorruptedError,
+    ResultLayoutError,
+    ResultNotFoundError,
+    ResultTooLargeError,
+    UnsafeResultError,
+)
+from lilypad.results.archive import pack_to, unpack
+from lilypad.results.layout import validate_layout
+from lilypad.results.store import ResultsStore
+from lilypad.solver.service import (
+    CID_HEADER,
+    SHA256_HEADER,
+    SIGNATURE_HEADER,
+    SolverCore,
+    deal_view,
+    offer_view,
+    parse_state,
+    recover_upload_signer,
+)
+from lilypad.solver.signing import SignedOffer
+from lilypad.solver.store import OfferKind
+
+__all__ = ["API_PREFIX", "ApiError", "CancelBody", "DEFAULT_MATCH_INTERVAL", "DEFAULT_MAX_RESULT_FILES", "create_app"]
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+DEFAULT_MATCH_INTERVAL = 0.2
+DEFAULT_MAX_RESULT_FILES = 10_000
+_SPOOL_BYTES = 8 << 20
+_CHUNK = 1 << 20
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+#: Offer errors: the most specific first.
+_ERRORS: list[tuple[type[LilypadError], int, str]] = [
+    (OfferSignatureError, 400, "bad_signature"),
+    (OfferReplayError, 400, "replayed_nonce"),
+    (OfferExpiredError, 400, "expired"),
+    (OfferFromFutureError, 400, "from_future"),
+    (OfferError, 400, "offer_refused"),
+    (OfferNotFoundError, 404, "offer_not_found"),
+    (DealNotFoundError, 404, "deal_not_found"),
+    (OfferStateError, 409, "offer_state"),
+    (ResultCIDMismatchError, 409, "result_cid_mismatch"),
+]
+
+
+class ApiError(Exception):
+    """An HTTP error answered as ``{"error": code, "detail": detail}``."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class CancelBody(BaseModel):
+    """A signed cancel request (see :func:`lilypad.solver.service.sign_cancel`)."""
+
+    created_at: int = Field(ge=0, lt=2**64)
+    signature: str = Field(min_length=2, max_length=200)
+
+
+def _error(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(LilypadError)
+    async def lilypad_error(_: Request, exc: LilypadError) -> JSONResponse:
+        for cls, status, code in _ERRORS:
+            if isinstance(exc, cls):
+                return _error(status, code, str(exc))
+        log.exception("unexpected error", exc_info=exc)
+        return _error(500, "internal", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+        return _error(400, "invalid_request", summary or "invalid request", errors=errors)
+
+
+def _check_kind(signed: SignedOffer, kind: OfferKind) -> None:
+    if signed.kind != kind:
+        raise ApiError(400, "wrong_kind", f"this endpoint takes {kind} offers, not a {signed.kind} offer")
+
+
+def _spool() -> IO[bytes]:
+    return tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - closed by its users
+
+
+def _iter_file(handle: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
+    finally:
+        handle.close()
+
+
+def create_app(
+    core: SolverCore,
+    *,
+    results_store: ResultsStore,
+    onchain_result: Callable[[str], str | None],
+    max_result_bytes: int,
+    domain: dict[str, Any],
+    head_block: Callable[[], int | None] | None = None,
+    match_interval: float = DEFAULT_MATCH_INTERVAL,
+    max_result_files: int = DEFAULT_MAX_RESULT_FILES,
+    background: bool = True,
+    require_result_layout: bool = True,
+    sse_ping_s: int = 15,
+) -> FastAPI:
+    """The solver's FastAPI app (see the module docstring).
+
+    ``onchain_result(deal_id)`` gives the result CID recorded on-chain for a
+    deal (``None`` if none); ``max_result_bytes`` bounds an uploaded archive
+    (the unpacked result is bounded by ``results_store.max_result_bytes``
+    and ``max_result_files``); ``domain`` is the EIP-712 domain served at
+    ``/domain``; ``head_block()`` the chain's head for ``/health``.
+    ``background=False`` leaves ticking to the caller (tests).
+    """
+    if max_result_bytes < 1:
+        raise ValueError("max_result_bytes must be positive")
+    expected = core.domain.as_eip712()
+    if (domain.get("chainId"), str(domain.get("verifyingContract")).lower()) != (
+        expected["chainId"], expected["verifyingContract"].lower()
+    ):
+        raise ValueError(f"the domain {domain} is not the one the core verifies offers with ({expected})")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_rounds()) if background else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            core.bus.close()
+
+    async def _rounds() -> None:
+        while True:
+            try:
+                await run_in_threadpool(core.tick)
+            except Exception:  # keep matching whatever one round hit
+                log.exception("solver round failed")
+            await asyncio.sleep(match_interval)
+
+    app = FastAPI(title="lilypad solver", version="1", lifespan=lifespan)
+    app.state.core = core
+    app.state.results_store = results_store
+    _install_error_handlers(app)
+    p = API_PREFIX
+
+    # Discovery -------------------------------------------------------------
+    @app.get(f"{p}/health")
+    async def health() -> dict[str, Any]:
+        block = None
+        if head_block is not None:
+            try:
+                block = await run_in_threadpool(head_block)
+            except Exception as exc:  # report, do not fail the health check
+                log.warning("head_block failed: %s", exc)
+        return {"status": "ok", "chain_id": domain.get("chainId"), "controller": domain.get("verifyingContract"),
+                "head_block": block, "open_offers": dict(core.counts())}
+
+    @app.get(f"{p}/domain")
+    def get_domain() -> dict[str, Any]:
+        return domain
+
+    # Offers ----------------------------------------------------------------
+    def _post(kind: OfferKind, signed: SignedOffer) -> JSONResponse:
+        _check_kind(signed, kind)
+        record = core.accept_offer(signed)
+        return JSONResponse({"id": record.id, "state": record.state}, status_code=201)
+
+    def _cancel(kind: OfferKind, offer_id: str, body: CancelBody) -> dict[str, Any]:
+        try:
+            record = core.cancel_offer(kind, offer_id, created_at=body.created_at, signature=body.signature)
+        except OfferSignatureError as exc:
+            raise ApiError(403, "forbidden", str(exc)) from None
+        return offer_view(record)
+
+    @app.post(f"{p}/resource_offers", status_code=201)
+    def post_resource_offer(signed: SignedOffer) -> JSONResponse:
+        return _post("resource", signed)
+
+    @app.get(f"{p}/resource_offers")
+    def list_resource_offers() -> dict[str, Any]:
+        return {"offers": [offer_view(r) for r in core.open_offers("resource")]}
+
+    @app.get(f"{p}/resource_offers/{{offer_id}}")
+    def get_resource_offer(offer_id: str) -> dict[str, Any]:
+        return offer_view(core.offer("resource", offer_id))
+
+    @app.delete(f"{p}/resource_offers/{{offer_id}}")
+    def cancel_resource_offer(offer_id: str, body: CancelBody) -> dict[str, Any]:
+        return _cancel("resource", offer_id, body)
+
+    @app.post(f"{p}/job_offers", status_code=201)
+    def post_job_offer(signed: SignedOffer) -> JSONResponse:
+        return _post("job", signed)
+
+    @app.get(f"{p}/job_offers/{{offer_id}}")
+    def get_job_offer(offer_id: str) -> dict[str, Any]:
+        return offer_view(core.offer("job", offer_id))
+
+    @app.delete(f"{p}/job_offers/{{offer_id}}")
+    def cancel_job_offer(offer_id: str, body: CancelBody) -> dict[str, Any]:
+        return _cancel("job", offer_id, body)
+
+    # Deals -----------------------------------------------------------------
+    @app.get(f"{p}/deals")
+    def list_deals(party: str | None = Query(None, description="an address taking part in any role"),
+                   state: str | None = Query(None, description="AgreementState names, comma-separated")
+                   ) -> dict[str, Any]:
+        if party is not None and not is_address(party):
+            raise ApiError(400, "invalid_request", f"party {party!r} is not an address")
+        states = None
+        if state:
+            try:
+                states = [parse_state(s) for s in state.split(",") if s.strip()]
+            except ValueError as exc:
+                raise ApiError(400, "invalid_request", str(exc)) from None
+        return {"deals": [deal_view(r, core.result(r.deal_id)) for r in core.deals(party=party, states=states)]}
+
+    @app.get(f"{p}/deals/{{deal_id}}")
+    def get_deal(deal_id: str) -> dict[str, Any]:
+        record = core.deal(deal_id)
+        return deal_view(record, core.result(record.deal_id))
+
+    @app.get(f"{p}/deals/{{deal_id}}/job")
+    def get_job(deal_id: str) -> dict[str, Any]:
+        return core.job(deal_id)
+
+    # Results ---------------------------------------------------------------
+    def _ingest(archive: IO[bytes]) -> str:
+        work = Path(tempfile.mkdtemp(prefix=".tmp-upload-", dir=results_store.root))
+        try:
+            dest = work / "result"
+            unpack(cast(BinaryIO, archive), dest, max_bytes=results_store.max_result_bytes, max_files=max_result_files)
+            if require_result_layout:
+                validate_layout(dest)
+            return results_store.put(dest)
+        except ResultTooLargeError as exc:
+            raise ApiError(413, "too_large", str(exc)) from None
+        except UnsafeResultError as exc:
+            raise ApiError(400, "unsafe_archive", str(exc)) from None
+        except ResultLayoutError as exc:
+            raise ApiError(400, "not_a_result", str(exc)) from None
+        except (ResultArchiveError, CIDError) as exc:
+            raise ApiError(400, "bad_archive", str(exc)) from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    @app.put(f"{p}/deals/{{deal_id}}/result")
+    async def put_result(deal_id: str, request: Request) -> dict[str, Any]:
+        record = await run_in_threadpool(core.deal, deal_id)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        digest = request.headers.get(SHA256_HEADER, "").strip().lower()
+        if not signature or not _SHA256_RE.fullmatch(digest):
+            raise ApiError(401, "unauthenticated",
+                           f"sign the upload: {SIGNATURE_HEADER} (EIP-191) over the deal id and {SHA256_HEADER}")
+        signer = recover_upload_signer(record.deal_id, digest, signature)
+        if signer != record.resource_provider:
+            raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
+                                             f"only the deal's provider {record.resource_provider} may upload")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_result_bytes:
+            raise ApiError(413, "too_large", f"the archive is {declared} bytes; the limit is {max_result_bytes}")
+        spool = _spool()
+        try:
+            hasher, size = hashlib.sha256(), 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_result_bytes:
+                    raise ApiError(413, "too_large", f"the archive is over the limit of {max_result_bytes} bytes")
+                hasher.update(chunk)
+                spool.write(chunk)
+            if hasher.hexdigest() != digest:
+                raise ApiError(400, "digest_mismatch", f"the body's SHA-256 is not the signed {digest}")
+            spool.seek(0)
+            cid = await run_in_threadpool(_ingest, spool)
+        finally:
+            spool.close()
+        result = await run_in_threadpool(core.record_result, record.deal_id, cid, size)
+        return {"deal_id": record.deal_id, "cid": result.cid, "size": result.size}
+
+    def _packed(cid: str) -> tuple[IO[bytes], int]:
+        try:
+            path = results_store.get(cid)
+        except (ResultNotFoundError, ResultCorruptedError) as exc:
+            raise ApiError(500, "result_unavailable", str(exc)) from None
+        spool = _spool()
+        try:
+            pack_to(path, spool)  # type: ignore[arg-type]
+            size = spool.tell()
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return spool, size
+
+    @app.get(f"{p}/deals/{{deal_id}}/result")
+    async def get_result(deal_id: str) -> StreamingResponse:
+        record = await run_in_threadpool(core.deal, deal_id)
+        result = await run_in_threadpool(core.result, record.deal_id)
+        if result is None:
+            raise ApiError(404, "no_result", f"no result was uploaded for deal {record.deal_id}")
+        onchain = await run_in_threadpool(onchain_result, record.deal_id)
+        if onchain is None:
+            raise ApiError(409, "not_on_chain", f"no result is recorded on-chain for deal {record.deal_id} yet")
+        if onchain != result.cid:
+            raise ApiError(409, "result_cid_mismatch",
+                           f"the uploaded result {result.cid} is not the one recorded on-chain ({onchain})")
+        handle, size = await run_in_threadpool(_packed, result.cid)
+        return StreamingResponse(_iter_file(handle), media_type="application/gzip",
+                                 headers={CID_HEADER: result.cid, "Content-Length": str(size)})
+
+    # Events ----------------------------------------------------------------
+    @app.get(f"{p}/events")
+    async def events() -> EventSourceResponse:
+        subscription = core.bus.subscribe()
+
+        async def stream() -> AsyncIterator[ServerSentEvent]:
+            try:
+                async for event in subscription:
+                    yield ServerSentEvent(data=json.dumps(event.data), event=event.type, id=str(event.id))
+            finally:
+                subscription.close()
+
+        # The background task also ends a subscription whose stream never started.
+        return EventSourceResponse(stream(), ping=sse_ping_s, background=BackgroundTask(subscription.close))
+
+    return app

@@ -1,0 +1,605 @@
+"""The solver's logic without HTTP: :class:`SolverCore`, its event bus and the
+pure rules it applies.
+
+:class:`SolverCore` owns a :class:`~lilypad.solver.store.SolverStore` and an
+in-memory :class:`~lilypad.solver.matching.Matcher` holding the open offers
+(rebuilt from the store on start, so a restart loses nothing). It
+
+* accepts offers: the signature, clock and nonce checks of
+  :func:`~lilypad.solver.signing.verify_offer` (nonces in the database), then
+  stores the offer and adds it to the matcher;
+* cancels offers on a signed request from their author (:func:`sign_cancel`);
+* runs matching rounds (:meth:`SolverCore.match_round`): the providers' slot
+  usage comes from their deals not yet terminal (:func:`provider_usage`), every
+  match becomes a :class:`~lilypad.protocol.deal.Deal` with a fresh random
+  nonce, stored together with its job offer's move to ``matched``;
+* expires job offers unmatched ``match_timeout`` seconds after they were
+  accepted and resource offers at their ``expires_at`` (:meth:`SolverCore.expire`);
+* records the on-chain state a chain watcher feeds it
+  (:meth:`SolverCore.on_chain_state`) and lists the deals whose on-chain
+  window has passed (:meth:`SolverCore.overdue_deals`, from the pure
+  :func:`timeout_due`), so that someone can call the timeout;
+* publishes ``deal`` and ``offer`` events on an :class:`EventBus` (asyncio
+  queues, fed from any thread) for the HTTP push channel.
+
+Every public method is thread-safe (one lock around the matcher and the
+store), and blocking: call it from a worker thread in async code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
+from eth_utils import to_checksum_address
+
+from lilypad.exceptions import (
+    DealNotFoundError,
+    OfferError,
+    OfferExpiredError,
+    OfferFromFutureError,
+    OfferNotFoundError,
+    OfferSignatureError,
+    OfferStateError,
+    ResultCIDMismatchError,
+)
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal
+from lilypad.solver.matching import Matcher
+from lilypad.solver.offers import JobOffer, ResourceOffer
+from lilypad.solver.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_digest, verify_offer
+from lilypad.solver.store import (
+    AgreementTimes,
+    DealRecord,
+    OfferKind,
+    OfferRecord,
+    ResultRecord,
+    SlotRow,
+    SolverStore,
+    deal_to_dict,
+)
+
+__all__ = [
+    "CID_HEADER",
+    "DEFAULT_MATCH_TIMEOUT",
+    "SHA256_HEADER",
+    "SIGNATURE_HEADER",
+    "Event",
+    "EventBus",
+    "SolverCore",
+    "Subscription",
+    "cancel_typed_data",
+    "deal_view",
+    "holds_slot",
+    "offer_id",
+    "offer_view",
+    "parse_state",
+    "provider_usage",
+    "recover_cancel_signer",
+    "recover_upload_signer",
+    "sign_cancel",
+    "sign_upload",
+    "state_name",
+    "timeout_due",
+    "upload_message",
+]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a job offer stays open unmatched.
+DEFAULT_MATCH_TIMEOUT = 30.0
+#: Headers of a result upload: the provider's EIP-191 signature of
+#: :func:`upload_message` and the body's SHA-256 (hex) it covers.
+SIGNATURE_HEADER = "X-Lilypad-Signature"
+SHA256_HEADER = "X-Lilypad-Content-SHA256"
+#: Header of a result download: the CID of the archive's content.
+CID_HEADER = "X-Lilypad-Result-CID"
+
+
+# --------------------------------------------------------------------------
+# Pure rules
+# --------------------------------------------------------------------------
+
+
+def offer_id(signed: SignedOffer | ResourceOffer | JobOffer, domain: OfferDomain) -> str:
+    """An offer's id: its EIP-712 digest as ``0x``-hex (anyone can compute it)."""
+    offer = signed.offer if isinstance(signed, SignedOffer) else signed
+    return "0x" + offer_digest(offer, domain).hex()
+
+
+def state_name(state: AgreementState) -> str:
+    """The contracts' name of ``state``: ``DEAL_AGREED`` is ``"DealAgreed"``."""
+    return "".join(part.capitalize() for part in state.name.split("_"))
+
+
+_STATE_NAMES = {state_name(s).lower(): s for s in AgreementState}
+
+
+def parse_state(text: str | int) -> AgreementState:
+    """An agreement state from its contract name (``DealAgreed``), Python name
+    (``DEAL_AGREED``) or number; ``ValueError`` otherwise."""
+    if isinstance(text, int) or text.strip().isdigit():
+        return AgreementState(int(text))
+    state = _STATE_NAMES.get(text.strip().lower().replace("_", "").replace("-", ""))
+    if state is None:
+        raise ValueError(f"unknown agreement state {text!r}")
+    return state
+
+
+def timeout_due(deal: Deal, state: AgreementState, times: AgreementTimes, now: int) -> str | None:
+    """The controller function that may end the deal at chain time ``now``
+    (``timeoutAgree``, ...), or ``None`` while its window is open (or it has
+    no timeout). Mirrors ``LilypadController``: a window is open while
+    ``now < start + window``."""
+    t = deal.timeouts
+    start, window = {
+        AgreementState.DEAL_NEGOTIATING: (times.created_at, t.agree),
+        AgreementState.DEAL_AGREED: (times.agreed_at, t.submit_results),
+        AgreementState.RESULTS_SUBMITTED: (times.results_submitted_at, t.judge_results),
+        AgreementState.RESULTS_CHECKED: (times.mediation_requested_at, t.mediate_results),
+    }.get(state, (None, 0))
+    if start is None or now < start + window:
+        return None
+    return TIMEOUT_FOR_STATE[state]
+
+
+def holds_slot(row: SlotRow, now: float) -> bool:
+    """Whether a deal takes one of its provider's slots: every deal not in a
+    terminal state, except one never seen on-chain (``NONE``) whose agree
+    window has passed since the solver made it (nobody took it up)."""
+    if row.state.is_terminal:
+        return False
+    return not (row.state == AgreementState.NONE and now >= row.created_at + row.agree_window)
+
+
+def provider_usage(rows: Iterable[SlotRow], now: float) -> dict[str, int]:
+    """Deals holding a slot, per provider address (lower-case)."""
+    usage: dict[str, int] = {}
+    for row in rows:
+        if holds_slot(row, now):
+            key = row.resource_provider.lower()
+            usage[key] = usage.get(key, 0) + 1
+    return usage
+
+
+_CANCEL_TYPES = {
+    "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                     {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+    "CancelOffer": [{"name": "kind", "type": "string"}, {"name": "offerId", "type": "bytes32"},
+                    {"name": "createdAt", "type": "uint64"}],
+}
+
+
+def cancel_typed_data(kind: str, offer_id: str, created_at: int, domain: OfferDomain) -> dict[str, Any]:
+    """The EIP-712 message ``CancelOffer(string kind, bytes32 offerId, uint64 createdAt)``
+    an offer's author signs to cancel it."""
+    return {
+        "types": _CANCEL_TYPES,
+        "primaryType": "CancelOffer",
+        "domain": domain.as_eip712(),
+        "message": {"kind": kind, "offerId": offer_id, "createdAt": int(created_at)},
+    }
+
+
+def sign_cancel(kind: str, offer_id: str, private_key: Any, domain: OfferDomain,
+                *, created_at: int | None = None) -> dict[str, Any]:
+    """The body of a cancel request: ``{"created_at", "signature"}``."""
+    created = int(time.time()) if created_at is None else int(created_at)
+    key = getattr(private_key, "key", private_key)
+    signed = Account.sign_message(encode_typed_data(full_message=cancel_typed_data(kind, offer_id, created, domain)),
+                                  key)
+    return {"created_at": created, "signature": "0x" + bytes(signed.signature).hex()}
+
+
+def recover_cancel_signer(kind: str, offer_id: str, created_at: int, signature: str | bytes,
+                          domain: OfferDomain) -> str | None:
+    """The address that signed a cancel request (``None`` if malformed)."""
+    try:
+        message = encode_typed_data(full_message=cancel_typed_data(kind, offer_id, created_at, domain))
+        return Account.recover_message(message, signature=signature)
+    except Exception:  # malformed hex, bad signature bytes, ...
+        return None
+
+
+def upload_message(deal_id: str, sha256_hex: str) -> str:
+    """The EIP-191 text a provider signs to upload a deal's result archive."""
+    return f"lilypad result upload\ndeal: {deal_id.lower()}\nsha256: {sha256_hex.lower()}"
+
+
+def sign_upload(deal_id: str, sha256_hex: str, private_key: Any) -> str:
+    """The ``0x``-hex EIP-191 signature of :func:`upload_message`."""
+    key = getattr(private_key, "key", private_key)
+    signed = Account.sign_message(encode_defunct(text=upload_message(deal_id, sha256_hex)), key)
+    return "0x" + bytes(signed.signature).hex()
+
+
+def recover_upload_signer(deal_id: str, sha256_hex: str, signature: str) -> str | None:
+    """Who signed an upload (``None`` if the signature is malformed)."""
+    try:
+        return Account.recover_message(encode_defunct(text=upload_message(deal_id, sha256_hex)), signature=signature)
+    except Exception:
+        return None
+
+
+def offer_view(record: OfferRecord) -> dict[str, Any]:
+    """An offer as the API shows it (a job offer with its ``deal_id``)."""
+    view: dict[str, Any] = {"id": record.id, "kind": record.kind, "state": record.state, "signer": record.signer,
+                            "accepted_at": record.accepted_at, "updated_at": record.updated_at,
+                            "offer": record.signed.model_dump(mode="json")}
+    if record.kind == "job":
+        view["deal_id"] = record.deal_id
+    return view
+
+
+def deal_view(record: DealRecord, result: ResultRecord | None = None) -> dict[str, Any]:
+    """A deal as the API shows it: the terms the contracts take, the on-chain
+    state (the contracts' name) and agreement timestamps, the result CID
+    recorded on-chain, the uploaded result and the solver's timestamps."""
+    return {
+        "deal_id": record.deal_id, "terms": deal_to_dict(record.deal),
+        "job_offer_id": record.job_offer_id, "resource_offer_id": record.resource_offer_id,
+        "state": state_name(record.state), "state_code": int(record.state), "result_cid": record.result_cid,
+        "uploaded_result": None if result is None else {"cid": result.cid, "size": result.size},
+        "agreement": dataclasses.asdict(record.times),
+        "created_at": record.created_at, "updated_at": record.updated_at,
+    }
+
+
+# --------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """One pushed event: ``type`` is ``deal`` or ``offer``; ``id`` increases."""
+
+    id: int
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One listener's queue. Iterate it (``async for``) in the loop it was made
+    in; iteration ends when it is closed or fell ``maxsize`` events behind."""
+
+    bus: EventBus
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    overflowed: bool = False
+    closed: bool = False
+
+    def _deliver(self, event: Event | None) -> None:
+        """Runs in the subscriber's loop. The queue holds ``bus.maxsize`` events
+        plus room for the closing ``None``."""
+        if self.closed:
+            return
+        if event is not None and self.queue.qsize() >= self.bus.maxsize:
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            event = None
+        if event is None:
+            self.closed = True
+            self.bus._remove(self)
+        self.queue.put_nowait(event)
+
+    async def get(self) -> Event | None:
+        """The next event, or ``None`` once closed."""
+        if self.closed and self.queue.empty():
+            return None
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self.bus._remove(self)
+        self.closed = True
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        event = await self.get()
+        if event is None:
+            self.close()
+            raise StopAsyncIteration
+        return event
+
+
+class EventBus:
+    """Fans events out to asyncio subscribers; :meth:`publish` may be called
+    from any thread (events reach each subscriber's loop thread-safely)."""
+
+    def __init__(self, *, maxsize: int = 10_000) -> None:
+        self.maxsize = maxsize
+        self._subscribers: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def subscribe(self) -> Subscription:
+        """A new subscription bound to the running event loop."""
+        sub = Subscription(self, asyncio.get_running_loop(), asyncio.Queue(self.maxsize + 1))
+        with self._lock:
+            self._subscribers.add(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subscribers.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def _send(self, sub: Subscription, event: Event | None) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is sub.loop:
+            sub._deliver(event)
+            return
+        try:
+            sub.loop.call_soon_threadsafe(sub._deliver, event)
+        except RuntimeError:  # its loop is closed: drop it
+            self._remove(sub)
+
+    def publish(self, type: str, data: dict[str, Any]) -> Event:
+        event = Event(next(self._ids), type, data)
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for sub in subscribers:
+            self._send(sub, event)
+        return event
+
+    def close(self) -> None:
+        """End every subscription."""
+        with self._lock:
+            subscribers, self._subscribers = list(self._subscribers), set()
+        for sub in subscribers:
+            self._send(sub, None)
+
+
+# --------------------------------------------------------------------------
+# The core
+# --------------------------------------------------------------------------
+
+
+class SolverCore:
+    """The solver's state machine (see the module docstring).
+
+    ``solver``, when given, is the solver address offers must name;
+    ``match_timeout`` (seconds) how long a job offer waits for a match;
+    ``skew`` the clock skew allowed on offers and cancels; ``clock`` the
+    solver's clock (Unix seconds).
+    """
+
+    def __init__(self, store: SolverStore, domain: OfferDomain, *, solver: str | None = None,
+                 match_timeout: float = DEFAULT_MATCH_TIMEOUT, skew: int = MAX_CLOCK_SKEW,
+                 clock: Callable[[], float] = time.time, bus: EventBus | None = None) -> None:
+        if match_timeout <= 0:
+            raise ValueError("match_timeout must be positive")
+        self.store = store
+        self.domain = domain
+        self.solver = to_checksum_address(solver) if solver is not None else None
+        self.match_timeout = float(match_timeout)
+        self.skew = skew
+        self.clock = clock
+        self.bus = bus or EventBus()
+        self._lock = threading.RLock()
+        self._matcher = Matcher()
+        self._ids: dict[tuple[str, bytes], str] = {}
+        for kind in ("resource", "job"):
+            for record in store.offers(kind, state="open"):  # type: ignore[arg-type]
+                self._add_to_matcher(record)
+
+    # Offers ---------------------------------------------------------------
+    def _add_to_matcher(self, record: OfferRecord) -> None:
+        offer = record.signed.offer
+        if isinstance(offer, ResourceOffer):
+            self._matcher.add_resource_offer(offer)
+        else:
+            self._matcher.add_job_offer(offer)
+        self._ids[(offer.signer.lower(), offer.nonce)] = record.id
+
+    def _remove_from_matcher(self, record: OfferRecord) -> None:
+        offer = record.signed.offer
+        if isinstance(offer, ResourceOffer):
+            self._matcher.remove_resource_offer(offer)
+        else:
+            self._matcher.remove_job_offer(offer)
+        self._ids.pop((offer.signer.lower(), offer.nonce), None)
+
+    def offer_id(self, signed: SignedOffer) -> str:
+        return offer_id(signed, self.domain)
+
+    def accept_offer(self, signed: SignedOffer) -> OfferRecord:
+        """Verify and store ``signed``; raises an :class:`~lilypad.exceptions.OfferError`
+        (bad signature, stale or future clock, replayed nonce, wrong solver)."""
+        offer = signed.offer
+        if self.solver is not None and offer.solver.lower() != self.solver.lower():
+            raise OfferError(offer.kind, offer.signer, f"it names solver {offer.solver}, this is {self.solver}")
+        now = self.clock()
+        verify_offer(signed, self.domain, now=int(now), seen_nonces=self.store.nonces, skew=self.skew)
+        with self._lock:
+            record = self.store.add_offer(self.offer_id(signed), signed, now=now)
+            self._add_to_matcher(record)
+        self.bus.publish("offer", {"event": "created", "kind": record.kind, "id": record.id,
+                                   "signer": record.signer})
+        return record
+
+    def offer(self, kind: OfferKind, offer_id: str) -> OfferRecord:
+        record = self.store.offer(kind, offer_id.lower())
+        if record is None:
+            raise OfferNotFoundError(kind, offer_id)
+        return record
+
+    def open_offers(self, kind: OfferKind) -> list[OfferRecord]:
+        return self.store.offers(kind, state="open")
+
+    def cancel_offer(self, kind: OfferKind, offer_id: str, *, created_at: int, signature: str) -> OfferRecord:
+        """Cancel an open offer on its author's signed request (:func:`sign_cancel`).
+
+        Raises :class:`~lilypad.exceptions.OfferNotFoundError`,
+        :class:`~lilypad.exceptions.OfferSignatureError` (not the author's),
+        :class:`~lilypad.exceptions.OfferExpiredError` /
+        :class:`~lilypad.exceptions.OfferFromFutureError` (request outside the
+        clock skew) and :class:`~lilypad.exceptions.OfferStateError` (not open:
+        a matched job offer cannot be cancelled).
+        """
+        record = self.offer(kind, offer_id)
+        signer = recover_cancel_signer(kind, record.id, created_at, signature, self.domain)
+        if signer != record.signer:
+            raise OfferSignatureError(kind, record.signer, signer,
+                                      f"the cancel request is signed by {signer}, not by the offer's author")
+        now = int(self.clock())
+        if created_at > now + self.skew:
+            raise OfferFromFutureError(kind, record.signer, created_at, now, self.skew)
+        if now > created_at + self.skew:
+            raise OfferExpiredError(kind, record.signer, created_at + self.skew, now, "stale cancel request")
+        with self._lock:
+            if not self.store.set_offer_state(kind, record.id, "cancelled", now=self.clock()):
+                current = self.offer(kind, record.id)
+                raise OfferStateError(kind, record.id, current.state, "cancel")
+            self._remove_from_matcher(record)
+            cancelled = self.offer(kind, record.id)
+        self.bus.publish("offer", {"event": "cancelled", "kind": kind, "id": record.id, "signer": record.signer})
+        return cancelled
+
+    # Matching and expiry ---------------------------------------------------
+    def usage(self, now: float | None = None) -> dict[str, int]:
+        """Slots in use per provider (lower-case address)."""
+        return provider_usage(self.store.active_deal_slots(), self.clock() if now is None else now)
+
+    def match_round(self) -> list[DealRecord]:
+        """Match what can be matched now; return the new deals."""
+        created: list[DealRecord] = []
+        with self._lock:
+            now = self.clock()
+            for match in self._matcher.match_all(self.usage(now), now=int(now)):
+                job_id = self._ids[(match.job.signer.lower(), match.job.nonce)]
+                offer_id_ = self._ids[(match.offer.signer.lower(), match.offer.nonce)]
+                deal = match.build_deal(secrets.token_bytes(32))
+                record = self.store.record_match(deal, job_offer_id=job_id, resource_offer_id=offer_id_, now=now)
+                self._matcher.remove_job_offer(match.job)
+                self._ids.pop((match.job.signer.lower(), match.job.nonce), None)
+                if record is not None:
+                    created.append(record)
+        for record in created:
+            self.bus.publish("deal", {"event": "created", "deal": deal_view(record)})
+        return created
+
+    def expire(self) -> list[OfferRecord]:
+        """Expire unmatched job offers past the match timeout and resource
+        offers past their ``expires_at``; forget stale nonces; return the expired offers."""
+        with self._lock:
+            now = self.clock()
+            expired = self.store.expire_offers(now=now, job_accepted_before=now - self.match_timeout)
+            for record in expired:
+                self._remove_from_matcher(record)
+            self.store.nonces.prune(int(now) - 1)
+        for record in expired:
+            self.bus.publish("offer", {"event": "expired", "kind": record.kind, "id": record.id,
+                                       "signer": record.signer})
+        return expired
+
+    def tick(self) -> tuple[list[OfferRecord], list[DealRecord]]:
+        """One round: expire, then match."""
+        return self.expire(), self.match_round()
+
+    # Deals ----------------------------------------------------------------
+    def deal(self, deal_id: str) -> DealRecord:
+        record = self.store.deal(deal_id)
+        if record is None:
+            raise DealNotFoundError(deal_id)
+        return record
+
+    def deals(self, *, party: str | None = None, states: Iterable[AgreementState] | None = None) -> list[DealRecord]:
+        return self.store.deals(party=party, states=states)
+
+    def on_chain_state(self, deal_id: str, state: AgreementState, result_cid: str | None = None, *,
+                       at: int | None = None, times: AgreementTimes | None = None) -> DealRecord:
+        """Record the deal's on-chain ``state`` (from the chain watcher).
+
+        ``result_cid`` is the result CID recorded on-chain, when known;
+        ``at`` the block time of the change (it becomes the start of the
+        state's window; default: the solver's clock); ``times`` sets the
+        agreement's timestamps outright (e.g. read from ``getAgreement``).
+        """
+        state = AgreementState(state)
+        if times is None:
+            when = int(self.clock()) if at is None else int(at)
+            times = {
+                AgreementState.DEAL_NEGOTIATING: AgreementTimes(created_at=when),
+                AgreementState.DEAL_AGREED: AgreementTimes(agreed_at=when),
+                AgreementState.RESULTS_SUBMITTED: AgreementTimes(results_submitted_at=when),
+                AgreementState.RESULTS_CHECKED: AgreementTimes(mediation_requested_at=when),
+            }.get(state)
+            current = self.deal(deal_id)
+            if state == AgreementState.DEAL_NEGOTIATING and current.times.created_at is not None:
+                times = None  # the first agree set it; keep it
+        with self._lock:
+            record = self.store.update_deal(deal_id, state, now=self.clock(), result_cid=result_cid, times=times)
+        if record is None:
+            raise DealNotFoundError(deal_id)
+        self.bus.publish("deal", {"event": "state", "deal": deal_view(record, self.result(deal_id))})
+        return record
+
+    def overdue_deals(self, now: int | None = None) -> list[tuple[DealRecord, str]]:
+        """Deals whose on-chain window has passed at chain time ``now``
+        (default: the solver's clock), each with the controller function that
+        ends it."""
+        when = int(self.clock()) if now is None else int(now)
+        due = []
+        for record in self.store.deals(states=TIMEOUT_FOR_STATE):
+            function = timeout_due(record.deal, record.state, record.times, when)
+            if function is not None:
+                due.append((record, function))
+        return due
+
+    # Results --------------------------------------------------------------
+    def record_result(self, deal_id: str, cid: str, size: int) -> ResultRecord:
+        """Record the result a provider uploaded for ``deal_id``."""
+        record = self.deal(deal_id)
+        if record.result_cid is not None and record.result_cid != cid:
+            raise ResultCIDMismatchError(record.result_cid, cid)
+        result = self.store.put_result(record.deal_id, cid, size, now=self.clock())
+        self.bus.publish("deal", {"event": "result_uploaded", "deal": deal_view(record, result)})
+        return result
+
+    def result(self, deal_id: str) -> ResultRecord | None:
+        return self.store.result(deal_id)
+
+    def onchain_result_cid(self, deal_id: str) -> str | None:
+        """The result CID the chain watcher reported for ``deal_id`` (``None``
+        if none yet): a default for the HTTP app's ``onchain_result``."""
+        record = self.store.deal(deal_id)
+        return None if record is None else record.result_cid
+
+    def job(self, deal_id: str) -> dict[str, Any]:
+        """What the deal's provider must run: the job offer's module, inputs and machine."""
+        record = self.deal(deal_id)
+        job = self.offer("job", record.job_offer_id).signed.offer
+        assert isinstance(job, JobOffer)
+        return {
+            "deal_id": record.deal_id,
+            "job_offer_id": record.job_offer_id,
+            "module": job.module.model_dump(mode="json"),
+            "inputs": dict(job.inputs),
+            "spec": job.spec.model_dump(mode="json"),
+        }
+
+    def counts(self) -> Mapping[str, int]:
+        """Open offers in the matcher (for health and tests)."""
+        with self._lock:
+            return {"resource_offers": self._matcher.resource_offer_count, "job_offers": self._matcher.job_offer_count}
