@@ -550,7 +550,9 @@ class Matcher:
             book.forget_untouched()
         return matches
 
-    def match_one(self, job: JobOffer, usage: Mapping[str, int] | None = None, *, now: int | None = None) -> Match | None:
+    def match_one(
+        self, job: JobOffer, usage: Mapping[str, int] | None = None, *, now: int | None = None
+    ) -> Match | None:
         """The best match for ``job`` alone (it need not have been added), or ``None``."""
         r = self._best(_Job(job), _Run(usage, now))
         return None if r is None else _match(job, r.offer)

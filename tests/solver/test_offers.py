@@ -147,7 +147,9 @@ def test_timeouts_the_controller_would_refuse_are_refused(field: str, value: int
 
 
 def test_escrow_amounts_must_fit_uint96() -> None:
-    pricing = DealPricing(instruction_price=1, payment_collateral=2**95, results_collateral_multiple=1, mediation_fee=2**95)
+    pricing = DealPricing(
+        instruction_price=1, payment_collateral=2**95, results_collateral_multiple=1, mediation_fee=2**95
+    )
     assert not amounts_fit(pricing, DealTimeouts())
     assert amounts_fit(DealPricing(), DealTimeouts())
     with pytest.raises(ValidationError):
