@@ -77,6 +77,17 @@ __all__ = [
     "DealNotFoundError",
     "SolverUnavailableError",
     "SolverRequestError",
+    # resource provider and mediator daemons
+    "ServiceError",
+    "ServiceConfigError",
+    "SolverAddressUnknownError",
+    # job creator (lilypad run, status, fetch)
+    "JobCreatorError",
+    "NoMatchError",
+    "DealTermsError",
+    "JobTimeoutError",
+    "JobInterruptedError",
+    "InputFilesError",
 ]
 
 
@@ -729,3 +740,97 @@ class TransactionRetriesExhaustedError(ChainError):
             f"{what} failed {attempts} times with transient errors; last: "
             f"{type(last).__name__}: {_shorten(str(last), 200)}"
         )
+
+
+# --------------------------------------------------------------------------
+# Resource provider and mediator daemons (lilypad.provider, lilypad.mediator)
+# --------------------------------------------------------------------------
+
+
+class ServiceError(LilypadError):
+    """A resource provider or mediator daemon could not do its work."""
+
+
+class ServiceConfigError(ServiceError):
+    """A daemon was configured wrongly: ``option`` names the setting, ``reason`` says why."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        self.option = option
+        self.reason = reason
+        super().__init__(f"{option}: {reason}")
+
+
+class SolverAddressUnknownError(ServiceError):
+    """No solver address was given and the solver at ``url`` does not report one."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"the solver at {url} does not report its address (no 'solver' in /api/v1/health); "
+            "pass --solver-address or set LILYPAD_SOLVER_ADDRESS"
+        )
+
+
+# --------------------------------------------------------------------------
+# Job creator: lilypad run, status and fetch (lilypad.jobcreator)
+# --------------------------------------------------------------------------
+
+
+class JobCreatorError(LilypadError):
+    """A job could not be run, followed or fetched."""
+
+
+class NoMatchError(JobCreatorError):
+    """No resource provider took job offer ``offer_id``; ``state`` is the offer's
+    final state (``expired``, ``cancelled``). Nothing was escrowed."""
+
+    def __init__(self, offer_id: str, state: str) -> None:
+        self.offer_id = offer_id
+        self.state = state
+        super().__init__(
+            f"no resource provider matched job offer {_shorten(offer_id, 80)} (the offer is {state}); "
+            "nothing was escrowed"
+        )
+
+
+class DealTermsError(JobCreatorError):
+    """The deal the solver made for job offer ``offer_id`` is not what the offer
+    asked for (``problems``); it was not agreed to."""
+
+    def __init__(self, offer_id: str, problems: list[str]) -> None:
+        self.offer_id = offer_id
+        self.problems = list(problems)
+        super().__init__(
+            f"the solver's deal for job offer {_shorten(offer_id, 80)} does not match the offer, "
+            "so it was not agreed to: " + "; ".join(self.problems)
+        )
+
+
+class JobTimeoutError(JobCreatorError):
+    """A run waited longer than ``timeout`` seconds at ``stage``; ``advice`` says
+    what happens to the deal now."""
+
+    def __init__(self, stage: str, timeout: float, advice: str) -> None:
+        self.stage = stage
+        self.timeout = timeout
+        self.advice = advice
+        super().__init__(f"gave up after {timeout:g} s waiting at stage {stage!r}: {advice}")
+
+
+class JobInterruptedError(JobCreatorError):
+    """The user interrupted a run at ``stage``; ``message`` says what was done
+    about it (offer cancelled, or the deal left to its on-chain timeouts)."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        self.stage = stage
+        self.message = message
+        super().__init__(f"interrupted at stage {stage!r}: {message}")
+
+
+class InputFilesError(JobCreatorError):
+    """The ``--inputs-path`` files cannot be sent: ``reason`` says why."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"input files at {path}: {reason}")

@@ -13,11 +13,15 @@ def main() -> None:
 
 
 def _register() -> None:
+    from lilypad.cli.mediator import mediator
     from lilypad.cli.module import module
+    from lilypad.cli.provider import resource_provider
     from lilypad.cli.solver import solver
 
     main.add_command(module)
     main.add_command(solver)
+    main.add_command(resource_provider)
+    main.add_command(mediator)
 
 
 @main.command()

@@ -3,13 +3,25 @@
 Every option has an environment twin, ``LILYPAD_SOLVER_<OPTION>`` (e.g.
 ``--match-timeout`` and ``LILYPAD_SOLVER_MATCH_TIMEOUT``). The EIP-712 domain
 is ``--chain-id`` and ``--controller`` or, without them, read from the
-deployments file of ``--network``. Until a chain watcher feeds the solver the
-on-chain states, results are served once the CID the watcher recorded for the
-deal (:meth:`~lilypad.solver.service.SolverCore.onchain_result_cid`) matches.
+deployments file of ``--network``.
+
+When ``--network`` is given (on the command line or as
+``LILYPAD_SOLVER_NETWORK``) and its deployments file is found, the solver
+connects to the chain (:func:`lilypad.chain.connected`, kept open for the
+process's lifetime) and runs a :class:`~lilypad.solver.watcher.ChainWatcher`
+that feeds it the on-chain state of its deals; results are then served once
+their CID equals the one the contracts store, and ``/health`` reports the
+head block. With a key (``--web3-private-key`` / ``WEB3_PRIVATE_KEY``) it also
+runs a :class:`~lilypad.solver.watcher.TimeoutKeeper` that drives expired
+deals to their on-chain timeout. The solver's address (the key's, or
+``--solver-address``) is reported by ``/health`` as ``solver``. Without a
+chain, results are served once the CID recorded for the deal
+(:meth:`~lilypad.solver.service.SolverCore.onchain_result_cid`) matches.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,17 +60,26 @@ def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[Callable[..., Any
               help="EIP-712 chain id (with --controller, instead of the deployments file).")
 @_option("--controller", env="CONTROLLER", default=None,
               help="EIP-712 verifying contract: the LilypadController address.")
+@click.option("--web3-private-key", envvar="WEB3_PRIVATE_KEY", show_envvar=True, default=None,
+              help="The solver's private key: it signs on-chain timeouts and names the solver.")
+@_option("--confirmations", env="CONFIRMATIONS", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Blocks the chain watcher holds back before handling a log.")
+@_option("--watch-interval", env="WATCH_INTERVAL", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Seconds between the chain watcher's polls.")
+@_option("--timeout-interval", env="TIMEOUT_INTERVAL", type=click.FloatRange(min=0, min_open=True),
+              default=3.0, show_default=True, help="Seconds between the timeout keeper's rounds.")
 @_option("--log-level", env="LOG_LEVEL", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
 def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, match_interval: float,
            max_result_bytes: int | None, solver_address: str | None, network: str, chain_id: int | None,
-           controller: str | None, log_level: str) -> None:
+           controller: str | None, web3_private_key: str | None, confirmations: int, watch_interval: float,
+           timeout_interval: float, log_level: str) -> None:
     """Run the solver: the offer book, matching, deals and results, over HTTP."""
     import uvicorn
     from pydantic import ValidationError
 
     from lilypad.exceptions import LilypadError
-    from lilypad.protocol.deployments import load_deployment
+    from lilypad.protocol.deployments import deployment_path, load_deployment
     from lilypad.results.store import ResultsStore
     from lilypad.settings import get_settings
     from lilypad.solver.app import create_app
@@ -69,24 +90,85 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ma
     settings = get_settings()
     root = data_dir or settings.data_dir / "solver"
     limit = max_result_bytes or settings.max_output_bytes
+    parts = network.split(":", 2)
+    ecosystem, network_name = parts[0], (parts[1] if len(parts) > 1 and parts[1] else "local")
+    source = click.get_current_context().get_parameter_source("network")
+    network_given = source in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    stack = contextlib.ExitStack()
+    store = None
     try:
+        account = None
+        if web3_private_key:
+            from lilypad.protocol.accounts import account_from_private_key
+
+            account = account_from_private_key(web3_private_key)
+            if solver_address is not None and solver_address.lower() != account.address.lower():
+                raise click.UsageError(f"--solver-address {solver_address} is not the key's address {account.address}")
+            solver_address = account.address
         if (chain_id is None) != (controller is None):
             raise click.UsageError("give both --chain-id and --controller, or neither")
         if chain_id is None:
-            ecosystem, _, name = network.partition(":")
-            deployment = load_deployment(ecosystem, name or "local")
+            deployment = load_deployment(ecosystem, network_name)
             chain_id, controller = deployment.chain_id, deployment.address("controller")
         assert controller is not None
         domain = OfferDomain(chain_id=chain_id, verifying_contract=controller)
         store = SolverStore(root / "solver.db")
         core = SolverCore(store, domain, solver=solver_address, match_timeout=match_timeout)
         results = ResultsStore(root / "results", max_result_bytes=limit)
+        contracts = None
+        if network_given and deployment_path(ecosystem, network_name).is_file():
+            from lilypad.chain.connect import connected
+
+            click.echo(f"solver: connecting to {network}", err=True)
+            contracts = stack.enter_context(connected(network))
     except (LilypadError, ValidationError, ValueError) as err:
+        stack.close()
+        if store is not None:
+            store.close()
         raise click.ClickException(str(err)) from None
-    app = create_app(core, results_store=results, onchain_result=core.onchain_result_cid, max_result_bytes=limit,
-                     domain=domain.as_eip712(), match_interval=match_interval)
-    click.echo(f"solver: chain {chain_id}, controller {controller}, data in {root}, http://{host}:{port}", err=True)
+    except BaseException:
+        stack.close()
+        if store is not None:
+            store.close()
+        raise
+    onchain_result: Callable[[str], str | None] = core.onchain_result_cid
+    head_block: Callable[[], int | None] | None = None
+    threads: list[Any] = []
     try:
+        if contracts is not None:
+            from lilypad.solver.watcher import ChainWatcher, TimeoutKeeper, chain_call
+
+            chain_contracts = contracts
+
+            def onchain_result(deal_id: str) -> str | None:
+                return chain_call(chain_contracts.result, deal_id)[0]
+
+            def head_block() -> int | None:
+                from ape import chain
+
+                return chain_call(lambda: int(chain.blocks.height))
+
+            watcher = ChainWatcher(contracts, core, root / "chain-events.sqlite", confirmations=confirmations,
+                                   interval=watch_interval)
+            threads.append(watcher)
+            if account is not None:
+                threads.append(TimeoutKeeper(contracts, core, account, interval=timeout_interval))
+            for thread in threads:
+                thread.start()
+        app = create_app(core, results_store=results, onchain_result=onchain_result, max_result_bytes=limit,
+                         domain=domain.as_eip712(), head_block=head_block, match_interval=match_interval,
+                         solver_address=solver_address)
+        chain_note = (f"watching {network}" + (", timing out overdue deals" if account is not None else "")
+                      if contracts is not None else "not watching a chain")
+        click.echo(f"solver: chain {chain_id}, controller {controller}, solver {solver_address or 'any'}, "
+                   f"{chain_note}, data in {root}, http://{host}:{port}", err=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")
     finally:
+        for thread in reversed(threads):
+            thread.stop()
+        for thread in threads:
+            close = getattr(thread, "close", None)
+            if close is not None:
+                close()
+        stack.close()
         store.close()

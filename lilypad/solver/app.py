@@ -179,6 +179,7 @@ def create_app(
     background: bool = True,
     require_result_layout: bool = True,
     sse_ping_s: int = 15,
+    solver_address: str | None = None,
 ) -> FastAPI:
     """The solver's FastAPI app (see the module docstring).
 
@@ -186,7 +187,8 @@ def create_app(
     deal (``None`` if none); ``max_result_bytes`` bounds an uploaded archive
     (the unpacked result is bounded by ``results_store.max_result_bytes``
     and ``max_result_files``); ``domain`` is the EIP-712 domain served at
-    ``/domain``; ``head_block()`` the chain's head for ``/health``.
+    ``/domain``; ``head_block()`` the chain's head for ``/health``;
+    ``solver_address`` the solver's own address, reported by ``/health`` as ``solver``.
     ``background=False`` leaves ticking to the caller (tests).
     """
     if max_result_bytes < 1:
@@ -233,7 +235,7 @@ def create_app(
             except Exception as exc:  # report, do not fail the health check
                 log.warning("head_block failed: %s", exc)
         return {"status": "ok", "chain_id": domain.get("chainId"), "controller": domain.get("verifyingContract"),
-                "head_block": block, "open_offers": dict(core.counts())}
+                "head_block": block, "solver": solver_address, "open_offers": dict(core.counts())}
 
     @app.get(f"{p}/domain")
     def get_domain() -> dict[str, Any]:

@@ -1,0 +1,49 @@
+"""``lilypad mediator``: run the mediator daemon (re-runs checked jobs and judges them).
+
+Options have environment twins (``LILYPAD_SOLVER_URL``, ``WEB3_PRIVATE_KEY``, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lilypad.cli.provider import _serve, _split
+
+__all__ = ["mediator"]
+
+
+@click.command("mediator")
+@click.option("--network", envvar="LILYPAD_NETWORK", show_envvar=True, default="ethereum:local:foundry",
+              show_default=True, help="ape network choice (ECOSYSTEM:NETWORK:PROVIDER).")
+@click.option("--solver-url", envvar="LILYPAD_SOLVER_URL", show_envvar=True, default="http://127.0.0.1:8080",
+              show_default=True, help="The solver's base URL.")
+@click.option("--web3-private-key", envvar="WEB3_PRIVATE_KEY", show_envvar=True, default=None,
+              help="The mediator's private key (never logged).")
+@click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=True, default=None,
+              type=click.Path(file_okay=False, path_type=Path), help="State directory (mediator.db, runs, modules).")
+@click.option("--modules", envvar="LILYPAD_MEDIATOR_MODULES", show_envvar=True, default="",
+              help="Modules it re-runs, comma-separated (empty: any).")
+@click.option("--poll-interval", envvar="LILYPAD_POLL_INTERVAL", show_envvar=True,
+              type=click.FloatRange(min=0.05), default=0.5, show_default=True, help="Seconds between deal polls.")
+def mediator(network: str, solver_url: str, web3_private_key: str | None, data_dir: Path | None, modules: str,
+             poll_interval: float) -> None:
+    """Run a mediator: re-run checked jobs and accept or reject their results."""
+    from lilypad.exceptions import LilypadError
+    from lilypad.mediator.daemon import Mediator, MediatorConfig
+    from lilypad.modules.allowlist import Allowlist
+    from lilypad.settings import get_settings
+
+    if not web3_private_key:
+        raise click.ClickException("no private key: pass --web3-private-key or set WEB3_PRIVATE_KEY")
+    try:
+        entries = _split(modules)
+        Allowlist.parse(list(entries))
+        config = MediatorConfig(network=network, solver_url=solver_url, private_key=web3_private_key,
+                                data_dir=data_dir or get_settings().data_dir / "mediator", modules=entries,
+                                poll_interval=poll_interval)
+        daemon = Mediator(config)
+    except (LilypadError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    _serve(daemon)

@@ -1,0 +1,1 @@
+"""The mediator daemon (:mod:`.daemon`)."""

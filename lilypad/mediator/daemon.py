@@ -1,0 +1,171 @@
+"""The mediator daemon: re-run checked jobs and judge the provider's result.
+
+:class:`Mediator` follows the deals that name it as a mediator (the solver's
+``/deals?party=<address>`` every ``poll_interval`` seconds, woken early by the
+solver's ``/events``); the state of each comes from the chain. For a deal in
+``ResultsChecked`` it
+
+1. fixes the draw with ``assignMediator`` as soon as it can (anyone may; it
+   makes the choice permanent) and reads the chosen mediator;
+2. if chosen, fetches the job (module and inputs) from the solver, re-runs the
+   module with the executor, and compares the CID of its result with the
+   result CID the provider posted on-chain;
+3. calls ``mediationAcceptResult`` when they are equal, ``mediationRejectResult``
+   otherwise.
+
+Handled deals are kept in SQLite (``<data_dir>/mediator.db``) with the verdict,
+so a restart neither re-runs nor double-judges. Each state change is one JSON
+log line (logger ``lilypad.mediator``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lilypad.protocol.deal import AgreementState, Deal
+from lilypad.provider.daemon import DealStateStore, EventWaker, execute_job, log_event
+
+__all__ = ["MediatorConfig", "Mediator", "verdict"]
+
+log = logging.getLogger("lilypad.mediator")
+
+
+def verdict(rerun_cid: str, posted_cid: str | None) -> bool:
+    """Whether the provider's posted result stands (pure)."""
+    return posted_cid is not None and rerun_cid == posted_cid
+
+
+@dataclass
+class MediatorConfig:
+    network: str
+    solver_url: str
+    private_key: str = field(repr=False)
+    data_dir: Path
+    modules: tuple[str, ...] = ()  # modules it will re-run (empty: any)
+    deployments_dir: Path | None = None
+    poll_interval: float = 0.5
+
+
+class Mediator:
+    """The mediator's I/O loop. ``run()`` blocks until ``stop()``."""
+
+    def __init__(self, config: MediatorConfig) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        self.store = DealStateStore(Path(config.data_dir) / "mediator.db")
+        self._retry_at: dict[str, float] = {}
+        self.contracts: Any = None
+        self.account: Any = None
+        self.address = ""
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        from lilypad.chain.connect import connected
+        from lilypad.protocol.accounts import account_from_private_key
+        from lilypad.solver.client import SolverClient
+
+        c = self.config
+        self.account = account_from_private_key(c.private_key)
+        self.address = self.account.address
+        client = SolverClient(c.solver_url)
+        with connected(c.network, c.deployments_dir) as contracts:
+            self.contracts = contracts
+            log_event(log, "mediator_started", address=self.address, data_dir=str(c.data_dir))
+            EventWaker(c.solver_url, self.wake, self.stop_event).start()
+            try:
+                while not self.stop_event.is_set():
+                    try:
+                        self.step(client)
+                    except Exception as exc:
+                        log_event(log, "round_failed", error=f"{type(exc).__name__}: {exc}")
+                    self.wake.wait(c.poll_interval)
+                    self.wake.clear()
+            finally:
+                client.close()
+                log_event(log, "mediator_stopped", address=self.address)
+
+    def _set(self, deal_id: str, status: str, **data: Any) -> None:
+        previous = self.store.get(deal_id)
+        self.store.put(deal_id, status, **data)
+        if previous is None or previous[0] != status:
+            log_event(log, "deal_status", deal_id=deal_id, status=status,
+                      previous=None if previous is None else previous[0], **data)
+
+    def step(self, client: Any) -> None:
+        from lilypad.solver.store import deal_from_dict
+
+        for view in client.deals(party=self.address):
+            deal_id = view["deal_id"]
+            stored = self.store.get(deal_id)
+            if stored is not None and stored[0] in ("accepted", "rejected", "done", "not_chosen"):
+                continue
+            if self._retry_at.get(deal_id, 0) > time.time():
+                continue
+            deal = deal_from_dict(view["terms"])
+            if self.address.lower() not in {m.lower() for m in deal.members.mediators}:
+                continue
+            try:
+                self._handle(client, deal_id, deal)
+            except Exception as exc:
+                self._retry_at[deal_id] = time.time() + 2.0
+                log_event(log, "deal_action_failed", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
+
+    def _chosen(self, deal: Deal) -> str | None:
+        chosen = self.contracts.chosen_mediator(deal)
+        if chosen is None:
+            try:  # fix the draw now (a new block seals the check block)
+                self.contracts.assign_mediator(deal, self.account)
+            except Exception as exc:  # someone else did, or the draw is not ready yet
+                log.debug("assignMediator: %s", exc)
+            chosen = self.contracts.chosen_mediator(deal)
+        return chosen
+
+    def _handle(self, client: Any, deal_id: str, deal: Deal) -> None:
+        state = self.contracts.state(deal)
+        if state.is_terminal:
+            self._set(deal_id, "done", final_state=state.name)
+            return
+        if state != AgreementState.RESULTS_CHECKED:
+            return
+        chosen = self._chosen(deal)
+        if chosen is None:
+            return
+        if chosen.lower() != self.address.lower():
+            self._set(deal_id, "not_chosen", chosen=chosen)
+            return
+        stored = self.store.get(deal_id)
+        data = stored[1] if stored else {}
+        rerun_cid = data.get("rerun_cid")
+        if rerun_cid is None:
+            self._set(deal_id, "rerunning", chosen=chosen)
+            rerun_cid = self._rerun(client, deal_id)
+            self._set(deal_id, "reran", rerun_cid=rerun_cid)
+        posted, _ = self.contracts.result(deal)
+        if verdict(rerun_cid, posted):
+            receipt = self.contracts.mediation_accept(deal, self.account)
+            self._set(deal_id, "accepted", rerun_cid=rerun_cid, posted_cid=posted,
+                      tx=str(getattr(receipt, "txn_hash", "")))
+        else:
+            receipt = self.contracts.mediation_reject(deal, self.account)
+            self._set(deal_id, "rejected", rerun_cid=rerun_cid, posted_cid=posted,
+                      tx=str(getattr(receipt, "txn_hash", "")))
+
+    def _rerun(self, client: Any, deal_id: str) -> str:
+        from lilypad.modules.allowlist import Allowlist
+        from lilypad.settings import get_settings
+
+        job = client.job(deal_id)
+        settings = get_settings(data_dir=self.config.data_dir)
+        allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
+        result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+                             allowlist=allowlist)
+        return str(result.cid)
