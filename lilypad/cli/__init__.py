@@ -13,6 +13,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from lilypad.cli.jobcreator import fetch, run, status
     from lilypad.cli.mediator import mediator
     from lilypad.cli.module import module
     from lilypad.cli.provider import resource_provider
@@ -22,6 +23,9 @@ def _register() -> None:
     main.add_command(solver)
     main.add_command(resource_provider)
     main.add_command(mediator)
+    main.add_command(run)
+    main.add_command(status)
+    main.add_command(fetch)
 
 
 @main.command()

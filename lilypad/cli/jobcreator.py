@@ -72,6 +72,16 @@ def _errors() -> Iterator[None]:
         raise
 
 
+def _quiet_ape() -> None:
+    """ape logs every confirmed transaction at INFO on stdout; keep stdout for results."""
+    try:
+        from ape.logging import logger
+
+        logger.set_level("WARNING")
+    except Exception:  # ape missing or its logging API changed: only noisier
+        pass
+
+
 def _data_root(data_dir: Path | None) -> Path:
     if data_dir is not None:
         return data_dir
@@ -176,6 +186,7 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
             mediation_chance=mediation_chance, inputs_path=inputs_path, timeout=timeout,
         )
         key = _private_key(web3_private_key, account)
+        _quiet_ape()
         report = run_job(request, key, echo=lambda line: click.echo(line, err=True))
         if report.results_dir is not None:
             for line in result_hints(report.results_dir, report.result_cid):
@@ -217,6 +228,7 @@ def status(deal_id: str, network: str, solver_url: str, data_dir: Path | None, a
     from lilypad.jobcreator.run import deal_status
 
     deal_id = _check_deal_id(deal_id)
+    _quiet_ape()
     with _errors(), connected(network) as contracts, _client(solver_url) as client:
         info = deal_status(deal_id, contracts, client, _data_root(data_dir))
     if as_json:
@@ -265,6 +277,7 @@ def fetch(deal_id: str, network: str, solver_url: str, data_dir: Path | None, wa
     from lilypad.jobcreator.run import fetch_result, result_hints
 
     deal_id = _check_deal_id(deal_id)
+    _quiet_ape()
     with _errors(), connected(network) as contracts, _client(solver_url) as client:
         path, cid = fetch_result(deal_id, contracts, client, _data_root(data_dir), wait=wait)
     click.echo("Verified: the result matches the CID recorded on-chain.", err=True)

@@ -1,0 +1,634 @@
+"""Run a job on the market: ``lilypad run``, and follow or fetch a deal.
+
+:func:`run_job` does, printing one line per stage through ``echo``:
+
+1. resolve the module to a commit and render it (its ``machine`` section gives
+   the job offer's resource requirements);
+2. post a signed :class:`~lilypad.solver.offers.JobOffer` to the solver and
+   wait for the match (server-sent events, with polling as the fallback);
+3. check the solver's deal against the offer (:func:`~lilypad.jobcreator.logic.deal_problems`),
+   approve the Payments contract for the deposit and ``agree`` on-chain;
+4. wait for the provider's results on-chain, download them from the solver
+   into ``<data_dir>/downloaded-files/<deal id>/`` and verify them against the
+   CID recorded **on-chain**;
+5. ``acceptResult`` - or ``checkResult`` when the download does not verify (or
+   mediation was asked for) and wait for the mediator's verdict.
+
+Each run is recorded as JSON under ``<data_dir>/jobcreator/runs/`` (the offer,
+the deal, the stage, the result), so an interrupted run can be followed later
+and a new run never reuses the earlier one's offer (each offer has a fresh
+nonce). :func:`deal_status` and :func:`fetch_result` serve ``lilypad status``
+and ``lilypad fetch``: they need only the solver's URL and the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lilypad.exceptions import (
+    DealTermsError,
+    InputFilesError,
+    JobCreatorError,
+    JobInterruptedError,
+    JobTimeoutError,
+    LilypadError,
+    NoMatchError,
+    OfferStateError,
+    ResultArchiveError,
+    ResultCIDMismatchError,
+    ResultTooLargeError,
+    SolverAddressUnknownError,
+    SolverError,
+    SolverRequestError,
+    SolverUnavailableError,
+    UnsafeResultError,
+)
+from lilypad.jobcreator.logic import (
+    Stage,
+    StageTracker,
+    deal_problems,
+    format_tokens,
+    interrupt_plan,
+    judge,
+    outcome_of,
+    should_mediate,
+    stage_of,
+)
+from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
+from lilypad.solver.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, PricingMode, ResourceSpec
+
+__all__ = [
+    "MAX_INPUT_FILE_BYTES",
+    "JobRequest",
+    "RunRecords",
+    "RunReport",
+    "check_inputs_path",
+    "deal_status",
+    "download_verified",
+    "fetch_result",
+    "result_hints",
+    "run_job",
+    "solver_address",
+    "wait_for_match",
+]
+
+#: The original caps each input file at 10 MB.
+MAX_INPUT_FILE_BYTES = 10 * 1024 * 1024
+
+Echo = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------
+# What to run, and what happened
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything ``lilypad run`` was asked to do (times in seconds)."""
+
+    module: str
+    inputs: Mapping[str, str]
+    solver_url: str
+    mediators: tuple[str, ...]
+    data_dir: Path
+    network: str = "ethereum:local:foundry"
+    solver_address: str | None = None
+    target: str | None = None
+    pricing: DealPricing = DEFAULT_JOB_PRICING
+    pricing_mode: PricingMode = PricingMode.MARKET_PRICE
+    mediate: bool = False
+    mediation_chance: int = 0
+    inputs_path: Path | None = None
+    timeout: float = 7200.0
+    download_timeout: float = 120.0
+    poll_interval: float = 0.5
+
+
+@dataclass
+class RunReport:
+    """The end of a run: ``outcome`` for the user, ``success`` for the exit code."""
+
+    run_id: str
+    offer_id: str | None = None
+    deal_id: str | None = None
+    stage: Stage = Stage.PREPARING
+    result_cid: str | None = None
+    results_dir: Path | None = None
+    mediated: bool = False
+    success: bool = False
+    outcome: str = ""
+    history: list[str] = field(default_factory=list)
+
+
+class RunRecords:
+    """One JSON file per run under ``<data_dir>/jobcreator/runs/``, rewritten atomically."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "jobcreator" / "runs"
+
+    def new_id(self) -> str:
+        return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
+
+    def save(self, run_id: str, **fields: Any) -> dict[str, Any]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f"{run_id}.json"
+        record = self.load(run_id) or {"run_id": run_id, "created_at": time.time()}
+        record.update({k: (str(v) if isinstance(v, Path) else v) for k, v in fields.items()})
+        record["updated_at"] = time.time()
+        tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+        return record
+
+    def load(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.root / f"{run_id}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def all(self) -> list[dict[str, Any]]:
+        if not self.root.is_dir():
+            return []
+        found = [self.load(p.stem) for p in sorted(self.root.glob("*.json"))]
+        return [r for r in found if r is not None]
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Runs that stopped before their deal ended (interrupted, timed out)."""
+        done = {Stage.DONE.value, Stage.FAILED.value}
+        return [r for r in self.all() if r.get("deal_id") and r.get("stage") not in done]
+
+
+# --------------------------------------------------------------------------
+# Pieces
+# --------------------------------------------------------------------------
+
+
+def check_inputs_path(path: Path | None, required: tuple[str, ...] = ()) -> list[Path]:
+    """The input files under ``path`` (each at most 10 MB); raises
+    :class:`~lilypad.exceptions.InputFilesError` when one is too big, a file
+    the module requires is missing, or files would have to be sent (the
+    solver has no input upload yet)."""
+    if path is None:
+        if required:
+            raise InputFilesError("--inputs-path", f"the module requires input files {list(required)}")
+        return []
+    root = Path(path)
+    if not root.is_dir():
+        raise InputFilesError(root, "not a directory")
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    for f in files:
+        size = f.stat().st_size
+        if size > MAX_INPUT_FILE_BYTES:
+            raise InputFilesError(root, f"{f.relative_to(root)} is {size} bytes; input files are capped at 10 MB")
+    missing = [name for name in required if not (root / name).is_file()]
+    if missing:
+        raise InputFilesError(root, f"the module requires {missing}, which are not there")
+    if files:
+        raise InputFilesError(root, "sending input files to a provider is not supported by the solver yet")
+    return files
+
+
+def solver_address(client: Any, explicit: str | None) -> str:
+    """``explicit``, else the ``solver`` field of the solver's health answer."""
+    if explicit:
+        return explicit
+    reported = client.health().get("solver")
+    if not reported:
+        raise SolverAddressUnknownError(client.base_url)
+    return str(reported)
+
+
+def _concerns(event: Any, offer_id: str) -> bool:
+    data = event.data if isinstance(event.data, dict) else {}
+    if event.type == "offer":
+        return str(data.get("id", "")).lower() == offer_id.lower()
+    if event.type == "deal":
+        deal = data.get("deal") or {}
+        return str(deal.get("job_offer_id", "")).lower() == offer_id.lower()
+    return False
+
+
+def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float = 0.5,
+                   clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Wait until job offer ``offer_id`` leaves ``open`` (or ``deadline`` on
+    ``clock``); its last view. Events wake it early; polling every ``poll``
+    seconds is the guarantee (an event missed, or no event stream, only
+    costs latency)."""
+    while True:
+        view = client.job_offer(offer_id)
+        if view.get("state") != "open" or clock() >= deadline:
+            return view
+        try:
+            stream = client.events(read_timeout=poll)
+        except SolverError:
+            time.sleep(poll)
+            continue
+        try:
+            for event in stream:
+                if _concerns(event, offer_id):
+                    break
+        except SolverUnavailableError:
+            pass  # read timeout: poll
+        finally:
+            stream.close()
+
+
+def _download_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "downloaded-files"
+
+
+def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Path, *,
+                      wait: float = 0.0, poll: float = 0.5,
+                      clock: Callable[[], float] = time.monotonic) -> tuple[Path | None, str | None]:
+    """Download ``deal_id``'s result into ``<data_dir>/downloaded-files/<deal id>/``
+    and keep it only if its CID is ``expected_cid`` (read from the chain).
+
+    Returns ``(path, None)``, or ``(None, problem)``. Answers that may change
+    (no upload yet, the solver has not seen the on-chain result yet, solver
+    unreachable) are retried for ``wait`` seconds; a result that is not the
+    one recorded on-chain is a problem at once."""
+    from lilypad.results.cid import directory_cid
+
+    root = _download_dir(data_dir)
+    dest = root / deal_id
+    if dest.is_dir():
+        try:
+            if directory_cid(dest) == expected_cid:
+                return dest, None
+        except LilypadError:
+            pass
+        dest.rename(root / f"{deal_id}.stale-{int(time.time())}")
+    root.mkdir(parents=True, exist_ok=True)
+    end = clock() + wait
+    while True:
+        tmp = root / f".tmp-{deal_id}-{secrets.token_hex(4)}"
+        try:
+            client.download_result(deal_id, tmp, expected_cid)
+            os.replace(tmp, dest)
+            return dest, None
+        except ResultCIDMismatchError as exc:
+            return None, f"the solver served a result whose CID is not the one recorded on-chain ({exc})"
+        except (UnsafeResultError, ResultTooLargeError, ResultArchiveError) as exc:
+            return None, f"the downloaded result is unusable ({exc})"
+        except SolverRequestError as exc:
+            if exc.code == "result_cid_mismatch":
+                return None, f"the uploaded result is not the one recorded on-chain ({exc.detail})"
+            problem = f"the solver cannot serve the result ({exc.status} {exc.code}: {exc.detail})"
+            if exc.status not in (404, 409):
+                return None, problem
+        except SolverUnavailableError as exc:
+            problem = str(exc)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        if clock() >= end:
+            return None, problem
+        time.sleep(poll)
+
+
+def result_hints(results_dir: Path, cid: str | None) -> list[str]:
+    """The closing lines of a run or a fetch."""
+    lines = [f"Results: {results_dir}"]
+    if cid:
+        lines.append(f"Data CID: {cid}")
+    lines += [f"    cat {results_dir / 'stdout'}", f"    cat {results_dir / 'stderr'}",
+              f"    open {results_dir / 'outputs'}"]
+    return lines
+
+
+@contextmanager
+def _maybe_connected(network: str, contracts: Any | None) -> Iterator[Any]:
+    if contracts is not None:
+        yield contracts
+        return
+    from lilypad.chain.connect import connected
+
+    with connected(network) as live:
+        yield live
+
+
+@contextmanager
+def _keyboard_interrupts() -> Iterator[None]:
+    """Let Ctrl-C raise KeyboardInterrupt here: importing ape (and connecting some of
+    its providers) replaces the SIGINT handler with ``sys.exit(130)``, which would
+    skip cancelling the offer. Restored on leaving; only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
+
+
+class _Run:
+    """The state of one :func:`run_job` (kept for Ctrl-C and the record)."""
+
+    def __init__(self, request: JobRequest, private_key: str, echo: Echo, contracts: Any, client: Any,
+                 sleep: Callable[[float], None]) -> None:
+        from lilypad.protocol.accounts import account_from_private_key
+
+        self.request, self.key, self.echo = request, private_key, echo
+        self.contracts, self.client, self.sleep = contracts, client, sleep
+        self.account = account_from_private_key(private_key)
+        self.records = RunRecords(request.data_dir)
+        self.report = RunReport(run_id=self.records.new_id())
+        self.tracker = StageTracker()
+        self.deal: Deal | None = None
+        self.timeout_at: int | None = None
+        self.deadline = time.monotonic() + request.timeout
+
+    # helpers
+    def stage(self, stage: Stage, line: str | None = None, **record: Any) -> None:
+        if self.tracker.update(stage):
+            self.report.history.append(stage.value)
+        self.report.stage = stage
+        if line:
+            self.echo(f"[{stage.value}] {line}")
+        self.records.save(self.report.run_id, stage=stage.value, offer_id=self.report.offer_id,
+                          deal_id=self.report.deal_id, **record)
+
+    def check_deadline(self) -> None:
+        if time.monotonic() >= self.deadline:
+            plan = interrupt_plan(self.report.stage, deal=self.deal, deal_id=self.report.deal_id,
+                                  timeout_at=self.timeout_at)
+            raise JobTimeoutError(self.report.stage.value, self.request.timeout, plan.message)
+
+    def agreement(self) -> Any:
+        a = self.contracts.agreement(self.report.deal_id)
+        if self.deal is not None:
+            self.timeout_at = a.timeout_at(self.deal)
+        return a
+
+    # steps
+    def build_offer(self) -> JobOffer:
+        from lilypad.modules.resolve import ModuleResolver
+
+        req = self.request
+        resolved = ModuleResolver(Path(req.data_dir) / "modules").resolve(req.module)
+        spec = resolved.render(req.inputs)
+        check_inputs_path(req.inputs_path, tuple(spec.input_files.required))
+        machine = ResourceSpec.from_machine(spec.machine)
+        submit = max(DEFAULT_TIMEOUTS.submit_results, int(spec.execution_timeout_seconds or 0))
+        timeouts: DealTimeouts = DEFAULT_TIMEOUTS.model_copy(update={"submit_results": submit})
+        self.echo(f"[{Stage.PREPARING.value}] module {req.module} -> {resolved.repo}@{resolved.commit[:12]} "
+                  f"(cpu {machine.cpu}m, ram {machine.ram} MB, gpu {machine.gpu})")
+        sol = solver_address(self.client, req.solver_address)
+        try:
+            return JobOffer(
+                job_creator=self.account.address, solver=sol,
+                module=JobModule(ref=req.module, repo=resolved.repo, commit=resolved.commit),
+                inputs=dict(req.inputs), spec=machine, pricing_mode=req.pricing_mode, pricing=req.pricing,
+                mediators=list(req.mediators), target=req.target, timeouts=timeouts,
+            )
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "offer"
+            raise JobCreatorError(f"cannot make a job offer: {where}: {first['msg']}") from None
+
+    def check_domain(self) -> Any:
+        domain = self.client.offer_domain()
+        dep = self.contracts.deployment
+        if domain.chain_id != dep.chain_id or domain.verifying_contract.lower() != dep.contracts["controller"].lower():
+            raise JobCreatorError(
+                f"the solver signs for chain {domain.chain_id} / controller {domain.verifying_contract}, but "
+                f"{self.request.network} is chain {dep.chain_id} / controller {dep.contracts['controller']}: "
+                "refusing to sign an offer for another deployment"
+            )
+        return domain
+
+    def post_and_match(self, offer: JobOffer) -> dict[str, Any]:
+        from lilypad.solver.signing import sign_offer
+        from lilypad.solver.store import deal_from_dict
+
+        signed = sign_offer(offer, self.key, self.check_domain())
+        self.report.offer_id = self.client.post_job_offer(signed)
+        self.stage(Stage.OFFER_POSTED, f"job offer {self.report.offer_id} posted to {self.client.base_url}; "
+                                       "waiting for a match", module=self.request.module,
+                   inputs=dict(self.request.inputs), network=self.request.network, solver_url=self.client.base_url)
+        view = wait_for_match(self.client, self.report.offer_id, deadline=self.deadline,
+                              poll=self.request.poll_interval)
+        state = view.get("state")
+        if state == "open":
+            self.cancel_offer()
+            raise JobTimeoutError(Stage.OFFER_POSTED.value, self.request.timeout,
+                                  "no match; the job offer was cancelled and nothing was escrowed")
+        if state != "matched" or not view.get("deal_id"):
+            self.stage(Stage.FAILED, outcome=f"offer {state}")
+            raise NoMatchError(self.report.offer_id, str(state))
+        self.report.deal_id = str(view["deal_id"])
+        deal_view = self.client.deal(self.report.deal_id)
+        deal = deal_from_dict(deal_view["terms"])
+        problems = deal_problems(deal, offer, deal_id=self.report.deal_id)
+        if problems:
+            self.stage(Stage.FAILED, outcome="bad deal terms")
+            raise DealTermsError(self.report.offer_id, problems)
+        self.deal = deal
+        price = format_tokens(deal.pricing.instruction_price)
+        self.stage(Stage.MATCHED, f"deal {self.report.deal_id} with provider {deal.members.resource_provider} "
+                                  f"at {price} per instruction")
+        return deal_view
+
+    def cancel_offer(self) -> str:
+        try:
+            self.client.cancel_job_offer(self.report.offer_id, self.key)
+            return "the job offer was cancelled; nothing was escrowed."
+        except OfferStateError:
+            return "the offer was matched meanwhile; you did not agree, so nothing of yours is escrowed."
+        except SolverRequestError as exc:
+            if exc.status == 409:
+                return "the offer was matched meanwhile; you did not agree, so nothing of yours is escrowed."
+            return f"cancelling the offer failed ({exc}); it expires unmatched on its own, nothing was escrowed."
+        except SolverError as exc:
+            return f"cancelling the offer failed ({exc}); it expires unmatched on its own, nothing was escrowed."
+
+    def agree(self) -> None:
+        assert self.deal is not None
+        deposit = self.deal.job_creator_deposit
+        self.contracts.ensure_allowance(self.account, deposit)
+        self.contracts.agree(self.deal, self.account)
+        self.agreement()
+        self.stage(Stage.AGREED, f"agreed on-chain; {format_tokens(deposit)} escrowed; waiting for the provider")
+
+    def wait_chain(self, until: Callable[[AgreementState], bool]) -> AgreementState:
+        while True:
+            a = self.agreement()
+            stage = stage_of("matched", self.report.deal_id, a.state, job_creator_agreed=a.job_creator_agreed)
+            if stage != self.tracker.stage and stage == Stage.RUNNING:
+                self.stage(Stage.RUNNING, "the provider agreed; the job is running")
+            if until(a.state) or a.state.is_terminal:
+                return a.state
+            self.check_deadline()
+            self.sleep(self.request.poll_interval)
+
+    def finish(self, state: AgreementState) -> RunReport:
+        outcome = outcome_of(state)
+        assert outcome is not None
+        self.report.success, self.report.outcome = outcome.success, outcome.message
+        if outcome.success and self.report.results_dir is None:
+            self.report.success = False
+            self.report.outcome = (f"{outcome.message}, but the result could not be downloaded and verified; "
+                                   f"try `lilypad fetch {self.report.deal_id}` later")
+        final = Stage.DONE if self.report.success else Stage.FAILED
+        self.stage(final, self.report.outcome, outcome=self.report.outcome, result_cid=self.report.result_cid,
+                   results_dir=self.report.results_dir, chain_state=state.name)
+        return self.report
+
+    def judge_and_settle(self) -> RunReport:
+        assert self.deal is not None
+        cid, count = self.contracts.result(self.report.deal_id)
+        self.report.result_cid = cid
+        self.stage(Stage.RESULTS_SUBMITTED, f"results submitted on-chain: data CID {cid}, {count} instruction(s)",
+                   result_cid=cid)
+        self.stage(Stage.DOWNLOADING, f"downloading the result from {self.client.base_url}")
+        assert cid is not None
+        path, problem = download_verified(self.client, self.report.deal_id, cid, self.request.data_dir,
+                                          wait=min(self.request.download_timeout, max(0.0, self.deadline -
+                                                                                       time.monotonic())),
+                                          poll=self.request.poll_interval)
+        self.report.results_dir = path
+        mediate = path is not None and should_mediate(self.request.mediate, self.request.mediation_chance)
+        verdict = judge(path is not None, problem, mediate=mediate)
+        if verdict.accept:
+            self.echo(f"[{Stage.DOWNLOADING.value}] {verdict.reason}")
+            self.contracts.accept_result(self.deal, self.account)
+            self.stage(Stage.ACCEPTED, "acceptResult sent", results_dir=path)
+            return self.finish(self.agreement().state)
+        self.report.mediated = True
+        self.echo(f"[{Stage.DOWNLOADING.value}] {verdict.reason}")
+        self.contracts.ensure_allowance(self.account, self.deal.pricing.mediation_fee)
+        self.contracts.check_result(self.deal, self.account)
+        self.agreement()
+        self.stage(Stage.CHECKED, f"checkResult sent ({format_tokens(self.deal.pricing.mediation_fee)} mediation "
+                                  "fee escrowed); waiting for the mediator's verdict", results_dir=path,
+                   problem=problem)
+        return self.finish(self.wait_chain(lambda s: s.is_terminal))
+
+    def run(self) -> RunReport:
+        previous = self.records.unfinished()
+        for rec in previous[-3:]:
+            self.echo(f"note: an earlier run left deal {rec.get('deal_id')} at stage {rec.get('stage')!r}; "
+                      f"this run posts a new offer (follow the old one with `lilypad status {rec.get('deal_id')}`)")
+        self.records.save(self.report.run_id, stage=Stage.PREPARING.value, module=self.request.module)
+        offer = self.build_offer()
+        self.post_and_match(offer)
+        self.agree()
+        state = self.wait_chain(lambda s: s in (AgreementState.RESULTS_SUBMITTED,))
+        if state.is_terminal:
+            return self.finish(state)
+        return self.judge_and_settle()
+
+    def interrupted(self) -> JobInterruptedError:
+        stage = self.report.stage
+        plan = interrupt_plan(stage, deal=self.deal, deal_id=self.report.deal_id, timeout_at=self.timeout_at)
+        message = self.cancel_offer() if plan.cancel_offer else plan.message
+        self.records.save(self.report.run_id, stage=stage.value, interrupted=True, outcome=message)
+        return JobInterruptedError(stage.value, message)
+
+
+def run_job(request: JobRequest, private_key: str, *, echo: Echo = print, contracts: Any | None = None,
+            client: Any | None = None, sleep: Callable[[float], None] = time.sleep) -> RunReport:
+    """Run ``request`` on the market as the owner of ``private_key`` (see the
+    module docstring); the :class:`RunReport` of a deal that ended.
+
+    ``contracts`` (a :class:`~lilypad.chain.contracts.LilypadContracts`) and
+    ``client`` (a :class:`~lilypad.solver.client.SolverClient`) default to a
+    connection to ``request.network`` and ``request.solver_url``. Raises
+    :class:`~lilypad.exceptions.NoMatchError`, ``DealTermsError``,
+    ``JobTimeoutError``, ``JobInterruptedError`` (Ctrl-C, after cancelling an
+    unmatched offer), ``InputFilesError`` and the chain's and solver's errors.
+    """
+    from lilypad.solver.client import SolverClient
+
+    own_client = client is None
+    client = client or SolverClient(request.solver_url)
+    try:
+        with _maybe_connected(request.network, contracts) as live, _keyboard_interrupts():
+            run = _Run(request, private_key, echo, live, client, sleep)
+            try:
+                return run.run()
+            except KeyboardInterrupt:
+                raise run.interrupted() from None
+            except JobTimeoutError as exc:
+                run.records.save(run.report.run_id, stage=run.report.stage.value, outcome=str(exc))
+                raise
+    finally:
+        if own_client:
+            client.close()
+
+
+# --------------------------------------------------------------------------
+# status and fetch
+# --------------------------------------------------------------------------
+
+
+def deal_status(deal_id: str, contracts: Any, client: Any | None, data_dir: Path | None = None) -> dict[str, Any]:
+    """What is known about ``deal_id``: the solver's record (terms, job offer,
+    uploaded result) when a client is given and answers, and the chain's
+    (state, timestamps, result CID, escrow)."""
+    from lilypad.solver.service import state_name
+    from lilypad.solver.store import deal_from_dict
+
+    status: dict[str, Any] = {"deal_id": deal_id}
+    deal: Deal | None = None
+    if client is not None:
+        try:
+            view = client.deal(deal_id)
+            status["solver"] = view
+            deal = deal_from_dict(view["terms"])
+        except SolverError as exc:
+            status["solver_error"] = str(exc)
+    a = contracts.agreement(deal_id)
+    cid, count = contracts.result(deal_id)
+    escrow = contracts.escrow(deal_id)
+    status["chain"] = {
+        "state": state_name(a.state), "job_creator_agreed": a.job_creator_agreed,
+        "resource_provider_agreed": a.resource_provider_agreed, "created_at": a.created_at,
+        "agreed_at": a.agreed_at, "results_submitted_at": a.results_submitted_at,
+        "mediation_requested_at": a.mediation_requested_at, "result_cid": cid, "instruction_count": count,
+        "escrow": {"job_creator": escrow.job_creator, "resource_provider": escrow.resource_provider,
+                   "settled": escrow.settled},
+        "timeout_at": a.timeout_at(deal) if deal is not None else None,
+    }
+    outcome = outcome_of(a.state)
+    status["outcome"] = outcome.message if outcome else None
+    if data_dir is not None:
+        local = _download_dir(data_dir) / deal_id
+        status["downloaded"] = str(local) if local.is_dir() else None
+    return status
+
+
+def fetch_result(deal_id: str, contracts: Any, client: Any, data_dir: Path, *, wait: float = 0.0,
+                 poll: float = 0.5) -> tuple[Path, str]:
+    """Download ``deal_id``'s result and verify it against the CID recorded
+    on-chain; ``(path, cid)``. Raises :class:`~lilypad.exceptions.JobCreatorError`
+    when there is no result on-chain or the download does not verify."""
+    cid, _ = contracts.result(deal_id)
+    if cid is None:
+        state = contracts.agreement(deal_id).state
+        raise JobCreatorError(f"deal {deal_id} has no result recorded on-chain (state {state.name})")
+    path, problem = download_verified(client, deal_id, cid, data_dir, wait=wait, poll=poll)
+    if path is None:
+        raise JobCreatorError(f"cannot fetch the result of deal {deal_id}: {problem}")
+    return path, cid
