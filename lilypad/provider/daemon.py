@@ -21,8 +21,11 @@
 
 **Test-only fault injection.** ``LILYPAD_PROVIDER_FAULT=wrong-result`` makes
 the provider tamper with every result (it appends a line to ``stdout``) before
-computing its CID, so that a mediator's re-run disagrees. Never set it in
-production: it exists only to test mediation rejection.
+computing its CID, so that a mediator's re-run disagrees;
+``LILYPAD_PROVIDER_FAULT=die-mid-job`` makes the process die abruptly
+(``os._exit``) when an agreed job is about to run, as a crashed node would.
+Never set them in production: they exist only to test mediation rejection and
+the submit timeout.
 
 The helpers :class:`DealStateStore`, :class:`EventWaker`, :func:`log_event`
 and :func:`execute_job` are shared with :mod:`lilypad.mediator.daemon`.
@@ -61,7 +64,7 @@ log = logging.getLogger("lilypad.provider")
 
 #: The test-only fault injection variable (see the module docstring).
 FAULT_ENV = "LILYPAD_PROVIDER_FAULT"
-_FAULTS = frozenset({"", "wrong-result"})
+_FAULTS = frozenset({"", "wrong-result", "die-mid-job"})
 
 
 def log_event(logger: logging.Logger, event: str, **fields: Any) -> None:
@@ -221,7 +224,7 @@ class ResourceProvider:
         from lilypad.exceptions import ServiceConfigError
 
         if config.fault not in _FAULTS:
-            raise ServiceConfigError(FAULT_ENV, f"unknown fault {config.fault!r} (known: wrong-result)")
+            raise ServiceConfigError(FAULT_ENV, f"unknown fault {config.fault!r} (known: wrong-result, die-mid-job)")
         if not config.mediators:
             raise ServiceConfigError("--mediators", "name at least one trusted mediator")
         if config.slots < 1:
@@ -391,6 +394,9 @@ class ResourceProvider:
             receipt = self.contracts.agree(deal, self.account)
             self._set(deal_id, JobStatus.AGREED, decision.reason, tx=getattr(receipt, "txn_hash", None))
         elif action == Action.RUN:
+            if self.config.fault == "die-mid-job":  # test-only: crash with an agreed deal
+                log.error("LILYPAD_PROVIDER_FAULT=die-mid-job: dying with deal %s agreed", deal_id)
+                os._exit(1)
             self._set(deal_id, JobStatus.RUNNING, decision.reason)
             self._running[deal_id] = pool.submit(self._run_job, client.base_url, deal_id)
         elif action == Action.UPLOAD:
