@@ -106,8 +106,11 @@ fuzz: setup
 	LILYPAD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) \
 	    ape test tests -q -m fuzzing $(ARGS)
 
+# A local network of real processes (anvil, contracts, solver, provider, mediator),
+# then `lilypad run cowsay:v0.0.1 -i Message=...` end to end, then a balance summary.
+MESSAGE ?= Hello from the lilypad demo!
 demo: setup
-	ape run deploy --network ethereum:local:foundry
+	python -m lilypad.devnet.demo "$(MESSAGE)"
 
 bench:
 	@echo "benchmarks arrive with a later issue"

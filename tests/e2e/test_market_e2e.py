@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import JOB_CREATOR, MEDIATOR, PROVIDER, address_of, run_env  # type: ignore[import-not-found]
+from e2e_support import run_env  # type: ignore[import-not-found]
 
 TOKEN = 10**18
 
@@ -29,32 +29,15 @@ def lilypad_run(net, data_dir: Path, *args: str, timeout: int = 240) -> subproce
 
 
 def balances(net) -> dict[str, int]:
-    from web3 import Web3
-
-    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{net.rpc_port}"))
-    import json
-
-    record = json.loads((net.root / "deployments" / "ethereum-local.json").read_text())
-    token = w3.eth.contract(address=record["contracts"]["token"], abi=[{
-        "name": "balanceOf", "type": "function", "stateMutability": "view",
-        "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}])
-    who = {"job_creator": JOB_CREATOR, "provider": PROVIDER, "mediator": MEDIATOR}
-    out = {name: token.functions.balanceOf(address_of(i)).call() for name, i in who.items()}
-    out["payments"] = token.functions.balanceOf(record["contracts"]["payments"]).call()
-    return out
+    return net.token_balances()
 
 
 def start_provider(net, *extra: str, fault: str | None = None):
-    env = {"LILYPAD_PROVIDER_FAULT": fault} if fault else {}
-    return net.lilypad("provider", "resource-provider", "--network", "ethereum:local:foundry",
-                       "--solver-url", net.solver_url, "--data-dir", str(net.root / "provider"), *extra,
-                       key_index=PROVIDER, extra_env=env)
+    return net.add_provider("provider", *extra, fault=fault)
 
 
 def start_mediator(net):
-    return net.lilypad("mediator", "mediator", "--network", "ethereum:local:foundry",
-                       "--solver-url", net.solver_url, "--data-dir", str(net.root / "mediator"),
-                       key_index=MEDIATOR)
+    return net.add_mediator()
 
 
 def data_cid(output: str) -> str:

@@ -1,0 +1,118 @@
+"""A whole local network of real processes: anvil, the contracts (deployed by
+``ape run deploy``), ``lilypad solver``, resource providers and a mediator.
+
+Used by ``make demo`` and the end-to-end tests. Accounts follow anvil's test
+mnemonic: 1 job creator, 2 resource provider, 3 mediator, 4 solver.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lilypad.devnet.processes import (
+    ManagedProcess,
+    deploy_contracts,
+    dev_private_key,
+    free_port,
+    start_anvil,
+    wait_for_port,
+)
+
+__all__ = ["JOB_CREATOR", "MEDIATOR", "PROVIDER", "SOLVER", "LocalNetwork", "address_of"]
+
+JOB_CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4
+NETWORK = "ethereum:local:foundry"
+
+
+def address_of(index: int) -> str:
+    from eth_account import Account
+
+    return Account.from_key(dev_private_key(index)).address
+
+
+@dataclass
+class LocalNetwork:
+    root: Path
+    rpc_port: int
+    solver_url: str
+    env: dict[str, str]
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, root: Path, *, match_timeout: float = 20.0) -> LocalNetwork:
+        """Start anvil, deploy the contracts and start the solver."""
+        rpc_port, solver_port = free_port(), free_port()
+        anvil = start_anvil(rpc_port, root / "logs" / "anvil.log")
+        deployments = root / "deployments"
+        net = cls(root, rpc_port, f"http://127.0.0.1:{solver_port}", {}, {"anvil": anvil})
+        try:
+            deploy_contracts(rpc_port, deployments, root / "logs" / "deploy.log")
+            net.env = {
+                "APE_FOUNDRY_HOST": f"http://127.0.0.1:{rpc_port}",
+                "LILYPAD_DEPLOYMENTS_DIR": str(deployments),
+                "LILYPAD_SOLVER_URL": net.solver_url,
+                "LILYPAD_SOLVER_ADDRESS": address_of(SOLVER),
+                "LILYPAD_MEDIATORS": address_of(MEDIATOR),
+                "PYTHONUNBUFFERED": "1",
+            }
+            net.lilypad("solver", "solver", "--network", NETWORK, "--port", str(solver_port),
+                        "--data-dir", str(root / "solver"), "--match-timeout", str(match_timeout),
+                        key_index=SOLVER, port=solver_port)
+        except BaseException:
+            net.stop()
+            raise
+        return net
+
+    def lilypad(self, name: str, *args: str, key_index: int | None = None, extra_env: dict | None = None,
+                port: int | None = None) -> ManagedProcess:
+        """Start ``lilypad ARGS`` as a managed process logging to ``logs/<name>.log``."""
+        env = dict(self.env, **(extra_env or {}))
+        if key_index is not None:
+            env["WEB3_PRIVATE_KEY"] = dev_private_key(key_index)
+        exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
+        proc = ManagedProcess(name, [exe, *args], self.root / "logs" / f"{name}.log", env=env).start()
+        self.processes[name] = proc
+        if port is not None:
+            wait_for_port(port, proc=proc.proc, timeout=60)
+        return proc
+
+    def add_provider(self, name: str = "provider", *extra: str, fault: str | None = None) -> ManagedProcess:
+        env = {"LILYPAD_PROVIDER_FAULT": fault} if fault else {}
+        return self.lilypad(name, "resource-provider", "--network", NETWORK, "--solver-url", self.solver_url,
+                            "--data-dir", str(self.root / name), *extra, key_index=PROVIDER, extra_env=env)
+
+    def add_mediator(self) -> ManagedProcess:
+        return self.lilypad("mediator", "mediator", "--network", NETWORK, "--solver-url", self.solver_url,
+                            "--data-dir", str(self.root / "mediator"), key_index=MEDIATOR)
+
+    def client_env(self, data_dir: Path) -> dict[str, str]:
+        """Environment for ``lilypad run`` as the job creator."""
+        return {**os.environ, **self.env, "WEB3_PRIVATE_KEY": dev_private_key(JOB_CREATOR),
+                "LILYPAD_DATA_DIR": str(data_dir)}
+
+    def token_balances(self) -> dict[str, int]:
+        """LP balances of the parties and of the escrow contract, read straight from the chain."""
+        import json
+
+        from web3 import Web3
+
+        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{self.rpc_port}"))
+        record = json.loads((self.root / "deployments" / "ethereum-local.json").read_text())
+        token = w3.eth.contract(address=record["contracts"]["token"], abi=[{
+            "name": "balanceOf", "type": "function", "stateMutability": "view",
+            "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}])
+        who = {"job_creator": JOB_CREATOR, "provider": PROVIDER, "mediator": MEDIATOR}
+        out = {name: token.functions.balanceOf(address_of(i)).call() for name, i in who.items()}
+        out["payments"] = token.functions.balanceOf(record["contracts"]["payments"]).call()
+        return out
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n} ---\n{p.log_tail()}" for n, p in self.processes.items())
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.processes.values())):
+            proc.stop()
