@@ -78,7 +78,9 @@ def chain(tmp_path_factory) -> Iterator[Chain]:
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
-            with connected(NETWORK, deployments) as contracts:
+            # provider_settings: a connection of its own even under `ape test`, whose plugin
+            # is already connected to its own anvil under the same network name
+            with connected(NETWORK, deployments, provider_settings={"host": env["APE_FOUNDRY_HOST"]}) as contracts:
                 yield Chain(root, env["APE_FOUNDRY_HOST"], deployments, contracts)
         finally:
             for k, v in old.items():

@@ -96,7 +96,8 @@ def devnet(tmp_path_factory) -> Iterator[Devnet]:
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
-            with connected(NETWORK, deployments) as contracts:
+            # provider_settings: a connection of its own even under `ape test`
+            with connected(NETWORK, deployments, provider_settings={"host": env["APE_FOUNDRY_HOST"]}) as contracts:
                 net = Devnet(root, rpc_port, f"http://127.0.0.1:{solver_port}", deployments, contracts, procs)
                 yield net
         finally:
@@ -212,7 +213,7 @@ def test_provider_claims_timeout_when_creator_never_judges(devnet):
         timeouts = DealTimeouts(judge_results=3)
         deal_id, deal = matched_deal(devnet, post_job(devnet, "never judged", timeouts))
         creator_agrees(devnet, deal)
-        wait_state(devnet, deal, AgreementState.TIMEOUT_JUDGE_RESULTS, timeout=45)
+        wait_state(devnet, deal, AgreementState.TIMEOUT_JUDGE_RESULTS, timeout=90)
         assert devnet.contracts.balance_of(address(PROVIDER)) > before
     finally:
         provider.stop()
