@@ -58,7 +58,7 @@ interface IAgree {
 }
 
 /// A contract a victim "merely calls": it tries to act on the victim's behalf
-/// (the tx.origin attack on the reference contracts).
+/// (the reference contracts authorised by the transaction origin, not msg.sender).
 contract PhishingContract {
     function innocentLooking(address target, bytes calldata data) external returns (bool ok, bytes memory ret) {
         (ok, ret) = target.call(data);

@@ -44,7 +44,6 @@ NETWORK = "ethereum:local:foundry"
 MATCH_TIMEOUT = 4.0
 S = AgreementState
 
-pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs Docker for the provider stand-in")
 
 
 def address(index: int) -> str:
