@@ -88,6 +88,9 @@ __all__ = [
     "JobTimeoutError",
     "JobInterruptedError",
     "InputFilesError",
+    # bridge
+    "BridgeError",
+    "BridgeFaultError",
 ]
 
 
@@ -834,3 +837,21 @@ class InputFilesError(JobCreatorError):
         self.path = path
         self.reason = reason
         super().__init__(f"input files at {path}: {reason}")
+
+
+# --------------------------------------------------------------------------
+# The bridge: smart-contract jobs (lilypad.bridge)
+# --------------------------------------------------------------------------
+
+
+class BridgeError(LilypadError):
+    """The bridge daemon could not do its work."""
+
+
+class BridgeFaultError(BridgeError):
+    """A test-only fault was configured wrongly: ``value`` is not a known crash point."""
+
+    def __init__(self, value: str, known: tuple[str, ...]) -> None:
+        self.value = value
+        self.known = known
+        super().__init__(f"unknown bridge fault {value!r} (known: {', '.join(known)})")

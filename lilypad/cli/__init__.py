@@ -13,6 +13,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from lilypad.cli.bridge import jobcreator
     from lilypad.cli.jobcreator import fetch, run, status
     from lilypad.cli.mediator import mediator
     from lilypad.cli.module import module
@@ -26,6 +27,8 @@ def _register() -> None:
     main.add_command(run)
     main.add_command(status)
     main.add_command(fetch)
+    main.add_command(jobcreator)
+    main.add_command(jobcreator, name="bridge")
 
 
 @main.command()

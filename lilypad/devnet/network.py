@@ -2,7 +2,8 @@
 ``ape run deploy``), ``lilypad solver``, resource providers and a mediator.
 
 Used by ``make demo`` and the end-to-end tests. Accounts follow anvil's test
-mnemonic: 1 job creator, 2 resource provider, 3 mediator, 4 solver.
+mnemonic: 1 job creator, 2 resource provider, 3 mediator, 4 solver, 9 the
+bridge (``ape run deploy`` grants account 9 ``BRIDGE_ROLE`` on a local network).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from lilypad.devnet.processes import (
     wait_for_port,
 )
 
-__all__ = ["JOB_CREATOR", "MEDIATOR", "PROVIDER", "SOLVER", "LocalNetwork", "address_of"]
+__all__ = ["BRIDGE", "JOB_CREATOR", "MEDIATOR", "PROVIDER", "SOLVER", "LocalNetwork", "address_of"]
 
 JOB_CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4
+BRIDGE = 9
 NETWORK = "ethereum:local:foundry"
 
 
@@ -89,6 +91,13 @@ class LocalNetwork:
         return self.lilypad("mediator", "mediator", "--network", NETWORK, "--solver-url", self.solver_url,
                             "--data-dir", str(self.root / "mediator"), key_index=MEDIATOR)
 
+    def add_bridge(self, name: str = "bridge", *extra: str, fault: str | None = None) -> ManagedProcess:
+        """Start ``lilypad jobcreator`` (the bridge) as account 9; ``fault`` sets
+        ``LILYPAD_BRIDGE_FAULT`` (test-only crash points)."""
+        env = {"LILYPAD_BRIDGE_FAULT": fault} if fault else {"LILYPAD_BRIDGE_FAULT": ""}
+        return self.lilypad(name, "jobcreator", "--network", NETWORK, "--solver-url", self.solver_url,
+                            "--data-dir", str(self.root / "bridge"), *extra, key_index=BRIDGE, extra_env=env)
+
     def client_env(self, data_dir: Path) -> dict[str, str]:
         """Environment for ``lilypad run`` as the job creator."""
         return {**os.environ, **self.env, "WEB3_PRIVATE_KEY": dev_private_key(JOB_CREATOR),
@@ -105,9 +114,10 @@ class LocalNetwork:
         token = w3.eth.contract(address=record["contracts"]["token"], abi=[{
             "name": "balanceOf", "type": "function", "stateMutability": "view",
             "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}])
-        who = {"job_creator": JOB_CREATOR, "provider": PROVIDER, "mediator": MEDIATOR}
+        who = {"job_creator": JOB_CREATOR, "provider": PROVIDER, "mediator": MEDIATOR, "bridge": BRIDGE}
         out = {name: token.functions.balanceOf(address_of(i)).call() for name, i in who.items()}
         out["payments"] = token.functions.balanceOf(record["contracts"]["payments"]).call()
+        out["job_creator_contract"] = token.functions.balanceOf(record["contracts"]["job_creator"]).call()
         return out
 
     def logs(self) -> str:

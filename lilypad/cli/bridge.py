@@ -1,0 +1,135 @@
+"""``lilypad jobcreator`` (alias ``lilypad bridge``): run the bridge for smart-contract jobs.
+
+    lilypad jobcreator --network ethereum:local:foundry --solver-url http://127.0.0.1:8080
+    lilypad jobcreator status [--json]
+
+The key is ``--web3-private-key`` / ``WEB3_PRIVATE_KEY`` (never logged) or
+``--account``; it must hold ``BRIDGE_ROLE`` on the deployment's
+``LilypadOnChainJobCreator`` and LP for the deals' deposits (it is paid back,
+job by job, from the payees' deposits).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lilypad.cli.provider import _serve, _split
+
+__all__ = ["jobcreator"]
+
+
+def _state_dir(data_dir: Path | None) -> Path:
+    if data_dir is not None:
+        return data_dir
+    from lilypad.settings import get_settings
+
+    return get_settings().data_dir / "jobcreator"
+
+
+_DATA_DIR = click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=True, default=None,
+                         type=click.Path(file_okay=False, path_type=Path),
+                         help="State directory (bridge.db, events cursor, module cache, downloads).")
+
+
+@click.group("jobcreator", invoke_without_command=True)
+@click.option("--network", envvar="LILYPAD_NETWORK", show_envvar=True, default="ethereum:local:foundry",
+              show_default=True, help="ape network choice (ECOSYSTEM:NETWORK:PROVIDER).")
+@click.option("--solver-url", envvar="LILYPAD_SOLVER_URL", show_envvar=True, default="http://127.0.0.1:8080",
+              show_default=True, help="The solver's base URL.")
+@click.option("--web3-private-key", envvar="WEB3_PRIVATE_KEY", show_envvar=True, default=None,
+              help="The bridge's private key (never logged).")
+@click.option("--account", envvar="LILYPAD_ACCOUNT", show_envvar=True, default=None,
+              help="Sign as this account instead (TEST::n on a local network).")
+@_DATA_DIR
+@click.option("--mediators", envvar="LILYPAD_MEDIATORS", show_envvar=True, default="",
+              help="Trusted mediator addresses, comma-separated (at least one).")
+@click.option("--solver-address", envvar="LILYPAD_SOLVER_ADDRESS", show_envvar=True, default=None,
+              help="The solver's address offers name (default: from the solver's /health).")
+@click.option("--confirmations", envvar="LILYPAD_CONFIRMATIONS", show_envvar=True, type=click.IntRange(min=0),
+              default=0, show_default=True, help="Blocks a JobAdded must be buried under before it is handled.")
+@click.option("--match-timeout", envvar="LILYPAD_BRIDGE_MATCH_TIMEOUT", show_envvar=True,
+              type=click.FloatRange(min=1), default=120.0, show_default=True,
+              help="Seconds to wait for a provider before the job fails (payee refunded).")
+@click.option("--mediate/--no-mediate", envvar="LILYPAD_BRIDGE_MEDIATE", show_envvar=True, default=False,
+              show_default=True, help="Check every result with mediation instead of accepting it.")
+@click.option("--mediation-chance", envvar="LILYPAD_MEDIATION_CHANCE", show_envvar=True,
+              type=click.IntRange(0, 100), default=0, show_default=True,
+              help="Percent of verified results sent to mediation anyway.")
+@click.option("--max-attempts", envvar="LILYPAD_BRIDGE_MAX_ATTEMPTS", show_envvar=True,
+              type=click.IntRange(min=1), default=8, show_default=True,
+              help="Tries of a failing step (other than RPC/solver outages) before the job fails.")
+@click.option("--poll-interval", envvar="LILYPAD_POLL_INTERVAL", show_envvar=True,
+              type=click.FloatRange(min=0.05), default=0.25, show_default=True,
+              help="Seconds between rounds.")
+@click.pass_context
+def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_key: str | None,
+               account: str | None, data_dir: Path | None, mediators: str, solver_address: str | None,
+               confirmations: int, match_timeout: float, mediate: bool, mediation_chance: int, max_attempts: int,
+               poll_interval: float) -> None:
+    """Run the bridge: JobAdded on-chain -> a deal on the market -> submitResults back to the client contract."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from eth_utils import is_address
+
+    from lilypad.bridge.daemon import Bridge, BridgeConfig
+    from lilypad.cli.jobcreator import _private_key
+    from lilypad.exceptions import LilypadError
+
+    key = _private_key(web3_private_key, account)
+    trusted = _split(mediators)
+    if not trusted:
+        raise click.ClickException("name at least one trusted mediator: --mediators or LILYPAD_MEDIATORS")
+    bad = [m for m in trusted if not is_address(m)]
+    if bad:
+        raise click.ClickException(f"not an address: {', '.join(bad)}")
+    try:
+        config = BridgeConfig(network=network, solver_url=solver_url, private_key=key,
+                              data_dir=_state_dir(data_dir), mediators=trusted, solver_address=solver_address,
+                              confirmations=confirmations, match_timeout=match_timeout, mediate=mediate,
+                              mediation_chance=mediation_chance, max_attempts=max_attempts,
+                              poll_interval=poll_interval)
+        daemon = Bridge(config)
+    except (LilypadError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    _serve(daemon)
+
+
+@jobcreator.command("status")
+@_DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest jobs shown.")
+@click.argument("job_id", required=False, type=int)
+def status(data_dir: Path | None, as_json: bool, limit: int, job_id: int | None) -> None:
+    """List the bridge's jobs and their states (or one job with its history)."""
+    from lilypad.bridge.store import BridgeJobStore
+
+    path = _state_dir(data_dir) / "bridge.db"
+    if not path.is_file():
+        raise click.ClickException(f"no bridge state at {path} (pass the bridge's --data-dir)")
+    with BridgeJobStore(path) as store:
+        if job_id is not None:
+            job = store.get(job_id)
+            if job is None:
+                raise click.ClickException(f"the bridge has not seen job {job_id}")
+            view = job.view() | {"history": [{"at": a, "state": s, "reason": r} for a, s, r in store.history(job_id)]}
+            if as_json:
+                click.echo(json.dumps(view, indent=2))
+                return
+            for key, value in view.items():
+                if key != "history":
+                    click.echo(f"{key:<12} {value}")
+            for entry in view["history"]:
+                click.echo(f"  {entry['state']:<13} {entry['reason']}")
+            return
+        jobs = store.all(limit=limit)
+        counts = store.counts()
+    if as_json:
+        click.echo(json.dumps({"counts": counts, "jobs": [j.view() for j in jobs]}, indent=2))
+        return
+    click.echo("jobs: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    for j in jobs:
+        detail = j.data.get("reason") or j.data.get("result_cid") or j.data.get("deal_id") or ""
+        click.echo(f"{j.job_id:>6}  {j.state.value:<13} {j.module:<24} {detail}")
