@@ -1,0 +1,302 @@
+"""The checks ``lilypad doctor`` runs, one function each.
+
+Every check returns one or more :class:`CheckResult` (``ok`` / ``warn`` /
+``FAIL`` with what to fix) and never raises for the condition it checks: an
+unreachable Docker engine, a missing GPU, a dead RPC endpoint are results, not
+exceptions. Checks talk to the real things (the Docker engine through the
+Docker SDK, NVML through ``pynvml``, RPC endpoints through ``web3`` with a
+short timeout); nothing here needs ape, so the doctor stays quick.
+
+RPC fail-over: :func:`select_rpc` tries the endpoints in order and picks the
+first that answers with the deployment's chain id; every endpoint gets its own
+line (a dead endpoint is a warning when another one works, a failure when none
+does).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ERC20_ABI",
+    "CheckResult",
+    "RpcChoice",
+    "Status",
+    "check_allowance",
+    "check_balances",
+    "check_contracts",
+    "check_docker",
+    "check_gpu",
+    "connect_rpc",
+    "select_rpc",
+]
+
+
+class Status:
+    """A check's outcome; ``FAIL`` makes ``lilypad doctor`` exit non-zero."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of the doctor's report: ``name``, ``status``, what was found
+    (``detail``) and, unless ``ok``, what to do about it (``fix``)."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == Status.FAIL
+
+    def line(self) -> str:
+        """``[ok  ] name: detail`` (and ``-> fix`` when there is one)."""
+        text = f"[{self.status:<4}] {self.name}: {self.detail}"
+        return f"{text}\n       fix: {self.fix}" if self.fix else text
+
+
+#: The two ERC-20 reads the doctor needs.
+ERC20_ABI = [
+    {"name": "balanceOf", "type": "function", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"name": "allowance", "type": "function", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}]},
+]
+
+_TOKEN = 10**18
+
+
+def _lp(amount: int) -> str:
+    """Token base units as LP with up to 6 decimals."""
+    whole, frac = divmod(int(amount), _TOKEN)
+    text = f"{whole}.{frac:018d}".rstrip("0").rstrip(".")
+    return text if len(text.partition(".")[2]) <= 6 else f"{amount / _TOKEN:.6f}"
+
+
+def _short(exc: BaseException, limit: int = 160) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------
+# Docker and GPUs
+# --------------------------------------------------------------------------
+
+
+def check_docker(*, timeout: int = 5) -> CheckResult:
+    """The Docker engine of ``DOCKER_HOST`` (or the default socket) answers a ping."""
+    import os
+
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        import docker
+
+        client = docker.from_env(timeout=timeout)
+        try:
+            client.ping()
+            version = client.version().get("Version", "?")
+        finally:
+            client.close()
+    except Exception as exc:  # DockerException, requests errors, a bad DOCKER_HOST...
+        return CheckResult(
+            "docker", Status.FAIL, f"the Docker engine at {host} does not answer ({_short(exc)})",
+            "start the engine (`systemctl start docker`, or `make setup` on a dev machine); if DOCKER_HOST is "
+            "set, check it points at the engine; the user running lilypad must be able to use the socket "
+            "(root, or the `docker` group)",
+        )
+    return CheckResult("docker", Status.OK, f"engine {version} answers at {host}")
+
+
+def _nvml_text(value: Any) -> str:
+    return value.decode("utf-8", "replace").rstrip("\x00") if isinstance(value, bytes) else str(value)
+
+
+def check_gpu(*, nvml: Any | None = None) -> CheckResult:
+    """NVIDIA GPUs and their driver through NVML. No GPU is a warning (the node
+    offers CPU only), never a failure. ``nvml`` replaces ``pynvml`` (tests)."""
+    no_gpu_fix = ("nothing to do for a CPU-only node; for GPU jobs install the NVIDIA driver "
+                  "(`nvidia-smi` must work) and the NVIDIA container toolkit, then restart lilypad")
+    module = nvml
+    if module is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                import pynvml as module  # type: ignore[no-redef]
+        except Exception as exc:
+            return CheckResult("gpu", Status.WARN, f"no NVML bindings ({_short(exc)}): CPU-only offers",
+                               no_gpu_fix)
+    try:
+        module.nvmlInit()
+    except Exception as exc:  # library missing, driver not loaded
+        return CheckResult("gpu", Status.WARN, f"no usable NVIDIA driver ({_short(exc)}): CPU-only offers",
+                           no_gpu_fix)
+    try:
+        driver = _nvml_text(module.nvmlSystemGetDriverVersion())
+        count = int(module.nvmlDeviceGetCount())
+        names = []
+        for index in range(count):
+            handle = module.nvmlDeviceGetHandleByIndex(index)
+            vram = int(module.nvmlDeviceGetMemoryInfo(handle).total) >> 20
+            names.append(f"{_nvml_text(module.nvmlDeviceGetName(handle))} ({vram} MiB)")
+    except Exception as exc:
+        return CheckResult("gpu", Status.WARN, f"NVML initialised but a query failed ({_short(exc)})",
+                           "check `nvidia-smi`; reinstall the driver if it fails too")
+    finally:
+        try:
+            module.nvmlShutdown()
+        except Exception:  # noqa: S110 - shutting down must not hide the result
+            pass
+    if count == 0:
+        return CheckResult("gpu", Status.WARN, f"driver {driver} loaded but no GPU found: CPU-only offers",
+                           no_gpu_fix)
+    return CheckResult("gpu", Status.OK, f"{count} GPU(s), driver {driver}: " + ", ".join(names))
+
+
+# --------------------------------------------------------------------------
+# RPC endpoints
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class RpcChoice:
+    """What :func:`select_rpc` found: the chosen endpoint (``None`` if none
+    works), its connected ``web3`` and one result per endpoint plus a summary."""
+
+    url: str | None
+    web3: Any
+    results: list[CheckResult]
+
+
+def connect_rpc(url: str, *, timeout: float = 5.0) -> Any:
+    """A ``web3.Web3`` over HTTP(S) or WebSocket-less HTTP for ``url``."""
+    from web3 import Web3
+
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+
+
+def select_rpc(urls: list[str], expected_chain_id: int | None, *, timeout: float = 5.0) -> RpcChoice:
+    """Try ``urls`` in order; the first that answers with ``expected_chain_id``
+    wins (any answering endpoint when it is ``None``). Every endpoint is
+    probed, so the report shows which of the fall-backs work too."""
+    if not urls:
+        return RpcChoice(None, None, [CheckResult(
+            "rpc", Status.FAIL, "no RPC endpoint configured",
+            "pass --rpc URL (repeatable) or set LILYPAD_RPC_URLS=url1,url2")])
+    probes: list[tuple[str, str, str, str]] = []  # url, verdict (ok/dead/wrong), detail, fix
+    chosen, chosen_w3, chosen_index = None, None, -1
+    for url in urls:
+        w3 = connect_rpc(url, timeout=timeout)
+        try:
+            chain_id = int(w3.eth.chain_id)
+            head = int(w3.eth.block_number)
+        except Exception as exc:  # connection refused, timeout, not JSON-RPC...
+            probes.append((url, "dead", f"{url} does not answer ({_short(exc)})",
+                           f"check the node at {url} is running and reachable from this machine "
+                           "(URL, port, firewall, API key)"))
+            continue
+        if expected_chain_id is not None and chain_id != expected_chain_id:
+            probes.append((url, "wrong", f"{url} serves chain id {chain_id}, the deployment is on chain id "
+                                         f"{expected_chain_id}",
+                           f"use an RPC endpoint of chain {expected_chain_id}, or pick the matching deployment "
+                           "with --network"))
+            continue
+        probes.append((url, "ok", f"{url} answers: chain id {chain_id}, head block {head}", ""))
+        if chosen is None:
+            chosen, chosen_w3, chosen_index = url, w3, len(probes) - 1
+    results = []
+    for index, (url, verdict, detail, fix) in enumerate(probes, start=1):
+        name = f"rpc[{index}]"
+        if verdict == "ok":
+            note = " (in use)" if index - 1 == chosen_index else " (fall-back)"
+            results.append(CheckResult(name, Status.OK, detail + note))
+        else:
+            # A dead fall-back is worth a warning while another endpoint works.
+            results.append(CheckResult(name, Status.WARN if chosen else Status.FAIL, detail, fix))
+    if chosen is None:
+        results.append(CheckResult("rpc", Status.FAIL, f"none of the {len(urls)} RPC endpoint(s) serves chain id "
+                                                       f"{expected_chain_id}",
+                                   "fix one of the endpoints above; they are tried in order (--rpc / "
+                                   "LILYPAD_RPC_URLS)"))
+    else:
+        results.append(CheckResult("rpc", Status.OK, f"using {chosen}"))
+    return RpcChoice(chosen, chosen_w3, results)
+
+
+# --------------------------------------------------------------------------
+# Contracts and the node's account
+# --------------------------------------------------------------------------
+
+
+def check_contracts(w3: Any, contracts: dict[str, str], *, deployments_file: str) -> CheckResult:
+    """Code at every contract address of the deployments file."""
+    missing = []
+    try:
+        for key, address in contracts.items():
+            if not bytes(w3.eth.get_code(w3.to_checksum_address(address))):
+                missing.append(f"{key} at {address}")
+    except Exception as exc:
+        return CheckResult("contracts", Status.FAIL, f"could not read contract code ({_short(exc)})",
+                           "check the RPC endpoint")
+    if missing:
+        return CheckResult(
+            "contracts", Status.FAIL, "no code at " + ", ".join(missing),
+            f"{deployments_file} does not describe this chain (wrong file or endpoint, or a local chain restarted "
+            "since deploying): redeploy with `ape run deploy --network ...` or point LILYPAD_DEPLOYMENTS_DIR at "
+            "the right deployments file",
+        )
+    return CheckResult("contracts", Status.OK, f"code at all {len(contracts)} addresses of {deployments_file}")
+
+
+def check_balances(w3: Any, address: str, token: str, *, needs_lp: bool = True) -> list[CheckResult]:
+    """ETH (for gas) and LP (for collateral or payment) of ``address``; zero ETH
+    fails, zero LP fails when ``needs_lp`` (providers and job creators)."""
+    try:
+        eth = int(w3.eth.get_balance(w3.to_checksum_address(address)))
+        contract = w3.eth.contract(address=w3.to_checksum_address(token), abi=ERC20_ABI)
+        lp = int(contract.functions.balanceOf(w3.to_checksum_address(address)).call())
+    except Exception as exc:
+        return [CheckResult("balances", Status.FAIL, f"could not read the balances of {address} ({_short(exc)})",
+                            "check the RPC endpoint and the contracts check above")]
+    results = []
+    if eth == 0:
+        results.append(CheckResult("eth-balance", Status.FAIL, f"{address} has no ETH to pay gas",
+                                   f"send ETH to {address} on this chain (every agree, result and timeout is a "
+                                   "transaction)"))
+    else:
+        results.append(CheckResult("eth-balance", Status.OK, f"{address} has {_lp(eth)} ETH"))
+    if lp == 0:
+        status = Status.FAIL if needs_lp else Status.WARN
+        results.append(CheckResult("lp-balance", status, f"{address} has no LP tokens",
+                                   f"get LP (the LilypadToken at {token}) into {address}: providers lock it as "
+                                   "collateral, job creators pay with it"))
+    else:
+        results.append(CheckResult("lp-balance", Status.OK, f"{address} has {_lp(lp)} LP"))
+    return results
+
+
+def check_allowance(w3: Any, address: str, token: str, payments: str) -> CheckResult:
+    """The LP allowance ``address`` gives the Payments contract. None is a
+    warning: the daemons approve what a deal needs before agreeing, at the
+    cost of one more transaction per deal."""
+    try:
+        contract = w3.eth.contract(address=w3.to_checksum_address(token), abi=ERC20_ABI)
+        allowed = int(contract.functions.allowance(w3.to_checksum_address(address),
+                                                   w3.to_checksum_address(payments)).call())
+    except Exception as exc:
+        return CheckResult("allowance", Status.FAIL, f"could not read the allowance ({_short(exc)})",
+                           "check the RPC endpoint and the contracts check above")
+    if allowed == 0:
+        return CheckResult(
+            "allowance", Status.WARN, f"{address} allows the Payments contract {payments} no LP",
+            f"nothing is required (lilypad approves Payments before each agree, one extra transaction per deal); "
+            f"to save that, approve a standing allowance: token {token} approve({payments}, AMOUNT)",
+        )
+    return CheckResult("allowance", Status.OK, f"{address} allows Payments {payments} {_lp(allowed)} LP")

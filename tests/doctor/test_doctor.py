@@ -1,0 +1,211 @@
+"""``lilypad doctor`` against real things, each check broken for real: a bogus
+DOCKER_HOST, a closed RPC port, a second anvil on another chain id, a
+deployments file pointing at an address with no code, an empty account, an
+account without allowance."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lilypad.devnet.processes import (
+    ManagedProcess,
+    deploy_contracts,
+    dev_private_key,
+    free_port,
+    repo_root,
+    start_anvil,
+    wait_for_port,
+)
+
+FUNDED = 5  # a test account the deploy funded with LP; it approves nothing
+
+
+def _lilypad() -> str:
+    return shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """A real anvil with the contracts deployed by ``ape run deploy``."""
+    root = tmp_path_factory.mktemp("doctor-chain")
+    port = free_port()
+    anvil = start_anvil(port, root / "anvil.log")
+    try:
+        record = deploy_contracts(port, root / "deployments", root / "deploy.log")
+        yield {"url": f"http://127.0.0.1:{port}", "deployments": root / "deployments", "record": record,
+               "root": root}
+    finally:
+        anvil.stop()
+
+
+@pytest.fixture(scope="module")
+def other_chain(tmp_path_factory):
+    """A second anvil serving chain id 4242."""
+    root = tmp_path_factory.mktemp("doctor-other")
+    port = free_port()
+    anvil_bin = shutil.which("anvil") or str(repo_root() / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+    proc = ManagedProcess("anvil-4242", [anvil_bin, "--port", str(port), "--chain-id", "4242"],
+                          root / "anvil.log").start()
+    try:
+        wait_for_port(port, proc=proc.proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+def doctor(*args: str, deployments: Path, env: dict | None = None, key: str | None = None
+           ) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("WEB3_PRIVATE_KEY", "LILYPAD_RPC_URLS")}
+    full_env["LILYPAD_DEPLOYMENTS_DIR"] = str(deployments)
+    if key is not None:
+        full_env["WEB3_PRIVATE_KEY"] = key
+    full_env.update(env or {})
+    return subprocess.run([_lilypad(), "doctor", *args], env=full_env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def line(out: str, name: str) -> str:
+    """The report line of check ``name`` with its fix line (if any)."""
+    match = re.search(rf"^\[(ok  |warn|FAIL)\] {re.escape(name)}: .*(\n       fix: .*)?", out, re.M)
+    assert match, f"no line for {name!r} in:\n{out}"
+    return match.group(0)
+
+
+def test_healthy_node_passes_and_names_its_account(chain):
+    key = dev_private_key(FUNDED)
+    out = doctor("--rpc", chain["url"], deployments=chain["deployments"], key=key)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert line(out.stdout, "docker").startswith("[ok  ]")
+    assert line(out.stdout, "contracts").startswith("[ok  ]")
+    assert line(out.stdout, "eth-balance").startswith("[ok  ]")
+    assert re.search(r"has 1000 LP", line(out.stdout, "lp-balance"))
+    assert line(out.stdout, "rpc[1]").endswith("(in use)")
+    assert key.removeprefix("0x") not in out.stdout + out.stderr, "the key is never printed"
+    # No GPU here: a warning with a fix, never a failure.
+    gpu = line(out.stdout, "gpu")
+    assert gpu.startswith("[ok  ]") or ("[warn]" in gpu and "CPU-only" in gpu and "NVIDIA driver" in gpu)
+
+
+def test_unreachable_docker_engine_fails_with_a_fix(chain):
+    bogus = f"tcp://127.0.0.1:{free_port()}"
+    out = doctor("--rpc", chain["url"], deployments=chain["deployments"], env={"DOCKER_HOST": bogus},
+                 key=dev_private_key(FUNDED))
+    assert out.returncode == 1
+    docker = line(out.stdout, "docker")
+    assert docker.startswith("[FAIL]") and bogus in docker
+    assert "systemctl start docker" in docker and "DOCKER_HOST" in docker
+    # The solver role runs no containers: Docker is not its business.
+    solver = doctor("--rpc", chain["url"], "--role", "solver", deployments=chain["deployments"],
+                    env={"DOCKER_HOST": bogus}, key=dev_private_key(FUNDED))
+    assert solver.returncode == 0, solver.stdout
+    assert "docker:" not in solver.stdout
+
+
+def test_closed_rpc_port_fails_and_skips_the_chain_checks(chain):
+    closed = f"http://127.0.0.1:{free_port()}"
+    out = doctor("--rpc", closed, deployments=chain["deployments"], key=dev_private_key(FUNDED))
+    assert out.returncode == 1
+    first = line(out.stdout, "rpc[1]")
+    assert first.startswith("[FAIL]") and "does not answer" in first and "is running and reachable" in first
+    assert line(out.stdout, "rpc").startswith("[FAIL]")
+    assert "not checked: no working RPC endpoint" in line(out.stdout, "contracts")
+
+
+def test_wrong_chain_id_fails(chain, other_chain):
+    out = doctor("--rpc", other_chain, deployments=chain["deployments"], key=dev_private_key(FUNDED))
+    assert out.returncode == 1
+    bad = line(out.stdout, "rpc[1]")
+    assert bad.startswith("[FAIL]") and "serves chain id 4242" in bad and "chain id 31337" in bad
+    assert "use an RPC endpoint of chain 31337" in bad
+
+
+def test_rpc_fail_over_uses_the_first_endpoint_on_the_right_chain(chain, other_chain):
+    closed = f"http://127.0.0.1:{free_port()}"
+    backup = chain["url"].replace("127.0.0.1", "localhost")
+    out = doctor(deployments=chain["deployments"], key=dev_private_key(FUNDED),
+                 env={"LILYPAD_RPC_URLS": f"{closed},{other_chain},{chain['url']},{backup}"})
+    assert out.returncode == 0, out.stdout
+    assert line(out.stdout, "rpc[1]").startswith("[warn]")
+    assert "4242" in line(out.stdout, "rpc[2]") and line(out.stdout, "rpc[2]").startswith("[warn]")
+    assert line(out.stdout, "rpc[3]").endswith("(in use)")
+    assert line(out.stdout, "rpc[4]").endswith("(fall-back)")
+    assert line(out.stdout, "rpc") == f"[ok  ] rpc: using {chain['url']}"
+
+
+def test_deployments_file_without_code_fails_contracts(chain, tmp_path):
+    record = dict(chain["record"])
+    nowhere = "0x" + "ab" * 20
+    record["contracts"] = {**record["contracts"], "payments": nowhere}
+    (tmp_path / "ethereum-local.json").write_text(json.dumps(record))
+    out = doctor("--rpc", chain["url"], deployments=tmp_path, key=dev_private_key(FUNDED))
+    assert out.returncode == 1
+    contracts = line(out.stdout, "contracts")
+    assert contracts.startswith("[FAIL]") and "payments at " in contracts and nowhere.lower() in contracts.lower()
+    assert "redeploy" in contracts and "LILYPAD_DEPLOYMENTS_DIR" in contracts
+    assert "not checked: the contracts are missing" in line(out.stdout, "balances")
+
+
+def test_missing_deployments_file_fails(tmp_path):
+    out = doctor("--role", "solver", deployments=tmp_path / "empty")
+    assert out.returncode == 1
+    dep = line(out.stdout, "deployment")
+    assert dep.startswith("[FAIL]") and "no deployments file" in dep and "ape run deploy" in dep
+
+
+def test_empty_account_fails_balances(chain):
+    from eth_account import Account
+
+    empty = Account.create().address
+    out = doctor("--rpc", chain["url"], "--address", empty, deployments=chain["deployments"])
+    assert out.returncode == 1
+    eth = line(out.stdout, "eth-balance")
+    assert eth.startswith("[FAIL]") and "no ETH to pay gas" in eth and f"send ETH to {empty}" in eth
+    lp = line(out.stdout, "lp-balance")
+    assert lp.startswith("[FAIL]") and "get LP" in lp and chain["record"]["contracts"]["token"] in lp
+    # A mediator locks no LP: an empty LP balance is only a warning there.
+    mediator = doctor("--rpc", chain["url"], "--address", empty, "--role", "mediator",
+                      deployments=chain["deployments"])
+    assert line(mediator.stdout, "lp-balance").startswith("[warn]")
+
+
+def test_no_allowance_is_a_warning_with_a_fix_and_an_allowance_is_ok(chain):
+    from web3 import Web3
+
+    from lilypad.doctor.checks import ERC20_ABI
+
+    payments = chain["record"]["contracts"]["payments"]
+    out = doctor("--rpc", chain["url"], deployments=chain["deployments"], key=dev_private_key(FUNDED))
+    allowance = line(out.stdout, "allowance")
+    assert allowance.startswith("[warn]") and f"Payments contract {payments} no LP" in allowance
+    assert f"approve({payments}, AMOUNT)" in allowance
+
+    w3 = Web3(Web3.HTTPProvider(chain["url"]))
+    approver = w3.eth.account.from_key(dev_private_key(6))
+    token = w3.eth.contract(address=chain["record"]["contracts"]["token"], abi=ERC20_ABI + [{
+        "name": "approve", "type": "function", "stateMutability": "nonpayable",
+        "inputs": [{"name": "s", "type": "address"}, {"name": "a", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}]}])
+    tx = token.functions.approve(payments, 7 * 10**18).build_transaction(
+        {"from": approver.address, "nonce": w3.eth.get_transaction_count(approver.address)})
+    signed = approver.sign_transaction(tx)
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    out = doctor("--rpc", chain["url"], "--address", approver.address, deployments=chain["deployments"])
+    assert line(out.stdout, "allowance") == f"[ok  ] allowance: {approver.address} allows Payments {payments} 7 LP"
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    out = doctor("--address", "not-an-address", deployments=tmp_path)
+    assert out.returncode != 0 and "is not an address" in out.stderr
+    out = doctor("--rpc", "ftp://x", deployments=tmp_path)
+    assert out.returncode != 0 and "not an http(s) RPC URL: ftp://x" in out.stderr
+    out = doctor(deployments=tmp_path, key="0x1234")
+    assert out.returncode != 0 and "WEB3_PRIVATE_KEY is not a valid private key" in out.stderr
+    assert "0x1234" not in out.stderr
