@@ -358,16 +358,20 @@ class _Run:
         self.deal: Deal | None = None
         self.timeout_at: int | None = None
         self.deadline = time.monotonic() + request.timeout
+        # When each stage was first reached (Unix time), kept in the run record:
+        # `make bench` reads them to say where a job's time goes.
+        self.stage_times: dict[str, float] = {Stage.PREPARING.value: time.time()}
 
     # helpers
     def stage(self, stage: Stage, line: str | None = None, **record: Any) -> None:
         if self.tracker.update(stage):
             self.report.history.append(stage.value)
         self.report.stage = stage
+        self.stage_times.setdefault(stage.value, time.time())
         if line:
             self.echo(f"[{stage.value}] {line}")
         self.records.save(self.report.run_id, stage=stage.value, offer_id=self.report.offer_id,
-                          deal_id=self.report.deal_id, **record)
+                          deal_id=self.report.deal_id, stage_times=dict(self.stage_times), **record)
 
     def check_deadline(self) -> None:
         if time.monotonic() >= self.deadline:
@@ -530,7 +534,8 @@ class _Run:
         for rec in previous[-3:]:
             self.echo(f"note: an earlier run left deal {rec.get('deal_id')} at stage {rec.get('stage')!r}; "
                       f"this run posts a new offer (follow the old one with `lilypad status {rec.get('deal_id')}`)")
-        self.records.save(self.report.run_id, stage=Stage.PREPARING.value, module=self.request.module)
+        self.records.save(self.report.run_id, stage=Stage.PREPARING.value, module=self.request.module,
+                          stage_times=dict(self.stage_times))
         offer = self.build_offer()
         self.post_and_match(offer)
         self.agree()
