@@ -46,6 +46,8 @@ __all__ = [
     "DeploymentError",
     "InvalidPrivateKeyError",
     "NoAccountError",
+    "AccountAliasError",
+    "SigningRefusedError",
     # devnet
     "DevnetError",
     # chain (contract wrappers, connections, event polling, transactions)
@@ -420,6 +422,24 @@ class NoAccountError(ProtocolError):
 
     def __init__(self) -> None:
         super().__init__("no account: pass --account ALIAS (an ape account) or set WEB3_PRIVATE_KEY")
+
+
+class AccountAliasError(ProtocolError):
+    """The ape account ``alias`` cannot be used to sign: ``reason`` says why."""
+
+    def __init__(self, alias: str, reason: str) -> None:
+        self.alias = alias
+        self.reason = reason
+        super().__init__(f"ape account {_shorten(alias)!r}: {reason}")
+
+
+class SigningRefusedError(ProtocolError):
+    """The account ``address`` declined to sign a message (e.g. a locked
+    keyfile account, or a signature refused at its prompt)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__(f"account {address} did not sign the message (is it unlocked?)")
 
 
 # --------------------------------------------------------------------------

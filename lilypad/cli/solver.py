@@ -48,6 +48,17 @@ def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[Callable[..., Any
               help="Where the solver keeps solver.db and results. Default: $LILYPAD_DATA_DIR/solver.")
 @_option("--match-timeout", env="MATCH_TIMEOUT", type=click.FloatRange(min=0, min_open=True),
               default=30.0, show_default=True, help="Seconds a job offer waits for a match before it expires.")
+@_option("--execution-timeout", env="EXECUTION_TIMEOUT", type=click.FloatRange(min=0), default=0.0,
+              show_default=True, help="Longest submit-results window (seconds to run a job and post its result) a "
+                                      "job offer may propose; 0: up to the contracts' 30 days.")
+@_option("--download-timeout", env="DOWNLOAD_TIMEOUT", type=click.FloatRange(min=0), default=3600.0,
+              show_default=True, help="Longest judge-results window a job offer may propose, and seconds a result "
+                                      "stays downloadable after its deal ended; 0: no limit, keep results.")
+@_option("--total-timeout", env="TOTAL_TIMEOUT", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Longest a deal may stay open (the sum of its windows) for a job offer to be taken; 0: no limit.")
+@_option("--max-inputs-bytes", env="MAX_INPUTS_BYTES", type=click.IntRange(min=0), default=100 * 1024 * 1024,
+              show_default=True, help="Largest total of one job's input files (each file at most 10 MB); "
+                                      "0: take no input files.")
 @_option("--match-interval", env="MATCH_INTERVAL", type=click.FloatRange(min=0, min_open=True),
               default=0.2, show_default=True, help="Seconds between matching rounds.")
 @_option("--max-result-bytes", env="MAX_RESULT_BYTES", type=click.IntRange(min=1), default=None,
@@ -70,7 +81,8 @@ def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[Callable[..., Any
               default=3.0, show_default=True, help="Seconds between the timeout keeper's rounds.")
 @_option("--log-level", env="LOG_LEVEL", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
-def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, match_interval: float,
+def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, execution_timeout: float,
+           download_timeout: float, total_timeout: float, max_inputs_bytes: int, match_interval: float,
            max_result_bytes: int | None, solver_address: str | None, network: str, chain_id: int | None,
            controller: str | None, web3_private_key: str | None, confirmations: int, watch_interval: float,
            timeout_interval: float, log_level: str) -> None:
@@ -83,6 +95,8 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ma
     from lilypad.results.store import ResultsStore
     from lilypad.settings import get_settings
     from lilypad.solver.app import create_app
+    from lilypad.solver.inputs import InputLimits
+    from lilypad.solver.limits import SolverTimeouts
     from lilypad.solver.service import SolverCore
     from lilypad.solver.signing import OfferDomain
     from lilypad.solver.store import SolverStore
@@ -112,8 +126,13 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ma
             chain_id, controller = deployment.chain_id, deployment.address("controller")
         assert controller is not None
         domain = OfferDomain(chain_id=chain_id, verifying_contract=controller)
+        timeouts = SolverTimeouts(match=match_timeout, execution=execution_timeout or None,
+                                  download=download_timeout or None, total=total_timeout or None)
+        input_limits = InputLimits(max_total_bytes=max_inputs_bytes)
+        inputs = ResultsStore(root / "inputs", max_result_bytes=max_inputs_bytes) if max_inputs_bytes else None
         store = SolverStore(root / "solver.db")
-        core = SolverCore(store, domain, solver=solver_address, match_timeout=match_timeout)
+        core = SolverCore(store, domain, solver=solver_address, match_timeout=match_timeout, timeouts=timeouts,
+                          inputs_ready=inputs.has if inputs is not None else None)
         results = ResultsStore(root / "results", max_result_bytes=limit)
         contracts = None
         if network_given and deployment_path(ecosystem, network_name).is_file():
@@ -157,7 +176,9 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ma
                 thread.start()
         app = create_app(core, results_store=results, onchain_result=onchain_result, max_result_bytes=limit,
                          domain=domain.as_eip712(), head_block=head_block, match_interval=match_interval,
-                         solver_address=solver_address)
+                         solver_address=solver_address, inputs_store=inputs, input_limits=input_limits)
+        if contracts is not None:  # the status page, /health and /metrics read the chain too
+            _watch_chain(app.state.status_sources, contracts, watcher)
         chain_note = (f"watching {network}" + (", timing out overdue deals" if account is not None else "")
                       if contracts is not None else "not watching a chain")
         click.echo(f"solver: chain {chain_id}, controller {controller}, solver {solver_address or 'any'}, "
@@ -172,3 +193,19 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ma
                 close()
         stack.close()
         store.close()
+
+
+def _watch_chain(sources: Any, contracts: Any, watcher: Any) -> None:
+    """Give the status page, ``/health`` and ``/metrics`` the chain head, providers'
+    on-chain reputation and the chain watcher (all reads hold the chain lock)."""
+    from lilypad.solver.watcher import chain_call
+
+    def head() -> tuple[int, int]:
+        from ape import chain
+
+        block = chain_call(lambda: chain.blocks.head)
+        return int(block.number), int(block.timestamp)
+
+    sources.chain_head = head
+    sources.reputation = lambda address: chain_call(contracts.reputation, address)
+    sources.watcher = watcher

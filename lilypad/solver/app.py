@@ -18,6 +18,12 @@ the core; this module only translates HTTP:
   archives), checked to be a job result and stored by CID;
 * ``GET /deals/{id}/result`` serves the packed result only while its CID
   equals ``onchain_result(deal_id)``, the CID recorded on-chain (409 otherwise);
+* ``PUT /job_offers/{id}/inputs`` takes the ``.tar.gz`` of a job offer's input
+  files, authenticated like a result upload but by the job creator's signature
+  (:func:`~lilypad.solver.auth.inputs_upload_message`), size-limited
+  (:class:`~lilypad.solver.inputs.InputLimits`), unpacked safely, checked to
+  have the offer's signed ``inputs_cid`` and stored by CID; the offer is
+  matched only from then on. ``GET /job_offers/{id}/inputs`` serves them;
 * ``GET /events`` is a server-sent-event stream of ``deal`` and ``offer`` events
   (JSON data, increasing ids);
 * a background task runs :meth:`SolverCore.tick` (expiry, then a matching
@@ -49,6 +55,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lilypad.exceptions import (
     CIDError,
+    InputFilesError,
     DealNotFoundError,
     LilypadError,
     OfferError,
@@ -79,6 +86,8 @@ from lilypad.solver.service import (
     parse_state,
     recover_upload_signer,
 )
+from lilypad.solver.auth import recover_inputs_upload_signer
+from lilypad.solver.inputs import InputLimits, unpack_inputs
 from lilypad.solver.signing import SignedOffer
 from lilypad.solver.store import OfferKind
 
@@ -180,6 +189,8 @@ def create_app(
     require_result_layout: bool = True,
     sse_ping_s: int = 15,
     solver_address: str | None = None,
+    inputs_store: ResultsStore | None = None,
+    input_limits: InputLimits = InputLimits(),
 ) -> FastAPI:
     """The solver's FastAPI app (see the module docstring).
 
@@ -188,7 +199,9 @@ def create_app(
     (the unpacked result is bounded by ``results_store.max_result_bytes``
     and ``max_result_files``); ``domain`` is the EIP-712 domain served at
     ``/domain``; ``head_block()`` the chain's head for ``/health``;
-    ``solver_address`` the solver's own address, reported by ``/health`` as ``solver``.
+    ``solver_address`` the solver's own address, reported by ``/health`` as ``solver``;
+    ``inputs_store`` where job offers' input files are kept by CID (``None``:
+    no input files), ``input_limits`` their limits.
     ``background=False`` leaves ticking to the caller (tests).
     """
     if max_result_bytes < 1:
@@ -215,6 +228,9 @@ def create_app(
         while True:
             try:
                 await run_in_threadpool(core.tick)
+                for cid in await run_in_threadpool(core.purge_results):
+                    results_store.delete(cid, missing_ok=True)
+                    log.info("result %s deleted: its deal ended more than the download timeout ago", cid)
             except Exception:  # keep matching whatever one round hit
                 log.exception("solver round failed")
             await asyncio.sleep(match_interval)
@@ -359,9 +375,9 @@ def create_app(
         result = await run_in_threadpool(core.record_result, record.deal_id, cid, size)
         return {"deal_id": record.deal_id, "cid": result.cid, "size": result.size}
 
-    def _packed(cid: str) -> tuple[IO[bytes], int]:
+    def _packed(cid: str, store: ResultsStore = results_store) -> tuple[IO[bytes], int]:
         try:
-            path = results_store.get(cid)
+            path = store.get(cid)
         except (ResultNotFoundError, ResultCorruptedError) as exc:
             raise ApiError(500, "result_unavailable", str(exc)) from None
         spool = _spool()
@@ -378,6 +394,9 @@ def create_app(
     async def get_result(deal_id: str) -> StreamingResponse:
         record = await run_in_threadpool(core.deal, deal_id)
         result = await run_in_threadpool(core.result, record.deal_id)
+        if result is None and record.state.is_terminal and record.result_cid is not None:
+            raise ApiError(410, "result_gone", f"the result of deal {record.deal_id} was deleted: results are kept "
+                                               f"{core.timeouts.download:g} s after their deal ends")
         if result is None:
             raise ApiError(404, "no_result", f"no result was uploaded for deal {record.deal_id}")
         onchain = await run_in_threadpool(onchain_result, record.deal_id)
@@ -389,6 +408,81 @@ def create_app(
         handle, size = await run_in_threadpool(_packed, result.cid)
         return StreamingResponse(_iter_file(handle), media_type="application/gzip",
                                  headers={CID_HEADER: result.cid, "Content-Length": str(size)})
+
+    # Input files -------------------------------------------------------------
+    def _ingest_inputs(archive: IO[bytes], expected_cid: str) -> str:
+        assert inputs_store is not None
+        work = Path(tempfile.mkdtemp(prefix=".tmp-upload-", dir=inputs_store.root))
+        try:
+            dest = work / "inputs"
+            unpack_inputs(cast(BinaryIO, archive), dest, expected_cid=expected_cid, limits=input_limits)
+            return inputs_store.put(dest)
+        except ResultCIDMismatchError as exc:
+            raise ApiError(400, "inputs_cid_mismatch", f"the input files are not the offer's inputs_cid: {exc}") from None
+        except ResultTooLargeError as exc:
+            raise ApiError(413, "too_large", str(exc)) from None
+        except (UnsafeResultError, InputFilesError) as exc:
+            raise ApiError(400, "unsafe_archive", str(exc)) from None
+        except (ResultArchiveError, CIDError) as exc:
+            raise ApiError(400, "bad_archive", str(exc)) from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _job_inputs_cid(offer_id: str) -> tuple[Any, str]:
+        if inputs_store is None:
+            raise ApiError(404, "no_inputs", "this solver takes no input files")
+        record = core.offer("job", offer_id)
+        cid = getattr(record.signed.offer, "inputs_cid", None)
+        if cid is None:
+            raise ApiError(404, "no_inputs", f"job offer {record.id} has no input files")
+        return record, cid
+
+    @app.put(f"{p}/job_offers/{{offer_id}}/inputs")
+    async def put_inputs(offer_id: str, request: Request) -> dict[str, Any]:
+        record, expected = await run_in_threadpool(_job_inputs_cid, offer_id)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        digest = request.headers.get(SHA256_HEADER, "").strip().lower()
+        if not signature or not _SHA256_RE.fullmatch(digest):
+            raise ApiError(401, "unauthenticated",
+                           f"sign the upload: {SIGNATURE_HEADER} (EIP-191) over the offer id and {SHA256_HEADER}")
+        signer = recover_inputs_upload_signer(record.id, digest, signature)
+        if signer != record.signer:
+            raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
+                                             f"only the job creator {record.signer} may upload its input files")
+        if record.state not in ("open", "matched"):
+            raise ApiError(409, "offer_state", f"job offer {record.id} is {record.state}")
+        limit = input_limits.max_archive_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, "too_large", f"the archive is {declared} bytes; the limit is {limit}")
+        spool = _spool()
+        try:
+            hasher, size = hashlib.sha256(), 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "too_large", f"the archive is over the limit of {limit} bytes")
+                hasher.update(chunk)
+                spool.write(chunk)
+            if hasher.hexdigest() != digest:
+                raise ApiError(400, "digest_mismatch", f"the body's SHA-256 is not the signed {digest}")
+            spool.seek(0)
+            if not await run_in_threadpool(inputs_store.has, expected):  # type: ignore[union-attr]
+                await run_in_threadpool(_ingest_inputs, spool, expected)
+        finally:
+            spool.close()
+        await run_in_threadpool(core.inputs_uploaded, record.id)
+        return {"offer_id": record.id, "cid": expected, "size": size}
+
+    @app.get(f"{p}/job_offers/{{offer_id}}/inputs")
+    async def get_inputs(offer_id: str) -> StreamingResponse:
+        _, cid = await run_in_threadpool(_job_inputs_cid, offer_id)
+        if not await run_in_threadpool(inputs_store.has, cid):  # type: ignore[union-attr]
+            raise ApiError(404, "no_inputs", f"the input files {cid} were not uploaded yet")
+        assert inputs_store is not None
+        handle, size = await run_in_threadpool(_packed, cid, inputs_store)
+        return StreamingResponse(_iter_file(handle), media_type="application/gzip",
+                                 headers={CID_HEADER: cid, "Content-Length": str(size)})
 
     # Events ----------------------------------------------------------------
     @app.get(f"{p}/events")
@@ -405,4 +499,8 @@ def create_app(
         # The background task also ends a subscription whose stream never started.
         return EventSourceResponse(stream(), ping=sse_ping_s, background=BackgroundTask(subscription.close))
 
+    # Operators: /status (HTML), /health, /metrics (lilypad.solver.status).
+    from lilypad.solver.status import install_status_routes
+
+    install_status_routes(app, core, domain=domain, solver_address=solver_address)
     return app

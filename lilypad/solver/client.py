@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
@@ -42,6 +42,8 @@ from lilypad.solver.service import (
     sign_upload,
     state_name,
 )
+from lilypad.solver.auth import sign_inputs_upload
+from lilypad.solver.inputs import InputLimits, check_input_tree, unpack_inputs
 from lilypad.solver.signing import OfferDomain, SignedOffer
 
 __all__ = ["EventStream", "SolverClient", "SolverEvent"]
@@ -286,7 +288,39 @@ class SolverClient:
     def download_result(self, deal_id: str, dest: str | os.PathLike[str], expected_cid: str) -> str:
         """Download the result of ``deal_id`` into the new directory ``dest``;
         it is kept only if its CID is ``expected_cid`` (which is returned)."""
-        response = self._send("GET", f"/deals/{deal_id}/result", stream=True)
+        return self._download(f"/deals/{deal_id}/result", expected_cid, max_bytes=self.max_result_bytes,
+                              unpacker=lambda archive: unpack(archive, dest, expected_cid=expected_cid,
+                                                              max_bytes=self.max_result_bytes,
+                                                              max_files=self.max_result_files))
+
+    def upload_inputs(self, offer_id: str, inputs_dir: str | os.PathLike[str], signer: Any,
+                      limits: InputLimits = InputLimits()) -> dict[str, Any]:
+        """Upload the input files of job offer ``offer_id`` (whose ``inputs_cid``
+        is their CID), signed by the job creator (a key or an ape account);
+        ``{"offer_id", "cid", "size"}``. The tree is checked first
+        (:func:`~lilypad.solver.inputs.check_input_tree`)."""
+        check_input_tree(inputs_dir, limits)
+        archive = pack(inputs_dir)
+        digest = hashlib.sha256(archive).hexdigest()
+        headers = {SIGNATURE_HEADER: sign_inputs_upload(offer_id, digest, signer), SHA256_HEADER: digest,
+                   "Content-Type": "application/gzip"}
+        return self._json("PUT", f"/job_offers/{offer_id}/inputs", content=archive, headers=headers)
+
+    def download_inputs(self, offer_id: str, dest: str | os.PathLike[str], expected_cid: str,
+                        limits: InputLimits = InputLimits()) -> str:
+        """Download the input files of job offer ``offer_id`` into the new
+        directory ``dest``; kept only if their CID is ``expected_cid`` (the
+        offer's signed ``inputs_cid``) and they pass the input checks."""
+        return self._download(f"/job_offers/{offer_id}/inputs", expected_cid,
+                              max_bytes=limits.max_archive_bytes,
+                              unpacker=lambda archive: unpack_inputs(archive, dest, expected_cid=expected_cid,
+                                                                     limits=limits))
+
+    def _download(self, path: str, expected_cid: str, *, max_bytes: int,
+                  unpacker: Callable[[BinaryIO], str]) -> str:
+        """GET an archive (at most ``max_bytes``) whose served CID must be
+        ``expected_cid``, spooled, then handed to ``unpacker``."""
+        response = self._send("GET", path, stream=True)
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
             try:
                 served = response.headers.get(CID_HEADER)
@@ -295,17 +329,16 @@ class SolverClient:
                 size = 0
                 for chunk in response.iter_bytes(_CHUNK):
                     size += len(chunk)
-                    if size > self.max_result_bytes:
+                    if size > max_bytes:
                         raise SolverRequestError("GET", str(response.url), response.status_code,
-                                                 f"the result archive is over {self.max_result_bytes} bytes")
+                                                 f"the archive is over {max_bytes} bytes")
                     spool.write(chunk)
             except httpx.TransportError as exc:
                 raise SolverUnavailableError(self.base_url, f"{type(exc).__name__}: {exc}", 1) from exc
             finally:
                 response.close()
             spool.seek(0)
-            return unpack(cast(BinaryIO, spool), dest, expected_cid=expected_cid, max_bytes=self.max_result_bytes,
-                          max_files=self.max_result_files)
+            return unpacker(cast(BinaryIO, spool))
 
     # Events ---------------------------------------------------------------
     def events(self, *, read_timeout: float | None = None) -> EventStream:

@@ -47,10 +47,11 @@ from pydantic import (
     model_validator,
 )
 
-from lilypad.exceptions import InputError, ModuleRefError
+from lilypad.exceptions import InputError, InvalidCIDError, ModuleRefError
 from lilypad.modules.inputs import validate_inputs
 from lilypad.modules.reference import parse_module_ref
 from lilypad.protocol.deal import DealPricing, DealTimeouts
+from lilypad.results.layout import validate_cid
 
 __all__ = [
     "Address",
@@ -411,7 +412,10 @@ class JobOffer(_Offer):
     a provider's instruction price, payment collateral and mediation fee must
     not exceed them and its results-collateral multiple must be at least the
     job's (see :func:`lilypad.solver.matching.price_acceptable`); ``timeouts``
-    become the deal's; ``target``, when set, is the only provider it may go to.
+    become the deal's; ``target``, when set, is the only provider it may go to;
+    ``inputs_cid``, when set, is the UnixFS CID of the job's input files (the
+    directory mounted at ``/inputs``), uploaded to the solver for this offer
+    (``PUT /job_offers/{id}/inputs``) and verified by whoever runs the job.
     """
 
     kind: Literal["job"] = "job"
@@ -422,6 +426,7 @@ class JobOffer(_Offer):
     pricing_mode: PricingMode = PricingMode.MARKET_PRICE
     pricing: DealPricing = DEFAULT_JOB_PRICING
     target: Address | None = None
+    inputs_cid: str | None = None
 
     @field_validator("inputs")
     @classmethod
@@ -430,6 +435,16 @@ class JobOffer(_Offer):
             return validate_inputs(value)
         except InputError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("inputs_cid")
+    @classmethod
+    def _inputs_cid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return validate_cid(value)
+        except InvalidCIDError as exc:
+            raise ValueError(f"inputs_cid: {exc}") from None
 
     @model_validator(mode="after")
     def _not_own_target(self) -> JobOffer:

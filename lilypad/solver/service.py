@@ -39,8 +39,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils import to_checksum_address
 
 from lilypad.exceptions import (
@@ -54,6 +52,18 @@ from lilypad.exceptions import (
     ResultCIDMismatchError,
 )
 from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal
+from lilypad.solver.auth import (
+    CID_HEADER,
+    SHA256_HEADER,
+    SIGNATURE_HEADER,
+    cancel_typed_data,
+    recover_cancel_signer,
+    recover_upload_signer,
+    sign_cancel,
+    sign_upload,
+    upload_message,
+)
+from lilypad.solver.limits import DEFAULT_MATCH_TIMEOUT, SolverTimeouts, timeouts_problem
 from lilypad.solver.matching import Matcher
 from lilypad.solver.offers import JobOffer, ResourceOffer
 from lilypad.solver.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_digest, verify_offer
@@ -95,14 +105,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Seconds a job offer stays open unmatched.
-DEFAULT_MATCH_TIMEOUT = 30.0
-#: Headers of a result upload: the provider's EIP-191 signature of
-#: :func:`upload_message` and the body's SHA-256 (hex) it covers.
-SIGNATURE_HEADER = "X-Lilypad-Signature"
-SHA256_HEADER = "X-Lilypad-Content-SHA256"
-#: Header of a result download: the CID of the archive's content.
-CID_HEADER = "X-Lilypad-Result-CID"
 
 
 # --------------------------------------------------------------------------
@@ -169,65 +171,6 @@ def provider_usage(rows: Iterable[SlotRow], now: float) -> dict[str, int]:
             key = row.resource_provider.lower()
             usage[key] = usage.get(key, 0) + 1
     return usage
-
-
-_CANCEL_TYPES = {
-    "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                     {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-    "CancelOffer": [{"name": "kind", "type": "string"}, {"name": "offerId", "type": "bytes32"},
-                    {"name": "createdAt", "type": "uint64"}],
-}
-
-
-def cancel_typed_data(kind: str, offer_id: str, created_at: int, domain: OfferDomain) -> dict[str, Any]:
-    """The EIP-712 message ``CancelOffer(string kind, bytes32 offerId, uint64 createdAt)``
-    an offer's author signs to cancel it."""
-    return {
-        "types": _CANCEL_TYPES,
-        "primaryType": "CancelOffer",
-        "domain": domain.as_eip712(),
-        "message": {"kind": kind, "offerId": offer_id, "createdAt": int(created_at)},
-    }
-
-
-def sign_cancel(kind: str, offer_id: str, private_key: Any, domain: OfferDomain,
-                *, created_at: int | None = None) -> dict[str, Any]:
-    """The body of a cancel request: ``{"created_at", "signature"}``."""
-    created = int(time.time()) if created_at is None else int(created_at)
-    key = getattr(private_key, "key", private_key)
-    signed = Account.sign_message(encode_typed_data(full_message=cancel_typed_data(kind, offer_id, created, domain)),
-                                  key)
-    return {"created_at": created, "signature": "0x" + bytes(signed.signature).hex()}
-
-
-def recover_cancel_signer(kind: str, offer_id: str, created_at: int, signature: str | bytes,
-                          domain: OfferDomain) -> str | None:
-    """The address that signed a cancel request (``None`` if malformed)."""
-    try:
-        message = encode_typed_data(full_message=cancel_typed_data(kind, offer_id, created_at, domain))
-        return Account.recover_message(message, signature=signature)
-    except Exception:  # malformed hex, bad signature bytes, ...
-        return None
-
-
-def upload_message(deal_id: str, sha256_hex: str) -> str:
-    """The EIP-191 text a provider signs to upload a deal's result archive."""
-    return f"lilypad result upload\ndeal: {deal_id.lower()}\nsha256: {sha256_hex.lower()}"
-
-
-def sign_upload(deal_id: str, sha256_hex: str, private_key: Any) -> str:
-    """The ``0x``-hex EIP-191 signature of :func:`upload_message`."""
-    key = getattr(private_key, "key", private_key)
-    signed = Account.sign_message(encode_defunct(text=upload_message(deal_id, sha256_hex)), key)
-    return "0x" + bytes(signed.signature).hex()
-
-
-def recover_upload_signer(deal_id: str, sha256_hex: str, signature: str) -> str | None:
-    """Who signed an upload (``None`` if the signature is malformed)."""
-    try:
-        return Account.recover_message(encode_defunct(text=upload_message(deal_id, sha256_hex)), signature=signature)
-    except Exception:
-        return None
 
 
 def offer_view(record: OfferRecord) -> dict[str, Any]:
@@ -380,12 +323,17 @@ class SolverCore:
 
     ``solver``, when given, is the solver address offers must name;
     ``match_timeout`` (seconds) how long a job offer waits for a match;
-    ``skew`` the clock skew allowed on offers and cancels; ``clock`` the
-    solver's clock (Unix seconds).
+    ``timeouts`` the solver's other timeouts (:mod:`lilypad.solver.limits`;
+    its ``match`` is replaced by ``match_timeout``); ``inputs_ready(cid)``
+    whether the input files ``cid`` are uploaded (``None``: this solver takes
+    no input files) - a job offer with ``inputs_cid`` is matched only once
+    they are; ``skew`` the clock skew allowed on offers and cancels; ``clock``
+    the solver's clock (Unix seconds).
     """
 
     def __init__(self, store: SolverStore, domain: OfferDomain, *, solver: str | None = None,
-                 match_timeout: float = DEFAULT_MATCH_TIMEOUT, skew: int = MAX_CLOCK_SKEW,
+                 match_timeout: float = DEFAULT_MATCH_TIMEOUT, timeouts: SolverTimeouts | None = None,
+                 inputs_ready: Callable[[str], bool] | None = None, skew: int = MAX_CLOCK_SKEW,
                  clock: Callable[[], float] = time.time, bus: EventBus | None = None) -> None:
         if match_timeout <= 0:
             raise ValueError("match_timeout must be positive")
@@ -393,12 +341,15 @@ class SolverCore:
         self.domain = domain
         self.solver = to_checksum_address(solver) if solver is not None else None
         self.match_timeout = float(match_timeout)
+        self.timeouts = dataclasses.replace(timeouts or SolverTimeouts(), match=self.match_timeout)
+        self.inputs_ready = inputs_ready
         self.skew = skew
         self.clock = clock
         self.bus = bus or EventBus()
         self._lock = threading.RLock()
         self._matcher = Matcher()
         self._ids: dict[tuple[str, bytes], str] = {}
+        self._awaiting_inputs: dict[str, OfferRecord] = {}
         for kind in ("resource", "job"):
             for record in store.offers(kind, state="open"):  # type: ignore[arg-type]
                 self._add_to_matcher(record)
@@ -406,6 +357,10 @@ class SolverCore:
     # Offers ---------------------------------------------------------------
     def _add_to_matcher(self, record: OfferRecord) -> None:
         offer = record.signed.offer
+        if isinstance(offer, JobOffer) and offer.inputs_cid is not None and not (
+                self.inputs_ready is not None and self.inputs_ready(offer.inputs_cid)):
+            self._awaiting_inputs[record.id] = record  # matched once its input files are uploaded
+            return
         if isinstance(offer, ResourceOffer):
             self._matcher.add_resource_offer(offer)
         else:
@@ -414,6 +369,7 @@ class SolverCore:
 
     def _remove_from_matcher(self, record: OfferRecord) -> None:
         offer = record.signed.offer
+        self._awaiting_inputs.pop(record.id, None)
         if isinstance(offer, ResourceOffer):
             self._matcher.remove_resource_offer(offer)
         else:
@@ -429,6 +385,12 @@ class SolverCore:
         offer = signed.offer
         if self.solver is not None and offer.solver.lower() != self.solver.lower():
             raise OfferError(offer.kind, offer.signer, f"it names solver {offer.solver}, this is {self.solver}")
+        if isinstance(offer, JobOffer):
+            problem = timeouts_problem(offer.timeouts, self.timeouts)
+            if offer.inputs_cid is not None and self.inputs_ready is None:
+                problem = "it has input files (inputs_cid) and this solver takes none"
+            if problem is not None:
+                raise OfferError(offer.kind, offer.signer, problem)
         now = self.clock()
         verify_offer(signed, self.domain, now=int(now), seen_nonces=self.store.nonces, skew=self.skew)
         with self._lock:
@@ -437,6 +399,27 @@ class SolverCore:
         self.bus.publish("offer", {"event": "created", "kind": record.kind, "id": record.id,
                                    "signer": record.signer})
         return record
+
+    def awaits_inputs(self, offer_id: str) -> bool:
+        """Whether job offer ``offer_id`` is open and waits for its input files."""
+        with self._lock:
+            return offer_id.lower() in self._awaiting_inputs
+
+    def inputs_uploaded(self, offer_id: str) -> bool:
+        """The input files of job offer ``offer_id`` are now stored: it joins
+        matching if it waited for them; whether it did."""
+        with self._lock:
+            record = self._awaiting_inputs.get(offer_id.lower())
+            if record is None:
+                return False
+            self._awaiting_inputs.pop(record.id)
+            current = self.store.offer("job", record.id)
+            if current is None or current.state != "open":
+                return False
+            self._add_to_matcher(current)
+        self.bus.publish("offer", {"event": "inputs_uploaded", "kind": "job", "id": record.id,
+                                   "signer": record.signer})
+        return True
 
     def offer(self, kind: OfferKind, offer_id: str) -> OfferRecord:
         record = self.store.offer(kind, offer_id.lower())
@@ -580,6 +563,14 @@ class SolverCore:
     def result(self, deal_id: str) -> ResultRecord | None:
         return self.store.result(deal_id)
 
+    def purge_results(self) -> list[str]:
+        """Forget the results of deals that ended more than the download
+        timeout ago; the CIDs to delete from the results store (none without
+        a download timeout)."""
+        if self.timeouts.download is None:
+            return []
+        return self.store.drop_ended_results(ended_before=self.clock() - self.timeouts.download)
+
     def onchain_result_cid(self, deal_id: str) -> str | None:
         """The result CID the chain watcher reported for ``deal_id`` (``None``
         if none yet): a default for the HTTP app's ``onchain_result``."""
@@ -596,6 +587,7 @@ class SolverCore:
             "job_offer_id": record.job_offer_id,
             "module": job.module.model_dump(mode="json"),
             "inputs": dict(job.inputs),
+            "inputs_cid": job.inputs_cid,
             "spec": job.spec.model_dump(mode="json"),
         }
 

@@ -12,7 +12,7 @@ The typed data, field by field (see :func:`offer_typed_data`)::
                   address[] mediators, string[] modules, Timeouts timeouts,
                   uint64 createdAt, uint64 expiresAt, bytes32 nonce)
     JobOffer(address jobCreator, address solver, Module module, Input[] inputs,
-             MachineSpec spec, string pricingMode, Pricing pricing,
+             string inputsCid, MachineSpec spec, string pricingMode, Pricing pricing,
              address[] mediators, address target, Timeouts timeouts,
              uint64 createdAt, bytes32 nonce)
     MachineSpec(uint64 cpu, uint32 gpu, uint64[] vram, uint64 ram, uint64 disk)
@@ -24,8 +24,8 @@ The typed data, field by field (see :func:`offer_typed_data`)::
     Module(string ref, string repo, string commit)
     Input(string key, string value)
 
-``inputs`` are signed sorted by key; ``target`` is the zero address when the
-job names none; ``mediators`` and ``modules`` in their canonical (sorted) order.
+``inputs`` are signed sorted by key; ``inputsCid`` is the empty string when
+the job has no input files; ``target`` is the zero address when the job names none; ``mediators`` and ``modules`` in their canonical (sorted) order.
 
 :func:`verify_offer` checks, in this order: the signature (else
 :class:`~lilypad.exceptions.OfferSignatureError`), the clock - ``created_at``
@@ -100,6 +100,7 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "solver", "type": "address"},
         {"name": "module", "type": "Module"},
         {"name": "inputs", "type": "Input[]"},
+        {"name": "inputsCid", "type": "string"},
         {"name": "spec", "type": "MachineSpec"},
         {"name": "pricingMode", "type": "string"},
         {"name": "pricing", "type": "Pricing"},
@@ -225,6 +226,7 @@ def _message(offer: ResourceOffer | JobOffer) -> tuple[str, dict[str, Any]]:
             "module": {"ref": offer.module.ref, "repo": offer.module.repo, "commit": offer.module.commit},
             "inputs": [{"key": k, "value": offer.inputs[k]} for k in sorted(offer.inputs)],
             "target": offer.target or _ZERO_ADDRESS,
+            "inputsCid": offer.inputs_cid or "",
         }
     raise TypeError(f"not an offer: {type(offer).__name__}")
 
@@ -289,25 +291,26 @@ class SignedOffer(BaseModel):
 
 
 def sign_offer(offer: ResourceOffer | JobOffer, private_key: Any, domain: OfferDomain) -> SignedOffer:
-    """Sign ``offer`` with its author's key (hex string, bytes, or an object
-    with ``.key`` such as an eth-account ``LocalAccount``).
+    """Sign ``offer`` with its author's key (hex string, bytes, an object
+    with ``.key`` such as an eth-account ``LocalAccount``, or an unlocked ape
+    account, see :func:`lilypad.protocol.accounts.sign_signable`).
 
     Raises :class:`~lilypad.exceptions.InvalidPrivateKeyError` for an unusable
     key and :class:`~lilypad.exceptions.OfferSignatureError` when the key is not
     the offer author's (a resource offer is signed by its provider, a job offer
     by its creator).
     """
-    key = getattr(private_key, "key", private_key)
+    from lilypad.protocol.accounts import sign_signable, signer_address
+
     try:
-        account = Account.from_key(key)
-    except (ValueError, TypeError):
+        address = signer_address(private_key)
+    except InvalidPrivateKeyError:
         raise InvalidPrivateKeyError("the offer signing key") from None
-    if account.address != offer.signer:
+    if address != offer.signer:
         raise OfferSignatureError(
-            offer.kind, offer.signer, account.address, f"the key belongs to {account.address}, not the offer's author"
+            offer.kind, offer.signer, address, f"the key belongs to {address}, not the offer's author"
         )
-    signed = account.sign_message(_signable(offer, domain))
-    return SignedOffer(offer=offer, signature=bytes(signed.signature))
+    return SignedOffer(offer=offer, signature=sign_signable(private_key, _signable(offer, domain)))
 
 
 def recover_signer(signed: SignedOffer, domain: OfferDomain) -> str | None:

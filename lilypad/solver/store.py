@@ -525,6 +525,19 @@ class SolverStore:
             )
         return ResultRecord(deal_id.lower(), cid, int(size), now)
 
+    def drop_ended_results(self, *, ended_before: float) -> list[str]:
+        """Forget the uploaded results of deals in a terminal state since before
+        ``ended_before`` (their last update); the CIDs no result refers to any
+        more, whose files can be deleted."""
+        marks = ", ".join("?" * len(_TERMINAL_CODES))
+        with self.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT r.deal_id, r.cid FROM results r JOIN deals d ON d.deal_id = r.deal_id"
+                f" WHERE d.state IN ({marks}) AND d.updated_at < ?", (*_TERMINAL_CODES, ended_before)).fetchall()
+            conn.executemany("DELETE FROM results WHERE deal_id = ?", [(r["deal_id"],) for r in rows])
+            cids = sorted({r["cid"] for r in rows})
+            return [c for c in cids if conn.execute("SELECT 1 FROM results WHERE cid = ?", (c,)).fetchone() is None]
+
     def result(self, deal_id: str) -> ResultRecord | None:
         rows = self._query("SELECT * FROM results WHERE deal_id = ?", (deal_id.lower(),))
         if not rows:

@@ -153,6 +153,7 @@ _JOB_TAMPERS: dict[str, list[Any]] = {
     "pricing": [DealPricing(instruction_price=2 * 10**18, payment_collateral=2 * 10**18, mediation_fee=10**18)],
     "mediators": [(MED2,), (MED1, MED2)],
     "target": [None, STRANGER.address],
+    "inputs_cid": ["bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"],
     "timeouts": [DealTimeouts(submit_results=901), DealTimeouts(judge_results_collateral=0)],
     "created_at": [NOW + 1],
     "nonce": [b"\x07" * 32],
