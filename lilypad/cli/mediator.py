@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from lilypad.cli.provider import _serve, _split
+from lilypad.cli.provider import _serve, _split, metrics_options
 
 __all__ = ["mediator"]
 
@@ -27,8 +27,9 @@ __all__ = ["mediator"]
               help="Modules it re-runs, comma-separated (empty: any).")
 @click.option("--poll-interval", envvar="LILYPAD_POLL_INTERVAL", show_envvar=True,
               type=click.FloatRange(min=0.05), default=0.5, show_default=True, help="Seconds between deal polls.")
+@metrics_options
 def mediator(network: str, solver_url: str, web3_private_key: str | None, data_dir: Path | None, modules: str,
-             poll_interval: float) -> None:
+             poll_interval: float, metrics_port: int | None, metrics_host: str) -> None:
     """Run a mediator: re-run checked jobs and accept or reject their results."""
     from lilypad.exceptions import LilypadError
     from lilypad.mediator.daemon import Mediator, MediatorConfig
@@ -42,7 +43,7 @@ def mediator(network: str, solver_url: str, web3_private_key: str | None, data_d
         Allowlist.parse(list(entries))
         config = MediatorConfig(network=network, solver_url=solver_url, private_key=web3_private_key,
                                 data_dir=data_dir or get_settings().data_dir / "mediator", modules=entries,
-                                poll_interval=poll_interval)
+                                poll_interval=poll_interval, metrics_port=metrics_port, metrics_host=metrics_host)
         daemon = Mediator(config)
     except (LilypadError, ValueError) as err:
         raise click.ClickException(str(err)) from None

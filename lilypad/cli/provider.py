@@ -10,10 +10,21 @@ from __future__ import annotations
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
 __all__ = ["resource_provider"]
+
+
+def metrics_options(func: Any) -> Any:
+    """``--metrics-port`` / ``--metrics-host``: where a daemon serves ``/metrics`` and ``/health``."""
+    func = click.option("--metrics-host", envvar="LILYPAD_METRICS_HOST", show_envvar=True, default="127.0.0.1",
+                        show_default=True, help="Address the metrics server listens on (0.0.0.0: all).")(func)
+    return click.option("--metrics-port", envvar="LILYPAD_METRICS_PORT", show_envvar=True,
+                        type=click.IntRange(0, 65535), default=None,
+                        help="Serve Prometheus /metrics and /health on this port (default: off; the packaged "
+                             "units use 9101 for a provider, 9102 for a mediator).")(func)
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -57,10 +68,12 @@ def _split(text: str | None) -> tuple[str, ...]:
               type=click.FloatRange(min=0.05), default=0.5, show_default=True, help="Seconds between deal polls.")
 @click.option("--offer-ttl", envvar="LILYPAD_OFFER_TTL", show_envvar=True, type=click.IntRange(min=10),
               default=3600, show_default=True, help="Seconds an offer stays open before it is refreshed.")
+@metrics_options
 def resource_provider(network: str, solver_url: str, web3_private_key: str | None, data_dir: Path | None,
                       slots: int, cpu: int | None, ram: int | None, gpu: int | None, disk: int | None, price: str,
                       payment_collateral: str, results_collateral_multiple: int, mediation_fee: str, mediators: str,
-                      offer_modules: str, solver_address: str | None, poll_interval: float, offer_ttl: int) -> None:
+                      offer_modules: str, solver_address: str | None, poll_interval: float, offer_ttl: int,
+                      metrics_port: int | None, metrics_host: str) -> None:
     """Run a resource provider: offer this machine, run jobs, get paid."""
     from eth_utils import is_address
     from pydantic import ValidationError
@@ -90,7 +103,7 @@ def resource_provider(network: str, solver_url: str, web3_private_key: str | Non
             network=network, solver_url=solver_url, private_key=web3_private_key,
             data_dir=data_dir or get_settings().data_dir / "resource-provider", mediators=trusted, slots=slots,
             cpu=cpu, ram=ram, gpu=gpu, disk=disk, pricing=pricing, modules=modules, solver_address=solver_address,
-            poll_interval=poll_interval, offer_ttl=offer_ttl,
+            poll_interval=poll_interval, offer_ttl=offer_ttl, metrics_port=metrics_port, metrics_host=metrics_host,
         )
         daemon = ResourceProvider(config)
     except (LilypadError, ValidationError, ValueError, ArithmeticError) as err:

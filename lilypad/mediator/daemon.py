@@ -15,7 +15,10 @@ solver's ``/events``); the state of each comes from the chain. For a deal in
 
 Handled deals are kept in SQLite (``<data_dir>/mediator.db``) with the verdict,
 so a restart neither re-runs nor double-judges. Each state change is one JSON
-log line (logger ``lilypad.mediator``).
+log line (logger ``lilypad.mediator``, :func:`lilypad.observability.log_state_change`).
+With ``metrics_port`` it serves ``/metrics`` (re-runs by outcome and their
+durations, deal transitions, verdicts, balances, chain head and lag) and
+``/health`` on that port.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal
-from lilypad.provider.daemon import DealStateStore, EventWaker, execute_job, log_event
+from lilypad.provider.daemon import DealStateStore, EventWaker, execute_job, log_event, read_chain_metrics
 
 __all__ = ["MediatorConfig", "Mediator", "verdict"]
 
@@ -49,6 +53,8 @@ class MediatorConfig:
     modules: tuple[str, ...] = ()  # modules it will re-run (empty: any)
     deployments_dir: Path | None = None
     poll_interval: float = 0.5
+    metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
+    metrics_host: str = "127.0.0.1"
 
 
 class Mediator:
@@ -63,6 +69,11 @@ class Mediator:
         self.contracts: Any = None
         self.account: Any = None
         self.address = ""
+        from lilypad.observability.metrics import DaemonMetrics, MetricsServer
+
+        self.metrics = DaemonMetrics("mediator")
+        self.metrics_server: MetricsServer | None = None
+        self._chain_read_at = 0.0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -79,26 +90,57 @@ class Mediator:
         client = SolverClient(c.solver_url)
         with connected(c.network, c.deployments_dir) as contracts:
             self.contracts = contracts
-            log_event(log, "mediator_started", address=self.address, data_dir=str(c.data_dir))
+            if c.metrics_port is not None:
+                from lilypad.observability.metrics import MetricsServer
+
+                max_age = max(60.0, 20 * c.poll_interval)
+                try:
+                    server = MetricsServer(self.metrics.registry, c.metrics_port, host=c.metrics_host,
+                                           health=lambda: self.metrics.health(max_round_age=max_age,
+                                                                              address=self.address))
+                except OSError as exc:
+                    from lilypad.exceptions import ServiceConfigError
+
+                    raise ServiceConfigError("--metrics-port",
+                                             f"cannot listen on {c.metrics_host}:{c.metrics_port}: {exc}") from None
+                self.metrics_server = server.start()
+            log_event(log, "mediator_started", address=self.address, data_dir=str(c.data_dir),
+                      metrics_port=self.metrics_server.port if self.metrics_server else None)
             EventWaker(c.solver_url, self.wake, self.stop_event).start()
             try:
                 while not self.stop_event.is_set():
                     try:
                         self.step(client)
+                        self._read_chain()
+                        self.metrics.round_done(True)
                     except Exception as exc:
+                        self.metrics.round_done(False)
                         log_event(log, "round_failed", error=f"{type(exc).__name__}: {exc}")
                     self.wake.wait(c.poll_interval)
                     self.wake.clear()
             finally:
                 client.close()
+                if self.metrics_server is not None:
+                    self.metrics_server.stop()
                 log_event(log, "mediator_stopped", address=self.address)
+
+    def _read_chain(self, every: float = 5.0) -> None:
+        """Every ``every`` seconds, for the metrics: the chain head and balances."""
+        if self.metrics_server is None or time.time() - self._chain_read_at < every:
+            return
+        self._chain_read_at = time.time()
+        try:
+            read_chain_metrics(self.metrics, self.contracts, self.address, [], side="resource_provider")
+        except Exception as exc:  # metrics must never stop the mediator
+            log.warning("reading balances for the metrics failed: %s", exc)
 
     def _set(self, deal_id: str, status: str, **data: Any) -> None:
         previous = self.store.get(deal_id)
         self.store.put(deal_id, status, **data)
         if previous is None or previous[0] != status:
-            log_event(log, "deal_status", deal_id=deal_id, status=status,
-                      previous=None if previous is None else previous[0], **data)
+            self.metrics.transitions.labels(status=status).inc()
+            log_state_change("mediator", "deal", deal_id, None if previous is None else previous[0], status,
+                             logger=log, **data)
 
     def step(self, client: Any) -> None:
         from lilypad.solver.store import deal_from_dict
@@ -166,6 +208,11 @@ class Mediator:
         job = client.job(deal_id)
         settings = get_settings(data_dir=self.config.data_dir)
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
-        result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
-                             allowlist=allowlist)
+        started, outcome = time.monotonic(), "failed"
+        try:
+            result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+                                 allowlist=allowlist)
+            outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
+        finally:
+            self.metrics.job_finished(time.monotonic() - started, outcome)
         return str(result.cid)

@@ -17,7 +17,12 @@
 * per-deal progress is kept in SQLite (``<data_dir>/provider.db``), so after a
   restart agreed deals are resumed (re-run or re-uploaded), not abandoned;
 * every change of a deal's local status is one JSON log line (logger
-  ``lilypad.provider``); the private key is never logged.
+  ``lilypad.provider``, :func:`lilypad.observability.log_state_change`); the
+  private key is never logged;
+* with ``metrics_port`` it serves ``/metrics`` (Prometheus: jobs run by
+  outcome, run durations, deal transitions, ETH/LP balances, LP locked in
+  escrow, chain head and lag) and ``/health`` on that port
+  (:mod:`lilypad.observability.metrics`).
 
 **Test-only fault injection.** ``LILYPAD_PROVIDER_FAULT=wrong-result`` makes
 the provider tamper with every result (it appends a line to ``stdout``) before
@@ -45,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
 from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
 
@@ -56,6 +62,7 @@ __all__ = [
     "ResourceProvider",
     "execute_job",
     "log_event",
+    "read_chain_metrics",
     "resolve_solver_address",
     "snapshot_from_chain",
 ]
@@ -172,6 +179,23 @@ def snapshot_from_chain(contracts: Any, deal: Deal, module_ref: str | None) -> D
     )
 
 
+def read_chain_metrics(metrics: Any, contracts: Any, address: str, deal_ids: list[str], *, side: str) -> None:
+    """Record the chain head, ``address``'s ETH and LP balances and the LP it
+    has locked (``side`` of each deal's escrow) in ``metrics`` (a
+    :class:`~lilypad.observability.metrics.DaemonMetrics`)."""
+    from ape import chain
+
+    head = chain.blocks.head
+    locked = 0
+    for deal_id in deal_ids:
+        escrow = contracts.escrow(deal_id)
+        if not escrow.settled:
+            locked += int(getattr(escrow, side))
+    metrics.chain_read(head_block=int(head.number), head_timestamp=int(head.timestamp),
+                       eth_wei=int(chain.provider.get_balance(address)), lp_units=contracts.balance_of(address),
+                       locked_units=locked)
+
+
 def execute_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowlist: Any | None) -> Any:
     """Resolve ``job['module']['ref']`` (allowlist enforced), render it with
     ``job['inputs']`` and run it in a fresh work directory; the executor's ``RunResult``."""
@@ -213,6 +237,8 @@ class ProviderConfig:
     deployments_dir: Path | None = None
     poll_interval: float = 0.5
     offer_ttl: int = 3600
+    metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
+    metrics_host: str = "127.0.0.1"
     fault: str = field(default_factory=lambda: os.environ.get(FAULT_ENV, ""))
 
 
@@ -242,6 +268,11 @@ class ResourceProvider:
         self.account: Any = None
         self.address = ""
         self.terms: OfferTerms | None = None
+        from lilypad.observability.metrics import DaemonMetrics
+
+        self.metrics = DaemonMetrics("provider")
+        self.metrics_server: Any = None
+        self._chain_read_at = 0.0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -308,8 +339,10 @@ class ResourceProvider:
         pool = ThreadPoolExecutor(max_workers=c.slots, thread_name_prefix="job")
         with connected(c.network, c.deployments_dir) as contracts:
             self.contracts = contracts
+            self._start_metrics()
             log_event(log, "provider_started", address=self.address, solver=solver, slots=c.slots,
-                      fault=c.fault or None, data_dir=str(c.data_dir))
+                      fault=c.fault or None, data_dir=str(c.data_dir),
+                      metrics_port=self.metrics_server.port if self.metrics_server else None)
             EventWaker(c.solver_url, self.wake, self.stop_event).start()
             try:
                 while not self.stop_event.is_set():
@@ -317,7 +350,10 @@ class ResourceProvider:
                         if time.time() > self._offer_expires - min(300, c.offer_ttl / 4):
                             self._post_offer(client)
                         self.step(client, pool)
+                        self._read_chain()
+                        self.metrics.round_done(True)
                     except Exception as exc:  # keep serving; the next round retries
+                        self.metrics.round_done(False)
                         log_event(log, "round_failed", error=f"{type(exc).__name__}: {exc}")
                     self.wake.wait(c.poll_interval)
                     self.wake.clear()
@@ -326,7 +362,41 @@ class ResourceProvider:
                     self._cancel_offer(client, self._offer_id)
                 pool.shutdown(wait=False, cancel_futures=True)
                 client.close()
+                if self.metrics_server is not None:
+                    self.metrics_server.stop()
                 log_event(log, "provider_stopped", address=self.address)
+
+    def _start_metrics(self) -> None:
+        from lilypad.observability.metrics import MetricsServer
+
+        if self.config.metrics_port is None:
+            return
+        max_age = max(60.0, 20 * self.config.poll_interval)
+        try:
+            server = MetricsServer(self.metrics.registry, self.config.metrics_port, host=self.config.metrics_host,
+                                   health=lambda: self.metrics.health(
+                                       max_round_age=max_age, address=self.address,
+                                       jobs_running=sum(not f.done() for f in self._running.values())))
+        except OSError as exc:
+            from lilypad.exceptions import ServiceConfigError
+
+            raise ServiceConfigError("--metrics-port", f"cannot listen on {self.config.metrics_host}:"
+                                                       f"{self.config.metrics_port}: {exc}") from None
+        self.metrics_server = server.start()
+
+    def _read_chain(self, every: float = 5.0) -> None:
+        """Every ``every`` seconds: the chain head, balances and LP locked in open deals' escrow."""
+        if self.metrics_server is None or time.time() - self._chain_read_at < every:
+            return
+        self._chain_read_at = time.time()
+        self.metrics.running.set(sum(not f.done() for f in self._running.values()))
+        try:
+            read_chain_metrics(self.metrics, self.contracts, self.address,
+                               [d for d, (status, _) in self.store.all().items()
+                                if status not in (JobStatus.DONE.value, JobStatus.REFUSED.value)],
+                               side="resource_provider")
+        except Exception as exc:  # metrics must never stop the provider
+            log.warning("reading balances for the metrics failed: %s", exc)
 
     def _local(self, deal_id: str) -> LocalJob:
         stored = self.store.get(deal_id)
@@ -341,9 +411,10 @@ class ResourceProvider:
         previous = self.store.get(deal_id)
         self.store.put(deal_id, status.value, **data)
         if previous is None or previous[0] != status.value:
-            log_event(log, "deal_status", deal_id=deal_id, status=status.value,
-                      previous=None if previous is None else previous[0], reason=reason or None,
-                      **{k: v for k, v in data.items() if k in ("result_cid", "tx")})
+            self.metrics.transitions.labels(status=status.value).inc()
+            log_state_change("provider", "deal", deal_id, None if previous is None else previous[0], status.value,
+                             logger=log, reason=reason or None,
+                             **{k: v for k, v in data.items() if k in ("result_cid", "tx")})
 
     def _module_ref(self, client: Any, deal_id: str) -> str | None:
         if deal_id not in self._module_refs:
@@ -425,6 +496,7 @@ class ResourceProvider:
         from lilypad.results.cid import directory_cid
         from lilypad.settings import get_settings
 
+        started, outcome = time.monotonic(), "failed"
         try:
             with _client(solver_url) as client:
                 job = client.job(deal_id)
@@ -440,10 +512,12 @@ class ResourceProvider:
                 cid = directory_cid(result.result_dir)
             self._set(deal_id, JobStatus.RAN, f"exit code {result.exit_code}", result_cid=cid,
                       result_dir=str(result.result_dir), exit_code=result.exit_code)
+            outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
         except Exception as exc:
             self._retry_at[deal_id] = time.time() + 5.0
             self._set(deal_id, JobStatus.AGREED, f"the run failed: {type(exc).__name__}: {exc}")
         finally:
+            self.metrics.job_finished(time.monotonic() - started, outcome)
             self.wake.set()
 
 

@@ -182,7 +182,7 @@ def test_happy_path_provider_is_paid(devnet):
         assert devnet.contracts.balance_of(address(PROVIDER)) == before + deal.job_cost(1)
         db = devnet.root / "provider-happy" / "provider.db"
         wait_until("the provider to see the deal done", lambda: local_status(db, deal_id) == "done", devnet)
-        assert '"event": "deal_status"' in provider.log_tail(200)
+        assert '"event": "state_change", "component": "provider", "entity": "deal"' in provider.log_tail(200)
         assert dev_private_key(PROVIDER)[-20:] not in provider.log_path.read_text()
     finally:
         provider.stop()

@@ -1,0 +1,217 @@
+"""The solver's operator pages: ``/`` and ``/status`` (HTML), ``/health`` and ``/metrics``.
+
+:func:`install_status_routes` adds them to the solver's FastAPI app:
+
+* ``GET /status`` (and ``/``): a self-contained HTML page (no scripts, no
+  external CSS or fonts: nothing outside may be reachable) that refreshes
+  itself every ``refresh_s`` seconds: open offers, deals by state and queue,
+  providers with their offered hardware, slots in use and on-chain reputation,
+  recent deals and recent results;
+* ``GET /health``: JSON (``status``, open offers, deals by state, queues,
+  chain head and lag), 503 when the chain head cannot be read although a
+  chain is configured;
+* ``GET /metrics``: Prometheus text format (see :mod:`lilypad.solver.metrics`).
+
+Everything shown is escaped; addresses and ids are shown in full (they are
+what operators grep for).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import time
+from typing import Any
+
+from lilypad.solver.metrics import SolverCollector, StatusSources, snapshot
+
+__all__ = ["DEFAULT_REFRESH_S", "install_status_routes", "render_status_page"]
+
+DEFAULT_REFRESH_S = 5
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1f24;background:#f6f8fa}
+h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em;border-bottom:2px solid #2f81f7}
+table{border-collapse:collapse;background:#fff;width:100%;margin-bottom:.5em}
+th,td{border:1px solid #d0d7de;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#dbe9ff}td.num{text-align:right}code{font:12px ui-monospace,monospace;word-break:break-all}
+.cards{display:flex;flex-wrap:wrap;gap:.6em}.card{background:#fff;border:1px solid #d0d7de;border-left:5px solid
+#2f81f7;padding:.4em .8em;min-width:9em}.card b{display:block;font-size:1.5em}
+.s-ResultsAccepted,.s-MediationAccepted{color:#1a7f37;font-weight:600}
+.s-MediationRejected,.s-TimeoutSubmitResults,.s-TimeoutAgree,.s-TimeoutJudgeResults,.s-TimeoutMediateResults
+{color:#cf222e;font-weight:600}.muted{color:#656d76}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _when(stamp: float | None) -> str:
+    if not stamp:
+        return "-"
+    return _dt.datetime.fromtimestamp(float(stamp), _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _lp(units: int) -> str:
+    whole, frac = divmod(int(units), 10**18)
+    return f"{whole}.{frac:018d}".rstrip("0").rstrip(".")
+
+
+def _spec(spec: Any) -> str:
+    parts = [f"{spec.cpu} mCPU", f"{spec.ram} MB RAM"]
+    if spec.gpu:
+        vram = f" ({max(spec.vram)} MB VRAM)" if spec.vram else ""
+        parts.append(f"{spec.gpu} GPU{vram}")
+    if spec.disk:
+        parts.append(f"{spec.disk} MB disk")
+    return ", ".join(parts)
+
+
+def _table(headers: list[str], rows: list[str], empty: str, table_id: str) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(rows) or f'<tr><td colspan="{len(headers)}" class="muted">{_e(empty)}</td></tr>'
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _reputation(rep: Any) -> str:
+    if rep is None:
+        return '<span class="muted">not connected to a chain</span>'
+    return (f"agreed {rep.deals_agreed}, submitted {rep.results_submitted}, accepted {rep.results_accepted}, "
+            f"checked {rep.results_checked}, mediation passed {rep.mediations_passed} / failed "
+            f"{rep.mediations_failed}, timeouts {rep.submit_timeouts + rep.other_timeouts}")
+
+
+def _providers(snap: dict[str, Any], sources: StatusSources) -> list[str]:
+    latest: dict[str, Any] = {}
+    for record in snap["open_offers"]["resource"]:
+        offer = record.signed.offer
+        key = offer.resource_provider.lower()
+        if key not in latest or offer.created_at > latest[key].created_at:
+            latest[key] = offer
+    for deal in snap["recent_deals"]:
+        latest.setdefault(deal["resource_provider"].lower(), None)
+    rows = []
+    for key, offer in sorted(latest.items()):
+        address = offer.resource_provider if offer is not None else key
+        hardware = _e(_spec(offer.spec)) if offer is not None else '<span class="muted">no open offer</span>'
+        slots = f"{snap['usage'].get(key, 0)} / {offer.slots}" if offer is not None else str(snap["usage"].get(key, 0))
+        price = _e(_lp(offer.pricing.instruction_price)) + " LP" if offer is not None else "-"
+        rows.append(f'<tr class="provider" data-address="{_e(address)}"><td><code>{_e(address)}</code></td>'
+                    f"<td>{hardware}</td><td class=num>{_e(slots)}</td><td class=num>{price}</td>"
+                    f"<td>{_reputation(sources.reputation_of(address))}</td></tr>")
+    return rows
+
+
+def render_status_page(snap: dict[str, Any], sources: StatusSources, *, title: str = "lilypad solver",
+                       solver: str | None = None, chain_id: Any = None, refresh_s: int = DEFAULT_REFRESH_S) -> str:
+    """The status page's HTML for a :func:`~lilypad.solver.metrics.snapshot`."""
+    resource, job = snap["open_offers"]["resource"], snap["open_offers"]["job"]
+    head = snap["head"]
+    chain = "not watching a chain" if head is None else (
+        f"head block {head[0]}, {max(0, int(time.time() - head[1]))} s old")
+    cards = [("open resource offers", len(resource)), ("open job offers", len(job)),
+             ("deals", sum(snap["deal_counts"].values())), ("results stored", snap["results_stored"])]
+    card_html = "".join(f'<div class="card"><b>{_e(n)}</b>{_e(label)}</div>' for label, n in cards)
+
+    offer_rows = []
+    for record in resource + job:
+        offer = record.signed.offer
+        what = (f"{offer.slots} slot(s), {_lp(offer.pricing.instruction_price)} LP/instruction"
+                if record.kind == "resource" else f"module {offer.module.ref}")
+        offer_rows.append(
+            f'<tr class="offer" id="offer-{_e(record.id)}" data-kind="{_e(record.kind)}"><td><code>{_e(record.id)}'
+            f"</code></td><td>{_e(record.kind)}</td><td><code>{_e(record.signer)}</code></td>"
+            f"<td>{_e(_spec(offer.spec))}</td><td>{_e(what)}</td><td>{_e(_when(record.accepted_at))}</td></tr>")
+    state_rows = [f'<tr class="deal-state" data-state="{_e(s)}"><td class="s-{_e(s)}">{_e(s)}</td>'
+                  f"<td class=num>{n}</td></tr>" for s, n in snap["deal_counts"].items()]
+    queue_rows = [f"<tr><td>{_e(q.replace('_', ' '))}</td><td class=num>{n}</td></tr>"
+                  for q, n in snap["queues"].items()]
+    from lilypad.protocol.deal import AgreementState
+    from lilypad.solver.service import state_name
+
+    deal_rows = []
+    for d in snap["recent_deals"]:
+        state = state_name(AgreementState(int(d["state"])))
+        deal_rows.append(
+            f'<tr class="deal" id="deal-{_e(d["deal_id"])}" data-state="{_e(state)}"><td><code>{_e(d["deal_id"])}'
+            f'</code></td><td class="s-{_e(state)}">{_e(state)}</td><td><code>{_e(d["resource_provider"])}</code>'
+            f"</td><td><code>{_e(d['result_cid'] or '-')}</code></td><td>{_e(_when(d['updated_at']))}</td></tr>")
+    result_rows = [
+        f'<tr class="result"><td><code>{_e(r["deal_id"])}</code></td><td><code>{_e(r["cid"])}</code></td>'
+        f"<td class=num>{_e(r['size'])}</td><td>{_e(_when(r['uploaded_at']))}</td></tr>"
+        for r in snap["recent_results"]]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="{int(refresh_s)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title><style>{_CSS}</style></head>
+<body>
+<h1>{_e(title)}</h1>
+<p class="muted">solver <code>{_e(solver or 'any')}</code> &middot; chain id {_e(chain_id)} &middot; {_e(chain)}
+&middot; updated {_e(_when(snap['taken_at']))} &middot; refreshes every {int(refresh_s)} s</p>
+<div class="cards">{card_html}</div>
+<h2>Open offers</h2>
+{_table(["offer id", "kind", "signer", "hardware", "terms", "accepted"], offer_rows, "no open offers", "offers")}
+<h2>Deals by state</h2>
+{_table(["state", "deals"], state_rows, "no deals yet", "deal-states")}
+<h2>Queues</h2>
+{_table(["queue", "depth"], queue_rows, "", "queues")}
+<h2>Providers</h2>
+{_table(["provider", "hardware offered", "slots in use", "price", "reputation (on-chain)"],
+        _providers(snap, sources), "no providers yet", "providers")}
+<h2>Recent deals</h2>
+{_table(["deal id", "state", "provider", "result CID (on-chain)", "updated"], deal_rows, "no deals yet", "deals")}
+<h2>Recent results</h2>
+{_table(["deal id", "CID", "bytes", "uploaded"], result_rows, "no results yet", "results")}
+</body></html>
+"""
+
+
+def install_status_routes(app: Any, core: Any, *, domain: dict[str, Any] | None = None,
+                          solver_address: str | None = None, refresh_s: int = DEFAULT_REFRESH_S) -> StatusSources:
+    """Add ``/``, ``/status``, ``/health`` and ``/metrics`` to ``app``; the
+    :class:`StatusSources` they read (also kept at ``app.state.status_sources``;
+    fill in its chain parts when the service watches a chain)."""
+    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from lilypad.observability.metrics import new_registry, render
+
+    sources = StatusSources()
+    app.state.status_sources = sources
+    registry = new_registry()
+    registry.register(SolverCollector(core, sources))  # type: ignore[arg-type]
+    chain_id = (domain or {}).get("chainId")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/status")
+
+    @app.get("/status", response_class=HTMLResponse)
+    def status_page() -> HTMLResponse:
+        snap = snapshot(core, sources)
+        return HTMLResponse(render_status_page(snap, sources, solver=solver_address, chain_id=chain_id,
+                                               refresh_s=refresh_s))
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        snap = snapshot(core, sources, recent=0)
+        body: dict[str, Any] = {
+            "status": "ok", "solver": solver_address, "chain_id": chain_id,
+            "open_offers": {k: len(v) for k, v in snap["open_offers"].items()},
+            "deals": snap["deal_counts"], "queues": snap["queues"], "results_stored": snap["results_stored"],
+        }
+        if sources.chain_head is not None:
+            head = snap["head"]
+            if head is None:
+                body["status"] = "chain_unreachable"
+            else:
+                body["head_block"], body["head_lag_s"] = head[0], round(max(0.0, time.time() - head[1]), 3)
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return sources
