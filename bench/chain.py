@@ -1,0 +1,84 @@
+"""Driving the deployed contracts from the benchmarks with web3 (anvil's own
+accounts are unlocked): client contracts, approvals, deals for the fault
+paths, funding extra accounts. ABIs and bytecode come from ape's build."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import compiled
+
+__all__ = ["MAX_UINT", "Chain"]
+
+MAX_UINT = 2**256 - 1
+_GAS = 3_000_000
+
+
+class Chain:
+    """The deployment in ``deployments_dir`` on the anvil at ``rpc_url``."""
+
+    def __init__(self, rpc_url: str, deployments_dir: Path) -> None:
+        from web3 import Web3
+
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
+        self.types = compiled()
+        record = json.loads((Path(deployments_dir) / "ethereum-local.json").read_text())
+        self.addresses: dict[str, str] = record["contracts"]
+        names = {"token": "LilypadToken", "controller": "LilypadController", "job_creator": "LilypadOnChainJobCreator",
+                 "payments": "LilypadPayments", "storage": "LilypadStorage", "mediation": "LilypadMediation"}
+        self.c = {key: self.at(name, self.addresses[key]) for key, name in names.items()}
+
+    @classmethod
+    def of(cls, net: Any) -> Chain:
+        return cls(f"http://127.0.0.1:{net.rpc_port}", net.root / "deployments")
+
+    def at(self, name: str, address: str) -> Any:
+        return self.w3.eth.contract(address=self.w3.to_checksum_address(address), abi=self.types[name]["abi"])
+
+    def contract_names(self) -> dict[str, str]:
+        return {address: key for key, address in self.addresses.items()}
+
+    def deploy(self, name: str, *args: Any, sender: str) -> Any:
+        ct = self.types[name]
+        factory = self.w3.eth.contract(abi=ct["abi"], bytecode=ct["deploymentBytecode"]["bytecode"])
+        receipt = self._wait(factory.constructor(*args).transact({"from": sender, "gas": 6_000_000}))
+        return self.at(name, receipt["contractAddress"])
+
+    def send(self, call: Any, sender: str) -> Any:
+        return self._wait(call.transact({"from": sender, "gas": _GAS}))
+
+    def _wait(self, tx_hash: Any) -> Any:
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"transaction {tx_hash.hex()} reverted")
+        return receipt
+
+    def approve_payments(self, owner: str, amount: int) -> Any:
+        """What the services do before escrowing: approve Payments for exactly ``amount``."""
+        return self.send(self.c["token"].functions.approve(self.addresses["payments"], amount), owner)
+
+    def advance(self, seconds: int) -> None:
+        """Move the chain's clock forward and mine a block (anvil)."""
+        self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
+        self.w3.provider.make_request("evm_mine", [])
+
+    def fund(self, address: str, lp: int, *, source: str, eth: int = 10**20) -> None:
+        """Give ``address`` ETH for gas (anvil_setBalance) and ``lp`` LP from ``source``."""
+        self.w3.provider.make_request("anvil_setBalance", [address, hex(eth)])
+        self.send(self.c["token"].functions.transfer(self.w3.to_checksum_address(address), lp), source)
+
+    def balance(self, who: str) -> int:
+        return int(self.c["token"].functions.balanceOf(self.w3.to_checksum_address(who)).call())
+
+    def wait_for(self, predicate: Any, *, timeout: float, what: str, every: float = 0.02) -> Any:
+        end = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= end:
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(every)

@@ -1,0 +1,257 @@
+"""Section 1: gas and calldata per job, every party's transactions, per path.
+
+The happy path, mediation accept and mediation reject go through the real
+services (``lilypad run`` as the job creator, ``lilypad resource-provider``,
+``lilypad mediator``; reject with a provider started with the test-only
+``LILYPAD_PROVIDER_FAULT=wrong-result``). The smart-contract path goes through
+``ExampleClient.runCowsay`` and the real bridge (``lilypad jobcreator``). The
+four timeouts need parties that stop acting, so they are driven directly on a
+chain of their own (same contracts, ``evm_increaseTime``), each party sending
+exactly what the services send (an exact approval before every escrow).
+
+Every transaction mined while one job is in flight belongs to that job (one
+job at a time; anvil mines each transaction in its own block).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.chain import MAX_UINT, Chain
+from bench.common import ChainLedger, Tx, cli_job, devnet, figure, finish_cli_job, section, start_cli_job
+
+__all__ = ["REFERENCE", "run"]
+
+#: Lilypad's own contracts, all parties' transactions on a local chain (issue #7).
+REFERENCE = {"happy": 1_768_831, "mediation_accept": 2_013_250, "smart_contract": 2_159_341}
+_MODULE, _INPUTS = "cowsay:v0.0.1", {"Message": "gas"}
+_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+
+
+def _parties() -> dict[str, str]:
+    from lilypad.devnet.network import BRIDGE, JOB_CREATOR, MEDIATOR, PROVIDER, SOLVER, address_of
+
+    return {address_of(JOB_CREATOR): "job creator", address_of(PROVIDER): "resource provider",
+            address_of(MEDIATOR): "mediator", address_of(SOLVER): "solver", address_of(BRIDGE): "bridge"}
+
+
+def _job_totals(txs: list[Tx]) -> dict[str, Any]:
+    per_party: dict[str, int] = defaultdict(int)
+    for tx in txs:
+        per_party[tx.party] += tx.gas_used
+    return {"gas": sum(t.gas_used for t in txs), "calldata": sum(t.calldata_bytes for t in txs),
+            "calldata_nonzero": sum(t.calldata_nonzero for t in txs), "txs": len(txs), "per_party": dict(per_party)}
+
+
+def _check_ok(name: str, txs: list[Tx]) -> None:
+    bad = [t for t in txs if not t.ok]
+    if bad:
+        raise RuntimeError(f"{name}: reverted transactions {bad}")
+
+
+class _Paths:
+    """Collects, per path, the transactions of each job."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, list[list[Tx]]] = defaultdict(list)
+        self.once: dict[str, list[Tx]] = {}
+
+    def add(self, path: str, txs: list[Tx]) -> None:
+        _check_ok(path, txs)
+        if not txs:
+            raise RuntimeError(f"{path}: no transactions were mined for the job")
+        self.jobs[path].append(txs)
+
+
+# --------------------------------------------------------------------------
+# Paths through the real services
+# --------------------------------------------------------------------------
+
+
+def _service_paths(paths: _Paths, repeats: int) -> list[str]:
+    from lilypad.devnet.network import JOB_CREATOR, address_of
+
+    notes = []
+    with devnet("gas") as net:
+        chain = Chain.of(net)
+        ledger = ChainLedger(f"http://127.0.0.1:{net.rpc_port}", _parties(), chain.contract_names())
+        net.add_provider()
+        net.add_mediator()
+        client_dir = net.root / "client"
+
+        def job(path: str, *extra: str) -> None:
+            mark = ledger.head()
+            cli_job(net, client_dir, _MODULE, _INPUTS, *extra)
+            paths.add(path, ledger.since(mark))
+
+        for _ in range(repeats):
+            job("happy")
+        for _ in range(max(1, repeats - 1)):
+            job("mediation_accept", "--mediate")
+
+        # Smart-contract path: a client contract, the real bridge.
+        net.add_bridge()
+        payee = address_of(JOB_CREATOR)
+        client = chain.deploy("ExampleClient", chain.addresses["controller"], sender=payee)
+        mark = ledger.head()
+        chain.send(chain.c["token"].functions.approve(chain.addresses["job_creator"], MAX_UINT), payee)
+        chain.send(chain.c["job_creator"].functions.setCallerAllowance(client.address, MAX_UINT), payee)
+        paths.once["smart_contract"] = ledger.since(mark)
+        ledger.names[client.address.lower()] = "ExampleClient"
+        for i in range(repeats):
+            mark = ledger.head()
+            receipt = chain.send(client.functions.runCowsay(f"gas {i}"), payee)
+            (event,) = chain.c["job_creator"].events.JobAdded().process_receipt(receipt)
+            job_id = int(event.args.id)
+            chain.wait_for(lambda: client.functions.results(job_id).call(), timeout=180,
+                           what=f"the callback of job {job_id}", every=0.1)
+            paths.add("smart_contract", ledger.since(mark))
+        net.processes["bridge"].stop()
+
+        # Mediation reject: the same provider key, now tampering with results.
+        net.processes["provider"].stop()
+        net.add_provider("provider-wrong", fault="wrong-result")
+        mark = ledger.head()
+        proc, before, started = start_cli_job(net, client_dir, _MODULE, _INPUTS, "--mediate")
+        done = finish_cli_job(proc, client_dir, before, started)
+        state = (done.record or {}).get("chain_state")
+        if state != "MEDIATION_REJECTED":
+            raise RuntimeError(f"mediation reject path ended in {state}:\n{done.output[-2000:]}\n{net.logs()}")
+        paths.add("mediation_reject", ledger.since(mark))
+    notes.append("happy path, mediation and smart-contract path: real services on one devnet, one job at a time")
+    return notes
+
+
+# --------------------------------------------------------------------------
+# Timeouts, on a chain of their own
+# --------------------------------------------------------------------------
+
+
+def _timeout_paths(paths: _Paths, repeats: int) -> None:
+    from lilypad.devnet.network import JOB_CREATOR, MEDIATOR, PROVIDER, SOLVER, address_of
+    from lilypad.devnet.processes import deploy_contracts, free_port, start_anvil
+    from lilypad.protocol.deal import Deal, DealMembers
+    from lilypad.solver.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
+
+    root = Path(tempfile.mkdtemp(prefix="lilypad-bench-timeouts-"))
+    port = free_port()
+    anvil = start_anvil(port, root / "anvil.log")
+    try:
+        deploy_contracts(port, root / "deployments", root / "deploy.log")
+        chain = Chain(f"http://127.0.0.1:{port}", root / "deployments")
+        ledger = ChainLedger(f"http://127.0.0.1:{port}", _parties(), chain.contract_names())
+        jc, rp = address_of(JOB_CREATOR), address_of(PROVIDER)
+        ctl = chain.c["controller"].functions
+        t = DEFAULT_TIMEOUTS
+
+        def deal() -> Deal:
+            return Deal(members=DealMembers(solver=address_of(SOLVER), job_creator=jc, resource_provider=rp,
+                                            mediators=(address_of(MEDIATOR),)),
+                        timeouts=DEFAULT_TIMEOUTS, pricing=DEFAULT_RESOURCE_PRICING)
+
+        def agree_both(d: Deal) -> None:
+            chain.approve_payments(jc, d.job_creator_deposit)
+            chain.send(ctl.agree(d.as_tuple()), jc)
+            # The provider approves its deposit and the results collateral at once.
+            chain.approve_payments(rp, d.resource_provider_deposit + d.results_collateral(1))
+            chain.send(ctl.agree(d.as_tuple()), rp)
+
+        def add_result(d: Deal) -> None:
+            from lilypad.chain.cid import cid_to_digest
+
+            chain.send(ctl.addResult(d.as_tuple(), cid_to_digest(_CID), 1), rp)
+
+        for _ in range(repeats):
+            d = deal()
+            mark = ledger.head()
+            chain.approve_payments(jc, d.job_creator_deposit)
+            chain.send(ctl.agree(d.as_tuple()), jc)
+            chain.advance(t.agree)
+            chain.send(ctl.timeoutAgree(d.as_tuple()), jc)
+            paths.add("timeout_agree", ledger.since(mark))
+
+            d = deal()
+            mark = ledger.head()
+            agree_both(d)
+            chain.advance(t.submit_results)
+            chain.send(ctl.timeoutSubmitResult(d.as_tuple()), jc)
+            paths.add("timeout_submit_result", ledger.since(mark))
+
+            d = deal()
+            mark = ledger.head()
+            agree_both(d)
+            add_result(d)
+            chain.advance(t.judge_results)
+            chain.send(ctl.timeoutJudgeResult(d.as_tuple()), rp)
+            paths.add("timeout_judge_result", ledger.since(mark))
+
+            d = deal()
+            mark = ledger.head()
+            agree_both(d)
+            add_result(d)
+            chain.approve_payments(jc, d.pricing.mediation_fee)
+            chain.send(ctl.checkResult(d.as_tuple()), jc)
+            chain.advance(t.mediate_results)
+            chain.send(ctl.timeoutMediateResult(d.as_tuple()), jc)
+            paths.add("timeout_mediate_result", ledger.since(mark))
+    finally:
+        anvil.stop()
+
+
+# --------------------------------------------------------------------------
+# The section
+# --------------------------------------------------------------------------
+
+
+def _rows(path: str, txs: list[Tx]) -> list[list[Any]]:
+    return [[path, t.party, t.function, t.gas_used, t.calldata_bytes] for t in txs]
+
+
+def run(quick: bool) -> dict[str, Any]:
+    out = section("Gas and calldata per job")
+    repeats = 2 if quick else 3
+    paths = _Paths()
+    out["notes"] += _service_paths(paths, repeats)
+    _timeout_paths(paths, 1 if quick else 2)
+    out["notes"].append("timeouts: driven directly on a chain of their own (parties that stop acting), with the "
+                        "approvals the services send; the timeout is sent by the party it pays")
+    table = {"title": "Transactions of one job (the first job of each path)",
+             "columns": ["path", "party", "function", "gas", "calldata bytes"], "rows": []}
+    for path, jobs in paths.jobs.items():
+        totals = [_job_totals(txs) for txs in jobs]
+        gas = [t["gas"] for t in totals]
+        ref = REFERENCE.get(path)
+        fig = figure("gas", gas, target=f"<= {ref // 4:,} (25% of {ref:,})" if ref else None,
+                     met=(max(gas) <= ref // 4) if ref else None,
+                     note=f"{totals[0]['txs']} transactions; per party (first job): "
+                          + ", ".join(f"{p} {g:,}" for p, g in sorted(totals[0]["per_party"].items())))
+        if ref:
+            fig["ratio_to_reference"] = _ratio(gas, ref)
+        out["figures"][f"gas_per_job.{path}"] = fig
+        out["figures"][f"calldata_bytes_per_job.{path}"] = figure(
+            "bytes", [t["calldata"] for t in totals],
+            note=f"non-zero bytes {totals[0]['calldata_nonzero']}; L1 calldata gas "
+                 f"{16 * totals[0]['calldata_nonzero'] + 4 * (totals[0]['calldata'] - totals[0]['calldata_nonzero']):,}")
+        table["rows"] += _rows(path, jobs[0])
+    once = paths.once.get("smart_contract", [])
+    if once:
+        one_time = sum(t.gas_used for t in once)
+        table["rows"] += _rows("smart_contract (once per payee/client)", once)
+        per_job = [_job_totals(txs)["gas"] for txs in paths.jobs["smart_contract"]]
+        ref = REFERENCE["smart_contract"]
+        first = per_job[0] + one_time
+        out["figures"]["gas_first_job_with_one_time_approvals.smart_contract"] = figure(
+            "gas", value=first, target=f"<= {ref // 4:,}", met=first <= ref // 4,
+            note=f"approve + setCallerAllowance ({one_time:,} gas) are sent once per payee and client")
+    out["tables"].append(table)
+    return out
+
+
+def _ratio(values: list[int], reference: int) -> float:
+    """Median gas as a fraction of the reference figure."""
+    import statistics
+
+    return round(statistics.median(values) / reference, 4)
