@@ -23,6 +23,8 @@ import html
 import time
 from typing import Any
 
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
 from lilypad.solver.metrics import SolverCollector, StatusSources, snapshot
 
 __all__ = ["DEFAULT_REFRESH_S", "install_status_routes", "render_status_page"]
@@ -173,7 +175,6 @@ def install_status_routes(app: Any, core: Any, *, domain: dict[str, Any] | None 
     """Add ``/``, ``/status``, ``/health`` and ``/metrics`` to ``app``; the
     :class:`StatusSources` they read (also kept at ``app.state.status_sources``;
     fill in its chain parts when the service watches a chain)."""
-    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST
 
     from lilypad.observability.metrics import new_registry, render
