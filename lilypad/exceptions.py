@@ -26,6 +26,7 @@ __all__ = [
     "ModuleRefError",
     "ModuleNotAllowedError",
     "ModuleSourceError",
+    "ModuleCommitMismatchError",
     "UnknownRevisionError",
     "ModuleFetchError",
     "ModuleCacheError",
@@ -217,6 +218,20 @@ class ModuleSourceError(ModuleResolutionError):
         self.source = source
         self.reason = reason
         super().__init__(f"module {_shorten(ref)!r} ({source}): {reason}")
+
+
+class ModuleCommitMismatchError(ModuleResolutionError):
+    """A module reference resolves here to another commit (or repository) than
+    the one the job offer signed: a moved tag or branch, or another source.
+    ``ref`` is the reference, ``expected`` the offer's ``repo@commit`` and
+    ``resolved`` what it resolved to here."""
+
+    def __init__(self, ref: str, expected: str, resolved: str) -> None:
+        self.ref = ref
+        self.expected = expected
+        self.resolved = resolved
+        super().__init__(f"module {_shorten(ref)!r} resolves here to {resolved}, not to the offer's {expected}; "
+                         "refusing to run another module than the one agreed")
 
 
 class UnknownRevisionError(ModuleResolutionError):

@@ -6,7 +6,9 @@
 
 Every option has a ``LILYPAD_*`` environment twin (shown in ``--help``); the
 key is ``--web3-private-key`` or ``WEB3_PRIVATE_KEY`` (never printed), or
-``--account TEST::n`` on a local network. Bad input ends with a one-line error
+``--account ALIAS``: an ape account (``ape accounts import ALIAS``; a keyfile
+account's passphrase from ``APE_ACCOUNTS_<ALIAS>_PASSPHRASE`` or, at a
+terminal, a prompt), or ``TEST::n`` on a local network. Bad input ends with a one-line error
 (no traceback); Ctrl-C ends with a message saying what happens to the offer or
 deal, and exit status 130.
 """
@@ -119,6 +121,21 @@ def _private_key(web3_private_key: str | None, account: str | None) -> str:
     raise click.UsageError("no key to sign with: set WEB3_PRIVATE_KEY, or pass --web3-private-key or --account")
 
 
+def _signer(web3_private_key: str | None, account: str | None) -> Any:
+    """What signs for ``lilypad run``: a raw key (``--web3-private-key``,
+    ``TEST::n``) or the unlocked ape account ``--account ALIAS``, which signs
+    offers, cancels, uploads and transactions itself (its key never leaves ape)."""
+    if web3_private_key or not account or account.upper().startswith("TEST::"):
+        return _private_key(web3_private_key, account)
+    from lilypad.exceptions import LilypadError
+    from lilypad.protocol.accounts import load_ape_account
+
+    try:
+        return load_ape_account(account.strip())
+    except LilypadError as exc:
+        raise click.BadParameter(str(exc), param_hint="--account") from None
+
+
 def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
     found = tuple(part.strip() for value in values for part in value.replace(" ", ",").split(",") if part.strip())
     if not found:
@@ -142,11 +159,14 @@ def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
 @_opt("-t", "--target", env="LILYPAD_TARGET", default=None, help="Only this resource provider may take the job.")
 @_opt("--web3-private-key", env=["WEB3_PRIVATE_KEY", "LILYPAD_WEB3_PRIVATE_KEY"], default=None,
       show_default=False, help="The job creator's private key (never printed).")
-@_opt("--account", env="LILYPAD_ACCOUNT", default=None, help="TEST::n, a devnet account, instead of a key.")
+@_opt("--account", env="LILYPAD_ACCOUNT", default=None,
+      help="An ape account alias (passphrase from APE_ACCOUNTS_<ALIAS>_PASSPHRASE, or prompted), or TEST::n on a "
+           "devnet, instead of a key.")
 @_opt("--mediators", env="LILYPAD_MEDIATORS", multiple=True, metavar="ADDR[,ADDR...]",
       help="Mediators you trust (repeatable or comma-separated).")
 @_opt("--inputs-path", env="LILYPAD_INPUTS_PATH", type=click.Path(file_okay=False, path_type=Path), default=None,
-      help="Directory of input files (each at most 10 MB).")
+      help="Directory of input files, mounted read-only at /inputs (each file at most 10 MB, no links); "
+           "uploaded to the solver for the job offer, which signs their CID.")
 @_opt("--mediate/--no-mediate", env="LILYPAD_MEDIATE", default=False, show_default=True,
       help="Always send the result to mediation.")
 @_opt("--mediation-chance", env="LILYPAD_MEDIATION_CHANCE", type=click.IntRange(0, 100), default=0,
@@ -185,7 +205,7 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
             pricing=pricing, pricing_mode=PricingMode(pricing_mode), mediate=mediate,
             mediation_chance=mediation_chance, inputs_path=inputs_path, timeout=timeout,
         )
-        key = _private_key(web3_private_key, account)
+        key = _signer(web3_private_key, account)
         _quiet_ape()
         report = run_job(request, key, echo=lambda line: click.echo(line, err=True))
         if report.results_dir is not None:

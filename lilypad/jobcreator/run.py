@@ -4,8 +4,9 @@
 
 1. resolve the module to a commit and render it (its ``machine`` section gives
    the job offer's resource requirements);
-2. post a signed :class:`~lilypad.solver.offers.JobOffer` to the solver and
-   wait for the match (server-sent events, with polling as the fallback);
+2. post a signed :class:`~lilypad.solver.offers.JobOffer` to the solver (with
+   ``--inputs-path``, the offer signs the input files' CID and the files are
+   uploaded for it: :mod:`lilypad.jobcreator.inputs`) and wait for the match (server-sent events, with polling as the fallback);
 3. check the solver's deal against the offer (:func:`~lilypad.jobcreator.logic.deal_problems`),
    approve the Payments contract for the deposit and ``agree`` on-chain;
 4. wait for the provider's results on-chain, download them from the solver
@@ -17,8 +18,8 @@
 Each run is recorded as JSON under ``<data_dir>/jobcreator/runs/`` (the offer,
 the deal, the stage, the result), so an interrupted run can be followed later
 and a new run never reuses the earlier one's offer (each offer has a fresh
-nonce). :func:`deal_status` and :func:`fetch_result` serve ``lilypad status``
-and ``lilypad fetch``: they need only the solver's URL and the network.
+nonce). :func:`deal_status` and :func:`fetch_result` (from
+:mod:`lilypad.jobcreator.results`) serve ``lilypad status`` and ``lilypad fetch``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import threading
 import time
@@ -40,22 +40,19 @@ from pydantic import ValidationError
 
 from lilypad.exceptions import (
     DealTermsError,
-    InputFilesError,
     JobCreatorError,
     JobInterruptedError,
     JobTimeoutError,
     LilypadError,
     NoMatchError,
     OfferStateError,
-    ResultArchiveError,
-    ResultCIDMismatchError,
-    ResultTooLargeError,
     SolverAddressUnknownError,
     SolverError,
     SolverRequestError,
     SolverUnavailableError,
-    UnsafeResultError,
 )
+from lilypad.jobcreator.inputs import MAX_INPUT_FILE_BYTES, check_inputs_path, upload_inputs
+from lilypad.jobcreator.results import deal_status, download_verified, fetch_result, result_hints
 from lilypad.jobcreator.logic import (
     Stage,
     StageTracker,
@@ -84,9 +81,6 @@ __all__ = [
     "solver_address",
     "wait_for_match",
 ]
-
-#: The original caps each input file at 10 MB.
-MAX_INPUT_FILE_BYTES = 10 * 1024 * 1024
 
 Echo = Callable[[str], None]
 
@@ -177,31 +171,6 @@ class RunRecords:
 # --------------------------------------------------------------------------
 
 
-def check_inputs_path(path: Path | None, required: tuple[str, ...] = ()) -> list[Path]:
-    """The input files under ``path`` (each at most 10 MB); raises
-    :class:`~lilypad.exceptions.InputFilesError` when one is too big, a file
-    the module requires is missing, or files would have to be sent (the
-    solver has no input upload yet)."""
-    if path is None:
-        if required:
-            raise InputFilesError("--inputs-path", f"the module requires input files {list(required)}")
-        return []
-    root = Path(path)
-    if not root.is_dir():
-        raise InputFilesError(root, "not a directory")
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    for f in files:
-        size = f.stat().st_size
-        if size > MAX_INPUT_FILE_BYTES:
-            raise InputFilesError(root, f"{f.relative_to(root)} is {size} bytes; input files are capped at 10 MB")
-    missing = [name for name in required if not (root / name).is_file()]
-    if missing:
-        raise InputFilesError(root, f"the module requires {missing}, which are not there")
-    if files:
-        raise InputFilesError(root, "sending input files to a provider is not supported by the solver yet")
-    return files
-
-
 def solver_address(client: Any, explicit: str | None) -> str:
     """``explicit``, else the ``solver`` field of the solver's health answer."""
     if explicit:
@@ -247,69 +216,6 @@ def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float =
             stream.close()
 
 
-def _download_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / "downloaded-files"
-
-
-def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Path, *,
-                      wait: float = 0.0, poll: float = 0.5,
-                      clock: Callable[[], float] = time.monotonic) -> tuple[Path | None, str | None]:
-    """Download ``deal_id``'s result into ``<data_dir>/downloaded-files/<deal id>/``
-    and keep it only if its CID is ``expected_cid`` (read from the chain).
-
-    Returns ``(path, None)``, or ``(None, problem)``. Answers that may change
-    (no upload yet, the solver has not seen the on-chain result yet, solver
-    unreachable) are retried for ``wait`` seconds; a result that is not the
-    one recorded on-chain is a problem at once."""
-    from lilypad.results.cid import directory_cid
-
-    root = _download_dir(data_dir)
-    dest = root / deal_id
-    if dest.is_dir():
-        try:
-            if directory_cid(dest) == expected_cid:
-                return dest, None
-        except LilypadError:
-            pass
-        dest.rename(root / f"{deal_id}.stale-{int(time.time())}")
-    root.mkdir(parents=True, exist_ok=True)
-    end = clock() + wait
-    while True:
-        tmp = root / f".tmp-{deal_id}-{secrets.token_hex(4)}"
-        try:
-            client.download_result(deal_id, tmp, expected_cid)
-            os.replace(tmp, dest)
-            return dest, None
-        except ResultCIDMismatchError as exc:
-            return None, f"the solver served a result whose CID is not the one recorded on-chain ({exc})"
-        except (UnsafeResultError, ResultTooLargeError, ResultArchiveError) as exc:
-            return None, f"the downloaded result is unusable ({exc})"
-        except SolverRequestError as exc:
-            if exc.code == "result_cid_mismatch":
-                return None, f"the uploaded result is not the one recorded on-chain ({exc.detail})"
-            problem = f"the solver cannot serve the result ({exc.status} {exc.code}: {exc.detail})"
-            if exc.status not in (404, 409):
-                return None, problem
-        except SolverUnavailableError as exc:
-            problem = str(exc)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        if clock() >= end:
-            return None, problem
-        time.sleep(poll)
-
-
-def result_hints(results_dir: Path, cid: str | None) -> list[str]:
-    """The closing lines of a run or a fetch."""
-    lines = [f"Results: {results_dir}"]
-    if cid:
-        lines.append(f"Data CID: {cid}")
-    lines += [f"    cat {results_dir / 'stdout'}", f"    cat {results_dir / 'stderr'}",
-              f"    open {results_dir / 'outputs'}"]
-    return lines
-
-
 @contextmanager
 def _maybe_connected(network: str, contracts: Any | None) -> Iterator[Any]:
     if contracts is not None:
@@ -345,13 +251,14 @@ def _keyboard_interrupts() -> Iterator[None]:
 class _Run:
     """The state of one :func:`run_job` (kept for Ctrl-C and the record)."""
 
-    def __init__(self, request: JobRequest, private_key: str, echo: Echo, contracts: Any, client: Any,
+    def __init__(self, request: JobRequest, private_key: Any, echo: Echo, contracts: Any, client: Any,
                  sleep: Callable[[float], None]) -> None:
-        from lilypad.protocol.accounts import account_from_private_key
+        from lilypad.protocol.accounts import account_from_private_key, is_ape_account
 
         self.request, self.key, self.echo = request, private_key, echo
         self.contracts, self.client, self.sleep = contracts, client, sleep
-        self.account = account_from_private_key(private_key)
+        self.account = private_key if is_ape_account(private_key) else account_from_private_key(private_key)
+        self.inputs_cid: str | None = None
         self.records = RunRecords(request.data_dir)
         self.report = RunReport(run_id=self.records.new_id())
         self.tracker = StageTracker()
@@ -392,7 +299,7 @@ class _Run:
         req = self.request
         resolved = ModuleResolver(Path(req.data_dir) / "modules").resolve(req.module)
         spec = resolved.render(req.inputs)
-        check_inputs_path(req.inputs_path, tuple(spec.input_files.required))
+        self.inputs_cid = check_inputs_path(req.inputs_path, tuple(spec.input_files.required))
         machine = ResourceSpec.from_machine(spec.machine)
         submit = max(DEFAULT_TIMEOUTS.submit_results, int(spec.execution_timeout_seconds or 0))
         timeouts: DealTimeouts = DEFAULT_TIMEOUTS.model_copy(update={"submit_results": submit})
@@ -404,7 +311,7 @@ class _Run:
                 job_creator=self.account.address, solver=sol,
                 module=JobModule(ref=req.module, repo=resolved.repo, commit=resolved.commit),
                 inputs=dict(req.inputs), spec=machine, pricing_mode=req.pricing_mode, pricing=req.pricing,
-                mediators=list(req.mediators), target=req.target, timeouts=timeouts,
+                mediators=list(req.mediators), target=req.target, timeouts=timeouts, inputs_cid=self.inputs_cid,
             )
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
@@ -428,6 +335,14 @@ class _Run:
 
         signed = sign_offer(offer, self.key, self.check_domain())
         self.report.offer_id = self.client.post_job_offer(signed)
+        if self.inputs_cid is not None:
+            assert self.request.inputs_path is not None
+            try:
+                upload_inputs(self.client, self.report.offer_id, self.request.inputs_path, self.key,
+                              echo=lambda line: self.echo(f"[{Stage.OFFER_POSTED.value}] {line}"))
+            except LilypadError:
+                self.cancel_offer()
+                raise
         self.stage(Stage.OFFER_POSTED, f"job offer {self.report.offer_id} posted to {self.client.base_url}; "
                                        "waiting for a match", module=self.request.module,
                    inputs=dict(self.request.inputs), network=self.request.network, solver_url=self.client.base_url)
@@ -552,10 +467,11 @@ class _Run:
         return JobInterruptedError(stage.value, message)
 
 
-def run_job(request: JobRequest, private_key: str, *, echo: Echo = print, contracts: Any | None = None,
+def run_job(request: JobRequest, private_key: Any, *, echo: Echo = print, contracts: Any | None = None,
             client: Any | None = None, sleep: Callable[[float], None] = time.sleep) -> RunReport:
-    """Run ``request`` on the market as the owner of ``private_key`` (see the
-    module docstring); the :class:`RunReport` of a deal that ended.
+    """Run ``request`` on the market as the owner of ``private_key`` (a raw key,
+    or an unlocked ape account: :func:`lilypad.protocol.accounts.load_ape_account`)
+    (see the module docstring); the :class:`RunReport` of a deal that ended.
 
     ``contracts`` (a :class:`~lilypad.chain.contracts.LilypadContracts`) and
     ``client`` (a :class:`~lilypad.solver.client.SolverClient`) default to a
@@ -582,58 +498,3 @@ def run_job(request: JobRequest, private_key: str, *, echo: Echo = print, contra
         if own_client:
             client.close()
 
-
-# --------------------------------------------------------------------------
-# status and fetch
-# --------------------------------------------------------------------------
-
-
-def deal_status(deal_id: str, contracts: Any, client: Any | None, data_dir: Path | None = None) -> dict[str, Any]:
-    """What is known about ``deal_id``: the solver's record (terms, job offer,
-    uploaded result) when a client is given and answers, and the chain's
-    (state, timestamps, result CID, escrow)."""
-    from lilypad.solver.service import state_name
-    from lilypad.solver.store import deal_from_dict
-
-    status: dict[str, Any] = {"deal_id": deal_id}
-    deal: Deal | None = None
-    if client is not None:
-        try:
-            view = client.deal(deal_id)
-            status["solver"] = view
-            deal = deal_from_dict(view["terms"])
-        except SolverError as exc:
-            status["solver_error"] = str(exc)
-    a = contracts.agreement(deal_id)
-    cid, count = contracts.result(deal_id)
-    escrow = contracts.escrow(deal_id)
-    status["chain"] = {
-        "state": state_name(a.state), "job_creator_agreed": a.job_creator_agreed,
-        "resource_provider_agreed": a.resource_provider_agreed, "created_at": a.created_at,
-        "agreed_at": a.agreed_at, "results_submitted_at": a.results_submitted_at,
-        "mediation_requested_at": a.mediation_requested_at, "result_cid": cid, "instruction_count": count,
-        "escrow": {"job_creator": escrow.job_creator, "resource_provider": escrow.resource_provider,
-                   "settled": escrow.settled},
-        "timeout_at": a.timeout_at(deal) if deal is not None else None,
-    }
-    outcome = outcome_of(a.state)
-    status["outcome"] = outcome.message if outcome else None
-    if data_dir is not None:
-        local = _download_dir(data_dir) / deal_id
-        status["downloaded"] = str(local) if local.is_dir() else None
-    return status
-
-
-def fetch_result(deal_id: str, contracts: Any, client: Any, data_dir: Path, *, wait: float = 0.0,
-                 poll: float = 0.5) -> tuple[Path, str]:
-    """Download ``deal_id``'s result and verify it against the CID recorded
-    on-chain; ``(path, cid)``. Raises :class:`~lilypad.exceptions.JobCreatorError`
-    when there is no result on-chain or the download does not verify."""
-    cid, _ = contracts.result(deal_id)
-    if cid is None:
-        state = contracts.agreement(deal_id).state
-        raise JobCreatorError(f"deal {deal_id} has no result recorded on-chain (state {state.name})")
-    path, problem = download_verified(client, deal_id, cid, data_dir, wait=wait, poll=poll)
-    if path is None:
-        raise JobCreatorError(f"cannot fetch the result of deal {deal_id}: {problem}")
-    return path, cid

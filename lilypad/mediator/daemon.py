@@ -8,7 +8,9 @@ solver's ``/events``); the state of each comes from the chain. For a deal in
 1. fixes the draw with ``assignMediator`` as soon as it can (anyone may; it
    makes the choice permanent) and reads the chosen mediator;
 2. if chosen, fetches the job (module and inputs) from the solver, re-runs the
-   module with the executor, and compares the CID of its result with the
+   module with the executor (the signed module commit checked, the job's input
+   files downloaded and verified against the offer's ``inputs_cid``), and
+   compares the CID of its result with the
    result CID the provider posted on-chain;
 3. calls ``mediationAcceptResult`` when they are equal, ``mediationRejectResult``
    otherwise.
@@ -211,7 +213,7 @@ class Mediator:
         started, outcome = time.monotonic(), "failed"
         try:
             result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
-                                 allowlist=allowlist)
+                                 allowlist=allowlist, client=client)
             outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
         finally:
             self.metrics.job_finished(time.monotonic() - started, outcome)

@@ -44,7 +44,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,18 +195,15 @@ def read_chain_metrics(metrics: Any, contracts: Any, address: str, deal_ids: lis
                        locked_units=locked)
 
 
-def execute_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowlist: Any | None) -> Any:
-    """Resolve ``job['module']['ref']`` (allowlist enforced), render it with
-    ``job['inputs']`` and run it in a fresh work directory; the executor's ``RunResult``."""
-    from lilypad.executor import run_module
-    from lilypad.modules.resolve import ModuleResolver
+def execute_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
+                client: Any | None = None) -> Any:
+    """Resolve ``job['module']`` (allowlist enforced, the signed commit checked),
+    render it with ``job['inputs']``, download and verify its input files
+    through ``client`` and run it in a fresh work directory; the executor's
+    ``RunResult`` (see :func:`lilypad.provider.execution.run_deal_job`)."""
+    from lilypad.provider.execution import run_deal_job
 
-    resolver = ModuleResolver(cache_dir, allowlist=allowlist)
-    resolved = resolver.resolve(job["module"]["ref"])
-    spec = resolved.render(job.get("inputs") or {})
-    work = runs_dir / f"{job['deal_id'][2:18]}-{uuid.uuid4().hex[:8]}"
-    work.parent.mkdir(parents=True, exist_ok=True)
-    return run_module(spec, module_dir=resolved.path, work_dir=work)
+    return run_deal_job(job, cache_dir=cache_dir, runs_dir=runs_dir, allowlist=allowlist, client=client)
 
 
 # --------------------------------------------------------------------------
@@ -237,6 +233,7 @@ class ProviderConfig:
     deployments_dir: Path | None = None
     poll_interval: float = 0.5
     offer_ttl: int = 3600
+    max_run_attempts: int = 3  # failed runs (executor errors) of one deal before giving up on it
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
     metrics_host: str = "127.0.0.1"
     fault: str = field(default_factory=lambda: os.environ.get(FAULT_ENV, ""))
@@ -460,6 +457,11 @@ class ResourceProvider:
         elif action == Action.REFUSE:
             self._set(deal_id, JobStatus.REFUSED, decision.reason)
         elif action == Action.AGREE:
+            problem = self._module_problem(client, deal_id)
+            if problem is not None:
+                log_event(log, "deal_refused", deal_id=deal_id, reason=problem)
+                self._set(deal_id, JobStatus.REFUSED, f"not agreeing: {problem}")
+                return
             deposit = deal.resource_provider_deposit + deal.results_collateral(1)
             self.contracts.ensure_allowance(self.account, deposit)
             receipt = self.contracts.agree(deal, self.account)
@@ -498,13 +500,14 @@ class ResourceProvider:
 
         started, outcome = time.monotonic(), "failed"
         try:
-            with _client(solver_url) as client:
-                job = client.job(deal_id)
             settings = get_settings(data_dir=self.config.data_dir)
             allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
-            log_event(log, "job_started", deal_id=deal_id, module=job["module"]["ref"])
-            result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
-                                 allowlist=allowlist)
+            with _client(solver_url) as client:
+                job = client.job(deal_id)
+                log_event(log, "job_started", deal_id=deal_id, module=job["module"]["ref"],
+                          inputs_cid=job.get("inputs_cid"))
+                result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+                                     allowlist=allowlist, client=client)
             cid = result.cid
             if self.config.fault == "wrong-result":
                 with open(Path(result.result_dir) / "stdout", "a", encoding="utf-8") as handle:
@@ -514,11 +517,41 @@ class ResourceProvider:
                       result_dir=str(result.result_dir), exit_code=result.exit_code)
             outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
         except Exception as exc:
-            self._retry_at[deal_id] = time.time() + 5.0
-            self._set(deal_id, JobStatus.AGREED, f"the run failed: {type(exc).__name__}: {exc}")
+            self._run_failed(deal_id, exc)
         finally:
             self.metrics.job_finished(time.monotonic() - started, outcome)
             self.wake.set()
+
+
+    def _run_failed(self, deal_id: str, exc: Exception) -> None:
+        """Retry a failed run later, at most ``max_run_attempts`` runs in all;
+        then (or at once for a module that is not the signed one) give the deal up."""
+        from lilypad.exceptions import ModuleCommitMismatchError
+
+        stored = self.store.get(deal_id)
+        failures = int((stored[1] if stored else {}).get("run_failures", 0)) + 1
+        reason = f"the run failed: {type(exc).__name__}: {exc}"
+        limit = max(1, self.config.max_run_attempts)
+        if failures >= limit or isinstance(exc, ModuleCommitMismatchError):
+            log_event(log, "run_given_up", deal_id=deal_id, failed_runs=failures, max_run_attempts=limit,
+                      error=f"{type(exc).__name__}: {exc}",
+                      note="not retrying; the deal is left to the on-chain submit-results timeout")
+            self._set(deal_id, JobStatus.GAVE_UP, f"{reason}; gave up after {failures} failed run(s)",
+                      run_failures=failures)
+            return
+        self._retry_at[deal_id] = time.time() + 5.0
+        self._set(deal_id, JobStatus.AGREED, f"{reason} (failed run {failures} of at most {limit})",
+                  run_failures=failures)
+
+    def _module_problem(self, client: Any, deal_id: str) -> str | None:
+        """Why we will not run this deal's module (``None``: it resolves to the offer's signed commit)."""
+        from lilypad.modules.allowlist import Allowlist
+        from lilypad.provider.execution import module_problem
+        from lilypad.settings import get_settings
+
+        settings = get_settings(data_dir=self.config.data_dir)
+        allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
+        return module_problem(client.job(deal_id), cache_dir=settings.module_cache_dir, allowlist=allowlist)
 
 
 def _client(url: str) -> Any:

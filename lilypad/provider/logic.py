@@ -58,6 +58,7 @@ class JobStatus(str, enum.Enum):
     RAN = "ran"  # result directory and CID on disk
     UPLOADED = "uploaded"  # the solver holds the result
     SUBMITTED = "submitted"  # addResult sent
+    GAVE_UP = "gave_up"  # the run failed max_run_attempts times: left to the on-chain timeout
     DONE = "done"  # terminal on-chain
 
 
@@ -175,6 +176,8 @@ def decide(snapshot: DealSnapshot, local: LocalJob, terms: OfferTerms, now: floa
     if state == AgreementState.DEAL_AGREED:
         if local.running:
             return Decision(Action.WAIT, "the job is running")
+        if local.status == JobStatus.GAVE_UP:
+            return Decision(Action.WAIT, "gave up running the job; waiting for the submit-results timeout")
         if local.status == JobStatus.UPLOADED and local.result_cid:
             return Decision(Action.ADD_RESULT, "the result is uploaded")
         if local.status == JobStatus.SUBMITTED and local.result_cid:

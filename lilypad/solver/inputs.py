@@ -61,6 +61,10 @@ class InputLimits:
         return self.max_total_bytes + ARCHIVE_OVERHEAD
 
 
+def _size(n: int) -> str:
+    return f"{n >> 20} MB" if n and n % (1 << 20) == 0 else f"{n} bytes"
+
+
 def check_input_tree(root: str | os.PathLike[str], limits: InputLimits = InputLimits()) -> tuple[int, int]:
     """Check the input directory ``root``; ``(entries, total bytes)``.
 
@@ -83,12 +87,12 @@ def check_input_tree(root: str | os.PathLike[str], limits: InputLimits = InputLi
             if entry.kind == "file":
                 if entry.size > limits.max_file_bytes:
                     raise InputFilesError(path, f"{entry.rel} is {entry.size} bytes; each input file is capped at "
-                                                f"{limits.max_file_bytes} bytes")
+                                                f"{_size(limits.max_file_bytes)}")
                 total += entry.size
             if count > limits.max_files:
                 raise InputFilesError(path, f"more than {limits.max_files} files and directories")
             if total > limits.max_total_bytes:
-                raise InputFilesError(path, f"the input files are over {limits.max_total_bytes} bytes in all")
+                raise InputFilesError(path, f"the input files are over {_size(limits.max_total_bytes)} in all")
     except UnsafeResultError as exc:
         raise InputFilesError(path, exc.reason) from None
     return count, total
