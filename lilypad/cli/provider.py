@@ -68,12 +68,16 @@ def _split(text: str | None) -> tuple[str, ...]:
               type=click.FloatRange(min=0.05), default=0.5, show_default=True, help="Seconds between deal polls.")
 @click.option("--offer-ttl", envvar="LILYPAD_OFFER_TTL", show_envvar=True, type=click.IntRange(min=10),
               default=3600, show_default=True, help="Seconds an offer stays open before it is refreshed.")
+@click.option("--max-run-attempts", envvar="LILYPAD_MAX_RUN_ATTEMPTS", show_envvar=True, type=click.IntRange(min=1),
+              default=3, show_default=True,
+              help="Runs of one job that fail (executor errors) before the deal is given up and left to its "
+                   "on-chain submit timeout.")
 @metrics_options
 def resource_provider(network: str, solver_url: str, web3_private_key: str | None, data_dir: Path | None,
                       slots: int, cpu: int | None, ram: int | None, gpu: int | None, disk: int | None, price: str,
                       payment_collateral: str, results_collateral_multiple: int, mediation_fee: str, mediators: str,
                       offer_modules: str, solver_address: str | None, poll_interval: float, offer_ttl: int,
-                      metrics_port: int | None, metrics_host: str) -> None:
+                      max_run_attempts: int, metrics_port: int | None, metrics_host: str) -> None:
     """Run a resource provider: offer this machine, run jobs, get paid."""
     from eth_utils import is_address
     from pydantic import ValidationError
@@ -103,7 +107,8 @@ def resource_provider(network: str, solver_url: str, web3_private_key: str | Non
             network=network, solver_url=solver_url, private_key=web3_private_key,
             data_dir=data_dir or get_settings().data_dir / "resource-provider", mediators=trusted, slots=slots,
             cpu=cpu, ram=ram, gpu=gpu, disk=disk, pricing=pricing, modules=modules, solver_address=solver_address,
-            poll_interval=poll_interval, offer_ttl=offer_ttl, metrics_port=metrics_port, metrics_host=metrics_host,
+            poll_interval=poll_interval, offer_ttl=offer_ttl, max_run_attempts=max_run_attempts,
+            metrics_port=metrics_port, metrics_host=metrics_host,
         )
         daemon = ResourceProvider(config)
     except (LilypadError, ValidationError, ValueError, ArithmeticError) as err:
