@@ -210,10 +210,10 @@ class Bridge:
             logging.shutdown()
             os._exit(FAULT_EXIT_CODE)
 
-    def _set(self, job: BridgeJob, state: BridgeState, reason: str, **data: Any) -> BridgeJob:
-        updated = self.store.update(job.job_id, state, reason, **data)
+    def _set(self, job: BridgeJob, state: BridgeState, note: str, **data: Any) -> BridgeJob:
+        updated = self.store.update(job.job_id, state, note, **data)
         if state != job.state:
-            log_event("job_state", job_id=job.job_id, state=state.value, previous=job.state.value, reason=reason,
+            log_event("job_state", job_id=job.job_id, state=state.value, previous=job.state.value, note=note,
                       **{k: v for k, v in data.items() if k in ("offer_id", "deal_id", "result_cid")})
         return updated
 
@@ -266,7 +266,7 @@ class Bridge:
 
     def _check(self, job: BridgeJob, on_chain: Any) -> str | None:
         """Why the job cannot be run (``None``: it can)."""
-        from lilypad.exceptions import InputError, ModuleError
+        from lilypad.exceptions import InputError, ModuleError, ModuleFetchError
         from lilypad.modules.inputs import parse_inputs
 
         try:
@@ -275,6 +275,8 @@ class Bridge:
             return f"bad input: {exc}"
         try:
             self._spec(job.module, inputs)
+        except ModuleFetchError:
+            raise  # perhaps a network blip: retried with backoff, fails after max_attempts
         except ModuleError as exc:
             return f"module {job.module!r} cannot be run: {exc}"
         deposit = int(on_chain.deposit)

@@ -134,10 +134,11 @@ class BridgeJobStore:
             row = self._conn.execute(f"SELECT {self._COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return None if row is None else self._row(row)
 
-    def update(self, job_id: int, state: BridgeState, reason: str = "", *, reset_attempts: bool = True,
+    def update(self, job_id: int, state: BridgeState, note: str = "", *, reset_attempts: bool = True,
                **data: Any) -> BridgeJob:
-        """Move ``job_id`` to ``state`` (recording ``reason`` in its history when
-        the state changes) and merge ``data`` into its data."""
+        """Move ``job_id`` to ``state`` (recording ``note`` in its history when
+        the state changes) and merge ``data`` into its data; a failed job's
+        ``reason`` defaults to ``note``."""
         now = time.time()
         with self._lock:
             row = self._conn.execute(f"SELECT {self._COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -145,8 +146,8 @@ class BridgeJobStore:
                 raise KeyError(job_id)
             job = self._row(row)
             merged = {**job.data, **data}
-            if reason and state == BridgeState.FAILED:
-                merged.setdefault("reason", reason)
+            if note and state == BridgeState.FAILED:
+                merged.setdefault("reason", note)
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.execute(
@@ -157,7 +158,7 @@ class BridgeJobStore:
                 )
                 if state != job.state:
                     self._conn.execute("INSERT INTO history VALUES (?, ?, ?, ?)",
-                                       (job_id, now, state.value, reason))
+                                       (job_id, now, state.value, note))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")

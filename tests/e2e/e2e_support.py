@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lilypad.devnet.network import JOB_CREATOR, MEDIATOR, PROVIDER, SOLVER, LocalNetwork, address_of
+from lilypad.devnet.network import BRIDGE, JOB_CREATOR, MEDIATOR, PROVIDER, SOLVER, LocalNetwork, address_of
 
-__all__ = ["JOB_CREATOR", "MEDIATOR", "PROVIDER", "SOLVER", "LocalNetwork", "address_of", "run_env"]
+__all__ = ["BRIDGE", "JOB_CREATOR", "MEDIATOR", "PROVIDER", "SOLVER", "LocalNetwork", "address_of", "run_env"]
 
 
 def run_env(net: LocalNetwork, data_dir: Path) -> dict:
