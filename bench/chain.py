@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.common import compiled
 
-__all__ = ["MAX_UINT", "Chain"]
+__all__ = ["MAX_UINT", "Chain", "funded_job_creators"]
 
 MAX_UINT = 2**256 - 1
 _GAS = 3_000_000
@@ -82,3 +82,18 @@ class Chain:
             if time.monotonic() >= end:
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(every)
+
+
+def funded_job_creators(chain: Chain, count: int, *, lp: int = 20 * 10**18, first: int = 100) -> list[str]:
+    """Private keys of ``count`` fresh job-creator accounts (the test mnemonic's
+    accounts ``first``, ``first + 1``, ...), each given ETH and ``lp`` LP from
+    anvil's unused funded accounts 5..8 (so many jobs can be submitted at once,
+    each by its own user, without racing for one account's nonces)."""
+    from lilypad.devnet.network import address_of
+    from lilypad.devnet.processes import dev_private_key
+
+    keys = []
+    for i in range(count):
+        keys.append(dev_private_key(first + i))
+        chain.fund(address_of(first + i), lp, source=address_of(5 + i % 4))
+    return keys

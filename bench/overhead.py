@@ -140,6 +140,7 @@ def run(quick: bool) -> dict[str, Any]:
     f["overhead_paired_difference"] = figure("s", diffs, note="per interleaved pair: lilypad run - docker run")
     f["ratio_lilypad_to_docker"] = figure("ratio", value=round(med_l / med_d, 3),
                                           note="median(lilypad run) / median(docker run)")
+    out["stages"] = {}
     if stages:
         table = {"title": f"Where a lilypad run's time goes (medians over {len(stages)} runs)",
                  "columns": ["stage", "median s", "p90 s", "share of median total", "covers"], "rows": []}
@@ -149,7 +150,7 @@ def run(quick: bool) -> dict[str, Any]:
             med = statistics.median(values)
             p90 = values[min(len(values) - 1, int(round(0.9 * (len(values) - 1))))]
             table["rows"].append([name, round(med, 3), round(p90, 3), f"{100 * med / total:.0f}%", what])
-            f[f"stage.{name}"] = figure("s", [s[name] for s in stages])
+            out["stages"][name] = figure("s", values, note=what)
         out["tables"].append(table)
     else:
         out["notes"].append("no per-stage breakdown: the run records have no stage_times or the provider log "
