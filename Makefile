@@ -112,8 +112,16 @@ MESSAGE ?= Hello from the lilypad demo!
 demo: setup
 	python -m lilypad.devnet.demo "$(MESSAGE)"
 
-bench:
-	@echo "benchmarks arrive with a later issue"
+# Benchmarks on the local devnet (real chain, services and containers): writes
+# bench/results/latest.json and latest.md and prints the report (< 15 min).
+# `make bench-quick` is the < 3 min smoke; BENCH_ARGS="--only gas,matching" picks sections.
+BENCH_ARGS ?=
+bench: setup compile
+	python bench/run.py $(BENCH_ARGS)
+
+.PHONY: bench-quick
+bench-quick: setup compile
+	python bench/run.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf .build .cache contracts/.cache .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,143 @@
+"""Section 6: resident memory of each long-running service, idle and under load.
+
+A devnet of real processes: anvil, ``lilypad solver``, ``lilypad
+resource-provider`` (4 slots), ``lilypad mediator`` and ``lilypad jobcreator``
+(the bridge). Idle: RSS sampled every 0.25 s for a few seconds once all are
+up. Under load: sampled the same way while a batch of ``lilypad run`` jobs
+(each by its own user) and a batch of smart-contract jobs through the bridge
+run at once; a ``lilypad run`` client's own peak RSS is reported too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import threading
+import time
+from typing import Any
+
+from bench.chain import MAX_UINT, Chain, funded_job_creators
+from bench.common import ROOT, cli_job, devnet, figure, proc_sample, section
+from bench.throughput import run_batch, run_sc_batch
+
+__all__ = ["Sampler", "run"]
+
+
+class Sampler(threading.Thread):
+    """Samples the RSS of named pids (and of any extra pids offered) every ``every`` seconds."""
+
+    def __init__(self, pids: dict[str, int], every: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.every = pids, every
+        self.samples: dict[str, list[int]] = {name: [] for name in pids}
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            for name, pid in self.pids.items():
+                s = proc_sample(pid)
+                if s:
+                    self.samples[name].append(s.rss)
+            self.stop_event.wait(self.every)
+
+    def finish(self) -> dict[str, list[int]]:
+        self.stop_event.set()
+        self.join(5)
+        return self.samples
+
+
+class _ClientPeaks(threading.Thread):
+    """The largest RSS any ``lilypad run`` child of this process reached (sampled)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        import os
+        from pathlib import Path
+
+        me = os.getpid()
+        while not self.stop_event.is_set():
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    if int(stat[1]) != me or b"run" not in (entry / "cmdline").read_bytes().split(b"\0"):
+                        continue
+                except (OSError, IndexError, ValueError):
+                    continue
+                s = proc_sample(int(entry.name))
+                if s:
+                    self.peak = max(self.peak, s.rss)
+            self.stop_event.wait(0.2)
+
+
+def run(quick: bool) -> dict[str, Any]:
+    out = section("Footprint: resident memory of each service, idle and under load")
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        out["skipped"] = "Docker is not available (docker info failed)"
+        return out
+    have_bridge = (ROOT / "lilypad" / "cli" / "bridge.py").is_file()
+    cli_jobs, sc_jobs = (3, 2) if quick else (8, 8)
+    with devnet("footprint", match_timeout=600.0) as net:
+        net.add_provider("provider", "--slots", "4")
+        net.add_mediator()
+        if have_bridge:
+            net.add_bridge("bridge", "--match-timeout", "600")
+        chain = Chain.of(net)
+        keys = funded_job_creators(chain, cli_jobs)
+        client = None
+        if have_bridge:
+            from lilypad.devnet.network import JOB_CREATOR, address_of
+
+            payee = address_of(JOB_CREATOR)
+            client = chain.deploy("ExampleClient", chain.addresses["controller"], sender=payee)
+            chain.send(chain.c["token"].functions.approve(chain.addresses["job_creator"], MAX_UINT), payee)
+            chain.send(chain.c["job_creator"].functions.setCallerAllowance(client.address, MAX_UINT), payee)
+        # One job first so every service has done real work once (imports, image, caches).
+        cli_job(net, net.root / "warm-up", "cowsay:v0.0.1", {"Message": "warm-up"})
+        if client is not None:
+            run_sc_batch(net, chain, client, payee, 1, "warm-up")
+        pids = {name: p.proc.pid for name, p in net.processes.items() if p.proc is not None}
+        time.sleep(2.0)
+        idle = Sampler(pids)
+        idle.start()
+        time.sleep(3.0 if quick else 6.0)
+        idle_samples = idle.finish()
+        load = Sampler(pids)
+        peaks = _ClientPeaks()
+        load.start()
+        peaks.start()
+        worker = None
+        if client is not None:
+            worker = threading.Thread(target=run_sc_batch, args=(net, chain, client, payee, sc_jobs, "load"),
+                                      daemon=True)
+            worker.start()
+        run_batch(net, keys, cli_jobs, "load")
+        if worker is not None:
+            worker.join(600)
+        load_samples = load.finish()
+        peaks.stop_event.set()
+        peaks.join(5)
+    rows, f = [], out["figures"]
+    for name in pids:
+        i, l_ = idle_samples.get(name) or [], load_samples.get(name) or []
+        if not i or not l_:
+            continue
+        f[f"rss_idle.{name}"] = figure("MiB", [x / 2**20 for x in i])
+        f[f"rss_load.{name}"] = figure("MiB", [x / 2**20 for x in l_], note=f"peak {max(l_) / 2**20:.0f} MiB")
+        rows.append([name, round(statistics.median(i) / 2**20, 1), round(statistics.median(l_) / 2**20, 1),
+                     round(max(l_) / 2**20, 1)])
+    if peaks.peak:
+        f["rss_peak.lilypad_run_client"] = figure("MiB", value=round(peaks.peak / 2**20, 1),
+                                                  note="largest RSS one lilypad run process reached")
+    out["tables"].append({"title": "Resident memory (MiB)", "columns": ["service", "idle median", "load median",
+                                                                         "load peak"], "rows": rows})
+    out["notes"].append(f"load: {cli_jobs} lilypad run jobs at once" + (f" plus {sc_jobs} smart-contract jobs "
+                                                                       "through the bridge" if have_bridge else ""))
+    if not have_bridge:
+        out["notes"].append("the bridge is not in this checkout: its footprint is not measured")
+    return out
