@@ -136,8 +136,9 @@ class Bridge:
             with connected(c.network, c.deployments_dir) as contracts:
                 self.contracts = contracts
                 self._check_role()
-                self.solver = resolve_solver_address(self.client, c.solver_address)
-                self.domain = self._domain()
+                self._wait_for_solver(resolve_solver_address)
+                if self.stop_event.is_set():
+                    return
                 start = c.start_block if c.start_block is not None else int(contracts.deployment.block_number or 0)
                 with LogCursor(Path(c.data_dir) / "events.sqlite", "bridge-jobs", start_block=start) as cursor:
                     poller = EventPoller(contracts, [contracts.job_creator.JobAdded], cursor,
@@ -153,6 +154,21 @@ class Bridge:
         finally:
             self.client.close()
             log_event("bridge_stopped", address=self.account.address)
+
+    def _wait_for_solver(self, resolve_solver_address: Any) -> None:
+        """Learn the solver's address and signing domain, waiting out an outage."""
+        from lilypad.exceptions import SolverUnavailableError
+
+        attempt = 0
+        while not self.stop_event.is_set():
+            try:
+                self.solver = resolve_solver_address(self.client, self.config.solver_address)
+                self.domain = self._domain()
+                return
+            except SolverUnavailableError as exc:
+                attempt += 1
+                log_event("solver_unavailable", attempt=attempt, error=str(exc))
+                self.stop_event.wait(backoff_delay(attempt, cap=10.0))
 
     def _check_role(self) -> None:
         from lilypad.exceptions import ServiceConfigError

@@ -91,12 +91,13 @@ class LocalNetwork:
         return self.lilypad("mediator", "mediator", "--network", NETWORK, "--solver-url", self.solver_url,
                             "--data-dir", str(self.root / "mediator"), key_index=MEDIATOR)
 
-    def add_bridge(self, name: str = "bridge", *extra: str, fault: str | None = None) -> ManagedProcess:
-        """Start ``lilypad jobcreator`` (the bridge) as account 9; ``fault`` sets
-        ``LILYPAD_BRIDGE_FAULT`` (test-only crash points)."""
+    def add_bridge(self, name: str = "bridge", *extra: str, fault: str | None = None,
+                   key_index: int = BRIDGE) -> ManagedProcess:
+        """Start ``lilypad jobcreator`` (the bridge) as account ``key_index`` (9 holds
+        ``BRIDGE_ROLE``); ``fault`` sets ``LILYPAD_BRIDGE_FAULT`` (test-only crash points)."""
         env = {"LILYPAD_BRIDGE_FAULT": fault} if fault else {"LILYPAD_BRIDGE_FAULT": ""}
         return self.lilypad(name, "jobcreator", "--network", NETWORK, "--solver-url", self.solver_url,
-                            "--data-dir", str(self.root / "bridge"), *extra, key_index=BRIDGE, extra_env=env)
+                            "--data-dir", str(self.root / name), *extra, key_index=key_index, extra_env=env)
 
     def client_env(self, data_dir: Path) -> dict[str, str]:
         """Environment for ``lilypad run`` as the job creator."""

@@ -199,3 +199,61 @@ def test_jobs_that_cannot_be_done_fail_with_the_payee_refunded(network, chain):
     status = bridge_status(network)
     assert status["counts"] == {"failed": 5}
     assert {j["job_id"]: j["reason"] for j in status["jobs"]}[rejected] == "client callback reverted"
+
+
+def test_no_provider_means_a_refund_and_only_the_bridge_role_may_run_the_bridge(network, chain):
+    from lilypad.devnet.processes import dev_private_key
+
+    impostor = network.add_bridge("impostor", key_index=5)
+    assert impostor.proc.wait(timeout=60) != 0
+    assert "lacks BRIDGE_ROLE" in impostor.log_tail(20)
+
+    bridge = network.add_bridge("bridge", "--match-timeout", "3")
+    runner = chain.deploy("ExampleJobRunner", chain.addresses["controller"])
+    chain.authorise(runner)
+    before = parties(chain)
+    (job_id,) = chain.job_ids(chain.send(runner.functions.run("cowsay:v0.0.1", ["Message=anyone there?"])))
+    wait_for(lambda: chain.job_state(job_id) == JOB_FAILED, timeout=90, what="the unmatched job to fail", net=network)
+    status, _, _, _, reason = runner.functions.getJob(job_id).call()
+    assert status == FAILED and reason == "no resource provider matched the job within 3 s"
+    after = parties(chain)
+    assert after == before  # the deposit went into escrow and came back; no deal, nothing else moved
+    assert bridge_deals(network) == []
+    assert dev_private_key(9)[2:] not in bridge.log_tail(500)  # the key is never logged
+
+
+def test_a_rejected_result_fails_the_job_and_refunds_the_payee(network, chain):
+    network.add_provider(fault="wrong-result")
+    network.add_mediator()
+    network.add_bridge("bridge", "--mediate")
+    runner = chain.deploy("ExampleJobRunner", chain.addresses["controller"])
+    chain.authorise(runner)
+    before = parties(chain)
+    (job_id,) = chain.job_ids(chain.send(runner.functions.run("cowsay:v0.0.1", ["Message=check me"])))
+    wait_for(lambda: chain.job_state(job_id) == JOB_FAILED, timeout=180, what="mediation to reject", net=network)
+    status, _, _, _, reason = runner.functions.getJob(job_id).call()
+    assert status == FAILED and reason == "the mediator rejected the provider's result"
+    after = parties(chain)
+    assert after["payee"] == before["payee"]  # refunded in full
+    assert after["provider"] < before["provider"]  # slashed
+    assert after["payments"] == 0 and after["job_creator"] == 0
+    assert sum(after.values()) == sum(before.values())
+
+
+def test_the_bridge_rides_out_a_solver_outage(network, chain):
+    network.add_provider()
+    bridge = network.add_bridge()
+    runner = chain.deploy("ExampleJobRunner", chain.addresses["controller"])
+    chain.authorise(runner)
+    wait_for(lambda: "bridge_started" in bridge.log_tail(100), timeout=60, what="the bridge to start", net=network)
+    solver = network.processes["solver"]
+    solver.stop()
+    (job_id,) = chain.job_ids(chain.send(runner.functions.run("cowsay:v0.0.1", ["Message=after the outage"])))
+    wait_for(lambda: '"transient": true' in bridge.log_tail(100), timeout=60,
+             what="the bridge to report the outage", net=network)
+    assert chain.job_state(job_id) == 2  # funds taken; the offer waits for the solver
+    solver.start()
+    wait_for(lambda: chain.job_state(job_id) == JOB_COMPLETED, timeout=120,
+             what="the job to complete after the solver came back", net=network)
+    assert runner.functions.getJob(job_id).call()[0] == COMPLETED
+    assert len(bridge_deals(network)) == 1
