@@ -25,7 +25,8 @@ the core; this module only translates HTTP:
   have the offer's signed ``inputs_cid`` and stored by CID; the offer is
   matched only from then on. ``GET /job_offers/{id}/inputs`` serves them;
 * ``GET /events`` is a server-sent-event stream of ``deal`` and ``offer`` events
-  (JSON data, increasing ids);
+  (JSON data, increasing ids); a client reconnecting with ``Last-Event-ID``
+  (or ``?last_event_id=``) first gets the recent events after that id;
 * a background task runs :meth:`SolverCore.tick` (expiry, then a matching
   round) every ``match_interval`` seconds while the app runs (its lifespan).
 """
@@ -87,6 +88,7 @@ from lilypad.solver.service import (
     recover_upload_signer,
 )
 from lilypad.solver.auth import recover_inputs_upload_signer
+from lilypad.solver.guards import JSONBodyLimit, install_http_error_handler
 from lilypad.solver.inputs import InputLimits, unpack_inputs
 from lilypad.solver.signing import SignedOffer
 from lilypad.solver.store import OfferKind
@@ -239,6 +241,8 @@ def create_app(
     app.state.core = core
     app.state.results_store = results_store
     _install_error_handlers(app)
+    install_http_error_handler(app)  # after: it covers what those leave to the framework
+    app.add_middleware(JSONBodyLimit)
     p = API_PREFIX
 
     # Discovery -------------------------------------------------------------
@@ -486,8 +490,12 @@ def create_app(
 
     # Events ----------------------------------------------------------------
     @app.get(f"{p}/events")
-    async def events() -> EventSourceResponse:
-        subscription = core.bus.subscribe()
+    async def events(request: Request) -> EventSourceResponse:
+        last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        if last is not None and not last.strip().isdigit():
+            raise ApiError(400, "invalid_request", f"Last-Event-ID {last!r} is not an event id")
+        # A reconnecting client first gets the kept events it missed.
+        subscription = core.bus.subscribe(after=int(last) if last is not None else None)
 
         async def stream() -> AsyncIterator[ServerSentEvent]:
             try:

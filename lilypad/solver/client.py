@@ -341,16 +341,20 @@ class SolverClient:
             return unpacker(cast(BinaryIO, spool))
 
     # Events ---------------------------------------------------------------
-    def events(self, *, read_timeout: float | None = None) -> EventStream:
+    def events(self, *, read_timeout: float | None = None, last_event_id: str | int | None = None) -> EventStream:
         """Open the event stream (``deal`` and ``offer`` events). ``read_timeout``
-        bounds the wait for any line (the solver pings every 15 s)."""
+        bounds the wait for any line (the solver pings every 15 s);
+        ``last_event_id`` (the ``id`` of the last event seen) replays those missed since."""
         url = self._url("/events")
         reason = ""
         timeout = httpx.Timeout(10.0, read=read_timeout)
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(attempt - 1)
-            context = self._http.stream("GET", url, timeout=timeout, headers={"Accept": "text/event-stream"})
+            context = self._http.stream("GET", url, timeout=timeout, headers=headers)
             try:
                 response = context.__enter__()
             except httpx.TransportError as exc:

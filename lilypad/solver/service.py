@@ -28,15 +28,12 @@ store), and blocking: call it from a worker thread in async code.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import itertools
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -63,6 +60,7 @@ from lilypad.solver.auth import (
     sign_upload,
     upload_message,
 )
+from lilypad.solver.events import Event, EventBus, Subscription
 from lilypad.solver.limits import DEFAULT_MATCH_TIMEOUT, SolverTimeouts, timeouts_problem
 from lilypad.solver.matching import Matcher
 from lilypad.solver.offers import JobOffer, ResourceOffer
@@ -195,122 +193,6 @@ def deal_view(record: DealRecord, result: ResultRecord | None = None) -> dict[st
         "agreement": dataclasses.asdict(record.times),
         "created_at": record.created_at, "updated_at": record.updated_at,
     }
-
-
-# --------------------------------------------------------------------------
-# Events
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    """One pushed event: ``type`` is ``deal`` or ``offer``; ``id`` increases."""
-
-    id: int
-    type: str
-    data: dict[str, Any]
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One listener's queue. Iterate it (``async for``) in the loop it was made
-    in; iteration ends when it is closed or fell ``maxsize`` events behind."""
-
-    bus: EventBus
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
-    overflowed: bool = False
-    closed: bool = False
-
-    def _deliver(self, event: Event | None) -> None:
-        """Runs in the subscriber's loop. The queue holds ``bus.maxsize`` events
-        plus room for the closing ``None``."""
-        if self.closed:
-            return
-        if event is not None and self.queue.qsize() >= self.bus.maxsize:
-            self.overflowed = True
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            event = None
-        if event is None:
-            self.closed = True
-            self.bus._remove(self)
-        self.queue.put_nowait(event)
-
-    async def get(self) -> Event | None:
-        """The next event, or ``None`` once closed."""
-        if self.closed and self.queue.empty():
-            return None
-        return await self.queue.get()
-
-    def close(self) -> None:
-        self.bus._remove(self)
-        self.closed = True
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Event:
-        event = await self.get()
-        if event is None:
-            self.close()
-            raise StopAsyncIteration
-        return event
-
-
-class EventBus:
-    """Fans events out to asyncio subscribers; :meth:`publish` may be called
-    from any thread (events reach each subscriber's loop thread-safely)."""
-
-    def __init__(self, *, maxsize: int = 10_000) -> None:
-        self.maxsize = maxsize
-        self._subscribers: set[Subscription] = set()
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-
-    def subscribe(self) -> Subscription:
-        """A new subscription bound to the running event loop."""
-        sub = Subscription(self, asyncio.get_running_loop(), asyncio.Queue(self.maxsize + 1))
-        with self._lock:
-            self._subscribers.add(sub)
-        return sub
-
-    def _remove(self, sub: Subscription) -> None:
-        with self._lock:
-            self._subscribers.discard(sub)
-
-    @property
-    def subscriber_count(self) -> int:
-        with self._lock:
-            return len(self._subscribers)
-
-    def _send(self, sub: Subscription, event: Event | None) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is sub.loop:
-            sub._deliver(event)
-            return
-        try:
-            sub.loop.call_soon_threadsafe(sub._deliver, event)
-        except RuntimeError:  # its loop is closed: drop it
-            self._remove(sub)
-
-    def publish(self, type: str, data: dict[str, Any]) -> Event:
-        event = Event(next(self._ids), type, data)
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for sub in subscribers:
-            self._send(sub, event)
-        return event
-
-    def close(self) -> None:
-        """End every subscription."""
-        with self._lock:
-            subscribers, self._subscribers = list(self._subscribers), set()
-        for sub in subscribers:
-            self._send(sub, None)
 
 
 # --------------------------------------------------------------------------

@@ -258,3 +258,70 @@ def test_results_are_deleted_a_download_timeout_after_their_deal_ended(tmp_path:
         assert (gone.status_code, gone.json()["error"]) == (410, "result_gone")
     finally:
         s.core.store.close()
+
+
+# --------------------------------------------------------------------------
+# Event replay (SSE Last-Event-ID)
+# --------------------------------------------------------------------------
+
+
+def test_a_reconnecting_client_gets_the_events_it_missed(solver: Solver) -> None:
+    import asyncio
+
+    from lilypad.solver.events import EventBus
+
+    bus = EventBus(replay=3, first_id=100)
+    first = bus.publish("offer", {"n": 1})
+    missed = [bus.publish("offer", {"n": n}) for n in (2, 3, 4)]
+
+    async def reconnect() -> list[Any]:
+        sub = bus.subscribe(after=first.id)
+        got = [await sub.get() for _ in range(3)]
+        bus.publish("deal", {"n": 5})
+        got.append(await sub.get())
+        sub.close()
+        return got
+
+    got = asyncio.run(reconnect())
+    assert [e.data["n"] for e in got] == [2, 3, 4, 5] and [e.id for e in got[:3]] == [e.id for e in missed]
+    assert missed[-1].id == 103  # ids increase from first_id
+
+    # Over HTTP (a live server): the client names the last id it saw and first gets those after it.
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(solver.http.app, log_level="warning", ws="none",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        with SolverClient(f"http://127.0.0.1:{sock.getsockname()[1]}", retries=0) as client:
+            with client.events(read_timeout=10) as stream:
+                client.post_resource_offer(resource())
+                seen = next(iter(stream))
+            assert (seen.type, seen.data["event"]) == ("offer", "created")
+            # Disconnected: these two are published while nobody listens.
+            client.post_job_offer(job())
+            client.post_job_offer(job())
+            with client.events(read_timeout=10, last_event_id=seen.id) as stream:
+                replayed = []
+                for event in stream:
+                    replayed.append(event)
+                    if len(replayed) == 2:
+                        break
+            assert [(e.type, e.data["event"], e.data["kind"]) for e in replayed] == [("offer", "created", "job")] * 2
+            assert int(seen.id) < int(replayed[0].id) < int(replayed[1].id)
+            with pytest.raises(SolverRequestError) as info:
+                client.events(last_event_id="yesterday")
+            assert info.value.status == 400
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
