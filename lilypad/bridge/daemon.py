@@ -84,6 +84,8 @@ class BridgeConfig:
     pricing: DealPricing | None = None
     start_block: int | None = None
     fault: str = field(default_factory=lambda: os.environ.get(FAULT_ENV, ""))
+    metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
+    metrics_host: str = "127.0.0.1"
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -115,6 +117,8 @@ class Bridge:
         self.domain: Any = None
         self.solver = ""
         self._specs: dict[str, Any] = {}
+        self.metrics: Any = None
+        self.metrics_server: Any = None
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -136,6 +140,7 @@ class Bridge:
             with connected(c.network, c.deployments_dir) as contracts:
                 self.contracts = contracts
                 self._check_role()
+                self._start_metrics()
                 self._wait_for_solver(resolve_solver_address)
                 if self.stop_event.is_set():
                     return
@@ -149,11 +154,34 @@ class Bridge:
                     EventWaker(c.solver_url, self.wake, self.stop_event).start()
                     while not self.stop_event.is_set():
                         self.round(poller)
+                        if self.metrics is not None:
+                            self.metrics.round_done(True)
                         self.wake.wait(c.poll_interval)
                         self.wake.clear()
         finally:
             self.client.close()
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
             log_event("bridge_stopped", address=self.account.address)
+
+    def _start_metrics(self) -> None:
+        """``--metrics-port``: serve ``/metrics`` (rounds) and ``/health`` (the last round's age)."""
+        c = self.config
+        if c.metrics_port is None:
+            return
+        from lilypad.exceptions import ServiceConfigError
+        from lilypad.observability.metrics import DaemonMetrics, MetricsServer
+
+        self.metrics = DaemonMetrics("bridge")
+        max_age = max(60.0, 20 * c.poll_interval)
+        try:
+            server = MetricsServer(self.metrics.registry, c.metrics_port, host=c.metrics_host,
+                                   health=lambda: self.metrics.health(max_round_age=max_age,
+                                                                      address=self.account.address))
+        except OSError as exc:
+            raise ServiceConfigError("--metrics-port",
+                                     f"cannot listen on {c.metrics_host}:{c.metrics_port}: {exc}") from None
+        self.metrics_server = server.start()
 
     def _wait_for_solver(self, resolve_solver_address: Any) -> None:
         """Learn the solver's address and signing domain, waiting out an outage."""

@@ -14,6 +14,7 @@ def main() -> None:
 
 def _register() -> None:
     from lilypad.cli.bridge import jobcreator
+    from lilypad.cli.devnet import devnet
     from lilypad.cli.doctor import doctor
     from lilypad.cli.jobcreator import fetch, run, status
     from lilypad.cli.mediator import mediator
@@ -31,6 +32,7 @@ def _register() -> None:
     main.add_command(jobcreator)
     main.add_command(jobcreator, name="bridge")
     main.add_command(doctor)
+    main.add_command(devnet)
 
 
 @main.command()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from lilypad.cli.provider import _serve, _split
+from lilypad.cli.provider import _serve, _split, metrics_options
 
 __all__ = ["jobcreator"]
 
@@ -64,11 +64,12 @@ _DATA_DIR = click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=Tr
 @click.option("--poll-interval", envvar="LILYPAD_POLL_INTERVAL", show_envvar=True,
               type=click.FloatRange(min=0.05), default=0.25, show_default=True,
               help="Seconds between rounds.")
+@metrics_options
 @click.pass_context
 def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_key: str | None,
                account: str | None, data_dir: Path | None, mediators: str, solver_address: str | None,
                confirmations: int, match_timeout: float, mediate: bool, mediation_chance: int, max_attempts: int,
-               poll_interval: float) -> None:
+               poll_interval: float, metrics_port: int | None, metrics_host: str) -> None:
     """Run the bridge: JobAdded on-chain -> a deal on the market -> submitResults back to the client contract."""
     if ctx.invoked_subcommand is not None:
         return
@@ -90,7 +91,7 @@ def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_k
                               data_dir=_state_dir(data_dir), mediators=trusted, solver_address=solver_address,
                               confirmations=confirmations, match_timeout=match_timeout, mediate=mediate,
                               mediation_chance=mediation_chance, max_attempts=max_attempts,
-                              poll_interval=poll_interval)
+                              poll_interval=poll_interval, metrics_port=metrics_port, metrics_host=metrics_host)
         daemon = Bridge(config)
     except (LilypadError, ValueError) as err:
         raise click.ClickException(str(err)) from None

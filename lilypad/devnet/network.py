@@ -23,7 +23,10 @@ from lilypad.devnet.processes import (
     wait_for_port,
 )
 
-__all__ = ["BRIDGE", "JOB_CREATOR", "MEDIATOR", "PROVIDER", "SOLVER", "LocalNetwork", "address_of"]
+__all__ = [
+    "BRIDGE", "JOB_CREATOR", "MEDIATOR", "NETWORK", "PROVIDER", "SOLVER", "LocalNetwork", "address_of",
+    "lilypad_exe", "network_env",
+]
 
 JOB_CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4
 BRIDGE = 9
@@ -34,6 +37,23 @@ def address_of(index: int) -> str:
     from eth_account import Account
 
     return Account.from_key(dev_private_key(index)).address
+
+
+def lilypad_exe() -> str:
+    """The ``lilypad`` console script of this environment."""
+    return shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
+
+
+def network_env(rpc_port: int, deployments_dir: Path, solver_url: str) -> dict[str, str]:
+    """The environment every service (and client) of a local network shares."""
+    return {
+        "APE_FOUNDRY_HOST": f"http://127.0.0.1:{rpc_port}",
+        "LILYPAD_DEPLOYMENTS_DIR": str(deployments_dir),
+        "LILYPAD_SOLVER_URL": solver_url,
+        "LILYPAD_SOLVER_ADDRESS": address_of(SOLVER),
+        "LILYPAD_MEDIATORS": address_of(MEDIATOR),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 @dataclass
@@ -53,14 +73,7 @@ class LocalNetwork:
         net = cls(root, rpc_port, f"http://127.0.0.1:{solver_port}", {}, {"anvil": anvil})
         try:
             deploy_contracts(rpc_port, deployments, root / "logs" / "deploy.log")
-            net.env = {
-                "APE_FOUNDRY_HOST": f"http://127.0.0.1:{rpc_port}",
-                "LILYPAD_DEPLOYMENTS_DIR": str(deployments),
-                "LILYPAD_SOLVER_URL": net.solver_url,
-                "LILYPAD_SOLVER_ADDRESS": address_of(SOLVER),
-                "LILYPAD_MEDIATORS": address_of(MEDIATOR),
-                "PYTHONUNBUFFERED": "1",
-            }
+            net.env = network_env(rpc_port, deployments, net.solver_url)
             net.lilypad("solver", "solver", "--network", NETWORK, "--port", str(solver_port),
                         "--data-dir", str(root / "solver"), "--match-timeout", str(match_timeout),
                         key_index=SOLVER, port=solver_port)
@@ -75,8 +88,7 @@ class LocalNetwork:
         env = dict(self.env, **(extra_env or {}))
         if key_index is not None:
             env["WEB3_PRIVATE_KEY"] = dev_private_key(key_index)
-        exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
-        proc = ManagedProcess(name, [exe, *args], self.root / "logs" / f"{name}.log", env=env).start()
+        proc = ManagedProcess(name, [lilypad_exe(), *args], self.root / "logs" / f"{name}.log", env=env).start()
         self.processes[name] = proc
         if port is not None:
             wait_for_port(port, proc=proc.proc, timeout=60)

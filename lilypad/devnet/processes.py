@@ -22,6 +22,7 @@ from lilypad.exceptions import DevnetError
 __all__ = [
     "ANVIL_MNEMONIC",
     "ManagedProcess",
+    "anvil_args",
     "deploy_contracts",
     "free_port",
     "repo_root",
@@ -113,7 +114,10 @@ class ManagedProcess:
             return ""
 
 
-def start_anvil(port: int, log_path: Path, *, block_time: float | None = None) -> ManagedProcess:
+def anvil_args(port: int, *, block_time: float | None = None, state_path: Path | None = None,
+               state_interval: int = 0) -> list[str]:
+    """anvil's command line; ``state_path``: load the chain from it at start, dump it there on
+    exit (and every ``state_interval`` seconds), so a stopped network can be resumed."""
     anvil = shutil.which("anvil") or str(
         repo_root() / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
     )
@@ -122,6 +126,16 @@ def start_anvil(port: int, log_path: Path, *, block_time: float | None = None) -
     args = [anvil, "--port", str(port), "--hardfork", "cancun", "--mnemonic", ANVIL_MNEMONIC]
     if block_time:
         args += ["--block-time", str(block_time)]
+    if state_path is not None:
+        args += ["--state", str(state_path), "--preserve-historical-states"]
+        if state_interval:
+            args += ["--state-interval", str(state_interval)]
+    return args
+
+
+def start_anvil(port: int, log_path: Path, *, block_time: float | None = None,
+                state_path: Path | None = None) -> ManagedProcess:
+    args = anvil_args(port, block_time=block_time, state_path=state_path)
     proc = ManagedProcess("anvil", args, log_path).start()
     wait_for_port(port, proc=proc.proc)
     return proc
