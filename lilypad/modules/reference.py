@@ -220,6 +220,10 @@ def parse_module_ref(text: str) -> ModuleRef:
         path = os.path.normpath(os.path.abspath(expanded))
         return ModuleRef(text=text, kind="path", location=path, ref=revision)
 
+    if ("://" in body or "/" in body) and _has_credentials(body):
+        raise ModuleRefError(text, "credentials (user:password@ or token@) are not allowed in a module URL: "
+                                   "the reference is signed into public offers; use a public repository")
+
     if "://" in body:
         scheme, _, rest = body.partition("://")
         if scheme.lower() != "https":
@@ -242,6 +246,19 @@ def parse_module_ref(text: str) -> ModuleRef:
             text, f"module name {body!r} may only contain letters, digits and '._-' (and must not start with '.' or '-')"
         )
     return ModuleRef(text=text, kind="name", location=body, ref=revision)
+
+
+def _has_credentials(body: str) -> bool:
+    """Whether ``[scheme://]userinfo@host/...`` carries a password or a token
+    (``git@host:owner/repo``, scp-style with no password, is left to its own message)."""
+    scheme, sep, rest = body.partition("://")
+    if sep and scheme.lower() != "https":
+        return False  # refused for its scheme
+    authority = (rest if sep else body).partition("/")[0]
+    if "@" not in authority:
+        return False
+    userinfo = authority.rpartition("@")[0]
+    return bool(sep) or ":" in userinfo
 
 
 def _strip_port(url_body: str) -> str:
