@@ -69,7 +69,7 @@ class BridgeConfig:
 
     network: str
     solver_url: str
-    private_key: str = field(repr=False)
+    private_key: Any = field(repr=False)  # a raw key, or an unlocked ape account (signs itself)
     data_dir: Path
     mediators: tuple[str, ...]
     solver_address: str | None = None
@@ -128,13 +128,14 @@ class Bridge:
     def run(self) -> None:
         from lilypad.chain.connect import connected
         from lilypad.chain.events import EventPoller, LogCursor
-        from lilypad.protocol.accounts import account_from_private_key
+        from lilypad.protocol.accounts import account_from_private_key, is_ape_account
         from lilypad.provider.daemon import EventWaker, resolve_solver_address
         from lilypad.solver.client import SolverClient
 
         c = self.config
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the state changes
-        self.account = account_from_private_key(c.private_key)
+        key = c.private_key
+        self.account = key if is_ape_account(key) else account_from_private_key(key)
         self.client = SolverClient(c.solver_url)
         try:
             with connected(c.network, c.deployments_dir) as contracts:

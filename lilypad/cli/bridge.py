@@ -42,7 +42,8 @@ _DATA_DIR = click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=Tr
 @click.option("--web3-private-key", envvar="WEB3_PRIVATE_KEY", show_envvar=True, default=None,
               help="The bridge's private key (never logged).")
 @click.option("--account", envvar="LILYPAD_ACCOUNT", show_envvar=True, default=None,
-              help="Sign as this account instead (TEST::n on a local network).")
+              help="Sign as this ape account alias (passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE), "
+                   "or TEST::n on a local network.")
 @_DATA_DIR
 @click.option("--mediators", envvar="LILYPAD_MEDIATORS", show_envvar=True, default="",
               help="Trusted mediator addresses, comma-separated (at least one).")
@@ -76,10 +77,10 @@ def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_k
     from eth_utils import is_address
 
     from lilypad.bridge.daemon import Bridge, BridgeConfig
-    from lilypad.cli.jobcreator import _private_key
+    from lilypad.cli.jobcreator import _signer
     from lilypad.exceptions import LilypadError
 
-    key = _private_key(web3_private_key, account)
+    key = _signer(web3_private_key, account)
     trusted = _split(mediators)
     if not trusted:
         raise click.ClickException("name at least one trusted mediator: --mediators or LILYPAD_MEDIATORS")

@@ -5,6 +5,7 @@ real containers; the results come back through submitResults (or jobFailed, with
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -208,7 +209,16 @@ def test_no_provider_means_a_refund_and_only_the_bridge_role_may_run_the_bridge(
     assert impostor.proc.wait(timeout=60) != 0
     assert "lacks BRIDGE_ROLE" in impostor.log_tail(20)
 
-    bridge = network.add_bridge("bridge", "--match-timeout", "3")
+    # The bridge signs with an ape keyfile account (alias + passphrase), not a raw key.
+    ape_env = {"APE_DATA_FOLDER": str(network.root / "ape-data"), "APE_ACCOUNTS_lilybridge_PASSPHRASE": "pass phrase"}
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys\nfrom ape_accounts import import_account_from_private_key\n"
+         "import_account_from_private_key('lilybridge', 'pass phrase', sys.argv[1])", dev_private_key(9)],
+        env={**os.environ, **ape_env}, capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    bridge = network.lilypad("bridge", "jobcreator", "--network", "ethereum:local:foundry", "--solver-url",
+                             network.solver_url, "--data-dir", str(network.root / "bridge"), "--account", "lilybridge",
+                             "--match-timeout", "3", extra_env={**ape_env, "WEB3_PRIVATE_KEY": ""})
     runner = chain.deploy("ExampleJobRunner", chain.addresses["controller"])
     chain.authorise(runner)
     before = parties(chain)
