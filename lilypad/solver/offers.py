@@ -43,6 +43,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -144,7 +145,8 @@ def _bytes32(value: Any) -> bytes:
 Address = Annotated[str, BeforeValidator(_address)]
 #: 32 bytes; ``0x``-hex in JSON.
 HexBytes32 = Annotated[
-    bytes, BeforeValidator(_bytes32), PlainSerializer(lambda b: "0x" + b.hex(), return_type=str, when_used="json")
+    bytes, BeforeValidator(_bytes32), PlainSerializer(lambda b: "0x" + b.hex(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$", "description": "32 bytes, 0x-hex"}),
 ]
 
 #: ``(author address, nonce)``: the offer's identity (see the module docstring).
@@ -189,7 +191,7 @@ def amounts_fit(pricing: DealPricing, timeouts: DealTimeouts) -> bool:
 
 
 def _sorted_addresses(values: Any) -> tuple[str, ...]:
-    if isinstance(values, (str, bytes)):
+    if not isinstance(values, (list, tuple, set, frozenset)):  # null or a string: a clear 400, not a 500
         raise ValueError("expected a list of addresses")
     unique = {_address(v) for v in values}
     return tuple(sorted(unique, key=str.lower))
@@ -381,7 +383,7 @@ class ResourceOffer(_Offer):
     @field_validator("modules", mode="before")
     @classmethod
     def _modules(cls, value: Any) -> tuple[str, ...]:
-        if isinstance(value, (str, bytes)):
+        if not isinstance(value, (list, tuple)):  # null or a string: a clear 400, not a TypeError (500)
             raise ValueError("expected a list of module references")
         entries = set()
         for entry in value:

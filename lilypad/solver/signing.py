@@ -45,7 +45,7 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from lilypad.exceptions import (
     InvalidPrivateKeyError,
@@ -278,6 +278,7 @@ class SignedOffer(BaseModel):
         bytes,
         BeforeValidator(_signature),
         PlainSerializer(lambda b: "0x" + b.hex(), return_type=str, when_used="json"),
+        WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{130}$", "description": "65 bytes, 0x-hex"}),
     ]
 
     @property
