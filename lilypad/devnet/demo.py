@@ -1,7 +1,8 @@
-"""``make demo``: a local network of real processes, then two cowsay jobs: one through
-``lilypad run`` as a CLI user, one from a smart contract (``ape run contract_job``: an
-``ExampleClient`` calls ``runJob``; the bridge, ``lilypad jobcreator``, delivers the result
-CID to its ``submitResults``); then who was paid what.
+"""``make demo``: ``lilypad devnet up`` (a supervised local network of real processes in a
+temporary data directory), then two cowsay jobs: one through ``lilypad run`` as a CLI user,
+one from a smart contract (``ape run contract_job``: an ``ExampleClient`` calls ``runJob``;
+the bridge, ``lilypad jobcreator``, delivers the result CID to its ``submitResults``); then
+who was paid what, then ``lilypad devnet down``.
 
     python -m lilypad.devnet.demo [MESSAGE]
 """
@@ -9,14 +10,14 @@ CID to its ``submitResults``); then who was paid what.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from lilypad.devnet.network import LocalNetwork
+from lilypad.devnet.network import lilypad_exe, token_balances
 from lilypad.devnet.processes import repo_root
+from lilypad.devnet.state import DevnetState
 
 __all__ = ["main"]
 
@@ -25,45 +26,52 @@ def _lp(amount: int) -> str:
     return f"{amount / 10**18:+.4f} LP"
 
 
+def _devnet(root: Path, *args: str) -> int:
+    return subprocess.run([lilypad_exe(), "devnet", *args, "--data-dir", str(root)], timeout=600).returncode
+
+
+def _failed(what: str, root: Path, code: int) -> int:
+    print(f"\ndemo: {what} failed; the last lines of each component's log:", file=sys.stderr)
+    _devnet(root, "logs", "-n", "25")
+    return code or 1
+
+
 def main(argv: list[str] | None = None) -> int:
     message = " ".join(argv if argv is not None else sys.argv[1:]) or "Hello from the lilypad demo!"
-    root = Path(tempfile.mkdtemp(prefix="lilypad-demo-"))
-    print(f"demo: starting anvil, deploying the contracts and starting the solver (state in {root})")
-    net = LocalNetwork.start(root)
+    root = Path(tempfile.mkdtemp(prefix="lilypad-demo-")) / "devnet"
+    print(f"demo: lilypad devnet up --data-dir {root}  (anvil, the contracts, solver, provider, mediator, bridge)")
+    code = _devnet(root, "up", "--providers", "1", "--slots", "2")
+    if code != 0:
+        return _failed("lilypad devnet up", root, code) if (root / "devnet.json").exists() else code
     try:
-        net.add_provider("provider", "--slots", "2")
-        net.add_mediator()
-        net.add_bridge()
-        print("demo: resource provider, mediator and bridge (lilypad jobcreator) started; "
-              "running the job as a CLI user would:")
+        state = DevnetState.load(root)
+        env = state.client_env()
+        print("\ndemo: running the job as a CLI user would:")
         print(f'demo: lilypad run cowsay:v0.0.1 -i Message="{message}"\n')
-        before = net.token_balances()
-        exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
-        client_dir = root / "client"
+        before = token_balances(state.rpc_url, Path(state.deployments_dir))
+        client_dir = root.parent / "client"
         result = subprocess.run(
-            [exe, "run", "cowsay:v0.0.1", "-i", f"Message={message}", "--network", "ethereum:local:foundry",
-             "--solver-url", net.solver_url, "--data-dir", str(client_dir)],
-            env=net.client_env(client_dir), timeout=300,
+            [lilypad_exe(), "run", "cowsay:v0.0.1", "-i", f"Message={message}", "--data-dir", str(client_dir)],
+            env={**os.environ, **env, "LILYPAD_DATA_DIR": str(client_dir)}, timeout=300,
         )
         if result.returncode != 0:
-            print("\ndemo: the job failed; component logs:\n" + net.logs(), file=sys.stderr)
-            return result.returncode
+            return _failed("the CLI job", root, result.returncode)
         for stdout in (client_dir / "downloaded-files").glob("*/stdout"):
             print(f"\ndemo: {stdout}:\n{stdout.read_text()}")
         print("demo: now from a smart contract: ape run contract_job (ExampleClient.runCowsay -> runJob -> "
               "the bridge -> submitResults)\n")
+        chain_env = {k: v for k, v in env.items() if k != "WEB3_PRIVATE_KEY"}
         contract_job = subprocess.run(
             [str(Path(sys.executable).parent / "ape"), "run", "contract_job", "--network", "ethereum:local:foundry",
              "--message", f"{message} (from a contract)"],
-            env={**os.environ, **net.env}, cwd=repo_root(), timeout=300,
+            env={**os.environ, **chain_env}, cwd=repo_root(), timeout=300,
         )
         if contract_job.returncode != 0:
-            print("\ndemo: the smart-contract job failed; component logs:\n" + net.logs(), file=sys.stderr)
-            return contract_job.returncode
+            return _failed("the smart-contract job", root, contract_job.returncode)
         for stdout in (root / "bridge" / "downloaded-files").glob("*/stdout"):
             print(f"\ndemo: the bridge verified the contract's result before delivering it ({stdout}):\n"
                   f"{stdout.read_text()}")
-        after = net.token_balances()
+        after = token_balances(state.rpc_url, Path(state.deployments_dir))
         print("demo: who was paid what (LP):")
         labels = {"job_creator": "job creator (paid for both jobs: the CLI deal and the contract's deposit)",
                   "provider": "resource provider (ran both jobs)", "mediator": "mediator",
@@ -74,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {_lp(after[name] - before[name]):>14}  {label}")
         return 0
     finally:
-        net.stop()
-        print(f"demo: stopped everything it started (logs in {root / 'logs'})")
+        print(f"\ndemo: lilypad devnet down --data-dir {root}")
+        _devnet(root, "down")
+        print(f"demo: logs kept in {root / 'logs'}")
 
 
 if __name__ == "__main__":

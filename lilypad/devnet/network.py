@@ -25,7 +25,7 @@ from lilypad.devnet.processes import (
 
 __all__ = [
     "BRIDGE", "JOB_CREATOR", "MEDIATOR", "NETWORK", "PROVIDER", "SOLVER", "LocalNetwork", "address_of",
-    "lilypad_exe", "network_env",
+    "lilypad_exe", "network_env", "token_balances",
 ]
 
 JOB_CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4
@@ -118,20 +118,7 @@ class LocalNetwork:
 
     def token_balances(self) -> dict[str, int]:
         """LP balances of the parties and of the escrow contract, read straight from the chain."""
-        import json
-
-        from web3 import Web3
-
-        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{self.rpc_port}"))
-        record = json.loads((self.root / "deployments" / "ethereum-local.json").read_text())
-        token = w3.eth.contract(address=record["contracts"]["token"], abi=[{
-            "name": "balanceOf", "type": "function", "stateMutability": "view",
-            "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}])
-        who = {"job_creator": JOB_CREATOR, "provider": PROVIDER, "mediator": MEDIATOR, "bridge": BRIDGE}
-        out = {name: token.functions.balanceOf(address_of(i)).call() for name, i in who.items()}
-        out["payments"] = token.functions.balanceOf(record["contracts"]["payments"]).call()
-        out["job_creator_contract"] = token.functions.balanceOf(record["contracts"]["job_creator"]).call()
-        return out
+        return token_balances(f"http://127.0.0.1:{self.rpc_port}", self.root / "deployments")
 
     def logs(self) -> str:
         return "\n".join(f"--- {n} ---\n{p.log_tail()}" for n, p in self.processes.items())
@@ -139,3 +126,22 @@ class LocalNetwork:
     def stop(self) -> None:
         for proc in reversed(list(self.processes.values())):
             proc.stop()
+
+
+def token_balances(rpc_url: str, deployments_dir: Path) -> dict[str, int]:
+    """LP balances of the parties (anvil test accounts) and of the escrow contracts."""
+    import json
+
+    from web3 import Web3
+
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    record = json.loads((Path(deployments_dir) / "ethereum-local.json").read_text())
+    token = w3.eth.contract(address=record["contracts"]["token"], abi=[{
+        "name": "balanceOf", "type": "function", "stateMutability": "view",
+        "inputs": [{"name": "a", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]}])
+    who = {"job_creator": JOB_CREATOR, "provider": PROVIDER, "mediator": MEDIATOR, "bridge": BRIDGE}
+    out = {name: token.functions.balanceOf(address_of(i)).call() for name, i in who.items()}
+    out["payments"] = token.functions.balanceOf(record["contracts"]["payments"]).call()
+    out["job_creator_contract"] = token.functions.balanceOf(record["contracts"]["job_creator"]).call()
+    return out
+

@@ -253,12 +253,23 @@ class Supervisor:
                     self._spawn(comp.name)
 
     def _stop_all(self) -> None:
-        for comp in reversed(self.state.components):
+        """Stop the services all at once, then anvil (which dumps the chain's state)."""
+        def stop(comp: Component) -> None:
             proc = self.procs.get(comp.name)
             if proc is not None and proc.proc is not None:
                 proc.stop(timeout=20)
                 log.info("stopped %s (pid %s)", comp.name, proc.proc.pid)
             comp.pid, comp.state = None, "stopped"
+
+        services = [c for c in self.state.components if c.kind != "anvil"]
+        threads = [threading.Thread(target=stop, args=(c,)) for c in services]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for comp in self.state.components:
+            if comp.kind == "anvil":
+                stop(comp)
         self.save()
 
 
