@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from lilypad.cli.options import service_options
 from lilypad.cli.provider import _serve, _split, metrics_options
 
 __all__ = ["jobcreator"]
@@ -35,16 +36,10 @@ _DATA_DIR = click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=Tr
 
 
 @click.group("jobcreator", invoke_without_command=True)
-@click.option("--network", envvar="LILYPAD_NETWORK", show_envvar=True, default="ethereum:local:foundry",
-              show_default=True, help="ape network choice (ECOSYSTEM:NETWORK:PROVIDER).")
-@click.option("--solver-url", envvar="LILYPAD_SOLVER_URL", show_envvar=True, default="http://127.0.0.1:8080",
-              show_default=True, help="The solver's base URL.")
-@click.option("--web3-private-key", envvar="WEB3_PRIVATE_KEY", show_envvar=True, default=None,
-              help="The bridge's private key (never logged).")
+@service_options("bridge", "bridge.db, events cursor, module cache, downloads")
 @click.option("--account", envvar="LILYPAD_ACCOUNT", show_envvar=True, default=None,
               help="Sign as this ape account alias (passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE), "
                    "or TEST::n on a local network.")
-@_DATA_DIR
 @click.option("--mediators", envvar="LILYPAD_MEDIATORS", show_envvar=True, default="",
               help="Trusted mediator addresses, comma-separated (at least one).")
 @click.option("--solver-address", envvar="LILYPAD_SOLVER_ADDRESS", show_envvar=True, default=None,

@@ -9,20 +9,14 @@ from pathlib import Path
 
 import click
 
+from lilypad.cli.options import service_options
 from lilypad.cli.provider import _serve, _split, metrics_options
 
 __all__ = ["mediator"]
 
 
 @click.command("mediator")
-@click.option("--network", envvar="LILYPAD_NETWORK", show_envvar=True, default="ethereum:local:foundry",
-              show_default=True, help="ape network choice (ECOSYSTEM:NETWORK:PROVIDER).")
-@click.option("--solver-url", envvar="LILYPAD_SOLVER_URL", show_envvar=True, default="http://127.0.0.1:8080",
-              show_default=True, help="The solver's base URL.")
-@click.option("--web3-private-key", envvar="WEB3_PRIVATE_KEY", show_envvar=True, default=None,
-              help="The mediator's private key (never logged).")
-@click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=True, default=None,
-              type=click.Path(file_okay=False, path_type=Path), help="State directory (mediator.db, runs, modules).")
+@service_options("mediator", "mediator.db, runs, modules")
 @click.option("--modules", envvar="LILYPAD_MEDIATOR_MODULES", show_envvar=True, default="",
               help="Modules it re-runs, comma-separated (empty: any).")
 @click.option("--poll-interval", envvar="LILYPAD_POLL_INTERVAL", show_envvar=True,

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from lilypad.cli.options import service_options
+
 __all__ = ["resource_provider"]
 
 
@@ -32,14 +34,7 @@ def _split(text: str | None) -> tuple[str, ...]:
 
 
 @click.command("resource-provider")
-@click.option("--network", envvar="LILYPAD_NETWORK", show_envvar=True, default="ethereum:local:foundry",
-              show_default=True, help="ape network choice (ECOSYSTEM:NETWORK:PROVIDER).")
-@click.option("--solver-url", envvar="LILYPAD_SOLVER_URL", show_envvar=True, default="http://127.0.0.1:8080",
-              show_default=True, help="The solver's base URL.")
-@click.option("--web3-private-key", envvar="WEB3_PRIVATE_KEY", show_envvar=True, default=None,
-              help="The provider's private key (never logged).")
-@click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=True, default=None,
-              type=click.Path(file_okay=False, path_type=Path), help="State directory (provider.db, runs, modules).")
+@service_options("provider", "provider.db, runs, modules")
 @click.option("--slots", envvar="LILYPAD_SLOTS", show_envvar=True, type=click.IntRange(min=1), default=1,
               show_default=True, help="Jobs run at once.")
 @click.option("--cpu", envvar="LILYPAD_CPU", show_envvar=True, type=click.IntRange(min=0), default=None,
