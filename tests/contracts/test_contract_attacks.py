@@ -1,0 +1,142 @@
+"""Targeted attacks on the contracts: reentrancy through a malicious client
+contract's callbacks, role escalation, and front-running a timeout or a
+mediation at the edge of its window. The token is the fixed LilypadToken (no
+transfer hooks), so token-callback reentrancy does not apply; the client
+callback is the only code of an attacker the contracts ever call."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+
+from lilypad.protocol.deal import AgreementState, JobState
+from lilypad.protocol.deploy import ADMIN_ROLE, BRIDGE_ROLE, MINTER_ROLE
+
+TOKEN = 10**18
+DEPOSIT = 4 * TOKEN
+MAX = 2**256 - 1
+CID = b"\x11" * 32
+
+
+def _hostile_job(project, job_manager, token, deployer, payee):
+    hostile = project.ReentrantClient.deploy(job_manager, sender=deployer)
+    token.approve(job_manager, MAX, sender=payee)
+    job_manager.setCallerAllowance(hostile, MAX, sender=payee)
+    job_id = hostile.run(payee, sender=payee).events.filter(job_manager.JobAdded)[0].id
+    return hostile, job_id
+
+
+@pytest.mark.parametrize("ending", ["submitResults", "failJob"])
+def test_a_client_re_entering_from_its_callback_gets_nothing(project, job_manager, token, deployer, payee, bridge,
+                                                             chain, ending):
+    hostile, job_id = _hostile_job(project, job_manager, token, deployer, payee)
+    job_manager.takeFunds(job_id, sender=bridge)
+    _, _, timeout = job_manager.getSettings()
+    chain.mine(timestamp=chain.pending_timestamp + timeout + 1)  # timeoutJob would be open to anyone now
+    before = {who: token.balanceOf(who) for who in (payee, bridge, job_manager)}
+    if ending == "submitResults":
+        job_manager.submitResults(job_id, "0xdeal", "bafyx", sender=bridge, gas=3_000_000)
+    else:
+        job_manager.failJob(job_id, "no provider", sender=bridge, gas=3_000_000)
+    assert hostile.callbacks() == 1 and hostile.attempts() == 5
+    assert hostile.succeeded() == 0, "a re-entrant call got through"
+    after = {who: token.balanceOf(who) for who in (payee, bridge, job_manager)}
+    if ending == "submitResults":
+        assert JobState(job_manager.getJob(job_id).state) == JobState.COMPLETED
+        assert after[bridge] - before[bridge] == DEPOSIT and after[payee] == before[payee]
+    else:
+        assert JobState(job_manager.getJob(job_id).state) == JobState.FAILED
+        assert after[payee] - before[payee] == DEPOSIT and after[bridge] == before[bridge]
+    assert after[job_manager] == before[job_manager] - DEPOSIT, "paid out exactly once"
+    for call in (lambda: job_manager.submitResults(job_id, "0xdeal", "bafyx", sender=bridge),
+                 lambda: job_manager.failJob(job_id, "again", sender=bridge),
+                 lambda: job_manager.timeoutJob(job_id, sender=bridge)):
+        with ape.reverts():
+            call()
+
+
+def test_roles_cannot_be_escalated(job_manager, token, controller, stranger, bridge, deployer, payee):
+    for who in (stranger, bridge):
+        for role in (BRIDGE_ROLE, ADMIN_ROLE):
+            with ape.reverts():
+                job_manager.grantRole(role, who, sender=who)
+        with ape.reverts():
+            job_manager.setSettings(0, 1, 1, sender=who)
+        with ape.reverts():
+            token.grantRole(MINTER_ROLE, who, sender=who)
+        with ape.reverts():
+            token.mint(who, 10**30, sender=who)
+        with ape.reverts():
+            controller.setJobCreatorAddress(who, sender=who)
+        with ape.reverts():
+            controller.grantRole(ADMIN_ROLE, who, sender=who)
+    for call in (lambda: job_manager.takeFunds(1, sender=stranger),
+                 lambda: job_manager.submitResults(1, "0xdeal", "bafyx", sender=stranger),
+                 lambda: job_manager.failJob(1, "x", sender=stranger)):
+        with ape.reverts():
+            call()
+    # A bridge that renounces its role cannot take it back; nobody gained one.
+    assert not job_manager.hasRole(BRIDGE_ROLE, stranger)
+    assert not job_manager.hasRole(ADMIN_ROLE, bridge)
+    assert not token.hasRole(MINTER_ROLE, stranger)
+
+
+def _settled(token, payments, parties) -> int:
+    return sum(token.balanceOf(p) for p in parties) + token.balanceOf(payments)
+
+
+@pytest.mark.parametrize("first", ["provider", "timeout"])
+def test_front_running_the_submit_timeout_at_the_window_edge(controller, storage, token, payments, make_deal,
+                                                             agreed, job_creator, resource_provider, stranger,
+                                                             chain, first):
+    deal = make_deal()
+    agreed(deal)
+    parties = (job_creator, resource_provider, stranger)
+    total = _settled(token, payments, parties)
+    # Inside the window the timeout is refused: nobody can steal the provider's chance.
+    with ape.reverts():
+        controller.timeoutSubmitResult(deal.as_tuple(), sender=stranger)
+    chain.mine(timestamp=chain.pending_timestamp + deal.timeouts.submit_results + 1)
+    provider = lambda: controller.addResult(deal.as_tuple(), CID, 1, sender=resource_provider)  # noqa: E731
+    timeout = lambda: controller.timeoutSubmitResult(deal.as_tuple(), sender=stranger)  # noqa: E731
+    winner, loser = (provider, timeout) if first == "provider" else (timeout, provider)
+    if first == "provider":  # the window has closed: a late result is refused, the timeout wins
+        with ape.reverts():
+            winner()
+        timeout()
+    else:
+        winner()
+        with ape.reverts():
+            loser()
+    assert AgreementState(storage.getAgreement(deal.deal_id).state) == AgreementState.TIMEOUT_SUBMIT_RESULTS
+    assert token.balanceOf(payments) == 0 and _settled(token, payments, parties) == total
+    with ape.reverts():
+        controller.timeoutSubmitResult(deal.as_tuple(), sender=stranger)  # paid once
+
+
+def test_front_running_a_mediation(controller, storage, token, payments, mediation, make_deal, agreed, job_creator,
+                                   resource_provider, mediators, stranger, chain):
+    deal = make_deal()
+    agreed(deal)
+    controller.addResult(deal.as_tuple(), CID, 1, sender=resource_provider)
+    controller.checkResult(deal.as_tuple(), sender=job_creator)
+    chain.mine()
+    parties = (job_creator, resource_provider, stranger, *mediators)
+    total = _settled(token, payments, parties)
+    drawn_address = mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+    drawn = next(m for m in mediators if m.address == drawn_address)
+    # Neither party, nor an undrawn mediator, nor a stranger can judge; the timeout is not yet open.
+    for who in (job_creator, resource_provider, stranger, *(m for m in mediators if m != drawn)):
+        with ape.reverts():
+            controller.mediationAcceptResult(deal.as_tuple(), sender=who)
+        with ape.reverts():
+            controller.mediationRejectResult(deal.as_tuple(), sender=who)
+    with ape.reverts():
+        controller.timeoutMediateResult(deal.as_tuple(), sender=resource_provider)
+    # At the window's edge the timeout wins and the late verdict is refused.
+    chain.mine(timestamp=chain.pending_timestamp + deal.timeouts.mediate_results + 1)
+    with ape.reverts():
+        controller.mediationRejectResult(deal.as_tuple(), sender=drawn)
+    controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    assert AgreementState(storage.getAgreement(deal.deal_id).state) == AgreementState.TIMEOUT_MEDIATE_RESULTS
+    assert token.balanceOf(payments) == 0 and _settled(token, payments, parties) == total
