@@ -30,6 +30,18 @@ def _devnet(root: Path, *args: str) -> int:
     return subprocess.run([lilypad_exe(), "devnet", *args, "--data-dir", str(root)], timeout=600).returncode
 
 
+def _down(root: Path) -> None:
+    """``lilypad devnet down``, in this process: stopping must not depend on the CLI starting."""
+    from lilypad.devnet.control import down
+    from lilypad.exceptions import DevnetError
+
+    try:
+        for note in down(root):
+            print(f"devnet: {note}")
+    except DevnetError as err:
+        print(f"devnet: {err}", file=sys.stderr)
+
+
 def _failed(what: str, root: Path, code: int) -> int:
     print(f"\ndemo: {what} failed; the last lines of each component's log:", file=sys.stderr)
     _devnet(root, "logs", "-n", "25")
@@ -83,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         print(f"\ndemo: lilypad devnet down --data-dir {root}")
-        _devnet(root, "down")
+        _down(root)
         print(f"demo: logs kept in {root / 'logs'}")
 
 

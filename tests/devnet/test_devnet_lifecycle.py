@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lilypad.devnet.control import pid_alive
+from lilypad.devnet.control import down, pid_alive, running_supervisor
 from lilypad.devnet.network import lilypad_exe
 from lilypad.devnet.state import DevnetState
 
@@ -117,7 +117,8 @@ def test_up_status_job_restart_down_resume(tmp_path):
         twice = devnet(root, "up", timeout=60)
         assert twice.returncode != 0 and "already running" in twice.stderr and "Traceback" not in twice.stderr
     finally:
-        devnet(root, "down", timeout=120)
+        if devnet(root, "down", timeout=120).returncode != 0 and running_supervisor(DevnetState.load(root), root):
+            down(root)  # never leave a network behind, even when the CLI is broken
 
     # a chain that lost its contracts cannot be resumed: a clear refusal naming the way out
     (root / "anvil-state.json").unlink()
