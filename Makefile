@@ -123,6 +123,20 @@ bench: setup compile
 bench-quick: setup compile
 	python bench/run.py --quick $(BENCH_ARGS)
 
+# Long reliability and security runs (not part of `make test`): the protocol's
+# Hypothesis stateful fuzz at a large budget (money invariants after every step),
+# the solver-API (schemathesis) and parser fuzz at a large budget, and the whole
+# security suite (hostile input, sandbox, contract attacks).
+SOAK_FUZZ_EXAMPLES ?= 2000
+SOAK_SECURITY_EXAMPLES ?= 1000
+.PHONY: soak
+soak: setup
+	LILYPAD_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) \
+	    ape test tests/contracts/test_protocol_fuzz.py tests/contracts/test_contract_attacks.py -q $(ARGS)
+	mkdir -p $(ROOT)/.cache; LILYPAD_SECURITY_EXAMPLES=$(SOAK_SECURITY_EXAMPLES) LILYPAD_SECURITY_TALLY=$(ROOT)/.cache/security-tally.json \
+	    python -m pytest tests/security -q -p no:ape_test $(ARGS)
+	@cat $(ROOT)/.cache/security-tally.json 2>/dev/null; echo
+
 clean:
 	rm -rf .build .cache contracts/.cache .pytest_cache .hypothesis *.egg-info
 	find . \( -path ./.venv -o -path ./node_modules -o -path ./.git \) -prune -o \

@@ -6,6 +6,8 @@
   before anything parses it, whether it declares a ``Content-Length`` or is
   sent chunked. Without it, one POST of gigabytes of JSON is read whole into
   the solver's memory.
+* JSON nested deeper than :data:`MAX_JSON_DEPTH` is answered ``400`` before
+  it is parsed (deep nesting crashed the process, see there).
 * :func:`install_http_error_handler` answers the framework's own errors
   (unknown path, wrong method, a body the JSON parser rejects) in the API's
   ``{"error": CODE, "detail": MESSAGE}`` form instead of ``{"detail": ...}``.
@@ -22,22 +24,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_JSON_BODY_BYTES", "JSONBodyLimit", "install_http_error_handler"]
+__all__ = ["MAX_JSON_BODY_BYTES", "MAX_JSON_DEPTH", "JSONBodyLimit", "install_http_error_handler", "json_depth"]
 
 #: The largest JSON body the API reads: a job offer carries at most 256 KiB
 #: of inputs, which JSON escaping can grow up to 6 times.
 MAX_JSON_BODY_BYTES = 4 << 20
+#: The deepest JSON nesting the API reads. Python's JSON parser recurses, and
+#: with a recursion limit raised by an imported library (py-evm sets 12288,
+#: others more) a body of 100,000 ``[`` crashes the whole process (SIGSEGV)
+#: instead of raising RecursionError. Offers nest about 5 levels.
+MAX_JSON_DEPTH = 64
 
 _UPLOADS = re.compile(r".*/(deals/[^/]+/result|job_offers/[^/]+/inputs)")
 _CODES = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
-
-
-class _TooLarge(StarletteHTTPException):
-    """Raised from ``receive``: FastAPI's body reader passes HTTP exceptions on as they are."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is over the limit of {limit} bytes")
 
 
 class JSONBodyLimit:
@@ -63,29 +63,63 @@ class JSONBodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await self._refuse(send, f"the request body is {int(value)} bytes; the limit is {limit}")
                 return
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        while True:  # read the (bounded) body first, so that it can be checked before any parser sees it
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge(limit)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > limit:
                 await self._refuse(send, f"the request body is over the limit of {limit} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:
+            payload = json.dumps({"error": "invalid_request",
+                                  "detail": f"the JSON nests {depth} levels deep; at most {MAX_JSON_DEPTH} are read"})
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(payload)).encode())]})
+            await send({"type": "http.response.body", "body": payload.encode()})
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def json_depth(body: bytes) -> int:
+    """How deep ``[`` and ``{`` nest in ``body`` (outside strings); cheap when they are few."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return 0
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def install_http_error_handler(app: FastAPI) -> None:
