@@ -14,11 +14,19 @@ ape-foundry attaches to it instead of starting one. Do not use
 ``ethereum:local:http://...`` for anvil: ape then picks its geth "node"
 provider, which signs for chain id 1337; :func:`connected` refuses it with a
 message saying so.
+
+**RPC fail-over.** ``rpc_urls`` (default: ``LILYPAD_RPC_URLS``, comma-separated)
+is a list of endpoints tried in order when connecting: the first that answers
+with the deployment's chain id is used (``host`` for ape-foundry, ``uri`` for
+ape's node providers such as ``arbitrum:sepolia:node``). A service that loses
+its endpoint later retries it with backoff; restarted (systemd does this), it
+fails over to the next endpoint that answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +35,34 @@ from lilypad.chain.contracts import LilypadContracts
 from lilypad.exceptions import ChainConnectionError, DeploymentMismatchError
 from lilypad.protocol.deployments import Deployment, deployment_path, load_deployment
 
-__all__ = ["check_deployment", "connected", "node_chain_id"]
+__all__ = ["RPC_URLS_ENV", "check_deployment", "connected", "node_chain_id", "pick_rpc", "rpc_urls_from_env"]
+
+#: The environment variable listing RPC endpoints to fail over between.
+RPC_URLS_ENV = "LILYPAD_RPC_URLS"
+
+
+def rpc_urls_from_env() -> list[str]:
+    """The endpoints in ``LILYPAD_RPC_URLS`` (comma- or space-separated), in order."""
+    raw = os.environ.get(RPC_URLS_ENV, "")
+    return [u for u in raw.replace(",", " ").split() if u]
+
+
+def pick_rpc(urls: Sequence[str], chain_id: int, *, timeout: float = 5.0) -> tuple[str | None, list[str]]:
+    """The first of ``urls`` that answers JSON-RPC with ``chain_id``, and what
+    was wrong with each endpoint tried before it."""
+    from web3 import Web3
+
+    problems: list[str] = []
+    for url in urls:
+        try:
+            served = int(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout})).eth.chain_id)
+        except Exception as exc:  # refused, timed out, not JSON-RPC
+            problems.append(f"{url}: no answer ({type(exc).__name__})")
+            continue
+        if served == chain_id:
+            return url, problems
+        problems.append(f"{url}: chain id {served}, not {chain_id}")
+    return None, problems
 
 
 def node_chain_id(provider: Any) -> int:
@@ -68,6 +103,7 @@ def connected(
     project: Any | None = None,
     provider_settings: dict | None = None,
     retries: int = 3,
+    rpc_urls: Sequence[str] | None = None,
 ) -> Iterator[LilypadContracts]:
     """Connect to ``network_choice`` and yield the deployed system's :class:`LilypadContracts`.
 
@@ -98,6 +134,15 @@ def connected(
         raise ChainConnectionError(network_choice, f"not a usable network choice ({exc})") from exc
 
     deployment = load_deployment(ecosystem_name, network_name, directory)
+    urls = list(rpc_urls) if rpc_urls is not None else rpc_urls_from_env()
+    if urls and not provider_settings:
+        url, problems = pick_rpc(urls, deployment.chain_id)
+        if url is None:
+            raise ChainConnectionError(
+                network_choice, f"none of the RPC endpoints serves chain id {deployment.chain_id}: "
+                + "; ".join(problems))
+        provider_settings = {"host" if wanted.name == "foundry" else "uri": url}
+        wanted = networks.get_provider_from_choice(network_choice, provider_settings=provider_settings)
     active = networks.active_provider
     context: ProviderContextManager | None = None
     if _reusable(active, wanted, network_choice, provider_settings):
