@@ -229,15 +229,18 @@ def start_cli_job(net: Any, data_dir: Path, module: str, inputs: dict[str, str],
         args += ["-i", f"{key}={value}"]
     runs = data_dir / "jobcreator" / "runs"
     before = {p.name for p in runs.glob("*.json")} if runs.is_dir() else set()
+    data_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with open(data_dir / "lilypad-run.out", "ab") as log:  # a file, not a pipe: nothing blocks on output
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return proc, before, started
 
 
 def finish_cli_job(proc: subprocess.Popen, data_dir: Path, before: set[str], started: float,
                    timeout: float = 600) -> CliJob:
-    output, _ = proc.communicate(timeout=timeout)
+    proc.wait(timeout=timeout)
     ended = time.time()
+    output = (data_dir / "lilypad-run.out").read_text(errors="replace")
     return CliJob(proc.returncode, ended - started, started, ended, output, _newest_record(data_dir, before))
 
 

@@ -81,7 +81,7 @@ def run(quick: bool) -> dict[str, Any]:
         out["skipped"] = "Docker is not available (docker info failed)"
         return out
     have_bridge = (ROOT / "lilypad" / "cli" / "bridge.py").is_file()
-    cli_jobs, sc_jobs = (3, 2) if quick else (8, 8)
+    cli_jobs, sc_jobs = (2, 1) if quick else (8, 8)
     with devnet("footprint", match_timeout=600.0) as net:
         net.add_provider("provider", "--slots", "4")
         net.add_mediator()
@@ -105,7 +105,7 @@ def run(quick: bool) -> dict[str, Any]:
         time.sleep(2.0)
         idle = Sampler(pids)
         idle.start()
-        time.sleep(3.0 if quick else 6.0)
+        time.sleep(2.0 if quick else 6.0)
         idle_samples = idle.finish()
         load = Sampler(pids)
         peaks = _ClientPeaks()

@@ -214,7 +214,7 @@ def _rows(path: str, txs: list[Tx]) -> list[list[Any]]:
 
 def run(quick: bool) -> dict[str, Any]:
     out = section("Gas and calldata per job")
-    repeats = 2 if quick else 3
+    repeats = 1 if quick else 3
     paths = _Paths()
     out["notes"] += _service_paths(paths, repeats)
     _timeout_paths(paths, 1 if quick else 2)

@@ -47,7 +47,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         "(`python bench/run.py" + (" --quick" if results["mode"] == "quick" else "") + "`).", "",
         f"Machine: {m.get('cores')} cores ({m.get('cpu_model')}), {_mib(m.get('memory_bytes'))} memory "
         f"({_mib(m.get('memory_available_bytes'))} available at the start), {m.get('os')}, load average at the "
-        f"start {', '.join(f'{x:.2f}' for x in m.get('load_average') or [])}.", "",
+        f"start {', '.join(f'{x:.2f}' for x in m.get('load_average') or [])}, at the end "
+        f"{', '.join(f'{x:.2f}' for x in results.get('load_average_end') or [])} (other work on the machine "
+        "counts in every timing).", "",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".", "",
         "Figures are medians over repeated runs, with p10/p90 and min/max; comparisons are measured side by "
         "side in the same run. Timings on a shared 2-core machine drift: compare ratios, not absolute times.", "",

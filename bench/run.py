@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -52,6 +53,7 @@ def run_sections(names: list[str], quick: bool, echo: Any = print) -> dict[str, 
                   else f"ERROR {result['error']}" if result.get("error") else "done")
         echo(f"bench: {name} {status} in {result['duration_s']:.1f} s")
     results["duration_s"] = round(time.perf_counter() - total, 2)
+    results["load_average_end"] = list(os.getloadavg())
     return results
 
 

@@ -29,7 +29,7 @@ def test_quick_matching_run_writes_json_and_report(tmp_path: Path) -> None:
     assert fig["unit"] == "s" and fig["target"] == "< 1 s" and isinstance(fig["met"], bool)
     stats = fig["stats"]
     assert stats["n"] == 2 and 0 < stats["min"] <= stats["median"] <= stats["max"]
-    assert sec["figures"]["memory_peak.10k_jobs_x_1k_offers"]["value"] > 0
+    assert sec["figures"]["memory.10k_jobs_x_1k_offers"]["value"] >= 0
     assert "growth.1k_to_10k_jobs_x_1k_offers" in sec["figures"]
     report = (tmp_path / "latest.md").read_text()
     assert "Matching at scale" in report and "match_all.10k_jobs_x_1k_offers" in report and "cores" in report
