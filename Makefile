@@ -126,7 +126,9 @@ bench-quick: setup compile
 # Long reliability and security runs (not part of `make test`): the protocol's
 # Hypothesis stateful fuzz at a large budget (money invariants after every step),
 # the solver-API (schemathesis) and parser fuzz at a large budget, and the whole
-# security suite (hostile input, sandbox, contract attacks).
+# security suite (hostile input, sandbox, contract attacks), then the fault campaigns
+# (tests/faults, marked soak: services SIGKILLed during a batch of jobs, tally in
+# .cache/fault-tally.json; last, the Docker engine restarted mid-job).
 SOAK_FUZZ_EXAMPLES ?= 2000
 SOAK_SECURITY_EXAMPLES ?= 1000
 .PHONY: soak
@@ -136,6 +138,10 @@ soak: setup
 	mkdir -p $(ROOT)/.cache; LILYPAD_SECURITY_EXAMPLES=$(SOAK_SECURITY_EXAMPLES) LILYPAD_SECURITY_TALLY=$(ROOT)/.cache/security-tally.json \
 	    python -m pytest tests/security -q -p no:ape_test $(ARGS)
 	@cat $(ROOT)/.cache/security-tally.json 2>/dev/null; echo
+	APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) ape test tests/faults -q -s -m soak --deselect tests/faults/test_docker_restart.py $(ARGS)
+	@cat $(ROOT)/.cache/fault-tally.json 2>/dev/null; echo
+	# Last: restarting the Docker engine stops every container on the machine.
+	APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) ape test tests/faults/test_docker_restart.py -q -s -m soak $(ARGS)
 
 clean:
 	rm -rf .build .cache contracts/.cache .pytest_cache .hypothesis *.egg-info

@@ -374,7 +374,7 @@ class LilypadContracts:
             return None
         if _address(request.mediator) != ZERO_ADDRESS:
             return _address(request.mediator)
-        if self._read(lambda: chain.blocks.height) <= int(request.checkBlock):
+        if self._read(lambda: chain.blocks.head.number) <= int(request.checkBlock):  # .height is 0 offline
             return None  # a call at the head would revert with DrawNotReady
         try:
             chosen = self._read(self.mediation.drawMediator, deal_id, list(deal.members.mediators))

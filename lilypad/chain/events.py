@@ -209,7 +209,10 @@ class EventPoller:
     def _head(self) -> int:
         from ape import chain
 
-        return int(chain.blocks.height)
+        # Not ``chain.blocks.height``: ape answers 0 when the RPC is unreachable, which would read
+        # as a chain reset (CursorAheadOfChainError); the head block's number raises instead, a
+        # transient error the caller retries.
+        return int(chain.blocks.head.number)
 
     def _fetch(self, start: int, stop: int) -> list[ContractLog]:
         """Every matching log in blocks ``start..stop`` (inclusive), in chain order."""

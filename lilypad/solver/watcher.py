@@ -116,9 +116,15 @@ class _Loop:
         while not self._stop.is_set():
             try:
                 self.step()
-            except Exception:  # keep following whatever one round hit
+            except Exception as exc:  # keep following whatever one round hit
+                from lilypad.chain.tx import is_transient
+
                 self.errors += 1
-                log.exception("%s: round failed", self.name)
+                if is_transient(exc):  # the RPC (or the network to it) is down: one line, not a traceback
+                    log.warning("%s: round failed, the chain is unreachable (%s: %s); retrying in %.1fs",
+                                self.name, type(exc).__name__, exc, self.interval)
+                else:
+                    log.exception("%s: round failed", self.name)
             self._stop.wait(self.interval)
 
     def start(self) -> _Loop:
