@@ -95,8 +95,16 @@ _PERMANENT = re.compile(
 )
 
 
+#: Where built-in modules come from instead of the repository's ``modules/`` (tests: a
+#: directory with extra modules, e.g. a long-running one for the fault tests).
+BUILTIN_DIR_ENV = "LILYPAD_BUILTIN_MODULES_DIR"
+
+
 def default_builtin_dir() -> Path:
-    """``modules/`` at the root of the repository lilypad runs from."""
+    """``modules/`` at the root of the repository lilypad runs from (or ``$LILYPAD_BUILTIN_MODULES_DIR``)."""
+    override = os.environ.get(BUILTIN_DIR_ENV)
+    if override:
+        return Path(override)
     return Path(lilypad.__file__).resolve().parents[1] / "modules"
 
 

@@ -34,18 +34,20 @@ def push_time(w3: Any, seconds: int) -> None:
     w3.provider.make_request("evm_mine", [])
 
 
-def containers_under(root: Path) -> list[str]:
-    """Ids of containers (running or not) whose bind mounts lie under ``root``: the ones a
-    network's provider and mediator created, whoever else shares the Docker engine."""
+def containers_under(root: Path, *, running: bool = False) -> list[str]:
+    """Ids of containers (all, or only running ones) whose bind mounts lie under ``root``: the
+    ones a network's provider and mediator created, whoever else shares the Docker engine. One
+    list call (docker-py's ``containers.list`` inspects each container, and fails when another
+    user's container goes away in between)."""
     import docker
 
     client = docker.from_env()
     try:
         found = []
-        for container in client.containers.list(all=True):
-            sources = [m.get("Source", "") for m in container.attrs.get("Mounts", [])]
+        for container in client.api.containers(all=not running):
+            sources = [m.get("Source", "") for m in container.get("Mounts") or []]
             if any(s.startswith(str(root)) for s in sources):
-                found.append(container.id)
+                found.append(container["Id"])
         return found
     finally:
         client.close()
