@@ -570,8 +570,9 @@ def _no_leftover_containers(request: pytest.FixtureRequest) -> Iterator[None]:
     if "client" not in request.fixturenames:
         return
     engine = request.getfixturevalue("client")
-    leftovers = [c for c in engine.containers.list(all=True, filters={"label": JOB_LABEL})
-                 if c.labels.get(JOB_LABEL, "").startswith(SESSION)]
+    # sparse: no per-container inspect, which fails when another process's container goes meanwhile
+    leftovers = [c for c in engine.containers.list(all=True, sparse=True, filters={"label": JOB_LABEL})
+                 if (c.attrs.get("Labels") or {}).get(JOB_LABEL, "").startswith(SESSION)]
     for container in leftovers:
         container.remove(force=True)
-    assert leftovers == []
+    assert [c.id for c in leftovers] == []
