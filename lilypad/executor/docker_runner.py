@@ -86,6 +86,8 @@ IMAGE_REPOSITORY = "lilypad-module"
 OUTPUTS_PATH = "/outputs"
 INPUTS_PATH = "/inputs"
 TIMEOUT_EXIT_CODE = 124
+#: Exit codes of a container whose PID 1 died of SIGKILL (137) or SIGTERM (143) sent from outside.
+_KILLED_FROM_OUTSIDE = frozenset({128 + 9, 128 + 15})
 """``exitCode`` of a job killed at its timeout (GNU ``timeout``'s code)."""
 
 _RESULT_NAMES = ("stdout", "stderr", "exitCode", "outputs")
@@ -610,6 +612,13 @@ def _run(client: docker.DockerClient, kwargs: Mapping[str, Any], work_dir: Path,
         duration = time.monotonic() - started
         container.reload()
         oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled")) and not timed_out
+        if not timed_out and not oom_killed and exit_code in _KILLED_FROM_OUTSIDE:
+            # PID 1 of a container cannot be sent SIGKILL/SIGTERM from inside it (init is shielded), so
+            # this run was stopped from outside: the Docker engine shutting down or restarting, or
+            # someone's `docker kill`. That is no result of the module: fail the run so it is retried.
+            raise ContainerError(image, f"the container was stopped from outside (exit code {exit_code}: "
+                                        "the Docker engine stopped or restarted, or someone killed it); "
+                                        "not a result of the module")
     finally:
         _remove_containers(client, container, job_id)
         if capture is not None:

@@ -389,6 +389,30 @@ def test_exception_mid_run_removes_container_and_result(client: docker.DockerCli
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_a_container_stopped_from_outside_is_no_result(client: docker.DockerClient, tmp_path: Path, how: str) -> None:
+    """The engine stopping (SIGTERM, then SIGKILL) or someone killing the container is not the
+    module's exit: the run fails (so a provider retries it) instead of yielding exit code 137/143."""
+    timers: list[threading.Timer] = []
+
+    def from_outside(container: Any) -> None:
+        act = container.kill if how == "kill" else (lambda: container.stop(timeout=1))
+        timers.append(threading.Timer(1.0, act))
+        timers[-1].start()
+
+    job_id = new_job_id()
+    with pytest.raises(ContainerError, match="stopped from outside"):
+        run_module(spec_for("sleep 60", timeout=60), module_dir=None, work_dir=tmp_path / "work", client=client,
+                   job_id=job_id, on_started=from_outside)
+    timers[0].join()
+    assert job_containers(client, job_id) == []
+
+
+def test_a_module_may_still_fail_with_its_own_exit_code(client: docker.DockerClient, tmp_path: Path) -> None:
+    result, _ = run(spec_for("echo failing; exit 3"), tmp_path / "work", client)
+    assert result.exit_code == 3 and not result.timed_out
+
+
 def test_real_sigint_while_waiting_removes_container_and_result(client: docker.DockerClient,
                                                                tmp_path: Path) -> None:
     """A real SIGINT (Ctrl-C) delivered to the main thread while run_module waits.
