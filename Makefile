@@ -129,7 +129,7 @@ bench-quick: setup compile
 # security suite (hostile input, sandbox, contract attacks), then the fault campaigns
 # (tests/faults, marked soak: services SIGKILLed during a batch of jobs, tally in
 # .cache/fault-tally.json; last, the Docker engine restarted mid-job).
-SOAK_FUZZ_EXAMPLES ?= 2000
+SOAK_FUZZ_EXAMPLES ?= 200
 SOAK_SECURITY_EXAMPLES ?= 1000
 .PHONY: soak
 soak: setup
