@@ -52,10 +52,6 @@ def running_containers(root: Path) -> list[str]:
     return containers_under(root, running=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug (issue #8): a container killed by the engine's shutdown exits 137 and the executor "
-    "reports it as the module's result (non-zero exits are results), so the provider uploads it, the "
-    "client accepts and pays for a killed run instead of it being retried"))
 def test_docker_engine_restart_mid_job(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("restarting the Docker engine needs root")
