@@ -437,7 +437,7 @@ class Bridge:
             return self.fail(job, "the solver's deal does not match the job offer: " + "; ".join(problems))
         agreement = self.contracts.agreement(deal_id)
         if not agreement.job_creator_agreed:
-            self.contracts.ensure_allowance(self.account, deal.job_creator_deposit)
+            self.contracts.ensure_allowance(self.account, deal.job_creator_deposit, unlimited=True)
             self.contracts.agree(deal, self.account)
         self._fault("after-agree")
         return self._set(job, BridgeState.DEAL_AGREED, f"agreed to deal {deal_id} with provider "
@@ -470,7 +470,7 @@ class Bridge:
                 return self._set(job, BridgeState.RESULTS, "result verified against the on-chain CID and accepted",
                                  result_cid=cid)
             reason = problem or "mediation asked for"
-            self.contracts.ensure_allowance(self.account, deal.pricing.mediation_fee)
+            self.contracts.ensure_allowance(self.account, deal.pricing.mediation_fee, unlimited=True)
             self.contracts.check_result(deal, self.account)
             return self._set(job, BridgeState.CHECKING, f"sent to mediation: {reason}", result_cid=cid)
         due = agreement.timeout_at(deal)

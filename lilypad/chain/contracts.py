@@ -32,6 +32,7 @@ from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, JobSt
 from lilypad.protocol.deployments import CONTRACT_NAMES, Deployment
 
 __all__ = [
+    "UNLIMITED_ALLOWANCE",
     "Agreement",
     "DealRef",
     "Escrow",
@@ -203,6 +204,10 @@ def _is_custom_error(err: Exception, instance: Any, name: str) -> bool:
 # --------------------------------------------------------------------------
 # The wrappers
 # --------------------------------------------------------------------------
+
+
+#: An allowance ERC-20 transfers never decrease.
+UNLIMITED_ALLOWANCE = 2**256 - 1
 
 
 class LilypadContracts:
@@ -394,14 +399,19 @@ class LilypadContracts:
         """What ``spender`` (default: Payments) may take from ``owner``."""
         return int(self._read(self.token.allowance, _address(owner), _address(spender or self.payments)))
 
-    def ensure_allowance(self, account: Any, amount: int, *, spender: Any | None = None, **tx: Any) -> Any | None:
+    def ensure_allowance(self, account: Any, amount: int, *, spender: Any | None = None, unlimited: bool = False,
+                         **tx: Any) -> Any | None:
         """Approve ``spender`` (default: Payments) for ``amount`` if the current
         allowance is below it; returns the approval's receipt, or ``None`` when
-        nothing had to be sent."""
+        nothing had to be sent. ``unlimited`` approves ``2**256 - 1`` instead, once
+        (the long-running services do: the Payments contract moves tokens only as
+        the controller's deal rules say, and an unlimited allowance saves an
+        approval per deal and the allowance write in every ``transferFrom``)."""
         spender_address = _address(spender or self.payments)
         if self.allowance(account, spender_address) >= amount:
             return None
-        return self._send(self.token.approve, spender_address, amount, account=account, **tx)
+        value = UNLIMITED_ALLOWANCE if unlimited else amount
+        return self._send(self.token.approve, spender_address, value, account=account, **tx)
 
     # -------------------------------------------------------------- on-chain jobs (bridge)
 

@@ -463,7 +463,7 @@ class ResourceProvider:
                 self._set(deal_id, JobStatus.REFUSED, f"not agreeing: {problem}")
                 return
             deposit = deal.resource_provider_deposit + deal.results_collateral(1)
-            self.contracts.ensure_allowance(self.account, deposit)
+            self.contracts.ensure_allowance(self.account, deposit, unlimited=True)
             receipt = self.contracts.agree(deal, self.account)
             self._set(deal_id, JobStatus.AGREED, decision.reason, tx=getattr(receipt, "txn_hash", None))
         elif action == Action.RUN:
@@ -481,7 +481,7 @@ class ResourceProvider:
             self._set(deal_id, JobStatus.UPLOADED, decision.reason)
         elif action == Action.ADD_RESULT:
             assert local.result_cid is not None
-            self.contracts.ensure_allowance(self.account, deal.results_collateral(1))
+            self.contracts.ensure_allowance(self.account, deal.results_collateral(1), unlimited=True)
             self._set(deal_id, JobStatus.SUBMITTED, "sending addResult")
             receipt = self.contracts.add_result(deal, local.result_cid, 1, self.account)
             log_event(log, "result_posted", deal_id=deal_id, result_cid=local.result_cid,

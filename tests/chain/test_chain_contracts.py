@@ -87,6 +87,22 @@ def test_ensure_allowance_is_idempotent(contracts, job_creator, chain):
     assert chain.blocks.height == height + 1
 
 
+def test_an_unlimited_allowance_is_approved_once_and_never_used_up(contracts, make_deal, resource_provider,
+                                                                   job_creator, chain):
+    from lilypad.chain.contracts import UNLIMITED_ALLOWANCE
+
+    assert contracts.ensure_allowance(resource_provider, 2 * TOKEN, unlimited=True) is not None
+    assert contracts.allowance(resource_provider) == UNLIMITED_ALLOWANCE
+    deal = make_deal()
+    contracts.ensure_allowance(job_creator, deal.job_creator_deposit)
+    contracts.agree(deal, job_creator)
+    contracts.agree(deal, resource_provider)  # transferFrom leaves an unlimited allowance as it was
+    assert contracts.allowance(resource_provider) == UNLIMITED_ALLOWANCE
+    height = chain.blocks.height
+    assert contracts.ensure_allowance(resource_provider, 10**9 * TOKEN, unlimited=True) is None
+    assert chain.blocks.height == height
+
+
 def test_revert_surfaces_its_custom_error(contracts, make_deal, job_creator, solver):
     deal = make_deal()
     with ape.reverts(contracts.controller.WrongState):
