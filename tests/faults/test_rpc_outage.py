@@ -61,8 +61,11 @@ def test_services_ride_out_an_rpc_outage(tmp_path: Path, project):
         runner = chain.deploy("ExampleJobRunner", chain.addresses["controller"])
         chain.authorise(runner)
         (job_id,) = chain.job_ids(chain.send(runner.functions.run("cowsay:v0.0.1", ["Message=through the outage"])))
-        # The bridge took the deposit: the job is in flight on the market when the chain goes away.
-        wait_for(lambda: chain.job_state(job_id) >= 2, timeout=60, what="the bridge to take the funds", net=net)
+        # The bridge took the deposit and the solver made the deal: the job is in flight on the market,
+        # with both parties still to act on-chain (agree, addResult, accept), when the chain goes away.
+        # (Cut earlier and the provider, with no deal yet, has nothing to ask the chain and logs nothing.)
+        wait_for(lambda: solver_deal_states(net), timeout=60, every=0.05, what="the solver to make the deal", net=net)
+        assert chain.job_state(job_id) >= 2, "the bridge took the funds before posting the offer"
         offsets = {name: log_size(net, name) for name in SERVICES}
         pids = {name: net.processes[name].proc.pid for name in SERVICES}
         accepted = proxy.accepted
