@@ -57,8 +57,24 @@ class Chain:
         return receipt
 
     def approve_payments(self, owner: str, amount: int) -> Any:
-        """What the services do before escrowing: approve Payments for exactly ``amount``."""
+        """Approve Payments for ``amount`` (the services approve ``MAX_UINT`` once)."""
         return self.send(self.c["token"].functions.approve(self.addresses["payments"], amount), owner)
+
+    def permit_args(self, owner_key: str, amount: int) -> tuple[int, int, int, bytes, bytes]:
+        """``(value, deadline, v, r, s)`` of an EIP-2612 permit for Payments, as
+        ``lilypad run`` signs one for ``agreeWithPermit`` / ``checkResultWithPermit``."""
+        from eth_account import Account
+
+        from lilypad.protocol.permit import PermitDomain, sign_permit
+
+        token = self.c["token"].functions
+        owner = Account.from_key(owner_key).address
+        d = token.eip712Domain().call()
+        domain = PermitDomain(name=d[1], version=d[2], chain_id=int(d[3]), verifying_contract=d[4])
+        deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 3600
+        p = sign_permit(owner_key, domain, self.addresses["payments"], amount, int(token.nonces(owner).call()),
+                        deadline)
+        return p.value, p.deadline, p.v, p.r, p.s
 
     def advance(self, seconds: int) -> None:
         """Move the chain's clock forward and mine a block (anvil)."""

@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ILilypadController} from "./interfaces/ILilypadController.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {LilypadStorage} from "./LilypadStorage.sol";
 import {LilypadPayments} from "./LilypadPayments.sol";
 import {LilypadMediation} from "./LilypadMediation.sol";
@@ -26,6 +27,9 @@ import {Agreement, AgreementState, Deal, ReputationField} from "./interfaces/Lil
 /// - timeoutMediateResult: everybody gets back what they escrowed (fee included).
 /// A window is open while `now < start + window`; its timeout may be triggered
 /// by anyone from `start + window` on.
+/// Deposits are pulled by LilypadPayments: approve it beforehand, or send an
+/// EIP-2612 permit for it with `agreeWithPermit` / `checkResultWithPermit`
+/// (one transaction instead of approve + agree, for the exact amount).
 contract LilypadController is ILilypadController, AccessControl, ReentrancyGuardTransient {
     uint256 public constant MAX_MEDIATORS = 16;
     uint256 public constant MAX_TIMEOUT = 30 days;
@@ -93,6 +97,23 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
     // ------------------------------------------------------------ agreement
 
     function agree(Deal calldata deal) external nonReentrant returns (bytes32 dealId) {
+        return _agree(deal);
+    }
+
+    /// @notice `agree`, first applying the caller's EIP-2612 permit that lets
+    /// LilypadPayments take `value` of its tokens. A permit that fails (say,
+    /// someone front-ran it onto the token) is ignored: the deposit is then
+    /// taken from whatever allowance exists, or the call reverts for lack of it.
+    function agreeWithPermit(Deal calldata deal, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+        returns (bytes32 dealId)
+    {
+        _permit(value, deadline, v, r, s);
+        return _agree(deal);
+    }
+
+    function _agree(Deal calldata deal) private returns (bytes32 dealId) {
         dealId = getDealId(deal);
         bool isJobCreator = msg.sender == deal.members.jobCreator;
         if (!isJobCreator && msg.sender != deal.members.resourceProvider) revert NotADealParty(msg.sender);
@@ -175,6 +196,19 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
     // ------------------------------------------------------------ mediation
 
     function checkResult(Deal calldata deal) external nonReentrant {
+        _checkResult(deal);
+    }
+
+    /// @notice `checkResult` with an EIP-2612 permit for the mediation fee (see `agreeWithPermit`).
+    function checkResultWithPermit(Deal calldata deal, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+    {
+        _permit(value, deadline, v, r, s);
+        _checkResult(deal);
+    }
+
+    function _checkResult(Deal calldata deal) private {
         bytes32 dealId = getDealId(deal);
         if (msg.sender != deal.members.jobCreator) revert NotJobCreator(msg.sender);
         Agreement memory a = _store.getAgreement(dealId);
@@ -294,6 +328,12 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
     }
 
     // ------------------------------------------------------------ internals
+
+    function _permit(uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) private {
+        // The token is the one this controller was deployed with (trusted); a
+        // reverting permit must not block the deal (front-run permits are public).
+        try IERC20Permit(_token).permit(msg.sender, address(_payments), value, deadline, v, r, s) {} catch {}
+    }
 
     function _mediationVerdict(Deal calldata deal)
         private

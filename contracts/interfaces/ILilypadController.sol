@@ -19,9 +19,14 @@ interface ILilypadController {
     function getMediationAddress() external view returns (address);
 
     function agree(Deal calldata deal) external returns (bytes32 dealId);
+    function agreeWithPermit(Deal calldata deal, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        returns (bytes32 dealId);
     function addResult(Deal calldata deal, bytes32 dataCid, uint64 instructionCount) external;
     function acceptResult(Deal calldata deal) external;
     function checkResult(Deal calldata deal) external;
+    function checkResultWithPermit(Deal calldata deal, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external;
     function assignMediator(Deal calldata deal) external returns (address);
     function mediationAcceptResult(Deal calldata deal) external;
     function mediationRejectResult(Deal calldata deal) external;

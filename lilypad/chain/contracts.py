@@ -246,6 +246,7 @@ class LilypadContracts:
         self.mediation = self.instances["mediation"]
         self.controller = self.instances["controller"]
         self.job_creator = self.instances["job_creator"]
+        self._permit_domain: Any = None
 
     def __repr__(self) -> str:
         d = self.deployment
@@ -281,6 +282,56 @@ class LilypadContracts:
         ``deal.job_creator_deposit`` / ``deal.resource_provider_deposit``, see
         :meth:`ensure_allowance`)."""
         return self._send(self.controller.agree, deal.as_tuple(), account=account, **tx)
+
+    def agree_paying(self, deal: Deal, account: Any, amount: int, **tx: Any) -> Any:
+        """Agree to ``deal`` and escrow ``amount``: a plain ``agree`` when the
+        allowance already covers it, else ``agreeWithPermit`` with an EIP-2612
+        permit for exactly ``amount`` signed by ``account`` (no approval
+        transaction). Should the permit not take (a concurrent permit used the
+        nonce), it falls back to approve + agree."""
+        return self._send_paying(self.controller.agree, self.controller.agreeWithPermit, deal, account, amount, **tx)
+
+    def check_result_paying(self, deal: Deal, account: Any, amount: int, **tx: Any) -> Any:
+        """:meth:`check_result`, paying the mediation fee as :meth:`agree_paying` pays the deposit."""
+        return self._send_paying(self.controller.checkResult, self.controller.checkResultWithPermit, deal, account,
+                                 amount, **tx)
+
+    def _send_paying(self, plain: Any, with_permit: Any, deal: Deal, account: Any, amount: int, **tx: Any) -> Any:
+        from ape.exceptions import ContractLogicError
+
+        if amount == 0 or self.allowance(account) >= amount:
+            return self._send(plain, deal.as_tuple(), account=account, **tx)
+        permit = self.sign_permit(account, amount)
+        try:
+            return self._send(with_permit, deal.as_tuple(), permit.value, permit.deadline, permit.v, permit.r,
+                              permit.s, account=account, **tx)
+        except ContractLogicError as err:
+            if not _is_custom_error(err, self.token, "ERC20InsufficientAllowance"):
+                raise
+        self.ensure_allowance(account, amount, **tx)
+        return self._send(plain, deal.as_tuple(), account=account, **tx)
+
+    def sign_permit(self, account: Any, amount: int, *, spender: Any | None = None, valid_for: int = 3600) -> Any:
+        """An EIP-2612 permit, signed by ``account``, letting ``spender`` (default:
+        Payments) take ``amount`` of its tokens for ``valid_for`` seconds of chain time."""
+        from ape import chain
+
+        from lilypad.protocol.permit import sign_permit
+
+        owner = _address(account)
+        nonce = int(self._read(self.token.nonces, owner))
+        deadline = int(self._read(lambda: chain.blocks.head.timestamp)) + valid_for
+        return sign_permit(account, self.permit_domain(), _address(spender or self.payments), amount, nonce, deadline)
+
+    def permit_domain(self) -> Any:
+        """The token's EIP-712 domain, read once from its ``eip712Domain()`` (EIP-5267)."""
+        from lilypad.protocol.permit import PermitDomain
+
+        if self._permit_domain is None:
+            d = self._read(self.token.eip712Domain)
+            self._permit_domain = PermitDomain(name=str(d.name), version=str(d.version), chain_id=int(d.chainId),
+                                               verifying_contract=_address(d.verifyingContract))
+        return self._permit_domain
 
     def add_result(self, deal: Deal, data_cid_text: str, instruction_count: int, account: Any, **tx: Any) -> Any:
         """Post the result's CID (``bafy...``; stored as its sha2-256 digest) as the provider."""

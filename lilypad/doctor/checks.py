@@ -284,8 +284,8 @@ def check_balances(w3: Any, address: str, token: str, *, needs_lp: bool = True) 
 
 def check_allowance(w3: Any, address: str, token: str, payments: str) -> CheckResult:
     """The LP allowance ``address`` gives the Payments contract. None is a
-    warning: the daemons approve what a deal needs before agreeing, at the
-    cost of one more transaction per deal."""
+    warning: the services approve Payments once, for an unlimited amount, on
+    their first deal, and ``lilypad run`` sends a permit inside each ``agree``."""
     try:
         contract = w3.eth.contract(address=w3.to_checksum_address(token), abi=ERC20_ABI)
         allowed = int(contract.functions.allowance(w3.to_checksum_address(address),
@@ -296,7 +296,8 @@ def check_allowance(w3: Any, address: str, token: str, payments: str) -> CheckRe
     if allowed == 0:
         return CheckResult(
             "allowance", Status.WARN, f"{address} allows the Payments contract {payments} no LP",
-            f"nothing is required (lilypad approves Payments before each agree, one extra transaction per deal); "
-            f"to save that, approve a standing allowance: token {token} approve({payments}, AMOUNT)",
+            "nothing is required (the services approve Payments once, on their first deal; lilypad run "
+            "signs a permit for each deal's exact deposit); to pre-approve: "
+            f"token {token} approve({payments}, AMOUNT)",
         )
     return CheckResult("allowance", Status.OK, f"{address} allows Payments {payments} {_lp(allowed)} LP")

@@ -8,7 +8,8 @@
    ``--inputs-path``, the offer signs the input files' CID and the files are
    uploaded for it: :mod:`lilypad.jobcreator.inputs`) and wait for the match (server-sent events, with polling as the fallback);
 3. check the solver's deal against the offer (:func:`~lilypad.jobcreator.logic.deal_problems`),
-   approve the Payments contract for the deposit and ``agree`` on-chain;
+   ``agree`` on-chain, escrowing the deposit with an EIP-2612 permit for exactly
+   that amount signed in the same step (no separate approval transaction);
 4. wait for the provider's results on-chain, download them from the solver
    into ``<data_dir>/downloaded-files/<deal id>/`` and verify them against the
    CID recorded **on-chain**;
@@ -385,8 +386,7 @@ class _Run:
     def agree(self) -> None:
         assert self.deal is not None
         deposit = self.deal.job_creator_deposit
-        self.contracts.ensure_allowance(self.account, deposit)
-        self.contracts.agree(self.deal, self.account)
+        self.contracts.agree_paying(self.deal, self.account, deposit)
         self.agreement()
         self.stage(Stage.AGREED, f"agreed on-chain; {format_tokens(deposit)} escrowed; waiting for the provider")
 
@@ -436,8 +436,7 @@ class _Run:
             return self.finish(self.agreement().state)
         self.report.mediated = True
         self.echo(f"[{Stage.DOWNLOADING.value}] {verdict.reason}")
-        self.contracts.ensure_allowance(self.account, self.deal.pricing.mediation_fee)
-        self.contracts.check_result(self.deal, self.account)
+        self.contracts.check_result_paying(self.deal, self.account, self.deal.pricing.mediation_fee)
         self.agreement()
         self.stage(Stage.CHECKED, f"checkResult sent ({format_tokens(self.deal.pricing.mediation_fee)} mediation "
                                   "fee escrowed); waiting for the mediator's verdict", results_dir=path,

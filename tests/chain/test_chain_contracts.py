@@ -284,3 +284,49 @@ def test_contract_types_come_from_the_repository_not_the_cwd(deployment, tmp_pat
     monkeypatch.setenv("LILYPAD_PROJECT_ROOT", str(tmp_path))  # somewhere without the project
     with pytest.raises(ChainError, match="no lilypad ape project at .*LILYPAD_PROJECT_ROOT"):
         load_contract_containers()
+
+
+def test_agree_paying_uses_a_permit_only_when_the_allowance_is_short(contracts, make_deal, payee,
+                                                                      resource_provider, chain):
+    deal = make_deal(job_creator=payee)
+    deposit = deal.job_creator_deposit
+    assert contracts.allowance(payee) == 0
+    block = chain.blocks.head.number
+    receipt = contracts.agree_paying(deal, payee, deposit)
+    assert receipt.method_called.name == "agreeWithPermit"
+    assert chain.blocks.head.number == block + 1  # one transaction, no approval
+    assert contracts.escrow(deal).job_creator == deposit
+    assert contracts.allowance(payee) == 0
+
+    # A standing allowance that covers the deposit: a plain agree, no permit.
+    contracts.ensure_allowance(payee, 100 * TOKEN)
+    other = make_deal(job_creator=payee)
+    assert contracts.agree_paying(other, payee, other.job_creator_deposit).method_called.name == "agree"
+
+    contracts.ensure_allowance(resource_provider, 100 * TOKEN)
+    contracts.agree(deal, resource_provider)
+    contracts.add_result(deal, "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", 2, resource_provider)
+    contracts.token.approve(contracts.payments, 0, sender=payee)  # nothing standing
+    receipt = contracts.check_result_paying(deal, payee, deal.pricing.mediation_fee)
+    assert receipt.method_called.name == "checkResultWithPermit"
+    assert contracts.escrow(deal).job_creator == deposit + deal.pricing.mediation_fee
+
+
+def test_agree_paying_falls_back_to_approve_when_the_permit_does_not_take(contracts, make_deal, payee,
+                                                                          monkeypatch):
+    """A permit whose nonce a concurrent run used is ignored by the token; the wrapper then approves."""
+    deal = make_deal(job_creator=payee)
+    real = contracts.sign_permit
+
+    def stale(account, amount, **kw):
+        permit = real(account, amount, **kw)
+        spent = real(account, 1, **kw)  # the same nonce, used on the token first
+        contracts.token.permit(spent.owner, spent.spender, spent.value, spent.deadline, spent.v, spent.r, spent.s,
+                               sender=account)
+        contracts.token.approve(contracts.payments, 0, sender=account)
+        return permit
+
+    monkeypatch.setattr(contracts, "sign_permit", stale)
+    receipt = contracts.agree_paying(deal, payee, deal.job_creator_deposit)
+    assert receipt.method_called.name == "agree"
+    assert contracts.escrow(deal).job_creator == deal.job_creator_deposit

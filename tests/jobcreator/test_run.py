@@ -284,6 +284,8 @@ def test_cowsay_end_to_end_then_status_and_fetch(chain: Chain, solver: Solver, t
     assert c.balance_of(creator) == before[0] - job_cost
     assert c.balance_of(provider) == before[1] + job_cost
     assert c.escrow(deal_id).settled
+    # The deposit was paid with a permit inside agree: no approval, nothing left standing.
+    assert c.allowance(creator) == 0 and int(c.token.nonces(creator)) >= 1
 
     # The run was recorded locally.
     records = list((data_dir / "jobcreator" / "runs").glob("*.json"))
