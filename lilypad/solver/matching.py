@@ -41,16 +41,20 @@ matched job offers and passes the new usage next time.
 
 **Index.** Resource offers are kept per solver in lists sorted by
 :func:`offer_order_key`: one of all offers, one per provider (for targeted
-jobs) and, built on first use, one per *shape* of job requirements - the job's
-(GPU count, VRAM, CPU, RAM, disk) with each amount rounded down to a power of
-two - holding only the offers that have at least that much. A job walks its
-shape's list in price order and stops at the first acceptable offer with a
-free slot, or as soon as the instruction price exceeds its limit. Offers found
-full (or expired) during a run are skipped in O(1) amortised (path-compressed
-skip pointers), and a job that asks exactly what an earlier job of the run
-asked resumes where that one stopped (everything before was unacceptable or is
-now full). Matching n jobs costs O(n log n) for sorting plus, per job, the
-offers it must pass over that it cannot use.
+jobs), one per trusted mediator and, built on first use, one per *shape* of job
+requirements and mediator - the job's (GPU count, VRAM, CPU, RAM, disk) with
+each amount rounded down to a power of two - holding only the offers that
+trust that mediator and have at least that much. An acceptable offer shares a
+mediator with the job, so it is in the list of one of the job's mediators: a
+job walks each of its mediators' lists in price order to the first acceptable
+offer with a free slot (stopping as soon as the instruction price exceeds its
+limit, or the offer is no better than one found in another list) and takes the
+best of these. A job trusting only mediators no provider trusts costs nothing.
+Offers found full (or expired) during a run are skipped in O(1) amortised
+(path-compressed skip pointers), and a job that asks exactly what an earlier
+job of the run asked resumes where that one stopped (everything before was
+unacceptable or is now full). Matching n jobs costs O(n log n) for sorting
+plus, per job and mediator, the offers it must pass over that it cannot use.
 """
 
 from __future__ import annotations
@@ -408,55 +412,66 @@ def _delete(items: list[_Res], r: _Res) -> None:
         del items[i]
 
 
+_Shape = tuple[int, int, int, int, int]
+
+
 class _Book:
     """One solver's resource offers."""
 
-    __slots__ = ("offers", "by_provider", "shapes", "touched")
+    __slots__ = ("offers", "by_provider", "by_mediator", "shapes", "touched")
 
     def __init__(self) -> None:
         self.offers: list[_Res] = []
         self.by_provider: dict[str, list[_Res]] = {}
-        self.shapes: dict[tuple[int, int, int, int, int], list[_Res]] = {}
-        self.touched: set[tuple[int, int, int, int, int]] = set()
+        self.by_mediator: dict[str, list[_Res]] = {}
+        # (shape, mediator) -> the offers trusting that mediator with at least that shape.
+        self.shapes: dict[tuple[_Shape, str], list[_Res]] = {}
+        self.touched: set[tuple[_Shape, str]] = set()
 
     def add(self, r: _Res) -> None:
         _insert(self.offers, r)
         _insert(self.by_provider.setdefault(r.provider, []), r)
-        for shape, items in self.shapes.items():
-            if r.covers(shape):
+        for m in r.meds:
+            _insert(self.by_mediator.setdefault(m, []), r)
+        for (shape, m), items in self.shapes.items():
+            if m in r.meds and r.covers(shape):
                 _insert(items, r)
 
     def remove(self, r: _Res) -> None:
         _delete(self.offers, r)
-        mine = self.by_provider[r.provider]
-        _delete(mine, r)
-        if not mine:
-            del self.by_provider[r.provider]
-        for shape, items in self.shapes.items():
-            if r.covers(shape):
+        for index, keys in ((self.by_provider, (r.provider,)), (self.by_mediator, r.meds)):
+            for k in keys:
+                mine = index[k]
+                _delete(mine, r)
+                if not mine:
+                    del index[k]
+        for (shape, m), items in self.shapes.items():
+            if m in r.meds and r.covers(shape):
                 _delete(items, r)
 
-    def shape(self, shape: tuple[int, int, int, int, int]) -> list[_Res]:
-        self.touched.add(shape)
-        items = self.shapes.get(shape)
+    def shape(self, shape: _Shape, mediator: str) -> list[_Res]:
+        """The offers trusting ``mediator`` that have at least ``shape``, in price order."""
+        key = (shape, mediator)
+        self.touched.add(key)
+        items = self.shapes.get(key)
         if items is None:
             gpu, vram, cpu, ram, disk = shape
             # Filter the shortest list known to hold every candidate: that of a
-            # shape asking no more than this one on every count.
-            source = self.offers
-            for (g, v, c, m, d), known in self.shapes.items():
-                if (len(known) < len(source) and g <= gpu and c <= cpu and m <= ram and d <= disk
-                        and (g == 0 or v <= vram)):
+            # shape asking no more than this one on every count, same mediator.
+            source = self.by_mediator.get(mediator, [])
+            for ((g, v, c, m, d), med), known in self.shapes.items():
+                if (med == mediator and len(known) < len(source) and g <= gpu and c <= cpu and m <= ram
+                        and d <= disk and (g == 0 or v <= vram)):
                     source = known
-            items = self.shapes[shape] = [
+            items = self.shapes[key] = [
                 r for r in source
                 if r.gpu >= gpu and (gpu == 0 or r.vram >= vram) and r.cpu >= cpu and r.ram >= ram and r.disk >= disk
             ]
         return items
 
     def forget_untouched(self) -> None:
-        for shape in [s for s in self.shapes if s not in self.touched]:
-            del self.shapes[shape]
+        for key in [k for k in self.shapes if k not in self.touched]:
+            del self.shapes[key]
         self.touched.clear()
 
 
@@ -468,7 +483,7 @@ class _Run:
     def __init__(self, usage: Mapping[str, int] | None, now: int | None) -> None:
         self.used: dict[str, int] = {k.lower(): int(v) for k, v in (usage or {}).items()}
         self.now = now
-        self.skips: dict[tuple[str, tuple[int, ...]], dict[int, int]] = {}
+        self.skips: dict[tuple[str, _Shape, str], dict[int, int]] = {}
         self.resume: dict[tuple[Any, ...], int] = {}
 
     def unavailable(self, r: _Res) -> bool:
@@ -568,21 +583,39 @@ class Matcher:
                 if not run.unavailable(r) and _fits(job, r):
                     return r
             return None
-        items = book.shape(job.shape)
-        skips = run.skips.setdefault((job.solver, job.shape), {})
+        # An acceptable offer shares a mediator (not the job creator) with the job,
+        # so it is in the list of one of the job's mediators: walk each of those
+        # lists to its first usable offer and take the best of these.
+        best: _Res | None = None
+        for mediator in job.meds:
+            if mediator == job.creator or mediator not in book.by_mediator:
+                continue
+            r = self._first(book, job, mediator, run, best)
+            if r is not None:
+                best = r
+        return best
+
+    @staticmethod
+    def _first(book: _Book, job: _Job, mediator: str, run: _Run, better: _Res | None) -> _Res | None:
+        """The first offer of ``mediator``'s list for the job's shape that fits
+        the job and has a free slot, if it comes before ``better``."""
+        items = book.shape(job.shape, mediator)
+        skips = run.skips.setdefault((job.solver, job.shape, mediator), {})
         # A job asking exactly what an earlier one asked can start where that one
         # stopped: each offer before was unacceptable to it or is full now.
-        i = _find(skips, run.resume.get(job.sig, 0))
+        resume_key = (job.sig, mediator)
+        i = _find(skips, run.resume.get(resume_key, 0))
         n, used, now = len(items), run.used, run.now
+        limit = better.order if better is not None else None
         while i < n:
             r = items[i]
-            if r.price > job.price:
+            if r.price > job.price or (limit is not None and r.order >= limit):
                 break
             if used.get(r.provider, 0) >= r.slots or (now is not None and r.expires_at <= now):
                 skips[i] = i + 1
             elif _fits(job, r):
-                run.resume[job.sig] = i
+                run.resume[resume_key] = i
                 return r
             i = _find(skips, i + 1)
-        run.resume[job.sig] = i
+        run.resume[resume_key] = i
         return None
