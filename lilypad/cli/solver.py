@@ -75,7 +75,7 @@ def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[Callable[..., Any
               help="The solver's private key: it signs on-chain timeouts and names the solver.")
 @_option("--confirmations", env="CONFIRMATIONS", type=click.IntRange(min=0), default=0, show_default=True,
               help="Blocks the chain watcher holds back before handling a log.")
-@_option("--watch-interval", env="WATCH_INTERVAL", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@_option("--watch-interval", env="WATCH_INTERVAL", type=click.FloatRange(min=0, min_open=True), default=0.25,
               show_default=True, help="Seconds between the chain watcher's polls.")
 @_option("--timeout-interval", env="TIMEOUT_INTERVAL", type=click.FloatRange(min=0, min_open=True),
               default=3.0, show_default=True, help="Seconds between the timeout keeper's rounds.")
