@@ -30,7 +30,7 @@ STAGES = (
     ("cli_start", "process start -> connected to the chain (Python, imports, ape connect)"),
     ("prepare_offer", "resolve + render the module, sign and post the job offer"),
     ("match", "offer posted -> the solver's deal seen"),
-    ("agree", "approve + agree transactions (job creator)"),
+    ("agree", "the job creator's agree transaction (agreeWithPermit: deposit and permit in one)"),
     ("provider_agree", "the provider notices the deal, approves, agrees, starts the container"),
     ("container", "the container runs (provider: job started -> exited)"),
     ("upload_add_result", "the provider uploads the result and sends addResult"),
