@@ -192,14 +192,23 @@ def _concerns(event: Any, offer_id: str) -> bool:
     return False
 
 
-def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float = 0.5,
+def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float = 0.5, outage_wait: float = 2.0,
                    clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Wait until job offer ``offer_id`` leaves ``open`` (or ``deadline`` on
     ``clock``); its last view. Events wake it early; polling every ``poll``
     seconds is the guarantee (an event missed, or no event stream, only
-    costs latency)."""
+    costs latency). A solver that cannot be reached (restarting, say) is
+    waited for until ``deadline``, ``outage_wait`` seconds between tries: the
+    offer is in its database, so giving up would only leave it to be matched
+    with nobody left to agree."""
     while True:
-        view = client.job_offer(offer_id)
+        try:
+            view = client.job_offer(offer_id)
+        except SolverUnavailableError:
+            if clock() >= deadline:
+                raise
+            time.sleep(max(0.0, min(outage_wait, deadline - clock())))
+            continue
         if view.get("state") != "open" or clock() >= deadline:
             return view
         try:

@@ -169,3 +169,46 @@ def test_format_tokens() -> None:
     assert format_tokens(lp(2)) == "2 LP"
     assert format_tokens(lp("1.5")) == "1.5 LP"
     assert format_tokens(1) == "0.000000000000000001 LP"
+
+
+# -- waiting for a match through a solver outage ----------------------------------------------
+
+
+class _RestartingSolver:
+    """A solver client that is unreachable for its first ``down`` calls (an
+    injected fault: the solver restarting), then shows the offer matched."""
+
+    def __init__(self, down: int) -> None:
+        self.down, self.calls = down, 0
+
+    def job_offer(self, offer_id: str) -> dict[str, str]:
+        from lilypad.exceptions import SolverUnavailableError
+
+        self.calls += 1
+        if self.calls <= self.down:
+            raise SolverUnavailableError("http://solver", "connection refused", 5)
+        return {"id": offer_id, "state": "matched"}
+
+
+def test_wait_for_match_rides_out_a_solver_restart() -> None:
+    from lilypad.jobcreator.run import wait_for_match
+
+    solver = _RestartingSolver(down=3)
+    view = wait_for_match(solver, "0xab", deadline=float("inf"), outage_wait=0.01)
+    assert view["state"] == "matched" and solver.calls == 4
+
+
+def test_wait_for_match_gives_up_on_an_unreachable_solver_at_its_deadline() -> None:
+    from lilypad.exceptions import SolverUnavailableError
+    from lilypad.jobcreator.run import wait_for_match
+
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    solver = _RestartingSolver(down=10**6)
+    with pytest.raises(SolverUnavailableError):
+        wait_for_match(solver, "0xab", deadline=5.0, outage_wait=0.0, clock=clock)
+    assert 1 < solver.calls < 10
