@@ -463,21 +463,33 @@ def _wait(container: Container, timeout: float, limits: ExecutorLimits, outputs_
 
 
 def cleanup_stale_containers(client: docker.DockerClient | None = None, *, job_id: str | None = None,
-                             containers: list[Container] | None = None) -> list[str]:
+                             containers: list[Container] | None = None, under: Path | None = None) -> list[str]:
     """Force-remove job containers left behind (all of them, or one job's); their ids.
 
     Run it when a provider starts: a process killed with SIGKILL cannot run its
-    ``finally`` blocks. ``containers`` removes exactly those instead.
+    ``finally`` blocks. ``containers`` removes exactly those instead. ``under``
+    keeps to the containers with a bind mount below that directory (a
+    service's data directory: its job work dirs are there), so a service
+    cleaning up after itself leaves alone the jobs of others sharing the engine.
     """
     client = client or docker_client()
     selector = JOB_LABEL if job_id is None else f"{JOB_LABEL}={job_id}"
+    if containers is not None:
+        ids = [c.id for c in containers]
+    else:
+        # One low-level list call: the high-level list inspects each container and
+        # fails if another user's container goes away in between.
+        root = str(Path(under).resolve()) + os.sep if under is not None else None
+        ids = [c["Id"] for c in client.api.containers(all=True, filters={"label": selector})
+               if root is None or any(str(m.get("Source", "")).startswith(root) for m in c.get("Mounts") or [])]
     removed = []
-    for container in containers or client.containers.list(all=True, filters={"label": selector}):
+    for container_id in ids:
         try:
-            container.remove(force=True, v=True)
-            removed.append(container.id)
-        except docker.errors.NotFound:
-            pass
+            client.api.remove_container(container_id, force=True, v=True)
+            removed.append(container_id)
+        except docker.errors.APIError as exc:
+            if exc.status_code not in (404, 409):  # gone already, or being removed
+                raise
     return removed
 
 

@@ -34,7 +34,14 @@ from typing import Any
 
 from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal
-from lilypad.provider.daemon import DealStateStore, EventWaker, execute_job, log_event, read_chain_metrics
+from lilypad.provider.daemon import (
+    DealStateStore,
+    EventWaker,
+    execute_job,
+    log_event,
+    read_chain_metrics,
+    remove_leftover_containers,
+)
 
 __all__ = ["MediatorConfig", "Mediator", "verdict"]
 
@@ -108,6 +115,7 @@ class Mediator:
                 self.metrics_server = server.start()
             log_event(log, "mediator_started", address=self.address, data_dir=str(c.data_dir),
                       metrics_port=self.metrics_server.port if self.metrics_server else None)
+            remove_leftover_containers(Path(c.data_dir), log)
             EventWaker(c.solver_url, self.wake, self.stop_event).start()
             try:
                 while not self.stop_event.is_set():

@@ -61,6 +61,7 @@ __all__ = [
     "ResourceProvider",
     "execute_job",
     "log_event",
+    "remove_leftover_containers",
     "read_chain_metrics",
     "resolve_solver_address",
     "snapshot_from_chain",
@@ -206,6 +207,25 @@ def execute_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowli
     return run_deal_job(job, cache_dir=cache_dir, runs_dir=runs_dir, allowlist=allowlist, client=client)
 
 
+def remove_leftover_containers(data_dir: Path, logger: logging.Logger) -> list[str]:
+    """Remove the job containers a killed run of this service left behind (those
+    whose work dirs are in ``<data_dir>/runs``; created or running); their ids.
+    Deals they belonged to are resumed from the store and run again. A Docker
+    engine that cannot be reached is logged, not fatal: jobs retry later."""
+    from lilypad.executor import cleanup_stale_containers
+    from lilypad.settings import get_settings
+
+    runs_dir = get_settings(data_dir=data_dir).runs_dir
+    try:
+        removed = cleanup_stale_containers(under=runs_dir)
+    except Exception as exc:  # noqa: BLE001 - the engine may be down; the job loop copes
+        log_event(logger, "leftover_containers_not_checked", error=f"{type(exc).__name__}: {exc}")
+        return []
+    if removed:
+        log_event(logger, "leftover_containers_removed", count=len(removed), ids=[i[:12] for i in removed])
+    return removed
+
+
 # --------------------------------------------------------------------------
 # The provider
 # --------------------------------------------------------------------------
@@ -340,6 +360,7 @@ class ResourceProvider:
             log_event(log, "provider_started", address=self.address, solver=solver, slots=c.slots,
                       fault=c.fault or None, data_dir=str(c.data_dir),
                       metrics_port=self.metrics_server.port if self.metrics_server else None)
+            remove_leftover_containers(Path(c.data_dir), log)
             EventWaker(c.solver_url, self.wake, self.stop_event).start()
             try:
                 while not self.stop_event.is_set():

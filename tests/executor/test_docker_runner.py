@@ -468,6 +468,31 @@ def test_cleanup_stale_containers_removes_a_jobs_leftovers(client: docker.Docker
             container.remove(force=True)
 
 
+def test_cleanup_under_a_data_dir_removes_only_that_services_containers(
+        client: docker.DockerClient, tmp_path: Path) -> None:
+    """A service restarted after SIGKILL removes the containers whose work dirs are
+    in its own data dir (created or running), and leaves another service's alone."""
+    label = {JOB_LABEL: f"stale-{uuid.uuid4().hex}"}
+    mine, theirs = tmp_path / "provider" / "runs" / "job-1", tmp_path / "mediator" / "runs" / "job-2"
+    for d in (mine, theirs):
+        d.mkdir(parents=True)
+    created = client.containers.create(BUSYBOX, ["sleep", "60"], labels=label, network_mode="none",
+                                       volumes={str(mine): {"bind": "/outputs", "mode": "rw"}})
+    running = client.containers.create(BUSYBOX, ["sleep", "60"], labels=label, network_mode="none",
+                                       volumes={str(mine): {"bind": "/outputs", "mode": "rw"}})
+    running.start()
+    other = client.containers.create(BUSYBOX, ["sleep", "60"], labels=label, network_mode="none",
+                                     volumes={str(theirs): {"bind": "/outputs", "mode": "rw"}})
+    try:
+        removed = cleanup_stale_containers(client, under=tmp_path / "provider")
+        assert sorted(removed) == sorted([created.id, running.id])
+        assert [c.id for c in job_containers(client, label[JOB_LABEL])] == [other.id]
+        assert cleanup_stale_containers(client, under=tmp_path / "provider") == []
+    finally:
+        for container in job_containers(client, label[JOB_LABEL]):
+            container.remove(force=True)
+
+
 # --------------------------------------------------------------------------
 # GPUs
 # --------------------------------------------------------------------------
