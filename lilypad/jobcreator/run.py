@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -80,10 +80,12 @@ __all__ = [
     "result_hints",
     "run_job",
     "solver_address",
+    "through_outage",
     "wait_for_match",
 ]
 
 Echo = Callable[[str], None]
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------
@@ -192,6 +194,25 @@ def _concerns(event: Any, offer_id: str) -> bool:
     return False
 
 
+def through_outage(call: Callable[[], T], *, deadline: float, outage_wait: float = 2.0,
+                   clock: Callable[[], float] = time.monotonic,
+                   notice: Callable[[SolverUnavailableError], None] | None = None) -> T:
+    """``call()``, tried again every ``outage_wait`` seconds while the solver
+    cannot be reached (restarting, say), until ``deadline`` on ``clock``;
+    ``notice`` hears of the first failure."""
+    told = False
+    while True:
+        try:
+            return call()
+        except SolverUnavailableError as exc:
+            if clock() >= deadline:
+                raise
+            if notice is not None and not told:
+                notice(exc)
+                told = True
+            time.sleep(max(0.0, min(outage_wait, deadline - clock())))
+
+
 def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float = 0.5, outage_wait: float = 2.0,
                    clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Wait until job offer ``offer_id`` leaves ``open`` (or ``deadline`` on
@@ -202,13 +223,8 @@ def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float =
     offer is in its database, so giving up would only leave it to be matched
     with nobody left to agree."""
     while True:
-        try:
-            view = client.job_offer(offer_id)
-        except SolverUnavailableError:
-            if clock() >= deadline:
-                raise
-            time.sleep(max(0.0, min(outage_wait, deadline - clock())))
-            continue
+        view = through_outage(lambda: client.job_offer(offer_id), deadline=deadline, outage_wait=outage_wait,
+                              clock=clock)
         if view.get("state") != "open" or clock() >= deadline:
             return view
         try:
@@ -290,6 +306,14 @@ class _Run:
         self.records.save(self.report.run_id, stage=stage.value, offer_id=self.report.offer_id,
                           deal_id=self.report.deal_id, stage_times=dict(self.stage_times), **record)
 
+    def through_outage(self, call: Callable[[], T]) -> T:
+        """``call()`` to the solver, which answered once: an outage (a restart)
+        is waited through until the job's deadline, saying so once."""
+        def notice(exc: SolverUnavailableError) -> None:
+            self.echo(f"[{self.report.stage.value}] {exc}; retrying until the job's deadline")
+
+        return through_outage(call, deadline=self.deadline, notice=notice)
+
     def check_deadline(self) -> None:
         if time.monotonic() >= self.deadline:
             plan = interrupt_plan(self.report.stage, deal=self.deal, deal_id=self.report.deal_id,
@@ -315,7 +339,8 @@ class _Run:
         timeouts: DealTimeouts = DEFAULT_TIMEOUTS.model_copy(update={"submit_results": submit})
         self.echo(f"[{Stage.PREPARING.value}] module {req.module} -> {resolved.repo}@{resolved.commit[:12]} "
                   f"(cpu {machine.cpu}m, ram {machine.ram} MB, gpu {machine.gpu})")
-        sol = solver_address(self.client, req.solver_address)
+        self.check_domain()  # the first word with the solver: an unreachable one fails fast
+        sol = self.through_outage(lambda: solver_address(self.client, req.solver_address))
         try:
             return JobOffer(
                 job_creator=self.account.address, solver=sol,
@@ -344,7 +369,7 @@ class _Run:
         from lilypad.solver.store import deal_from_dict
 
         signed = sign_offer(offer, self.key, self.check_domain())
-        self.report.offer_id = self.client.post_job_offer(signed)
+        self.report.offer_id = self.through_outage(lambda: self.client.post_job_offer(signed))
         if self.inputs_cid is not None:
             assert self.request.inputs_path is not None
             try:

@@ -7,8 +7,12 @@ idempotent requests also dropped connections and 502/503/504 answers, are
 retried with exponential backoff), and
 :class:`~lilypad.exceptions.SolverRequestError` when it refuses the request
 (its ``status``, ``code`` and ``detail`` are the solver's answer). An offer
-``POST`` is retried only when the request cannot have been sent: a retried
-offer would be refused as a replay.
+``POST`` whose answer is lost (the connection dropped, or a 502/503/504) is
+safe to repeat: an offer's id is its EIP-712 digest, so the client asks the
+solver for that id and sends the same signed offer again only if it is not
+stored; a repeat that the solver refuses as a replayed nonce counts as posted
+when the stored offer is this one. An offer is never stored twice or lost
+without an error.
 
 Results are verified on both ends: :meth:`SolverClient.upload_result` checks
 that the solver stored the CID of the directory sent, and
@@ -44,7 +48,7 @@ from lilypad.solver.service import (
 )
 from lilypad.solver.auth import sign_inputs_upload
 from lilypad.solver.inputs import InputLimits, check_input_tree, unpack_inputs
-from lilypad.solver.signing import OfferDomain, SignedOffer
+from lilypad.solver.signing import OfferDomain, SignedOffer, offer_digest
 
 __all__ = ["EventStream", "SolverClient", "SolverEvent"]
 
@@ -217,7 +221,40 @@ class SolverClient:
     # Offers ---------------------------------------------------------------
     def _post_offer(self, path: str, signed: SignedOffer) -> str:
         body = signed.model_dump(mode="json")
-        return self._json("POST", path, json=body, idempotent=False)["id"]
+        try:
+            return self._send_offer(path, signed, body)
+        except SolverUnavailableError:
+            pass  # the answer was lost: the solver may or may not have stored it
+        except SolverRequestError as exc:
+            if exc.status not in _RETRY_STATUSES:
+                raise
+        stored = self._stored_offer_id(path, signed)
+        return stored if stored is not None else self._send_offer(path, signed, body)
+
+    def _send_offer(self, path: str, signed: SignedOffer, body: dict[str, Any]) -> str:
+        """One ``POST`` of ``signed``; a refusal as a replayed nonce is an
+        earlier try of this same offer having been stored when the offer
+        stored under its id is this one."""
+        try:
+            return self._json("POST", path, json=body, idempotent=False)["id"]
+        except SolverRequestError as exc:
+            if exc.code == "replayed_nonce":
+                stored = self._stored_offer_id(path, signed)
+                if stored is not None:
+                    return stored
+            raise
+
+    def _stored_offer_id(self, path: str, signed: SignedOffer) -> str | None:
+        """The id of ``signed`` if the solver has stored it, else ``None`` (the
+        id is the digest of the offer's content, which only its signer can sign)."""
+        offer_id = "0x" + offer_digest(signed.offer, self.offer_domain()).hex()
+        try:
+            self._json("GET", f"{path}/{offer_id}")
+        except SolverRequestError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return offer_id
 
     def post_resource_offer(self, signed: SignedOffer) -> str:
         """Post a signed resource offer; its id."""

@@ -212,3 +212,25 @@ def test_wait_for_match_gives_up_on_an_unreachable_solver_at_its_deadline() -> N
     with pytest.raises(SolverUnavailableError):
         wait_for_match(solver, "0xab", deadline=5.0, outage_wait=0.0, clock=clock)
     assert 1 < solver.calls < 10
+
+
+def test_through_outage_retries_a_call_says_so_once_and_gives_up_at_the_deadline() -> None:
+    from lilypad.exceptions import SolverUnavailableError
+    from lilypad.jobcreator.run import through_outage
+
+    solver, notices = _RestartingSolver(down=3), []
+    view = through_outage(lambda: solver.job_offer("0xab"), deadline=float("inf"), outage_wait=0.0,
+                          notice=notices.append)
+    assert view["state"] == "matched" and solver.calls == 4
+    assert len(notices) == 1 and "connection refused" in str(notices[0])
+
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    down = _RestartingSolver(down=10**6)
+    with pytest.raises(SolverUnavailableError):
+        through_outage(lambda: down.job_offer("0xab"), deadline=5.0, outage_wait=0.0, clock=clock)
+    assert 1 < down.calls < 10

@@ -386,6 +386,57 @@ def test_an_unreachable_solver_raises_solver_unavailable() -> None:
     client.close()
 
 
+def _losing_client(solver: Solver, faults: list[str]) -> SolverClient:
+    """A client whose next offer ``POST``s meet ``faults`` (injected, one per
+    POST): ``"answer lost"`` reaches the solver and the connection drops before
+    the answer; ``"not sent"`` drops before the solver sees it; ``"503"`` is a
+    proxy's refusal."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and faults:
+            fault = faults.pop(0)
+            if fault == "answer lost":
+                solver.http.send(request)
+            if fault in ("answer lost", "not sent"):
+                raise httpx.ReadError("connection reset by peer", request=request)
+            return httpx.Response(503, text="upstream restarting")
+        return solver.http.send(request)
+
+    http = httpx.Client(base_url="http://testserver", transport=httpx.MockTransport(handler))
+    return SolverClient("http://testserver", http=http, retries=0)
+
+
+@pytest.mark.parametrize("fault", ["answer lost", "not sent", "503"])
+def test_an_offer_post_whose_answer_is_lost_is_stored_exactly_once(solver: Solver, fault: str) -> None:
+    faults = [fault]
+    client = _losing_client(solver, faults)
+    signed = job()
+    offer_id = client.post_job_offer(signed)
+    assert faults == []  # the fault was met
+    assert solver.client.job_offer(offer_id)["offer"] == signed.model_dump(mode="json")
+    assert [r.id for r in solver.core.open_offers("job")] == [offer_id]
+
+
+def test_reposting_the_same_signed_offer_is_idempotent_but_a_reused_nonce_is_refused(solver: Solver) -> None:
+    signed = job()
+    offer_id = solver.client.post_job_offer(signed)
+    assert solver.client.post_job_offer(signed) == offer_id  # a retry after a lost answer
+    assert [r.id for r in solver.core.open_offers("job")] == [offer_id]
+
+    other = job(nonce=signed.offer.nonce, inputs={"Message": "baa"})  # same nonce, another offer
+    with pytest.raises(SolverRequestError) as caught:
+        solver.client.post_job_offer(other)
+    assert (caught.value.status, caught.value.code) == (400, "replayed_nonce")
+    assert [r.id for r in solver.core.open_offers("job")] == [offer_id]
+
+
+def test_an_offer_post_to_a_solver_that_stays_down_raises_unavailable(solver: Solver) -> None:
+    client = _losing_client(solver, ["not sent", "not sent"])
+    with pytest.raises(SolverUnavailableError):
+        client.post_job_offer(job())
+    assert solver.core.open_offers("job") == []
+
+
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[tuple[SolverCore, str]]:
     core, app, _, _ = build(tmp_path, background=True, match_interval=0.05)
