@@ -198,6 +198,8 @@ def test_kill_campaign(tmp_path, project):
                      "cli_mediate": sum(j["mediate"] for j in cli_jobs), "contract": len(contract_ids)},
             "kills": dict(chaos.kills),
             "cli_outcomes": {"succeeded": cli_ok, "verified_result": cli_verified, "failed": len(cli_jobs) - cli_ok},
+            "cli_failures": [{"n": j["n"], "rc": j["rc"], "last_lines": j["output"].strip().splitlines()[-4:]}
+                             for j in cli_jobs if j["rc"] != 0],
             "contract_job_states": dict(job_states),
             "deal_states_onchain": dict(deal_states),
             "deals": len(deals),
