@@ -25,6 +25,7 @@ fails over to the next endpoint that answers.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,10 +36,48 @@ from lilypad.chain.contracts import LilypadContracts
 from lilypad.exceptions import ChainConnectionError, DeploymentMismatchError
 from lilypad.protocol.deployments import Deployment, deployment_path, load_deployment
 
-__all__ = ["RPC_URLS_ENV", "check_deployment", "connected", "node_chain_id", "pick_rpc", "rpc_urls_from_env"]
+__all__ = [
+    "RPC_URLS_ENV",
+    "check_deployment",
+    "connected",
+    "node_chain_id",
+    "pick_rpc",
+    "provider_from_choice",
+    "rpc_urls_from_env",
+]
 
 #: The environment variable listing RPC endpoints to fail over between.
 RPC_URLS_ENV = "LILYPAD_RPC_URLS"
+
+
+#: Providers built straight from their class: ape's ``get_provider_from_choice``
+#: first lists every plugin's providers, which imports ape-test's in-memory
+#: chain (py-evm), ~0.7 s of every command's start that these choices never use.
+#: Same class, name, network and settings as ape's ``NetworkAPI.get_provider``;
+#: ``foundry`` only for a ``local`` network and ``node`` only for a live one
+#: (where those plugins register them); anything else goes through ape.
+_DIRECT_PROVIDERS = {"foundry": ("ape_foundry", "FoundryProvider"), "node": ("ape_node", "Node")}
+
+
+def provider_from_choice(network_choice: str, provider_settings: dict | None = None) -> Any:
+    """The (unconnected) ape provider for ``network_choice``
+    (``ecosystem:network:provider``), as ``networks.get_provider_from_choice``
+    gives it; raises ape's errors for an unknown choice."""
+    from ape import networks
+    from ape.api.networks import LOCAL_NETWORK_NAME
+
+    parts = network_choice.split(":")
+    if len(parts) == 3 and all(parts) and parts[2] in _DIRECT_PROVIDERS:
+        ecosystem_name, network_name, provider_name = parts
+        if ecosystem_name in networks.ecosystem_names:
+            network = networks.get_ecosystem(ecosystem_name).get_network(network_name)
+            local = network.name == LOCAL_NETWORK_NAME
+            if not network.is_fork and not network.is_adhoc and local == (provider_name == "foundry"):
+                module, class_name = _DIRECT_PROVIDERS[provider_name]
+                provider_class = getattr(importlib.import_module(module), class_name)
+                return provider_class(name=provider_name, network=network,
+                                      provider_settings=dict(provider_settings or {}))
+    return networks.get_provider_from_choice(network_choice, provider_settings=provider_settings)
 
 
 def rpc_urls_from_env() -> list[str]:
@@ -126,9 +165,9 @@ def connected(
 
     directory = Path(deployments_dir) if deployments_dir is not None else None
     try:
-        # What networks.parse_network_choice does, keeping the provider to read
-        # its network before connecting.
-        wanted = networks.get_provider_from_choice(network_choice, provider_settings=provider_settings)
+        # What networks.parse_network_choice does (faster: provider_from_choice),
+        # keeping the provider to read its network before connecting.
+        wanted = provider_from_choice(network_choice, provider_settings)
         ecosystem_name, network_name = wanted.network.ecosystem.name, wanted.network.name
     except (ApeException, ValueError) as exc:
         raise ChainConnectionError(network_choice, f"not a usable network choice ({exc})") from exc
@@ -142,7 +181,7 @@ def connected(
                 network_choice, f"none of the RPC endpoints serves chain id {deployment.chain_id}: "
                 + "; ".join(problems))
         provider_settings = {"host" if wanted.name == "foundry" else "uri": url}
-        wanted = networks.get_provider_from_choice(network_choice, provider_settings=provider_settings)
+        wanted = provider_from_choice(network_choice, provider_settings)
     active = networks.active_provider
     context: ProviderContextManager | None = None
     if _reusable(active, wanted, network_choice, provider_settings):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lilypad.chain.connect import connected
+from lilypad.chain.connect import connected, provider_from_choice
 from lilypad.exceptions import ChainConnectionError, DeploymentMismatchError, DeploymentNotFoundError
 from lilypad.protocol.deal import AgreementState
 from lilypad.protocol.deployments import save_deployment
@@ -63,7 +63,7 @@ def test_connected_in_a_fresh_process_outside_the_repository(
     cwd.mkdir()
     script = textwrap.dedent(
         f"""
-        import json, os
+        import json, os, sys
         import ape
         from lilypad.chain.connect import connected
         with connected({CHOICE!r}, {str(deployments_dir)!r}) as c:
@@ -73,6 +73,7 @@ def test_connected_in_a_fresh_process_outside_the_repository(
                 "addresses": c.addresses,
                 "state": c.state({"0x" + deal.deal_id.hex()!r}).name,
                 "balance": c.balance_of({job_creator.address!r}),
+                "py_evm_imported": "eth" in sys.modules,
             }}))
         """
     )
@@ -86,6 +87,20 @@ def test_connected_in_a_fresh_process_outside_the_repository(
     assert out["addresses"] == deployment.contracts
     assert out["state"] == AgreementState.DEAL_NEGOTIATING.name
     assert out["balance"] == contracts.balance_of(job_creator)
+    assert out["py_evm_imported"] is False  # provider_from_choice skipped ape-test's in-memory chain
+
+
+@pytest.mark.parametrize("choice", [
+    "ethereum:local:foundry", "arbitrum:local:foundry", "arbitrum:sepolia:node", "arbitrum:mainnet:node",
+    "ethereum:sepolia:node", "ethereum:local:node", "ethereum:mainnet-fork:foundry", "ethereum:local:test",
+])
+def test_provider_from_choice_is_the_provider_ape_would_give(networks, choice):
+    settings = {"host": "http://127.0.0.1:1"} if choice.endswith("foundry") else {}
+    ours = provider_from_choice(choice, dict(settings))
+    apes = networks.get_provider_from_choice(choice, provider_settings=dict(settings))
+    assert (type(ours), ours.name, ours.network_choice, ours.provider_settings) == (
+        type(apes), apes.name, apes.network_choice, apes.provider_settings)
+    assert not ours.is_connected
 
 
 def test_missing_deployments_file(tmp_path):
