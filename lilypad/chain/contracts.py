@@ -206,6 +206,27 @@ def _is_custom_error(err: Exception, instance: Any, name: str) -> bool:
 # --------------------------------------------------------------------------
 
 
+#: Gas limit given to an estimated transaction, in percent of the estimate: the
+#: state can move between estimate and inclusion (a deal's second ``agree``
+#: costs ~1.35x its first).
+GAS_MARGIN_PERCENT = 150
+
+
+def _sends_block_gas_limit() -> bool:
+    """Whether ape would send a transaction with the whole block gas limit (its
+    ``gas_limit: max`` default on local networks). anvil then fits one such
+    transaction per block and, when several senders race, strands one in its
+    pool until another arrives (measured: 1 of 80 concurrent transactions
+    unmined after 30 s), so senders time out and re-send with the same nonce
+    ("replacement transaction underpriced"). Live networks estimate already."""
+    from ape import networks
+
+    try:
+        return networks.provider.network.gas_limit == "max"
+    except Exception:  # not connected: let ape say so when sending
+        return False
+
+
 #: An allowance ERC-20 transfers never decrease.
 UNLIMITED_ALLOWANCE = 2**256 - 1
 
@@ -270,7 +291,16 @@ class LilypadContracts:
     # -------------------------------------------------------------- plumbing
 
     def _send(self, method: Any, *args: Any, account: Any, **tx: Any) -> Any:
-        return send_with_retries(method, *args, retries=self.retries, backoff=self.backoff, sender=account, **tx)
+        if "gas_limit" in tx or "gas" in tx or not _sends_block_gas_limit():
+            return send_with_retries(method, *args, retries=self.retries, backoff=self.backoff, sender=account, **tx)
+
+        def estimated() -> Any:
+            # Each try estimates afresh (the state may have moved on since the last).
+            gas = method.estimate_gas_cost(*args, sender=account, **tx)
+            return method(*args, sender=account, gas_limit=gas * GAS_MARGIN_PERCENT // 100, **tx)
+
+        estimated.__qualname__ = getattr(method, "__qualname__", None) or repr(method)
+        return send_with_retries(estimated, retries=self.retries, backoff=self.backoff)
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return send_with_retries(fn, *args, retries=self.retries, backoff=self.backoff)

@@ -330,3 +330,24 @@ def test_agree_paying_falls_back_to_approve_when_the_permit_does_not_take(contra
     receipt = contracts.agree_paying(deal, payee, deal.job_creator_deposit)
     assert receipt.method_called.name == "agree"
     assert contracts.escrow(deal).job_creator == deal.job_creator_deposit
+
+
+def test_local_transactions_get_an_estimated_gas_limit_not_the_block_limit(contracts, make_deal, job_creator,
+                                                                          resource_provider, chain):
+    """ape's local default gives every transaction the block gas limit, so anvil
+    fits one per block and strands racing ones; the wrappers estimate instead,
+    with a margin that covers the costlier second agree of a deal."""
+    assert chain.provider.network.gas_limit == "max"  # what the wrappers work around
+    deal = make_deal()
+    contracts.ensure_allowance(job_creator, deal.job_creator_deposit)
+    first = contracts.agree(deal, job_creator)
+    contracts.ensure_allowance(resource_provider, deal.resource_provider_deposit)
+    second = contracts.agree(deal, resource_provider)
+    for receipt in (first, second):
+        assert receipt.gas_used < receipt.gas_limit <= receipt.gas_used * 2
+        assert receipt.gas_limit < chain.provider.max_gas // 10
+    assert contracts.state(deal) == AgreementState.DEAL_AGREED
+    # An explicit gas limit is passed through untouched.
+    other = make_deal()
+    contracts.ensure_allowance(job_creator, other.job_creator_deposit)
+    assert contracts.agree(other, job_creator, gas_limit=1_000_000).gas_limit == 1_000_000
