@@ -296,7 +296,16 @@ class LilypadContracts:
 
         def estimated() -> Any:
             # Each try estimates afresh (the state may have moved on since the last).
-            gas = method.estimate_gas_cost(*args, sender=account, **tx)
+            # The estimate runs in the latest block's context: a call that only
+            # works in the next block (assignMediator right after checkResult on
+            # an auto-mined chain) or that reverts is sent as ape would send it,
+            # so it succeeds, or reverts with its decoded custom error, as before.
+            from ape.exceptions import ContractLogicError
+
+            try:
+                gas = method.estimate_gas_cost(*args, sender=account, **tx)
+            except ContractLogicError:
+                return method(*args, sender=account, **tx)
             return method(*args, sender=account, gas_limit=gas * GAS_MARGIN_PERCENT // 100, **tx)
 
         estimated.__qualname__ = getattr(method, "__qualname__", None) or repr(method)
