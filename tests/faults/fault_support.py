@@ -108,7 +108,7 @@ class TcpProxy:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
-        except OSError:
+        except OSError:  # the proxy was stopped (the injected outage) or a peer hung up
             pass
         finally:
             _close(src)
@@ -121,7 +121,7 @@ class TcpProxy:
 def _close(sock: socket.socket) -> None:
     try:
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
+    except OSError:  # already disconnected
         pass
     try:
         sock.close()

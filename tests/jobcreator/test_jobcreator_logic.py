@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from eth_account import Account
 
@@ -190,6 +192,17 @@ class _RestartingSolver:
         return {"id": offer_id, "state": "matched"}
 
 
+def _ticking_clock() -> Callable[[], float]:
+    """A clock that moves one second each time it is read."""
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    return clock
+
+
 def test_wait_for_match_rides_out_a_solver_restart() -> None:
     from lilypad.jobcreator.run import wait_for_match
 
@@ -202,12 +215,7 @@ def test_wait_for_match_gives_up_on_an_unreachable_solver_at_its_deadline() -> N
     from lilypad.exceptions import SolverUnavailableError
     from lilypad.jobcreator.run import wait_for_match
 
-    now = [0.0]
-
-    def clock() -> float:
-        now[0] += 1.0
-        return now[0]
-
+    clock = _ticking_clock()
     solver = _RestartingSolver(down=10**6)
     with pytest.raises(SolverUnavailableError):
         wait_for_match(solver, "0xab", deadline=5.0, outage_wait=0.0, clock=clock)
@@ -224,12 +232,7 @@ def test_through_outage_retries_a_call_says_so_once_and_gives_up_at_the_deadline
     assert view["state"] == "matched" and solver.calls == 4
     assert len(notices) == 1 and "connection refused" in str(notices[0])
 
-    now = [0.0]
-
-    def clock() -> float:
-        now[0] += 1.0
-        return now[0]
-
+    clock = _ticking_clock()
     down = _RestartingSolver(down=10**6)
     with pytest.raises(SolverUnavailableError):
         through_outage(lambda: down.job_offer("0xab"), deadline=5.0, outage_wait=0.0, clock=clock)

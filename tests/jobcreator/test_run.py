@@ -215,7 +215,7 @@ class StandIn:
         if self.offer_id:
             try:
                 self.client.cancel_resource_offer(self.offer_id, self.key)
-            except Exception:
+            except Exception:  # teardown: the offer may be matched or the solver gone already
                 pass
 
 
