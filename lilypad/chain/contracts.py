@@ -303,10 +303,10 @@ class LilypadContracts:
             from ape.exceptions import ContractLogicError
 
             try:
-                gas = method.estimate_gas_cost(*args, sender=account, **tx)
+                limit = {"gas_limit": method.estimate_gas_cost(*args, sender=account, **tx) * GAS_MARGIN_PERCENT // 100}
             except ContractLogicError:
-                return method(*args, sender=account, **tx)
-            return method(*args, sender=account, gas_limit=gas * GAS_MARGIN_PERCENT // 100, **tx)
+                limit = {}
+            return method(*args, sender=account, **tx, **limit)
 
         estimated.__qualname__ = getattr(method, "__qualname__", None) or repr(method)
         return send_with_retries(estimated, retries=self.retries, backoff=self.backoff)

@@ -61,8 +61,8 @@ __all__ = [
     "ResourceProvider",
     "execute_job",
     "log_event",
-    "remove_leftover_containers",
     "read_chain_metrics",
+    "remove_leftover_containers",
     "resolve_solver_address",
     "snapshot_from_chain",
 ]
