@@ -172,6 +172,11 @@ def _address(value: Any) -> str:
     return to_checksum_address(str(getattr(value, "address", value)))
 
 
+def _at(block_id: int | None) -> dict[str, int]:
+    """Call keywords that pin a read to ``block_id`` (none: the latest block)."""
+    return {} if block_id is None else {"block_id": block_id}
+
+
 def _deal_id(ref: DealRef) -> bytes:
     if isinstance(ref, Deal):
         return ref.deal_id
@@ -311,8 +316,8 @@ class LilypadContracts:
         estimated.__qualname__ = getattr(method, "__qualname__", None) or repr(method)
         return send_with_retries(estimated, retries=self.retries, backoff=self.backoff)
 
-    def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        return send_with_retries(fn, *args, retries=self.retries, backoff=self.backoff)
+    def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return send_with_retries(fn, *args, retries=self.retries, backoff=self.backoff, **kwargs)
 
     # -------------------------------------------------------------- deal actions
 
@@ -440,8 +445,9 @@ class LilypadContracts:
             return None, int(r.instructionCount)
         return digest_to_cid(digest), int(r.instructionCount)
 
-    def escrow(self, deal_id: DealRef) -> Escrow:
-        e = self._read(self.payments.getEscrow, _deal_id(deal_id))
+    def escrow(self, deal_id: DealRef, *, block_id: int | None = None) -> Escrow:
+        """The deal's escrow (as of block ``block_id``; default: the latest)."""
+        e = self._read(self.payments.getEscrow, _deal_id(deal_id), **_at(block_id))
         return Escrow(job_creator=int(e.jobCreator), resource_provider=int(e.resourceProvider), settled=bool(e.settled))
 
     def reputation(self, address: Any) -> Reputation:
@@ -481,9 +487,10 @@ class LilypadContracts:
 
     # -------------------------------------------------------------- tokens
 
-    def balance_of(self, who: Any) -> int:
-        """Token balance of an account, a contract or an address."""
-        return int(self._read(self.token.balanceOf, _address(who)))
+    def balance_of(self, who: Any, *, block_id: int | None = None) -> int:
+        """Token balance of an account, a contract or an address (as of block
+        ``block_id``; default: the latest)."""
+        return int(self._read(self.token.balanceOf, _address(who), **_at(block_id)))
 
     def allowance(self, owner: Any, spender: Any | None = None) -> int:
         """What ``spender`` (default: Payments) may take from ``owner``."""

@@ -107,10 +107,12 @@ class DaemonMetrics:
         self.head_lag.set(max(0.0, time.time() - head_timestamp))
         if eth_wei is not None:
             self.eth_balance.set(eth_wei / _TOKEN)
-        if lp_units is not None:
-            self.lp_balance.set(lp_units / _TOKEN)
+        # The locked LP first: a scrape between the two sets never shows a
+        # payout (LP balance up) with its escrow still locked.
         if locked_units is not None:
             self.collateral.set(locked_units / _TOKEN)
+        if lp_units is not None:
+            self.lp_balance.set(lp_units / _TOKEN)
 
     # Health ------------------------------------------------------------------
     def health(self, *, max_round_age: float = 60.0, **extra: Any) -> dict[str, Any]:

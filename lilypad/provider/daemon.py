@@ -185,15 +185,19 @@ def read_chain_metrics(metrics: Any, contracts: Any, address: str, deal_ids: lis
     :class:`~lilypad.observability.metrics.DaemonMetrics`)."""
     from ape import chain
 
+    # Every figure is read at the same block: a payout mined between two
+    # reads would otherwise show the LP both paid out and still locked.
     head = chain.blocks.head
+    at = int(head.number)
     locked = 0
     for deal_id in deal_ids:
-        escrow = contracts.escrow(deal_id)
+        escrow = contracts.escrow(deal_id, block_id=at)
         if not escrow.settled:
             locked += int(getattr(escrow, side))
-    metrics.chain_read(head_block=int(head.number), head_timestamp=int(head.timestamp),
-                       eth_wei=int(chain.provider.get_balance(address)), lp_units=contracts.balance_of(address),
-                       locked_units=locked)
+    metrics.chain_read(head_block=at, head_timestamp=int(head.timestamp),
+                       # hex: ape-foundry passes the block id to anvil raw, and anvil refuses an int
+                       eth_wei=int(chain.provider.get_balance(address, block_id=hex(at))),
+                       lp_units=contracts.balance_of(address, block_id=at), locked_units=locked)
 
 
 def execute_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,

@@ -58,6 +58,11 @@ def test_happy_path_pays_exactly(contracts, make_deal, job_creator, resource_pro
     assert receipt.events.filter(contracts.controller.ResultAdded)[0].dataCid == cid_to_digest(RESULT)
     assert contracts.escrow(deal) == Escrow(8 * TOKEN, 4 * TOKEN, False)
     assert contracts.balance_of(resource_provider) == rp0 - 4 * TOKEN
+    # reads pinned to the block before addResult still see the old figures
+    before = receipt.block_number - 1
+    assert contracts.escrow(deal, block_id=before) == Escrow(8 * TOKEN, 2 * TOKEN, False)
+    assert contracts.balance_of(resource_provider, block_id=before) == rp0 - 2 * TOKEN
+    assert contracts.balance_of(resource_provider, block_id=receipt.block_number) == rp0 - 4 * TOKEN
     assert contracts.agreement(deal).instruction_count == 2
 
     contracts.accept_result(deal, job_creator)
