@@ -253,7 +253,8 @@ def test_gpu_probe_refused_without_gpus(client: docker.DockerClient, tmp_path: P
     assert client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_id}"}) == []
 
 
-@pytest.mark.skipif(bool(detect_gpus()), reason="NVML finds a GPU here")
+@pytest.mark.skipif(bool(detect_gpus()), reason="covers the refusal on a machine without a GPU, and NVML finds one "
+                                                 "here (test_gpu_probe_on_a_gpu_provider runs instead)")
 def test_gpu_probe_refused_on_this_machine_by_detection(tmp_path: Path) -> None:
     with pytest.raises(GPUUnavailableError, match="no NVIDIA GPU was detected"):
         run_module(render("gpu-probe"), module_dir=MODULES / "gpu-probe", work_dir=tmp_path / "work")  # gpus=None

@@ -122,7 +122,8 @@ A10 = {"name": b"NVIDIA A10G", "uuid": b"GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeee
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(REAL_NVML, reason="NVML initialises on this machine (it has an NVIDIA driver)")
+@pytest.mark.skipif(REAL_NVML, reason="covers a machine without an NVIDIA driver, and this one has one (its GPU "
+                                       "path is tested by the tests that need a GPU)")
 def test_no_nvml_gives_no_gpus_and_does_not_raise() -> None:
     assert detect_gpus() == []
     hardware = detect_hardware()

@@ -4,6 +4,7 @@ containers a network's executors left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -106,10 +107,10 @@ class TcpProxy:
 
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:  # the proxy was stopped (the injected outage) or a peer hung up
-            pass
+            # OSError: the proxy was stopped (the injected outage) or a peer hung up
+            with contextlib.suppress(OSError):
+                while data := src.recv(65536):
+                    dst.sendall(data)
         finally:
             _close(src)
             _close(dst)
@@ -119,14 +120,10 @@ class TcpProxy:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already disconnected
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already disconnected
-        pass
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 def _free_port() -> int:

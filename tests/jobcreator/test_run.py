@@ -10,6 +10,7 @@ The job creator is the `lilypad run` command, as a subprocess, with TEST::1's ke
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from eth_account import Account
 
 from lilypad.chain.cid import ZERO_DIGEST, digest_to_cid
 from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil, wait_for_port
+from lilypad.exceptions import SolverError
 from lilypad.protocol.accounts import account_from_private_key
 from lilypad.protocol.deal import AgreementState, Deal
 from lilypad.results.cid import directory_cid
@@ -213,10 +215,9 @@ class StandIn:
 
     def close(self) -> None:
         if self.offer_id:
-            try:
+            # teardown: the offer may be matched (refused) or the solver gone already
+            with contextlib.suppress(SolverError):
                 self.client.cancel_resource_offer(self.offer_id, self.key)
-            except Exception:  # teardown: the offer may be matched or the solver gone already
-                pass
 
 
 def lilypad_run(chain: Chain, solver: Solver, data_dir: Path, *args: str, name_solver: bool = True

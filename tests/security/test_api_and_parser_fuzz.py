@@ -138,4 +138,3 @@ def test_the_fuzz_budget_is_what_the_note_claims() -> None:
     assert EXAMPLES >= 1
     ops = list(schema.get_all_operations())
     assert len(ops) >= 15, len(ops)
-    pytest.importorskip("schemathesis")
