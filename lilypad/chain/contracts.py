@@ -225,10 +225,11 @@ def _sends_block_gas_limit() -> bool:
     unmined after 30 s), so senders time out and re-send with the same nonce
     ("replacement transaction underpriced"). Live networks estimate already."""
     from ape import networks
+    from ape.exceptions import ProviderNotConnectedError
 
     try:
         return networks.provider.network.gas_limit == "max"
-    except Exception:  # not connected: let ape say so when sending
+    except ProviderNotConnectedError:  # let ape say so when sending
         return False
 
 
