@@ -98,21 +98,41 @@ def _docker_run(image: str, message: str) -> float:
     return elapsed
 
 
+def provider_image(module_dir: Path) -> str:
+    """The image the provider built and ran for ``module_dir``: found in the engine by the
+    build-context hash the provider labels its builds with (``org.lilypad.module-context``),
+    not by a tag guessed here (the provider names the image after its module-cache checkout,
+    ``lilypad-module/cowsay-<repo key>:<hash>``, which a fresh engine has only once it ran)."""
+    import docker
+
+    from lilypad.executor.docker_runner import module_image_tag
+
+    context = module_image_tag(module_dir).rpartition(":")[2]
+    client = docker.from_env()
+    try:
+        images = client.images.list(filters={"label": f"org.lilypad.module-context={context}"})
+    finally:
+        client.close()
+    tags = sorted(tag for image in images for tag in image.tags)
+    if not tags:
+        raise RuntimeError(f"no image labelled org.lilypad.module-context={context} after the warm-up job: "
+                           f"the provider did not build {module_dir} from these files")
+    return tags[0]
+
+
 def run(quick: bool) -> dict[str, Any]:
     out = section("End-to-end overhead: lilypad run vs docker run (cowsay)")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         out["skipped"] = "Docker is not available (docker info failed)"
         return out
-    from lilypad.executor.docker_runner import module_image_tag
-
     n = 3 if quick else 20
-    image = module_image_tag(ROOT / "modules" / "cowsay")
     lilypad_times, docker_times, diffs, breakdowns = [], [], [], []
     with devnet("overhead") as net:
         net.add_provider()
         net.add_mediator()
         data = net.root / "client"
         cli_job(net, data, _MODULE, {"Message": "warm-up"})  # builds the image, warms caches
+        image = provider_image(ROOT / "modules" / "cowsay")
         _docker_run(image, "warm-up")
         for i in range(n):
             message = f"overhead run {i}"
