@@ -46,7 +46,7 @@ from typing import Any
 
 from lilypad.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, deal_verdict, offer_nonce, reconcile
 from lilypad.bridge.store import BridgeJob, BridgeJobStore
-from lilypad.protocol.deal import AgreementState, DealPricing, JobState
+from lilypad.protocol.deal import AgreementState, Deal, DealPricing, JobState
 
 __all__ = ["FAULT_ENV", "FAULT_EXIT_CODE", "Bridge", "BridgeConfig"]
 
@@ -410,7 +410,6 @@ class Bridge:
         from lilypad.exceptions import OfferStateError, SolverRequestError
         from lilypad.jobcreator.logic import deal_problems
         from lilypad.solver.signing import SignedOffer
-        from lilypad.solver.store import deal_from_dict
 
         oid = job.data["offer_id"]
         view = self._offer_view(oid)
@@ -430,7 +429,7 @@ class Bridge:
             return self.fail(job, f"no resource provider matched the job (its offer is {state})")
         deal_id = str(view["deal_id"])
         terms = self.client.deal(deal_id)["terms"]
-        deal = deal_from_dict(terms)
+        deal = Deal.model_validate(terms)
         offer = SignedOffer.model_validate(job.data["signed_offer"]).offer
         problems = deal_problems(deal, offer, deal_id=deal_id)
         if problems:
@@ -446,10 +445,9 @@ class Bridge:
     def follow_deal(self, job: BridgeJob) -> BridgeJob:
         from lilypad.jobcreator.logic import should_mediate
         from lilypad.jobcreator.run import download_verified
-        from lilypad.solver.store import deal_from_dict
 
         deal_id = job.data["deal_id"]
-        deal = deal_from_dict(job.data["deal_terms"])
+        deal = Deal.model_validate(job.data["deal_terms"])
         agreement = self.contracts.agreement(deal_id)
         verdict = deal_verdict(AgreementState(int(agreement.state)))
         if verdict is not None:

@@ -107,7 +107,6 @@ def deal_status(deal_id: str, contracts: Any, client: Any | None, data_dir: Path
     uploaded result) when a client is given and answers, and the chain's
     (state, timestamps, result CID, escrow)."""
     from lilypad.solver.service import state_name
-    from lilypad.solver.store import deal_from_dict
 
     status: dict[str, Any] = {"deal_id": deal_id}
     deal: Deal | None = None
@@ -115,7 +114,7 @@ def deal_status(deal_id: str, contracts: Any, client: Any | None, data_dir: Path
         try:
             view = client.deal(deal_id)
             status["solver"] = view
-            deal = deal_from_dict(view["terms"])
+            deal = Deal.model_validate(view["terms"])
         except SolverError as exc:
             status["solver_error"] = str(exc)
     a = contracts.agreement(deal_id)

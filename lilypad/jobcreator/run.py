@@ -366,7 +366,6 @@ class _Run:
 
     def post_and_match(self, offer: JobOffer) -> dict[str, Any]:
         from lilypad.solver.signing import sign_offer
-        from lilypad.solver.store import deal_from_dict
 
         signed = sign_offer(offer, self.key, self.check_domain())
         self.report.offer_id = self.through_outage(lambda: self.client.post_job_offer(signed))
@@ -393,7 +392,7 @@ class _Run:
             raise NoMatchError(self.report.offer_id, str(state))
         self.report.deal_id = str(view["deal_id"])
         deal_view = self.client.deal(self.report.deal_id)
-        deal = deal_from_dict(deal_view["terms"])
+        deal = Deal.model_validate(deal_view["terms"])
         problems = deal_problems(deal, offer, deal_id=self.report.deal_id)
         if problems:
             self.stage(Stage.FAILED, outcome="bad deal terms")

@@ -153,8 +153,6 @@ class Mediator:
                              logger=log, **data)
 
     def step(self, client: Any) -> None:
-        from lilypad.solver.store import deal_from_dict
-
         for view in client.deals(party=self.address):
             deal_id = view["deal_id"]
             stored = self.store.get(deal_id)
@@ -162,7 +160,7 @@ class Mediator:
                 continue
             if self._retry_at.get(deal_id, 0) > time.time():
                 continue
-            deal = deal_from_dict(view["terms"])
+            deal = Deal.model_validate(view["terms"])
             if self.address.lower() not in {m.lower() for m in deal.members.mediators}:
                 continue
             try:

@@ -3,6 +3,11 @@
 A deal's id is ``keccak256(abi.encode(deal))`` — exactly what
 ``LilypadController.getDealId`` computes — so the solver, both parties and the
 contracts all derive the same id from the same terms.
+
+A :class:`Deal` is its own wire format: ``deal.model_dump(mode="json")`` is
+the JSON the solver stores and serves (``nonce`` as ``0x``-hex, addresses
+checksummed, ``mediators`` a list) and ``Deal.model_validate(...)`` /
+``Deal.model_validate_json(...)`` read it back.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lilypad.protocol.fields import HexBytes32
 
 __all__ = [
     "AgreementState",
@@ -138,7 +145,7 @@ class Deal(_Frozen):
     members: DealMembers
     timeouts: DealTimeouts = DealTimeouts()
     pricing: DealPricing = DealPricing()
-    nonce: bytes = Field(default_factory=lambda: secrets.token_bytes(32), min_length=32, max_length=32)
+    nonce: HexBytes32 = Field(default_factory=lambda: secrets.token_bytes(32))
 
     def as_tuple(self) -> tuple:
         """The value to pass wherever the contracts take a ``Deal``."""

@@ -449,14 +449,12 @@ class ResourceProvider:
 
     def step(self, client: Any, pool: ThreadPoolExecutor) -> None:
         """One round over this provider's deals."""
-        from lilypad.solver.store import deal_from_dict
-
         for view in client.deals(party=self.address):
             deal_id = view["deal_id"]
             stored = self.store.get(deal_id)
             if stored is not None and stored[0] in (JobStatus.DONE.value, JobStatus.REFUSED.value):
                 continue
-            deal = deal_from_dict(view["terms"])
+            deal = Deal.model_validate(view["terms"])
             if deal.members.resource_provider.lower() != self.address.lower():
                 continue
             if self._retry_at.get(deal_id, 0) > time.time():

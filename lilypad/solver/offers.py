@@ -36,32 +36,21 @@ import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from eth_utils import is_address, to_checksum_address
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lilypad.exceptions import InputError, InvalidCIDError, ModuleRefError
 from lilypad.modules.inputs import validate_inputs
 from lilypad.modules.reference import parse_module_ref
 from lilypad.protocol.deal import DealPricing, DealTimeouts
+from lilypad.protocol.fields import Address, HexBytes32, parse_address
 from lilypad.results.layout import validate_cid
 
 __all__ = [
-    "Address",
     "DEFAULT_JOB_PRICING",
     "DEFAULT_PROVIDER_SPEC",
     "DEFAULT_RESOURCE_OFFER_TTL",
     "DEFAULT_RESOURCE_PRICING",
     "DEFAULT_TIMEOUTS",
-    "HexBytes32",
     "JobModule",
     "JobOffer",
     "LP",
@@ -101,7 +90,6 @@ MAX_MODULE_ENTRIES = 256
 #: How long a resource offer stays open when ``expires_at`` is not given (seconds).
 DEFAULT_RESOURCE_OFFER_TTL = 3600
 
-_ZERO_ADDRESS = "0x" + "00" * 20
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _MAX_REPO_CHARS = 1024
 
@@ -118,36 +106,6 @@ def lp(tokens: int | str) -> int:
 # Field types
 # --------------------------------------------------------------------------
 
-
-def _address(value: Any) -> str:
-    value = getattr(value, "address", value)
-    if not isinstance(value, str) or not is_address(value):
-        raise ValueError(f"{value!r} is not an address (0x and 40 hex digits)")
-    checksummed = to_checksum_address(value)
-    if checksummed == to_checksum_address(_ZERO_ADDRESS):
-        raise ValueError("the zero address cannot take part in a deal")
-    return checksummed
-
-
-def _bytes32(value: Any) -> bytes:
-    if isinstance(value, str):
-        text = value[2:] if value.startswith(("0x", "0X")) else value
-        try:
-            value = bytes.fromhex(text)
-        except ValueError:
-            raise ValueError("expected 32 bytes as hex") from None
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
-        raise ValueError("expected exactly 32 bytes")
-    return bytes(value)
-
-
-#: A checksummed, non-zero address (an ape account is taken by its ``.address``).
-Address = Annotated[str, BeforeValidator(_address)]
-#: 32 bytes; ``0x``-hex in JSON.
-HexBytes32 = Annotated[
-    bytes, BeforeValidator(_bytes32), PlainSerializer(lambda b: "0x" + b.hex(), return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$", "description": "32 bytes, 0x-hex"}),
-]
 
 #: ``(author address, nonce)``: the offer's identity (see the module docstring).
 OfferKey = tuple[str, bytes]
@@ -193,7 +151,7 @@ def amounts_fit(pricing: DealPricing, timeouts: DealTimeouts) -> bool:
 def _sorted_addresses(values: Any) -> tuple[str, ...]:
     if not isinstance(values, (list, tuple, set, frozenset)):  # null or a string: a clear 400, not a 500
         raise ValueError("expected a list of addresses")
-    unique = {_address(v) for v in values}
+    unique = {parse_address(v) for v in values}
     return tuple(sorted(unique, key=str.lower))
 
 

@@ -73,7 +73,6 @@ from lilypad.solver.store import (
     ResultRecord,
     SlotRow,
     SolverStore,
-    deal_to_dict,
 )
 
 __all__ = [
@@ -186,7 +185,7 @@ def deal_view(record: DealRecord, result: ResultRecord | None = None) -> dict[st
     state (the contracts' name) and agreement timestamps, the result CID
     recorded on-chain, the uploaded result and the solver's timestamps."""
     return {
-        "deal_id": record.deal_id, "terms": deal_to_dict(record.deal),
+        "deal_id": record.deal_id, "terms": record.deal.model_dump(mode="json"),
         "job_offer_id": record.job_offer_id, "resource_offer_id": record.resource_offer_id,
         "state": state_name(record.state), "state_code": int(record.state), "result_cid": record.result_cid,
         "uploaded_result": None if result is None else {"cid": result.cid, "size": result.size},

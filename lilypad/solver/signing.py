@@ -55,7 +55,8 @@ from lilypad.exceptions import (
     OfferSignatureError,
 )
 from lilypad.protocol.deal import DealPricing, DealTimeouts
-from lilypad.solver.offers import Address, JobOffer, ResourceOffer, ResourceSpec
+from lilypad.protocol.fields import ZERO_ADDRESS, Address
+from lilypad.solver.offers import JobOffer, ResourceOffer, ResourceSpec
 
 __all__ = [
     "DOMAIN_NAME",
@@ -77,8 +78,6 @@ DOMAIN_NAME = "lilypad"
 DOMAIN_VERSION = "1"
 #: How far an offer's ``created_at`` may be from the solver's clock (seconds).
 MAX_CLOCK_SKEW = 300
-
-_ZERO_ADDRESS = "0x" + "00" * 20
 
 EIP712_TYPES: dict[str, list[dict[str, str]]] = {
     "ResourceOffer": [
@@ -225,7 +224,7 @@ def _message(offer: ResourceOffer | JobOffer) -> tuple[str, dict[str, Any]]:
             "jobCreator": offer.job_creator,
             "module": {"ref": offer.module.ref, "repo": offer.module.repo, "commit": offer.module.commit},
             "inputs": [{"key": k, "value": offer.inputs[k]} for k in sorted(offer.inputs)],
-            "target": offer.target or _ZERO_ADDRESS,
+            "target": offer.target or ZERO_ADDRESS,
             "inputsCid": offer.inputs_cid or "",
         }
     raise TypeError(f"not an offer: {type(offer).__name__}")

@@ -39,7 +39,7 @@ from lilypad.solver.client import SolverClient
 from lilypad.solver.offers import ResourceOffer, ResourceSpec
 from lilypad.solver.service import SolverCore
 from lilypad.solver.signing import OfferDomain, sign_offer
-from lilypad.solver.store import SolverStore, deal_from_dict
+from lilypad.solver.store import SolverStore
 
 CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4
 NETWORK = "ethereum:local:foundry"
@@ -185,7 +185,7 @@ class StandIn:
     def step(self) -> None:
         for view in self.client.deals(party=self.account.address):
             deal_id = view["deal_id"]
-            deal: Deal = deal_from_dict(view["terms"])
+            deal: Deal = Deal.model_validate(view["terms"])
             a = self.contracts.agreement(deal_id)
             if a.state in (S.NONE, S.DEAL_NEGOTIATING) and not a.resource_provider_agreed:
                 self.contracts.ensure_allowance(self.account, 100 * 10**18)

@@ -134,11 +134,10 @@ def post_job(net: Devnet, message: str, timeouts: DealTimeouts | None = None) ->
 
 def matched_deal(net: Devnet, job_offer_id: str) -> tuple[str, Deal]:
     from lilypad.solver.client import SolverClient
-    from lilypad.solver.store import deal_from_dict
 
     with SolverClient(net.solver_url) as client:
         deal_id = wait_until("a match", lambda: client.job_offer(job_offer_id).get("deal_id"), net)
-        return deal_id, deal_from_dict(client.deal(deal_id)["terms"])
+        return deal_id, Deal.model_validate(client.deal(deal_id)["terms"])
 
 
 def creator_agrees(net: Devnet, deal: Deal) -> Any:

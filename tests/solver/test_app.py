@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lilypad.exceptions import ResultCIDMismatchError, SolverRequestError, SolverUnavailableError
-from lilypad.protocol.deal import AgreementState
+from lilypad.protocol.deal import AgreementState, Deal
 from lilypad.results.archive import pack
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
@@ -31,7 +31,7 @@ from lilypad.solver.client import SolverClient
 from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
 from lilypad.solver.service import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, SolverCore, sign_upload
 from lilypad.solver.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, sign_offer
-from lilypad.solver.store import SolverStore, deal_from_dict
+from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)
 PROVIDER, CREATOR, MEDIATOR, STRANGER = (Account.create() for _ in range(4))
@@ -190,7 +190,7 @@ def test_a_job_and_a_resource_offer_make_a_deal_at_deals(solver: Solver) -> None
     job_id = solver.client.post_job_offer(job(inputs={"Message": "hello"}))
     solver.core.tick()
     (deal,) = solver.client.deals()
-    terms = deal_from_dict(deal["terms"])
+    terms = Deal.model_validate(deal["terms"])
     assert deal["deal_id"] == "0x" + terms.deal_id.hex()
     assert (deal["job_offer_id"], deal["resource_offer_id"], deal["state"]) == (job_id, resource_id, "None")
     assert (terms.members.job_creator, terms.members.resource_provider, terms.members.solver) == (
@@ -471,7 +471,7 @@ def test_sse_delivers_a_deal_event_to_a_listening_client(live: tuple[SolverCore,
     assert seen[-1] == ("deal", "created")
     deal = event.data["deal"]
     assert (deal["job_offer_id"], deal["resource_offer_id"]) == (job_id, resource_id)
-    assert deal["deal_id"] == "0x" + deal_from_dict(deal["terms"]).deal_id.hex()
+    assert deal["deal_id"] == "0x" + Deal.model_validate(deal["terms"]).deal_id.hex()
     assert core.deal(deal["deal_id"]).job_offer_id == job_id
 
 
