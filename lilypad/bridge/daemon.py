@@ -343,7 +343,7 @@ class Bridge:
 
     def _build_offer(self, job: BridgeJob, attempt: int) -> Any:
         from lilypad.modules.inputs import parse_inputs
-        from lilypad.solver.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
+        from lilypad.protocol.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
 
         inputs = parse_inputs(job.inputs)
         resolved, spec = self._spec(job.module, inputs)
@@ -358,8 +358,7 @@ class Bridge:
 
     def post_offer(self, job: BridgeJob) -> BridgeJob:
         from lilypad.exceptions import SolverRequestError
-        from lilypad.solver.service import offer_id
-        from lilypad.solver.signing import SignedOffer, sign_offer
+        from lilypad.protocol.signing import SignedOffer, offer_id, sign_offer
 
         stored = job.data.get("signed_offer")
         attempt = int(job.data.get("offer_attempt", 0))
@@ -409,7 +408,7 @@ class Bridge:
     def follow_offer(self, job: BridgeJob) -> BridgeJob:
         from lilypad.exceptions import OfferStateError, SolverRequestError
         from lilypad.jobcreator.logic import deal_problems
-        from lilypad.solver.signing import SignedOffer
+        from lilypad.protocol.signing import SignedOffer
 
         oid = job.data["offer_id"]
         view = self._offer_view(oid)

@@ -2,7 +2,7 @@
 
 :func:`check_inputs_path` checks the directory before anything is offered (the
 module's required files are there, every file at most 10 MB, no links, no
-hidden names, the overall cap: :mod:`lilypad.solver.inputs`) and gives its CID,
+hidden names, the overall cap: :mod:`lilypad.protocol.inputs`) and gives its CID,
 which the job offer signs as ``inputs_cid``. After the offer is posted,
 :func:`upload_inputs` sends the directory to the solver for that offer, signed
 by the job creator; the solver matches the offer only once it has them, and
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lilypad.exceptions import InputFilesError, SolverRequestError
-from lilypad.solver.inputs import MAX_INPUT_FILE_BYTES, InputLimits, check_input_tree
+from lilypad.protocol.inputs import MAX_INPUT_FILE_BYTES, InputLimits, check_input_tree
 
 __all__ = ["MAX_INPUT_FILE_BYTES", "check_inputs_path", "upload_inputs"]
 

@@ -106,7 +106,7 @@ def deal_status(deal_id: str, contracts: Any, client: Any | None, data_dir: Path
     """What is known about ``deal_id``: the solver's record (terms, job offer,
     uploaded result) when a client is given and answers, and the chain's
     (state, timestamps, result CID, escrow)."""
-    from lilypad.solver.service import state_name
+    from lilypad.protocol.deal import state_name
 
     status: dict[str, Any] = {"deal_id": deal_id}
     deal: Deal | None = None

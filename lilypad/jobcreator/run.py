@@ -4,7 +4,7 @@
 
 1. resolve the module to a commit and render it (its ``machine`` section gives
    the job offer's resource requirements);
-2. post a signed :class:`~lilypad.solver.offers.JobOffer` to the solver (with
+2. post a signed :class:`~lilypad.protocol.offers.JobOffer` to the solver (with
    ``--inputs-path``, the offer signs the input files' CID and the files are
    uploaded for it: :mod:`lilypad.jobcreator.inputs`) and wait for the match (server-sent events, with polling as the fallback);
 3. check the solver's deal against the offer (:func:`~lilypad.jobcreator.logic.deal_problems`),
@@ -66,7 +66,7 @@ from lilypad.jobcreator.logic import (
     stage_of,
 )
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
-from lilypad.solver.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, PricingMode, ResourceSpec
+from lilypad.protocol.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, PricingMode, ResourceSpec
 
 __all__ = [
     "MAX_INPUT_FILE_BYTES",
@@ -365,7 +365,7 @@ class _Run:
         return domain
 
     def post_and_match(self, offer: JobOffer) -> dict[str, Any]:
-        from lilypad.solver.signing import sign_offer
+        from lilypad.protocol.signing import sign_offer
 
         signed = sign_offer(offer, self.key, self.check_domain())
         self.report.offer_id = self.through_outage(lambda: self.client.post_job_offer(signed))

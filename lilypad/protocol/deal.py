@@ -33,6 +33,8 @@ __all__ = [
     "TIMEOUT_FOR_STATE",
     "JobState",
     "draw_mediator",
+    "parse_state",
+    "state_name",
 ]
 
 UINT32_MAX = 2**32 - 1
@@ -88,6 +90,25 @@ TERMINAL_STATES = frozenset(
         AgreementState.TIMEOUT_MEDIATE_RESULTS,
     }
 )
+
+def state_name(state: AgreementState) -> str:
+    """The contracts' name of ``state``: ``DEAL_AGREED`` is ``"DealAgreed"``."""
+    return "".join(part.capitalize() for part in state.name.split("_"))
+
+
+_STATE_NAMES = {state_name(s).lower(): s for s in AgreementState}
+
+
+def parse_state(text: str | int) -> AgreementState:
+    """An agreement state from its contract name (``DealAgreed``), Python name
+    (``DEAL_AGREED``) or number; ``ValueError`` otherwise."""
+    if isinstance(text, int) or text.strip().isdigit():
+        return AgreementState(int(text))
+    state = _STATE_NAMES.get(text.strip().lower().replace("_", "").replace("-", ""))
+    if state is None:
+        raise ValueError(f"unknown agreement state {text!r}")
+    return state
+
 
 #: The controller function that ends a deal stuck in each open state.
 TIMEOUT_FOR_STATE = {

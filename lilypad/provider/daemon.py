@@ -3,7 +3,7 @@
 :class:`ResourceProvider` is the I/O loop around :func:`lilypad.provider.logic.decide`:
 
 * it detects this machine (:func:`lilypad.executor.detect_hardware`) unless the
-  spec is given, and posts a signed :class:`~lilypad.solver.offers.ResourceOffer`
+  spec is given, and posts a signed :class:`~lilypad.protocol.offers.ResourceOffer`
   (fixed price, ``slots``, trusted mediators, module allowlist), posting a
   fresh one (and cancelling the old) before it expires;
 * it follows its deals: the solver's ``/events`` stream wakes it, and it polls
@@ -301,7 +301,7 @@ class ResourceProvider:
 
     # ------------------------------------------------------------------ setup
     def _spec(self) -> Any:
-        from lilypad.solver.offers import ResourceSpec
+        from lilypad.protocol.offers import ResourceSpec
 
         c = self.config
         if c.spec is not None:
@@ -316,8 +316,8 @@ class ResourceProvider:
                             disk=c.disk if c.disk is not None else hw.disk_free_mb, gpu=gpu, vram=vram[:gpu])
 
     def _post_offer(self, client: Any) -> None:
-        from lilypad.solver.offers import ResourceOffer
-        from lilypad.solver.signing import sign_offer
+        from lilypad.protocol.offers import ResourceOffer
+        from lilypad.protocol.signing import sign_offer
 
         assert self.terms is not None
         now = int(time.time())
@@ -347,7 +347,7 @@ class ResourceProvider:
         from lilypad.chain.connect import connected
         from lilypad.protocol.accounts import account_from_private_key
         from lilypad.solver.client import SolverClient
-        from lilypad.solver.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
+        from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 
         c = self.config
         self.account = account_from_private_key(c.private_key)

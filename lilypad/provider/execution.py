@@ -10,7 +10,7 @@ input files - their CID (``inputs_cid``, signed in the job offer).
   checks this before it agrees, and again before it runs.
 * :func:`fetch_job_inputs` downloads the input files from the solver, keeps
   them only if their CID is the signed one and they pass the input checks
-  (no links, size limits: :mod:`lilypad.solver.inputs`), and returns the
+  (no links, size limits: :mod:`lilypad.protocol.inputs`), and returns the
   directory to mount read-only at ``/inputs``.
 * :func:`run_deal_job` does both and runs the module in a fresh work directory.
 """

@@ -34,21 +34,13 @@ from typing import Any, BinaryIO, cast
 import httpx
 
 from lilypad.exceptions import ResultCIDMismatchError, SolverRequestError, SolverUnavailableError
-from lilypad.protocol.deal import AgreementState
+from lilypad.protocol.auth import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, sign_cancel, sign_inputs_upload, sign_upload
+from lilypad.protocol.deal import AgreementState, state_name
+from lilypad.protocol.inputs import InputLimits, check_input_tree, unpack_inputs
+from lilypad.protocol.signing import OfferDomain, SignedOffer, offer_id
 from lilypad.results.archive import pack, unpack
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import DEFAULT_MAX_RESULT_BYTES
-from lilypad.solver.service import (
-    CID_HEADER,
-    SHA256_HEADER,
-    SIGNATURE_HEADER,
-    sign_cancel,
-    sign_upload,
-    state_name,
-)
-from lilypad.solver.auth import sign_inputs_upload
-from lilypad.solver.inputs import InputLimits, check_input_tree, unpack_inputs
-from lilypad.solver.signing import OfferDomain, SignedOffer, offer_digest
 
 __all__ = ["EventStream", "SolverClient", "SolverEvent"]
 
@@ -212,7 +204,7 @@ class SolverClient:
         return self._json("GET", "/domain")
 
     def offer_domain(self) -> OfferDomain:
-        """:meth:`domain` as an :class:`~lilypad.solver.signing.OfferDomain` (fetched once)."""
+        """:meth:`domain` as an :class:`~lilypad.protocol.signing.OfferDomain` (fetched once)."""
         if self._domain is None:
             d = self.domain()
             self._domain = OfferDomain(chain_id=d["chainId"], verifying_contract=d["verifyingContract"])
@@ -247,14 +239,14 @@ class SolverClient:
     def _stored_offer_id(self, path: str, signed: SignedOffer) -> str | None:
         """The id of ``signed`` if the solver has stored it, else ``None`` (the
         id is the digest of the offer's content, which only its signer can sign)."""
-        offer_id = "0x" + offer_digest(signed.offer, self.offer_domain()).hex()
+        stored_id = offer_id(signed, self.offer_domain())
         try:
-            self._json("GET", f"{path}/{offer_id}")
+            self._json("GET", f"{path}/{stored_id}")
         except SolverRequestError as exc:
             if exc.status == 404:
                 return None
             raise
-        return offer_id
+        return stored_id
 
     def post_resource_offer(self, signed: SignedOffer) -> str:
         """Post a signed resource offer; its id."""
@@ -335,7 +327,7 @@ class SolverClient:
         """Upload the input files of job offer ``offer_id`` (whose ``inputs_cid``
         is their CID), signed by the job creator (a key or an ape account);
         ``{"offer_id", "cid", "size"}``. The tree is checked first
-        (:func:`~lilypad.solver.inputs.check_input_tree`)."""
+        (:func:`~lilypad.protocol.inputs.check_input_tree`)."""
         check_input_tree(inputs_dir, limits)
         archive = pack(inputs_dir)
         digest = hashlib.sha256(archive).hexdigest()

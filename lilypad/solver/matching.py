@@ -17,7 +17,7 @@
   were ``FixedPrice``, so a ``MarketPrice`` job could be charged anything;
 * :func:`timeouts_acceptable`: the job's timeouts (which become the deal's) are
   no worse for the provider than its offer says;
-* the deal's escrow amounts fit ``uint96`` (:func:`~lilypad.solver.offers.amounts_fit`);
+* the deal's escrow amounts fit ``uint96`` (:func:`~lilypad.protocol.offers.amounts_fit`);
 * :func:`module_allowed`: the provider's module allowlist allows the job's module;
 * :func:`shared_mediators`: at least one mediator is trusted by both and is
   neither party; the deal's mediators are those (sorted, at most 16).
@@ -69,7 +69,7 @@ from typing import Any
 
 from lilypad.modules.reference import parse_module_ref
 from lilypad.protocol.deal import Deal, DealMembers, DealPricing, DealTimeouts
-from lilypad.solver.offers import (
+from lilypad.protocol.offers import (
     MAX_DEAL_MEDIATORS,
     JobModule,
     JobOffer,
@@ -151,7 +151,7 @@ def shared_mediators(
     job_mediators: Iterable[str], provider_mediators: Iterable[str], *, exclude: Iterable[str] = ()
 ) -> tuple[str, ...]:
     """The mediators both trust, minus ``exclude`` (the deal's parties), sorted
-    by address and at most :data:`~lilypad.solver.offers.MAX_DEAL_MEDIATORS`:
+    by address and at most :data:`~lilypad.protocol.offers.MAX_DEAL_MEDIATORS`:
     the deal's mediators. Addresses compare case-insensitively; the spelling
     returned is the provider's."""
     wanted = {m.lower() for m in job_mediators} - {e.lower() for e in exclude}
@@ -501,7 +501,7 @@ class Matcher:
     """The solver's open offers, indexed for matching (see the module docstring).
 
     Not thread-safe; one matcher per solver process. Offers are identified by
-    their :attr:`~lilypad.solver.offers.ResourceOffer.key`.
+    their :attr:`~lilypad.protocol.offers.ResourceOffer.key`.
     """
 
     def __init__(self) -> None:

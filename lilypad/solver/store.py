@@ -43,8 +43,8 @@ from typing import Any, Literal, cast
 
 from lilypad.exceptions import SolverStoreError
 from lilypad.protocol.deal import TERMINAL_STATES, AgreementState, Deal
-from lilypad.solver.offers import ResourceOffer
-from lilypad.solver.signing import SignedOffer
+from lilypad.protocol.offers import ResourceOffer
+from lilypad.protocol.signing import SignedOffer
 
 __all__ = [
     "AgreementTimes",
@@ -528,7 +528,7 @@ class SolverStore:
 
 
 class SqliteNonceRegistry:
-    """A :class:`~lilypad.solver.signing.NonceRegistry` in the solver's
+    """A :class:`~lilypad.protocol.signing.NonceRegistry` in the solver's
     database: ``check_and_record`` is one ``INSERT OR IGNORE`` (atomic, also
     across processes sharing the file)."""
 

@@ -16,9 +16,9 @@ from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
 from lilypad.solver.client import SolverClient
-from lilypad.solver.offers import JobModule, JobOffer
+from lilypad.protocol.offers import JobModule, JobOffer
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, sign_offer
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

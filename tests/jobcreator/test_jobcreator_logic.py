@@ -19,7 +19,7 @@ from lilypad.jobcreator.logic import (
     stage_of,
 )
 from lilypad.protocol.deal import TERMINAL_STATES, AgreementState, Deal, DealMembers
-from lilypad.solver.offers import DEFAULT_TIMEOUTS, JobModule, JobOffer, lp
+from lilypad.protocol.offers import DEFAULT_TIMEOUTS, JobModule, JobOffer, lp
 
 CREATOR, PROVIDER, MEDIATOR, SOLVER, OTHER = (Account.create().address for _ in range(5))
 S = AgreementState

@@ -27,7 +27,7 @@ import uvicorn
 from click.testing import CliRunner
 from eth_account import Account
 
-from lilypad.chain.cid import ZERO_DIGEST, digest_to_cid
+from lilypad.protocol.cid import ZERO_DIGEST, digest_to_cid
 from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil, wait_for_port
 from lilypad.exceptions import SolverError
 from lilypad.protocol.accounts import account_from_private_key
@@ -36,9 +36,9 @@ from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
 from lilypad.solver.client import SolverClient
-from lilypad.solver.offers import ResourceOffer, ResourceSpec
+from lilypad.protocol.offers import ResourceOffer, ResourceSpec
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, sign_offer
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.solver.store import SolverStore
 
 CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4

@@ -120,8 +120,8 @@ def post_job(net: Devnet, message: str, timeouts: DealTimeouts | None = None) ->
     """Post a cowsay job offer as TEST::1; its id."""
     from lilypad.modules.resolve import ModuleResolver
     from lilypad.solver.client import SolverClient
-    from lilypad.solver.offers import DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
-    from lilypad.solver.signing import sign_offer
+    from lilypad.protocol.offers import DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
+    from lilypad.protocol.signing import sign_offer
 
     resolved = ModuleResolver(net.root / "creator-modules").resolve("cowsay:v0.0.1")
     with SolverClient(net.solver_url) as client:

@@ -28,9 +28,10 @@ from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
 from lilypad.solver.client import SolverClient
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
-from lilypad.solver.service import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, SolverCore, sign_upload
-from lilypad.solver.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, sign_offer
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.auth import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, sign_upload
+from lilypad.solver.service import SolverCore
+from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

@@ -23,13 +23,13 @@ from lilypad.results.archive import pack
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.auth import SHA256_HEADER, SIGNATURE_HEADER, sign_inputs_upload
+from lilypad.protocol.auth import SHA256_HEADER, SIGNATURE_HEADER, sign_inputs_upload
 from lilypad.solver.client import SolverClient
-from lilypad.solver.inputs import InputLimits, check_input_tree, inputs_cid
+from lilypad.protocol.inputs import InputLimits, check_input_tree, inputs_cid
 from lilypad.solver.limits import SolverTimeouts, deal_window_total, timeouts_problem
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, SignedOffer, sign_offer
+from lilypad.protocol.signing import OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

@@ -27,7 +27,7 @@ from lilypad.solver.matching import (
     shared_mediators,
     timeouts_acceptable,
 )
-from lilypad.solver.offers import (
+from lilypad.protocol.offers import (
     JobModule,
     JobOffer,
     PricingMode,

@@ -27,6 +27,9 @@ The typed data, field by field (see :func:`offer_typed_data`)::
 ``inputs`` are signed sorted by key; ``inputsCid`` is the empty string when
 the job has no input files; ``target`` is the zero address when the job names none; ``mediators`` and ``modules`` in their canonical (sorted) order.
 
+An offer's id is the digest signed, as ``0x``-hex (:func:`offer_id`): anyone
+holding the offer computes it, and only its author can have produced it.
+
 :func:`verify_offer` checks, in this order: the signature (else
 :class:`~lilypad.exceptions.OfferSignatureError`), the clock - ``created_at``
 within :data:`MAX_CLOCK_SKEW` of now (else
@@ -56,7 +59,7 @@ from lilypad.exceptions import (
 )
 from lilypad.protocol.deal import DealPricing, DealTimeouts
 from lilypad.protocol.fields import ZERO_ADDRESS, Address
-from lilypad.solver.offers import JobOffer, ResourceOffer, ResourceSpec
+from lilypad.protocol.offers import JobOffer, ResourceOffer, ResourceSpec
 
 __all__ = [
     "DOMAIN_NAME",
@@ -68,6 +71,7 @@ __all__ = [
     "OfferDomain",
     "SignedOffer",
     "offer_digest",
+    "offer_id",
     "offer_typed_data",
     "recover_signer",
     "sign_offer",
@@ -248,6 +252,12 @@ def offer_digest(offer: ResourceOffer | JobOffer, domain: OfferDomain) -> bytes:
     """The 32-byte EIP-712 hash that is signed (``keccak(0x1901 || domain || struct)``)."""
     signable = _signable(offer, domain)
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def offer_id(signed: SignedOffer | ResourceOffer | JobOffer, domain: OfferDomain) -> str:
+    """An offer's id: its EIP-712 digest as ``0x``-hex (anyone can compute it)."""
+    offer = signed.offer if isinstance(signed, SignedOffer) else signed
+    return "0x" + offer_digest(offer, domain).hex()
 
 
 # --------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from multiformats import CID
 
-from lilypad.chain.cid import cid_to_digest, digest_to_cid
+from lilypad.protocol.cid import cid_to_digest, digest_to_cid
 from lilypad.exceptions import InvalidCIDError
 from lilypad.results.cid import directory_cid
 

@@ -1,7 +1,7 @@
 """Offers: what resource providers offer and what job creators ask for.
 
 Two frozen pydantic models, each signed by its author (see
-:mod:`lilypad.solver.signing`) and matched by :mod:`lilypad.solver.matching`:
+:mod:`lilypad.protocol.signing`) and matched by :mod:`lilypad.solver.matching`:
 
 * :class:`ResourceOffer` - a resource provider's machine (per slot), how many
   jobs it runs at once (``slots``), its prices, the mediators it trusts, the
@@ -41,9 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lilypad.exceptions import InputError, InvalidCIDError, ModuleRefError
 from lilypad.modules.inputs import validate_inputs
 from lilypad.modules.reference import parse_module_ref
+from lilypad.protocol.cid import validate_cid
 from lilypad.protocol.deal import DealPricing, DealTimeouts
 from lilypad.protocol.fields import Address, HexBytes32, parse_address
-from lilypad.results.layout import validate_cid
 
 __all__ = [
     "DEFAULT_JOB_PRICING",

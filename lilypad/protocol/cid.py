@@ -1,25 +1,64 @@
-"""Result CIDs as the contracts store them: the bare sha2-256 digest, as bytes32.
+"""The CIDs the roles exchange: their text form and the bytes32 the contracts store.
 
-A result's data id is the CIDv1 (codec dag-pb, sha2-256 multihash) of the
-results directory, printed in multibase base32 (``bafy...``; see
-:mod:`lilypad.results.cid`). Every such CID differs only in its 32-byte
-digest, so ``LilypadController.addResult`` takes just the digest; these two
-functions convert in both directions, losslessly.
+A result's data id - and a job's input files' ``inputs_cid`` - is the CIDv1
+(codec dag-pb, sha2-256 multihash) of a directory, printed in multibase
+base32 (``bafy...``; computed by :mod:`lilypad.results.cid`).
+
+* :func:`validate_cid` accepts only that text form (canonical base32, so a
+  CID can be used as a file name without any path traversal): job offers,
+  the solver's stores and the archives check CIDs with it;
+* every such CID differs only in its 32-byte digest, so
+  ``LilypadController.addResult`` takes just the digest:
+  :func:`cid_to_digest` and :func:`digest_to_cid` convert in both
+  directions, losslessly.
 """
 
 from __future__ import annotations
+
+import re
 
 from multiformats import CID, multicodec, multihash
 
 from lilypad.exceptions import InvalidCIDError
 
-__all__ = ["cid_to_digest", "digest_to_cid", "ZERO_DIGEST"]
+__all__ = ["ZERO_DIGEST", "cid_to_digest", "digest_to_cid", "validate_cid"]
 
 #: What storage holds for a deal without a result.
 ZERO_DIGEST = b"\x00" * 32
 
 _DAG_PB = multicodec.get("dag-pb")
 _SHA2_256 = multihash.get("sha2-256")
+_CID_RE = re.compile(r"b[a-z2-7]{58}")  # base32 of a 36-byte CIDv1 dag-pb sha2-256
+
+
+def validate_cid(text: str) -> str:
+    """``text`` if it is the CID text of a result directory, else raise.
+
+    A result's CID is a CIDv1 with codec dag-pb and a sha2-256 multihash,
+    printed in multibase base32 (``bafy...``, 59 characters), exactly as
+    :func:`~lilypad.results.cid.directory_cid` prints it. Only lower-case
+    letters and the digits 2-7 can pass, so the text is always a safe single
+    file name. Raises :class:`~lilypad.exceptions.InvalidCIDError`.
+    """
+    if not isinstance(text, str):
+        raise InvalidCIDError(repr(text), "not a string")
+    if not _CID_RE.fullmatch(text):
+        raise InvalidCIDError(
+            text, "expected a CIDv1 in base32: 'b' and 58 characters of a-z and 2-7"
+        )
+    try:
+        cid = CID.decode(text)
+    except Exception as exc:  # multiformats raises several error types
+        raise InvalidCIDError(text, f"not a CID ({exc})") from None
+    if cid.version != 1:
+        raise InvalidCIDError(text, f"CID version {cid.version}, expected 1")
+    if cid.codec != _DAG_PB:
+        raise InvalidCIDError(text, f"codec {cid.codec.name}, expected dag-pb (a directory)")
+    if cid.hashfun != _SHA2_256:
+        raise InvalidCIDError(text, f"hash {cid.hashfun.name}, expected sha2-256")
+    if str(cid.encode("base32")) != text:
+        raise InvalidCIDError(text, "not in canonical form")
+    return text
 
 
 def cid_to_digest(cid_text: str) -> bytes:
