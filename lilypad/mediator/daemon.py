@@ -210,7 +210,7 @@ class Mediator:
                       tx=str(getattr(receipt, "txn_hash", "")))
 
     def _rerun(self, client: Any, deal_id: str) -> str:
-        from lilypad.modules.allowlist import Allowlist
+        from lilypad.protocol.allowlist import Allowlist
         from lilypad.settings import get_settings
 
         job = client.job(deal_id)

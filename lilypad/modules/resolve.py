@@ -48,7 +48,7 @@ from lilypad.exceptions import (
     ModuleSourceError,
     UnknownRevisionError,
 )
-from lilypad.modules.allowlist import Allowlist
+from lilypad.protocol.allowlist import Allowlist
 from lilypad.modules.reference import (
     TEMPLATE_FILE,
     ModuleRef,

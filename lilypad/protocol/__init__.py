@@ -14,6 +14,8 @@ daemon loop.
   their CID and safe unpacking;
 * :mod:`~lilypad.protocol.cid` - CID text validation and the bytes32 digest
   the contracts store;
+* :mod:`~lilypad.protocol.allowlist` - the module allowlist rule, for the
+  matcher, the provider and the mediator alike;
 * :mod:`~lilypad.protocol.fields` - shared pydantic field types (addresses,
   32-byte hex);
 * :mod:`~lilypad.protocol.accounts`, :mod:`~lilypad.protocol.permit` - keys,
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
     from lilypad.protocol.accounts import (
         account_from_private_key, is_ape_account, load_ape_account, passphrase_variable, resolve_account,
         sign_signable, signer_address,
+    )
+    from lilypad.protocol.allowlist import (
+        ALLOWLIST_ENV_VAR, Allowlist, AllowlistEntry, ModuleKey, compile_allowlist, module_allowed, module_key,
     )
     from lilypad.protocol.auth import (
         CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, cancel_typed_data, inputs_upload_message,
@@ -64,7 +69,7 @@ if TYPE_CHECKING:
         DEFAULT_JOB_PRICING, DEFAULT_PROVIDER_SPEC, DEFAULT_RESOURCE_OFFER_TTL, DEFAULT_RESOURCE_PRICING,
         DEFAULT_TIMEOUTS, JobModule, JobOffer, LP, LP_DECIMALS, MAX_DEAL_MEDIATORS, MAX_MODULE_ENTRIES,
         MAX_OFFER_MEDIATORS, MAX_RESULTS_COLLATERAL_MULTIPLE, MAX_TIMEOUT, Offer, OfferKey, PricingMode,
-        ResourceOffer, ResourceSpec, amounts_fit, lp,
+        ResourceOffer, ResourceSpec, amounts_fit, lp, price_acceptable, resources_suffice, timeouts_acceptable,
     )
     from lilypad.protocol.permit import (
         Permit, PermitDomain, permit_typed_data, sign_permit,
@@ -80,6 +85,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "accounts": (
         "account_from_private_key", "is_ape_account", "load_ape_account", "passphrase_variable",
         "resolve_account", "sign_signable", "signer_address",
+    ),
+    "allowlist": (
+        "ALLOWLIST_ENV_VAR", "Allowlist", "AllowlistEntry", "ModuleKey", "compile_allowlist",
+        "module_allowed", "module_key",
     ),
     "auth": (
         "CID_HEADER", "SHA256_HEADER", "SIGNATURE_HEADER", "cancel_typed_data", "inputs_upload_message",
@@ -112,7 +121,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "DEFAULT_RESOURCE_PRICING", "DEFAULT_TIMEOUTS", "JobModule", "JobOffer", "LP", "LP_DECIMALS",
         "MAX_DEAL_MEDIATORS", "MAX_MODULE_ENTRIES", "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE",
         "MAX_TIMEOUT", "Offer", "OfferKey", "PricingMode", "ResourceOffer", "ResourceSpec", "amounts_fit",
-        "lp",
+        "lp", "price_acceptable", "resources_suffice", "timeouts_acceptable",
     ),
     "permit": (
         "Permit", "PermitDomain", "permit_typed_data", "sign_permit",
@@ -126,22 +135,24 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
-    "ADMIN_ROLE", "Address", "AgreementState", "BRIDGE_ROLE", "CID_HEADER", "CONTRACT_NAMES", "DEAL_ABI_TYPE",
-    "DEFAULT_JOB_PRICING", "DEFAULT_MAX_INPUTS_BYTES", "DEFAULT_MAX_INPUT_FILES", "DEFAULT_PROVIDER_SPEC",
-    "DEFAULT_RESOURCE_OFFER_TTL", "DEFAULT_RESOURCE_PRICING", "DEFAULT_TIMEOUTS", "DOMAIN_NAME", "DOMAIN_VERSION",
-    "Deal", "DealMembers", "DealPricing", "DealTimeouts", "DeploySettings", "Deployment", "EIP712_TYPES",
-    "HexBytes32", "InMemoryNonceRegistry", "InputLimits", "JobModule", "JobOffer", "JobState", "LP",
-    "LP_DECIMALS", "MAX_CLOCK_SKEW", "MAX_DEAL_MEDIATORS", "MAX_INPUT_FILE_BYTES", "MAX_MODULE_ENTRIES",
-    "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE", "MAX_TIMEOUT", "MINTER_ROLE", "NonceRegistry",
-    "Offer", "OfferDomain", "OfferKey", "Permit", "PermitDomain", "PricingMode", "ResourceOffer", "ResourceSpec",
-    "SHA256_HEADER", "SIGNATURE_HEADER", "SignedOffer", "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "ZERO_ADDRESS",
-    "ZERO_DIGEST", "account_from_private_key", "amounts_fit", "cancel_typed_data", "check_input_tree",
-    "cid_to_digest", "deploy_system", "deployment_path", "deployments_dir", "digest_to_cid", "draw_mediator",
+    "ADMIN_ROLE", "ALLOWLIST_ENV_VAR", "Address", "AgreementState", "Allowlist", "AllowlistEntry", "BRIDGE_ROLE",
+    "CID_HEADER", "CONTRACT_NAMES", "DEAL_ABI_TYPE", "DEFAULT_JOB_PRICING", "DEFAULT_MAX_INPUTS_BYTES",
+    "DEFAULT_MAX_INPUT_FILES", "DEFAULT_PROVIDER_SPEC", "DEFAULT_RESOURCE_OFFER_TTL", "DEFAULT_RESOURCE_PRICING",
+    "DEFAULT_TIMEOUTS", "DOMAIN_NAME", "DOMAIN_VERSION", "Deal", "DealMembers", "DealPricing", "DealTimeouts",
+    "DeploySettings", "Deployment", "EIP712_TYPES", "HexBytes32", "InMemoryNonceRegistry", "InputLimits",
+    "JobModule", "JobOffer", "JobState", "LP", "LP_DECIMALS", "MAX_CLOCK_SKEW", "MAX_DEAL_MEDIATORS",
+    "MAX_INPUT_FILE_BYTES", "MAX_MODULE_ENTRIES", "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE",
+    "MAX_TIMEOUT", "MINTER_ROLE", "ModuleKey", "NonceRegistry", "Offer", "OfferDomain", "OfferKey", "Permit",
+    "PermitDomain", "PricingMode", "ResourceOffer", "ResourceSpec", "SHA256_HEADER", "SIGNATURE_HEADER",
+    "SignedOffer", "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "ZERO_ADDRESS", "ZERO_DIGEST",
+    "account_from_private_key", "amounts_fit", "cancel_typed_data", "check_input_tree", "cid_to_digest",
+    "compile_allowlist", "deploy_system", "deployment_path", "deployments_dir", "digest_to_cid", "draw_mediator",
     "inputs_cid", "inputs_upload_message", "is_ape_account", "load_ape_account", "load_deployment", "lp",
-    "offer_digest", "offer_id", "offer_typed_data", "parse_address", "parse_state", "passphrase_variable",
-    "permit_typed_data", "recover_cancel_signer", "recover_inputs_upload_signer", "recover_signer",
-    "recover_upload_signer", "resolve_account", "save_deployment", "sign_cancel", "sign_inputs_upload",
-    "sign_offer", "sign_permit", "sign_signable", "sign_upload", "signer_address", "state_name", "unpack_inputs",
+    "module_allowed", "module_key", "offer_digest", "offer_id", "offer_typed_data", "parse_address",
+    "parse_state", "passphrase_variable", "permit_typed_data", "price_acceptable", "recover_cancel_signer",
+    "recover_inputs_upload_signer", "recover_signer", "recover_upload_signer", "resolve_account",
+    "resources_suffice", "save_deployment", "sign_cancel", "sign_inputs_upload", "sign_offer", "sign_permit",
+    "sign_signable", "sign_upload", "signer_address", "state_name", "timeouts_acceptable", "unpack_inputs",
     "upload_message", "validate_cid", "verify_offer", "verify_wiring",
 ]
 

@@ -517,7 +517,7 @@ class ResourceProvider:
 
     def _run_job(self, solver_url: str, deal_id: str) -> None:
         """In a worker thread: fetch the job, run it, keep its result."""
-        from lilypad.modules.allowlist import Allowlist
+        from lilypad.protocol.allowlist import Allowlist
         from lilypad.results.cid import directory_cid
         from lilypad.settings import get_settings
 
@@ -568,7 +568,7 @@ class ResourceProvider:
 
     def _module_problem(self, client: Any, deal_id: str) -> str | None:
         """Why we will not run this deal's module (``None``: it resolves to the offer's signed commit)."""
-        from lilypad.modules.allowlist import Allowlist
+        from lilypad.protocol.allowlist import Allowlist
         from lilypad.provider.execution import module_problem
         from lilypad.settings import get_settings
 

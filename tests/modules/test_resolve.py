@@ -26,7 +26,7 @@ from lilypad.exceptions import (
     ModuleSourceError,
     UnknownRevisionError,
 )
-from lilypad.modules.allowlist import Allowlist
+from lilypad.protocol.allowlist import Allowlist
 from lilypad.modules.resolve import (
     BUILTIN_AUTHOR_EMAIL,
     BUILTIN_AUTHOR_NAME,
