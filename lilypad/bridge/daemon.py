@@ -42,11 +42,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lilypad.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, deal_verdict, offer_nonce, reconcile
 from lilypad.bridge.store import BridgeJob, BridgeJobStore
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, JobState
+
+if TYPE_CHECKING:
+    from lilypad.client import OfferView
 
 __all__ = ["FAULT_ENV", "FAULT_EXIT_CODE", "Bridge", "BridgeConfig"]
 
@@ -130,7 +133,7 @@ class Bridge:
         from lilypad.chain.events import EventPoller, LogCursor
         from lilypad.protocol.accounts import account_from_private_key, is_ape_account
         from lilypad.provider.daemon import EventWaker, resolve_solver_address
-        from lilypad.solver.client import SolverClient
+        from lilypad.client import SolverClient
 
         c = self.config
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the state changes
@@ -386,7 +389,7 @@ class Bridge:
         return self._set(job, BridgeState.OFFER_POSTED, f"job offer {oid} posted", offer_id=oid,
                          offer_posted_at=time.time())
 
-    def _offer_view(self, oid: str) -> dict[str, Any] | None:
+    def _offer_view(self, oid: str) -> OfferView | None:
         from lilypad.exceptions import SolverRequestError
 
         try:
@@ -412,7 +415,7 @@ class Bridge:
 
         oid = job.data["offer_id"]
         view = self._offer_view(oid)
-        state = "gone" if view is None else view.get("state")
+        state = "gone" if view is None else view.state
         if state == "open":
             waited = time.time() - float(job.data.get("offer_posted_at") or job.updated_at)
             if waited < self.config.match_timeout:
@@ -424,11 +427,10 @@ class Bridge:
                     return job  # matched meanwhile: follow the deal next round
                 raise
             return self.fail(job, f"no resource provider matched the job within {int(self.config.match_timeout)} s")
-        if state != "matched" or not view or not view.get("deal_id"):
+        if state != "matched" or not view or not view.deal_id:
             return self.fail(job, f"no resource provider matched the job (its offer is {state})")
-        deal_id = str(view["deal_id"])
-        terms = self.client.deal(deal_id)["terms"]
-        deal = Deal.model_validate(terms)
+        deal_id = str(view.deal_id)
+        deal = self.client.deal(deal_id).terms
         offer = SignedOffer.model_validate(job.data["signed_offer"]).offer
         problems = deal_problems(deal, offer, deal_id=deal_id)
         if problems:
@@ -439,7 +441,7 @@ class Bridge:
             self.contracts.agree(deal, self.account)
         self._fault("after-agree")
         return self._set(job, BridgeState.DEAL_AGREED, f"agreed to deal {deal_id} with provider "
-                         f"{deal.members.resource_provider}", deal_id=deal_id, deal_terms=terms)
+                         f"{deal.members.resource_provider}", deal_id=deal_id, deal_terms=deal.model_dump(mode="json"))
 
     def follow_deal(self, job: BridgeJob) -> BridgeJob:
         from lilypad.jobcreator.logic import should_mediate

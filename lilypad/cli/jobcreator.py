@@ -222,7 +222,7 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
 
 
 def _client(solver_url: str) -> Any:
-    from lilypad.solver.client import SolverClient
+    from lilypad.client import SolverClient
 
     return SolverClient(solver_url, retries=1)
 

@@ -113,8 +113,8 @@ def deal_status(deal_id: str, contracts: Any, client: Any | None, data_dir: Path
     if client is not None:
         try:
             view = client.deal(deal_id)
-            status["solver"] = view
-            deal = Deal.model_validate(view["terms"])
+            status["solver"] = view.model_dump(mode="json")
+            deal = view.terms
         except SolverError as exc:
             status["solver_error"] = str(exc)
     a = contracts.agreement(deal_id)

@@ -47,11 +47,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
 from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
+
+if TYPE_CHECKING:
+    from lilypad.client import DealJob
 
 __all__ = [
     "FAULT_ENV",
@@ -137,7 +140,7 @@ class EventWaker:
         return self
 
     def _run(self) -> None:
-        from lilypad.solver.client import SolverClient
+        from lilypad.client import SolverClient
 
         client = SolverClient(self.solver_url, retries=0)
         while not self.stop.is_set():
@@ -162,7 +165,7 @@ def resolve_solver_address(client: Any, given: str | None) -> str:
         if not is_address(given):
             raise ServiceConfigError("--solver-address", f"{given!r} is not an address")
         return to_checksum_address(given)
-    reported = client.health().get("solver")
+    reported = client.health().solver
     if not reported or not is_address(reported):
         raise SolverAddressUnknownError(client.base_url)
     return to_checksum_address(reported)
@@ -200,10 +203,10 @@ def read_chain_metrics(metrics: Any, contracts: Any, address: str, deal_ids: lis
                        lp_units=contracts.balance_of(address, block_id=at), locked_units=locked)
 
 
-def execute_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
+def execute_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
                 client: Any | None = None) -> Any:
-    """Resolve ``job['module']`` (allowlist enforced, the signed commit checked),
-    render it with ``job['inputs']``, download and verify its input files
+    """Resolve ``job.module`` (allowlist enforced, the signed commit checked),
+    render it with ``job.inputs``, download and verify its input files
     through ``client`` and run it in a fresh work directory; the executor's
     ``RunResult`` (see :func:`lilypad.provider.execution.run_deal_job`)."""
     from lilypad.provider.execution import run_deal_job
@@ -346,7 +349,7 @@ class ResourceProvider:
     def run(self) -> None:
         from lilypad.chain.connect import connected
         from lilypad.protocol.accounts import account_from_private_key
-        from lilypad.solver.client import SolverClient
+        from lilypad.client import SolverClient
         from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 
         c = self.config
@@ -443,18 +446,18 @@ class ResourceProvider:
             stored = self.store.get(deal_id)
             ref = stored[1].get("module_ref") if stored else None
             if ref is None:
-                ref = client.job(deal_id)["module"]["ref"]
+                ref = client.job(deal_id).module.ref
             self._module_refs[deal_id] = ref
         return self._module_refs[deal_id]
 
     def step(self, client: Any, pool: ThreadPoolExecutor) -> None:
         """One round over this provider's deals."""
         for view in client.deals(party=self.address):
-            deal_id = view["deal_id"]
+            deal_id = view.deal_id
             stored = self.store.get(deal_id)
             if stored is not None and stored[0] in (JobStatus.DONE.value, JobStatus.REFUSED.value):
                 continue
-            deal = Deal.model_validate(view["terms"])
+            deal = view.terms
             if deal.members.resource_provider.lower() != self.address.lower():
                 continue
             if self._retry_at.get(deal_id, 0) > time.time():
@@ -527,8 +530,8 @@ class ResourceProvider:
             allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
             with _client(solver_url) as client:
                 job = client.job(deal_id)
-                log_event(log, "job_started", deal_id=deal_id, module=job["module"]["ref"],
-                          inputs_cid=job.get("inputs_cid"))
+                log_event(log, "job_started", deal_id=deal_id, module=job.module.ref,
+                          inputs_cid=job.inputs_cid)
                 result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
                                      allowlist=allowlist, client=client)
             cid = result.cid
@@ -578,6 +581,6 @@ class ResourceProvider:
 
 
 def _client(url: str) -> Any:
-    from lilypad.solver.client import SolverClient
+    from lilypad.client import SolverClient
 
     return SolverClient(url)

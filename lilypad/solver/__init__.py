@@ -12,9 +12,9 @@ files over HTTP.
 * :mod:`~lilypad.solver.status`, :mod:`~lilypad.solver.metrics` - the status
   page, ``/health`` and Prometheus metrics;
 * :mod:`~lilypad.solver.guards`, :mod:`~lilypad.solver.limits` - request-size
-  guards and the solver's own timeouts;
-* :mod:`~lilypad.solver.client` - the HTTP client of this API.
+  guards and the solver's own timeouts.
 
-What the roles share with the solver (offers, signing, request auth, job
-inputs, deals) is in :mod:`lilypad.protocol`.
+What the roles share with the solver (deals, offers, signing, request auth,
+job inputs, CIDs, the module allowlist) is in :mod:`lilypad.protocol`; the
+client of this API is :mod:`lilypad.client`, which imports nothing from here.
 """

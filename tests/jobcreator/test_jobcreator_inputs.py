@@ -15,7 +15,7 @@ from lilypad.jobcreator.inputs import check_inputs_path, upload_inputs
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.client import SolverClient
+from lilypad.client import SolverClient
 from lilypad.protocol.offers import JobModule, JobOffer
 from lilypad.solver.service import SolverCore
 from lilypad.protocol.signing import OfferDomain, sign_offer
@@ -70,7 +70,7 @@ def test_a_refused_upload_is_a_clear_input_files_error(tmp_path: Path) -> None:
             upload_inputs(client, offer_id, files, STRANGER)
         lines: list[str] = []
         answer = upload_inputs(client, offer_id, files, CREATOR, echo=lines.append)
-        assert answer["cid"] == offer.inputs_cid and lines and "uploaded" in lines[0]
+        assert answer.cid == offer.inputs_cid and lines and "uploaded" in lines[0]
         assert not core.awaits_inputs(offer_id)
     finally:
         core.store.close()

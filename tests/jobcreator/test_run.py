@@ -35,7 +35,7 @@ from lilypad.protocol.deal import AgreementState, Deal
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.client import SolverClient
+from lilypad.client import SolverClient
 from lilypad.protocol.offers import ResourceOffer, ResourceSpec
 from lilypad.solver.service import SolverCore
 from lilypad.protocol.signing import OfferDomain, sign_offer
@@ -177,15 +177,15 @@ class StandIn:
         from lilypad.modules.resolve import ModuleResolver
 
         job = self.client.job(deal_id)
-        resolved = ModuleResolver(self.work / "modules").resolve(job["module"]["ref"])
-        assert resolved.commit == job["module"]["commit"]
-        spec = resolved.render(job["inputs"])
+        resolved = ModuleResolver(self.work / "modules").resolve(job.module.ref)
+        assert resolved.commit == job.module.commit
+        spec = resolved.render(job.inputs)
         return run_module(spec, module_dir=resolved.path, work_dir=self.work / tag / deal_id)
 
     def step(self) -> None:
         for view in self.client.deals(party=self.account.address):
-            deal_id = view["deal_id"]
-            deal: Deal = Deal.model_validate(view["terms"])
+            deal_id = view.deal_id
+            deal: Deal = view.terms
             a = self.contracts.agreement(deal_id)
             if a.state in (S.NONE, S.DEAL_NEGOTIATING) and not a.resource_provider_agreed:
                 self.contracts.ensure_allowance(self.account, 100 * 10**18)
