@@ -53,7 +53,6 @@ from lilypad.exceptions import (
     SolverUnavailableError,
 )
 from lilypad.jobcreator.inputs import MAX_INPUT_FILE_BYTES, check_inputs_path, upload_inputs
-from lilypad.jobcreator.results import deal_status, download_verified, fetch_result, result_hints
 from lilypad.jobcreator.logic import (
     Stage,
     StageTracker,
@@ -65,8 +64,16 @@ from lilypad.jobcreator.logic import (
     should_mediate,
     stage_of,
 )
+from lilypad.jobcreator.results import deal_status, download_verified, fetch_result, result_hints
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
-from lilypad.protocol.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, PricingMode, ResourceSpec
+from lilypad.protocol.offers import (
+    DEFAULT_JOB_PRICING,
+    DEFAULT_TIMEOUTS,
+    JobModule,
+    JobOffer,
+    PricingMode,
+    ResourceSpec,
+)
 
 if TYPE_CHECKING:
     from lilypad.client import DealView, OfferView

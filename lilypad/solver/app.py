@@ -56,8 +56,8 @@ from starlette.concurrency import run_in_threadpool
 
 from lilypad.exceptions import (
     CIDError,
-    InputFilesError,
     DealNotFoundError,
+    InputFilesError,
     LilypadError,
     OfferError,
     OfferExpiredError,
@@ -74,9 +74,6 @@ from lilypad.exceptions import (
     ResultTooLargeError,
     UnsafeResultError,
 )
-from lilypad.results.archive import pack_to, unpack
-from lilypad.results.layout import validate_layout
-from lilypad.results.store import ResultsStore
 from lilypad.protocol.auth import (
     CID_HEADER,
     SHA256_HEADER,
@@ -87,6 +84,9 @@ from lilypad.protocol.auth import (
 from lilypad.protocol.deal import parse_state
 from lilypad.protocol.inputs import InputLimits, unpack_inputs
 from lilypad.protocol.signing import SignedOffer
+from lilypad.results.archive import pack_to, unpack
+from lilypad.results.layout import validate_layout
+from lilypad.results.store import ResultsStore
 from lilypad.solver.guards import JSONBodyLimit, install_http_error_handler
 from lilypad.solver.service import SolverCore, deal_view, offer_view
 from lilypad.solver.store import OfferKind

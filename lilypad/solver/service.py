@@ -48,13 +48,13 @@ from lilypad.exceptions import (
     OfferStateError,
     ResultCIDMismatchError,
 )
-from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, state_name
 from lilypad.protocol.auth import recover_cancel_signer
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, state_name
+from lilypad.protocol.offers import JobOffer, ResourceOffer
+from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_id, verify_offer
 from lilypad.solver.events import Event, EventBus, Subscription
 from lilypad.solver.limits import DEFAULT_MATCH_TIMEOUT, SolverTimeouts, timeouts_problem
 from lilypad.solver.matching import Matcher
-from lilypad.protocol.offers import JobOffer, ResourceOffer
-from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_id, verify_offer
 from lilypad.solver.store import (
     AgreementTimes,
     DealRecord,

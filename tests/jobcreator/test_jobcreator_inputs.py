@@ -10,15 +10,15 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from lilypad.client import SolverClient
 from lilypad.exceptions import InputFilesError
 from lilypad.jobcreator.inputs import check_inputs_path, upload_inputs
+from lilypad.protocol.offers import JobModule, JobOffer
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.client import SolverClient
-from lilypad.protocol.offers import JobModule, JobOffer
 from lilypad.solver.service import SolverCore
-from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

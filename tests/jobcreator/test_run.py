@@ -27,18 +27,18 @@ import uvicorn
 from click.testing import CliRunner
 from eth_account import Account
 
-from lilypad.protocol.cid import ZERO_DIGEST, digest_to_cid
+from lilypad.client import SolverClient
 from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil, wait_for_port
 from lilypad.exceptions import SolverError
 from lilypad.protocol.accounts import account_from_private_key
+from lilypad.protocol.cid import ZERO_DIGEST, digest_to_cid
 from lilypad.protocol.deal import AgreementState, Deal
+from lilypad.protocol.offers import ResourceOffer, ResourceSpec
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.client import SolverClient
-from lilypad.protocol.offers import ResourceOffer, ResourceSpec
 from lilypad.solver.service import SolverCore
-from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.solver.store import SolverStore
 
 CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4

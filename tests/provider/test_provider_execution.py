@@ -13,16 +13,10 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from lilypad.client import DealJob, SolverClient
 from lilypad.exceptions import ModuleCommitMismatchError, ResultCIDMismatchError
 from lilypad.modules.resolve import ModuleResolver
 from lilypad.protocol.deal import AgreementState, Deal, DealMembers
-from lilypad.provider.daemon import ProviderConfig, ResourceProvider
-from lilypad.provider.execution import fetch_job_inputs, module_problem, resolve_job_module, run_deal_job
-from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
-from lilypad.results.cid import directory_cid
-from lilypad.results.store import ResultsStore
-from lilypad.solver.app import create_app
-from lilypad.client import DealJob, SolverClient
 from lilypad.protocol.offers import (
     DEFAULT_RESOURCE_PRICING,
     DEFAULT_TIMEOUTS,
@@ -31,8 +25,14 @@ from lilypad.protocol.offers import (
     ResourceOffer,
     ResourceSpec,
 )
-from lilypad.solver.service import SolverCore
 from lilypad.protocol.signing import OfferDomain, sign_offer
+from lilypad.provider.daemon import ProviderConfig, ResourceProvider
+from lilypad.provider.execution import fetch_job_inputs, module_problem, resolve_job_module, run_deal_job
+from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
+from lilypad.results.cid import directory_cid
+from lilypad.results.store import ResultsStore
+from lilypad.solver.app import create_app
+from lilypad.solver.service import SolverCore
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

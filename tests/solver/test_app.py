@@ -21,17 +21,17 @@ from eth_account import Account
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from lilypad.client import SolverClient
 from lilypad.exceptions import ResultCIDMismatchError, SolverRequestError, SolverUnavailableError
+from lilypad.protocol.auth import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, sign_upload
 from lilypad.protocol.deal import AgreementState, Deal
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, sign_offer
 from lilypad.results.archive import pack
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.client import SolverClient
-from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
-from lilypad.protocol.auth import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, sign_upload
 from lilypad.solver.service import SolverCore
-from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

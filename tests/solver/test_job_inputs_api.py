@@ -17,19 +17,19 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from lilypad.client import SolverClient
 from lilypad.exceptions import InputFilesError, ResultCIDMismatchError, SolverRequestError
+from lilypad.protocol.auth import SHA256_HEADER, SIGNATURE_HEADER, sign_inputs_upload
 from lilypad.protocol.deal import AgreementState, DealTimeouts
+from lilypad.protocol.inputs import InputLimits, check_input_tree, inputs_cid
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import OfferDomain, SignedOffer, sign_offer
 from lilypad.results.archive import pack
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.protocol.auth import SHA256_HEADER, SIGNATURE_HEADER, sign_inputs_upload
-from lilypad.client import SolverClient
-from lilypad.protocol.inputs import InputLimits, check_input_tree, inputs_cid
 from lilypad.solver.limits import SolverTimeouts, deal_window_total, timeouts_problem
-from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
 from lilypad.solver.service import SolverCore
-from lilypad.protocol.signing import OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

@@ -12,9 +12,9 @@ from eth_account import Account
 
 from lilypad.exceptions import SolverStoreError
 from lilypad.protocol.deal import AgreementState, Deal
-from lilypad.solver.matching import Matcher
 from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
 from lilypad.protocol.signing import NonceRegistry, OfferDomain, SignedOffer, sign_offer
+from lilypad.solver.matching import Matcher
 from lilypad.solver.store import (
     SCHEMA_VERSION,
     AgreementTimes,

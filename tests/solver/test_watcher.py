@@ -27,8 +27,8 @@ from lilypad.devnet.processes import (
 from lilypad.protocol.accounts import account_from_private_key
 from lilypad.protocol.deal import AgreementState, Deal
 from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
-from lilypad.solver.service import SolverCore
 from lilypad.protocol.signing import OfferDomain, sign_offer
+from lilypad.solver.service import SolverCore
 from lilypad.solver.store import SolverStore
 from lilypad.solver.watcher import CHAIN_LOCK, ChainWatcher, TimeoutKeeper
 
