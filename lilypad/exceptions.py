@@ -559,7 +559,7 @@ class WorkDirError(ExecutorError):
 
 
 # --------------------------------------------------------------------------
-# Solver: signed offers and matching (lilypad.solver)
+# Solver: signed offers (lilypad.protocol.offers, .signing), matching and the client (lilypad.solver, lilypad.client)
 # --------------------------------------------------------------------------
 
 

@@ -106,6 +106,7 @@ if TYPE_CHECKING:
         Address,
         HexBytes32,
         parse_address,
+        parse_fixed_bytes,
     )
     from lilypad.protocol.inputs import (
         DEFAULT_MAX_INPUT_FILES,
@@ -195,7 +196,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "save_deployment",
     ),
     "fields": (
-        "Address", "HexBytes32", "ZERO_ADDRESS", "parse_address",
+        "Address", "HexBytes32", "ZERO_ADDRESS", "parse_address", "parse_fixed_bytes",
     ),
     "inputs": (
         "DEFAULT_MAX_INPUTS_BYTES", "DEFAULT_MAX_INPUT_FILES", "InputLimits", "MAX_INPUT_FILE_BYTES",
@@ -234,11 +235,11 @@ __all__ = [
     "compile_allowlist", "deploy_system", "deployment_path", "deployments_dir", "digest_to_cid", "draw_mediator",
     "inputs_cid", "inputs_upload_message", "is_ape_account", "load_ape_account", "load_deployment", "lp",
     "module_allowed", "module_key", "offer_digest", "offer_id", "offer_typed_data", "parse_address",
-    "parse_state", "passphrase_variable", "permit_typed_data", "price_acceptable", "recover_cancel_signer",
-    "recover_inputs_upload_signer", "recover_signer", "recover_upload_signer", "resolve_account",
-    "resources_suffice", "save_deployment", "sign_cancel", "sign_inputs_upload", "sign_offer", "sign_permit",
-    "sign_signable", "sign_upload", "signer_address", "state_name", "timeouts_acceptable", "unpack_inputs",
-    "upload_message", "validate_cid", "verify_offer", "verify_wiring",
+    "parse_fixed_bytes", "parse_state", "passphrase_variable", "permit_typed_data", "price_acceptable",
+    "recover_cancel_signer", "recover_inputs_upload_signer", "recover_signer", "recover_upload_signer",
+    "resolve_account", "resources_suffice", "save_deployment", "sign_cancel", "sign_inputs_upload", "sign_offer",
+    "sign_permit", "sign_signable", "sign_upload", "signer_address", "state_name", "timeouts_acceptable",
+    "unpack_inputs", "upload_message", "validate_cid", "verify_offer", "verify_wiring",
 ]
 
 

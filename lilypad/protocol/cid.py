@@ -31,6 +31,23 @@ _SHA2_256 = multihash.get("sha2-256")
 _CID_RE = re.compile(r"b[a-z2-7]{58}")  # base32 of a 36-byte CIDv1 dag-pb sha2-256
 
 
+def _directory_cid(text: str, shown: str) -> CID:
+    """``text`` decoded, if it is a CIDv1 with codec dag-pb and a sha2-256
+    multihash (a directory's CID, in any multibase); else
+    :class:`~lilypad.exceptions.InvalidCIDError` naming ``shown``."""
+    try:
+        cid = CID.decode(text)
+    except Exception as exc:  # multiformats raises several error types
+        raise InvalidCIDError(shown, f"not a CID ({exc})") from None
+    if cid.version != 1:
+        raise InvalidCIDError(shown, f"CID version {cid.version}, expected 1")
+    if cid.codec != _DAG_PB:
+        raise InvalidCIDError(shown, f"codec {cid.codec.name}, expected dag-pb (a directory)")
+    if cid.hashfun != _SHA2_256:
+        raise InvalidCIDError(shown, f"hash {cid.hashfun.name}, expected sha2-256")
+    return cid
+
+
 def validate_cid(text: str) -> str:
     """``text`` if it is the CID text of a result directory, else raise.
 
@@ -46,16 +63,7 @@ def validate_cid(text: str) -> str:
         raise InvalidCIDError(
             text, "expected a CIDv1 in base32: 'b' and 58 characters of a-z and 2-7"
         )
-    try:
-        cid = CID.decode(text)
-    except Exception as exc:  # multiformats raises several error types
-        raise InvalidCIDError(text, f"not a CID ({exc})") from None
-    if cid.version != 1:
-        raise InvalidCIDError(text, f"CID version {cid.version}, expected 1")
-    if cid.codec != _DAG_PB:
-        raise InvalidCIDError(text, f"codec {cid.codec.name}, expected dag-pb (a directory)")
-    if cid.hashfun != _SHA2_256:
-        raise InvalidCIDError(text, f"hash {cid.hashfun.name}, expected sha2-256")
+    cid = _directory_cid(text, text)
     if str(cid.encode("base32")) != text:
         raise InvalidCIDError(text, "not in canonical form")
     return text
@@ -70,16 +78,7 @@ def cid_to_digest(cid_text: str) -> bytes:
     """
     if not isinstance(cid_text, str):
         raise InvalidCIDError(repr(cid_text), "not a string")
-    try:
-        cid = CID.decode(cid_text.strip())
-    except Exception as exc:  # multiformats raises several error types
-        raise InvalidCIDError(cid_text, f"not a CID ({exc})") from None
-    if cid.version != 1:
-        raise InvalidCIDError(cid_text, f"CID version {cid.version}, expected 1")
-    if cid.codec != _DAG_PB:
-        raise InvalidCIDError(cid_text, f"codec {cid.codec.name}, expected dag-pb (a directory)")
-    if cid.hashfun != _SHA2_256:
-        raise InvalidCIDError(cid_text, f"hash {cid.hashfun.name}, expected sha2-256")
+    cid = _directory_cid(cid_text.strip(), cid_text)
     digest = bytes(cid.raw_digest)
     if len(digest) != 32:
         raise InvalidCIDError(cid_text, f"digest of {len(digest)} bytes, expected 32")

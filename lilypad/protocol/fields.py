@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from eth_utils import is_address, to_checksum_address
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-__all__ = ["Address", "HexBytes32", "ZERO_ADDRESS", "parse_address"]
+__all__ = ["Address", "HexBytes32", "ZERO_ADDRESS", "parse_address", "parse_fixed_bytes"]
 
 #: The zero address (never a party to a deal).
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -32,16 +32,23 @@ def parse_address(value: Any) -> str:
     return checksummed
 
 
-def _bytes32(value: Any) -> bytes:
+def parse_fixed_bytes(value: Any, size: int, *, hex_error: str, size_error: str) -> bytes:
+    """``value`` as exactly ``size`` bytes: bytes as they are, a string as hex
+    (``0x`` optional); ``ValueError(hex_error)`` for a string that is not hex,
+    ``ValueError(size_error)`` for anything else of the wrong kind or size."""
     if isinstance(value, str):
         text = value[2:] if value.startswith(("0x", "0X")) else value
         try:
             value = bytes.fromhex(text)
         except ValueError:
-            raise ValueError("expected 32 bytes as hex") from None
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
-        raise ValueError("expected exactly 32 bytes")
+            raise ValueError(hex_error) from None
+    if not isinstance(value, (bytes, bytearray)) or len(value) != size:
+        raise ValueError(size_error)
     return bytes(value)
+
+
+def _bytes32(value: Any) -> bytes:
+    return parse_fixed_bytes(value, 32, hex_error="expected 32 bytes as hex", size_error="expected exactly 32 bytes")
 
 
 #: A checksummed, non-zero address (an ape account is taken by its ``.address``).

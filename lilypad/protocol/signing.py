@@ -58,7 +58,7 @@ from lilypad.exceptions import (
     OfferSignatureError,
 )
 from lilypad.protocol.deal import DealPricing, DealTimeouts
-from lilypad.protocol.fields import ZERO_ADDRESS, Address
+from lilypad.protocol.fields import ZERO_ADDRESS, Address, parse_fixed_bytes
 from lilypad.protocol.offers import JobOffer, ResourceOffer, ResourceSpec
 
 __all__ = [
@@ -266,15 +266,8 @@ def offer_id(signed: SignedOffer | ResourceOffer | JobOffer, domain: OfferDomain
 
 
 def _signature(value: Any) -> bytes:
-    if isinstance(value, str):
-        text = value[2:] if value.startswith(("0x", "0X")) else value
-        try:
-            value = bytes.fromhex(text)
-        except ValueError:
-            raise ValueError("expected a signature as hex") from None
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 65:
-        raise ValueError("expected a 65-byte signature (r, s, v)")
-    return bytes(value)
+    return parse_fixed_bytes(value, 65, hex_error="expected a signature as hex",
+                             size_error="expected a 65-byte signature (r, s, v)")
 
 
 class SignedOffer(BaseModel):
