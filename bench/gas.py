@@ -137,7 +137,7 @@ def _timeout_paths(paths: _Paths, repeats: int) -> None:
     from lilypad.devnet.network import JOB_CREATOR, MEDIATOR, PROVIDER, SOLVER, address_of
     from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil
     from lilypad.protocol.deal import Deal, DealMembers
-    from lilypad.solver.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
+    from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 
     root = Path(tempfile.mkdtemp(prefix="lilypad-bench-timeouts-"))
     port = free_port()
@@ -172,7 +172,7 @@ def _timeout_paths(paths: _Paths, repeats: int) -> None:
             chain.send(ctl.agree(d.as_tuple()), rp)
 
         def add_result(d: Deal) -> None:
-            from lilypad.chain.cid import cid_to_digest
+            from lilypad.protocol.cid import cid_to_digest
 
             chain.send(ctl.addResult(d.as_tuple(), cid_to_digest(_CID), 1), rp)
 

@@ -39,7 +39,7 @@ def _addr(tag: int, i: int) -> str:
 def market(n_jobs: int, n_offers: int, seed: int = 7) -> tuple[list[Any], list[Any]]:
     """``(resource offers, job offers)`` of a seeded varied market."""
     from lilypad.protocol.deal import DealPricing
-    from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer, ResourceSpec
+    from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer, ResourceSpec
 
     rng = random.Random(seed)
     solver = _addr(0xEE, 1)

@@ -179,7 +179,7 @@ class SpecJSONError(SpecError):
 
 # --------------------------------------------------------------------------
 # Module resolution: references, the allowlist and the git cache
-# (lilypad.modules.reference, lilypad.modules.allowlist, lilypad.modules.resolve)
+# (lilypad.modules.reference, lilypad.protocol.allowlist, lilypad.modules.resolve)
 # --------------------------------------------------------------------------
 
 
@@ -559,7 +559,7 @@ class WorkDirError(ExecutorError):
 
 
 # --------------------------------------------------------------------------
-# Solver: signed offers and matching (lilypad.solver)
+# Solver: signed offers (lilypad.protocol.offers, .signing), matching and the client (lilypad.solver, lilypad.client)
 # --------------------------------------------------------------------------
 
 

@@ -42,11 +42,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lilypad.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, deal_verdict, offer_nonce, reconcile
 from lilypad.bridge.store import BridgeJob, BridgeJobStore
-from lilypad.protocol.deal import AgreementState, DealPricing, JobState
+from lilypad.protocol.deal import AgreementState, Deal, DealPricing, JobState
+
+if TYPE_CHECKING:
+    from lilypad.client import OfferView
 
 __all__ = ["FAULT_ENV", "FAULT_EXIT_CODE", "Bridge", "BridgeConfig"]
 
@@ -130,7 +133,7 @@ class Bridge:
         from lilypad.chain.events import EventPoller, LogCursor
         from lilypad.protocol.accounts import account_from_private_key, is_ape_account
         from lilypad.provider.daemon import EventWaker, resolve_solver_address
-        from lilypad.solver.client import SolverClient
+        from lilypad.client import SolverClient
 
         c = self.config
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the state changes
@@ -343,7 +346,7 @@ class Bridge:
 
     def _build_offer(self, job: BridgeJob, attempt: int) -> Any:
         from lilypad.modules.inputs import parse_inputs
-        from lilypad.solver.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
+        from lilypad.protocol.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
 
         inputs = parse_inputs(job.inputs)
         resolved, spec = self._spec(job.module, inputs)
@@ -358,8 +361,7 @@ class Bridge:
 
     def post_offer(self, job: BridgeJob) -> BridgeJob:
         from lilypad.exceptions import SolverRequestError
-        from lilypad.solver.service import offer_id
-        from lilypad.solver.signing import SignedOffer, sign_offer
+        from lilypad.protocol.signing import SignedOffer, offer_id, sign_offer
 
         stored = job.data.get("signed_offer")
         attempt = int(job.data.get("offer_attempt", 0))
@@ -387,7 +389,7 @@ class Bridge:
         return self._set(job, BridgeState.OFFER_POSTED, f"job offer {oid} posted", offer_id=oid,
                          offer_posted_at=time.time())
 
-    def _offer_view(self, oid: str) -> dict[str, Any] | None:
+    def _offer_view(self, oid: str) -> OfferView | None:
         from lilypad.exceptions import SolverRequestError
 
         try:
@@ -409,12 +411,11 @@ class Bridge:
     def follow_offer(self, job: BridgeJob) -> BridgeJob:
         from lilypad.exceptions import OfferStateError, SolverRequestError
         from lilypad.jobcreator.logic import deal_problems
-        from lilypad.solver.signing import SignedOffer
-        from lilypad.solver.store import deal_from_dict
+        from lilypad.protocol.signing import SignedOffer
 
         oid = job.data["offer_id"]
         view = self._offer_view(oid)
-        state = "gone" if view is None else view.get("state")
+        state = "gone" if view is None else view.state
         if state == "open":
             waited = time.time() - float(job.data.get("offer_posted_at") or job.updated_at)
             if waited < self.config.match_timeout:
@@ -426,11 +427,10 @@ class Bridge:
                     return job  # matched meanwhile: follow the deal next round
                 raise
             return self.fail(job, f"no resource provider matched the job within {int(self.config.match_timeout)} s")
-        if state != "matched" or not view or not view.get("deal_id"):
+        if state != "matched" or not view or not view.deal_id:
             return self.fail(job, f"no resource provider matched the job (its offer is {state})")
-        deal_id = str(view["deal_id"])
-        terms = self.client.deal(deal_id)["terms"]
-        deal = deal_from_dict(terms)
+        deal_id = str(view.deal_id)
+        deal = self.client.deal(deal_id).terms
         offer = SignedOffer.model_validate(job.data["signed_offer"]).offer
         problems = deal_problems(deal, offer, deal_id=deal_id)
         if problems:
@@ -441,15 +441,14 @@ class Bridge:
             self.contracts.agree(deal, self.account)
         self._fault("after-agree")
         return self._set(job, BridgeState.DEAL_AGREED, f"agreed to deal {deal_id} with provider "
-                         f"{deal.members.resource_provider}", deal_id=deal_id, deal_terms=terms)
+                         f"{deal.members.resource_provider}", deal_id=deal_id, deal_terms=deal.model_dump(mode="json"))
 
     def follow_deal(self, job: BridgeJob) -> BridgeJob:
         from lilypad.jobcreator.logic import should_mediate
         from lilypad.jobcreator.run import download_verified
-        from lilypad.solver.store import deal_from_dict
 
         deal_id = job.data["deal_id"]
-        deal = deal_from_dict(job.data["deal_terms"])
+        deal = Deal.model_validate(job.data["deal_terms"])
         agreement = self.contracts.agreement(deal_id)
         verdict = deal_verdict(AgreementState(int(agreement.state)))
         if verdict is not None:

@@ -3,8 +3,10 @@
 * :mod:`lilypad.chain.contracts`: :class:`LilypadContracts`, one method per protocol action;
 * :mod:`lilypad.chain.connect`: :func:`connected`, network choice -> wrappers;
 * :mod:`lilypad.chain.events`: :class:`EventPoller` over a persisted :class:`LogCursor`;
-* :mod:`lilypad.chain.tx`: :func:`send_with_retries` on transient RPC failures only;
-* :mod:`lilypad.chain.cid`: result CID text <-> the bytes32 digest the contracts store.
+* :mod:`lilypad.chain.tx`: :func:`send_with_retries` on transient RPC failures only.
+
+Result CID text <-> the bytes32 digest the contracts store is protocol
+(:mod:`lilypad.protocol.cid`).
 
 Importing this package does not import ape; the submodules import it when used.
 """
@@ -21,9 +23,7 @@ __all__ = [
     "LilypadContracts",
     "LogCursor",
     "Reputation",
-    "cid_to_digest",
     "connected",
-    "digest_to_cid",
     "is_transient",
     "send_with_retries",
 ]
@@ -36,8 +36,6 @@ _WHERE = {
     "Reputation": "contracts",
     "EventPoller": "events",
     "LogCursor": "events",
-    "cid_to_digest": "cid",
-    "digest_to_cid": "cid",
     "connected": "connect",
     "is_transient": "tx",
     "send_with_retries": "tx",

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lilypad.chain.cid import ZERO_DIGEST, cid_to_digest, digest_to_cid
 from lilypad.chain.tx import send_with_retries
 from lilypad.exceptions import ChainError
+from lilypad.protocol.cid import ZERO_DIGEST, cid_to_digest, digest_to_cid
 from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, JobState
 from lilypad.protocol.deployments import CONTRACT_NAMES, Deployment
 

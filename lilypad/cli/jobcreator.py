@@ -93,7 +93,7 @@ def _data_root(data_dir: Path | None) -> Path:
 
 
 def _tokens(value: str, what: str) -> int:
-    from lilypad.solver.offers import lp
+    from lilypad.protocol.offers import lp
 
     try:
         amount = lp(value)
@@ -188,7 +188,7 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
     from lilypad.exceptions import InputError
     from lilypad.jobcreator.run import JobRequest, result_hints, run_job
     from lilypad.modules.inputs import parse_inputs
-    from lilypad.solver.offers import DEFAULT_JOB_PRICING, PricingMode
+    from lilypad.protocol.offers import DEFAULT_JOB_PRICING, PricingMode
 
     with _errors():
         try:
@@ -222,7 +222,7 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
 
 
 def _client(solver_url: str) -> Any:
-    from lilypad.solver.client import SolverClient
+    from lilypad.client import SolverClient
 
     return SolverClient(solver_url, retries=1)
 

@@ -27,7 +27,7 @@ def mediator(network: str, solver_url: str, web3_private_key: str | None, data_d
     """Run a mediator: re-run checked jobs and accept or reject their results."""
     from lilypad.exceptions import LilypadError
     from lilypad.mediator.daemon import Mediator, MediatorConfig
-    from lilypad.modules.allowlist import Allowlist
+    from lilypad.protocol.allowlist import Allowlist
     from lilypad.settings import get_settings
 
     if not web3_private_key:

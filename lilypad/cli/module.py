@@ -28,7 +28,7 @@ _data_dir_option = click.option(
 def _prepare(ref: str, inputs: tuple[str, ...], data_dir: Path | None) -> tuple[Any, Any, Any, dict[str, str]]:
     """Resolve the module and render its spec; every known failure becomes a ClickException."""
     from lilypad.exceptions import LilypadError
-    from lilypad.modules.allowlist import Allowlist
+    from lilypad.protocol.allowlist import Allowlist
     from lilypad.modules.inputs import parse_inputs
     from lilypad.modules.resolve import ModuleResolver
     from lilypad.settings import get_settings

@@ -78,11 +78,11 @@ def resource_provider(network: str, solver_url: str, web3_private_key: str | Non
     from pydantic import ValidationError
 
     from lilypad.exceptions import LilypadError
-    from lilypad.modules.allowlist import Allowlist
+    from lilypad.protocol.allowlist import Allowlist
     from lilypad.protocol.deal import DealPricing
     from lilypad.provider.daemon import ProviderConfig, ResourceProvider
     from lilypad.settings import get_settings
-    from lilypad.solver.offers import lp
+    from lilypad.protocol.offers import lp
 
     if not web3_private_key:
         raise click.ClickException("no private key: pass --web3-private-key or set WEB3_PRIVATE_KEY")

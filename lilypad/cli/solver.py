@@ -95,10 +95,10 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ex
     from lilypad.results.store import ResultsStore
     from lilypad.settings import get_settings
     from lilypad.solver.app import create_app
-    from lilypad.solver.inputs import InputLimits
+    from lilypad.protocol.inputs import InputLimits
     from lilypad.solver.limits import SolverTimeouts
     from lilypad.solver.service import SolverCore
-    from lilypad.solver.signing import OfferDomain
+    from lilypad.protocol.signing import OfferDomain
     from lilypad.solver.store import SolverStore
 
     settings = get_settings()

@@ -2,7 +2,7 @@
 
 :func:`check_inputs_path` checks the directory before anything is offered (the
 module's required files are there, every file at most 10 MB, no links, no
-hidden names, the overall cap: :mod:`lilypad.solver.inputs`) and gives its CID,
+hidden names, the overall cap: :mod:`lilypad.protocol.inputs`) and gives its CID,
 which the job offer signs as ``inputs_cid``. After the offer is posted,
 :func:`upload_inputs` sends the directory to the solver for that offer, signed
 by the job creator; the solver matches the offer only once it has them, and
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lilypad.exceptions import InputFilesError, SolverRequestError
-from lilypad.solver.inputs import MAX_INPUT_FILE_BYTES, InputLimits, check_input_tree
+from lilypad.protocol.inputs import MAX_INPUT_FILE_BYTES, InputLimits, check_input_tree
+
+if TYPE_CHECKING:
+    from lilypad.client import StoredInputs
 
 __all__ = ["MAX_INPUT_FILE_BYTES", "check_inputs_path", "upload_inputs"]
 
@@ -44,7 +47,7 @@ def check_inputs_path(path: Path | None, required: tuple[str, ...] = (),
 
 
 def upload_inputs(client: Any, offer_id: str, path: Path, signer: Any, echo: Callable[[str], None] | None = None,
-                  limits: InputLimits = InputLimits()) -> dict[str, Any]:
+                  limits: InputLimits = InputLimits()) -> StoredInputs:
     """Upload the input directory ``path`` for job offer ``offer_id``, signed by
     ``signer`` (the job creator's key or ape account); the solver's answer.
     A refusal becomes :class:`~lilypad.exceptions.InputFilesError`."""
@@ -53,5 +56,5 @@ def upload_inputs(client: Any, offer_id: str, path: Path, signer: Any, echo: Cal
     except SolverRequestError as exc:
         raise InputFilesError(path, f"the solver refused them ({exc.status} {exc.code}: {exc.detail})") from None
     if echo is not None:
-        echo(f"input files {answer.get('cid')} uploaded ({answer.get('size')} bytes packed)")
+        echo(f"input files {answer.cid} uploaded ({answer.size} bytes packed)")
     return answer

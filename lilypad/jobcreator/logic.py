@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lilypad.protocol.deal import AgreementState, Deal
-from lilypad.solver.offers import JobOffer
+from lilypad.protocol.offers import JobOffer
 
 __all__ = [
     "InterruptPlan",

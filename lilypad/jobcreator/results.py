@@ -106,16 +106,15 @@ def deal_status(deal_id: str, contracts: Any, client: Any | None, data_dir: Path
     """What is known about ``deal_id``: the solver's record (terms, job offer,
     uploaded result) when a client is given and answers, and the chain's
     (state, timestamps, result CID, escrow)."""
-    from lilypad.solver.service import state_name
-    from lilypad.solver.store import deal_from_dict
+    from lilypad.protocol.deal import state_name
 
     status: dict[str, Any] = {"deal_id": deal_id}
     deal: Deal | None = None
     if client is not None:
         try:
             view = client.deal(deal_id)
-            status["solver"] = view
-            deal = deal_from_dict(view["terms"])
+            status["solver"] = view.model_dump(mode="json")
+            deal = view.terms
         except SolverError as exc:
             status["solver_error"] = str(exc)
     a = contracts.agreement(deal_id)

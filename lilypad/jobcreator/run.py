@@ -4,7 +4,7 @@
 
 1. resolve the module to a commit and render it (its ``machine`` section gives
    the job offer's resource requirements);
-2. post a signed :class:`~lilypad.solver.offers.JobOffer` to the solver (with
+2. post a signed :class:`~lilypad.protocol.offers.JobOffer` to the solver (with
    ``--inputs-path``, the offer signs the input files' CID and the files are
    uploaded for it: :mod:`lilypad.jobcreator.inputs`) and wait for the match (server-sent events, with polling as the fallback);
 3. check the solver's deal against the offer (:func:`~lilypad.jobcreator.logic.deal_problems`),
@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -53,7 +53,6 @@ from lilypad.exceptions import (
     SolverUnavailableError,
 )
 from lilypad.jobcreator.inputs import MAX_INPUT_FILE_BYTES, check_inputs_path, upload_inputs
-from lilypad.jobcreator.results import deal_status, download_verified, fetch_result, result_hints
 from lilypad.jobcreator.logic import (
     Stage,
     StageTracker,
@@ -65,8 +64,19 @@ from lilypad.jobcreator.logic import (
     should_mediate,
     stage_of,
 )
+from lilypad.jobcreator.results import deal_status, download_verified, fetch_result, result_hints
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
-from lilypad.solver.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, PricingMode, ResourceSpec
+from lilypad.protocol.offers import (
+    DEFAULT_JOB_PRICING,
+    DEFAULT_TIMEOUTS,
+    JobModule,
+    JobOffer,
+    PricingMode,
+    ResourceSpec,
+)
+
+if TYPE_CHECKING:
+    from lilypad.client import DealView, OfferView
 
 __all__ = [
     "MAX_INPUT_FILE_BYTES",
@@ -178,7 +188,7 @@ def solver_address(client: Any, explicit: str | None) -> str:
     """``explicit``, else the ``solver`` field of the solver's health answer."""
     if explicit:
         return explicit
-    reported = client.health().get("solver")
+    reported = client.health().solver
     if not reported:
         raise SolverAddressUnknownError(client.base_url)
     return str(reported)
@@ -214,7 +224,7 @@ def through_outage(call: Callable[[], T], *, deadline: float, outage_wait: float
 
 
 def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float = 0.5, outage_wait: float = 2.0,
-                   clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+                   clock: Callable[[], float] = time.monotonic) -> OfferView:
     """Wait until job offer ``offer_id`` leaves ``open`` (or ``deadline`` on
     ``clock``); its last view. Events wake it early; polling every ``poll``
     seconds is the guarantee (an event missed, or no event stream, only
@@ -225,7 +235,7 @@ def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float =
     while True:
         view = through_outage(lambda: client.job_offer(offer_id), deadline=deadline, outage_wait=outage_wait,
                               clock=clock)
-        if view.get("state") != "open" or clock() >= deadline:
+        if view.state != "open" or clock() >= deadline:
             return view
         try:
             stream = client.events(read_timeout=poll)
@@ -364,9 +374,8 @@ class _Run:
             )
         return domain
 
-    def post_and_match(self, offer: JobOffer) -> dict[str, Any]:
-        from lilypad.solver.signing import sign_offer
-        from lilypad.solver.store import deal_from_dict
+    def post_and_match(self, offer: JobOffer) -> DealView:
+        from lilypad.protocol.signing import sign_offer
 
         signed = sign_offer(offer, self.key, self.check_domain())
         self.report.offer_id = self.through_outage(lambda: self.client.post_job_offer(signed))
@@ -383,17 +392,17 @@ class _Run:
                    inputs=dict(self.request.inputs), network=self.request.network, solver_url=self.client.base_url)
         view = wait_for_match(self.client, self.report.offer_id, deadline=self.deadline,
                               poll=self.request.poll_interval)
-        state = view.get("state")
+        state = view.state
         if state == "open":
             self.cancel_offer()
             raise JobTimeoutError(Stage.OFFER_POSTED.value, self.request.timeout,
                                   "no match; the job offer was cancelled and nothing was escrowed")
-        if state != "matched" or not view.get("deal_id"):
+        if state != "matched" or not view.deal_id:
             self.stage(Stage.FAILED, outcome=f"offer {state}")
             raise NoMatchError(self.report.offer_id, str(state))
-        self.report.deal_id = str(view["deal_id"])
+        self.report.deal_id = str(view.deal_id)
         deal_view = self.client.deal(self.report.deal_id)
-        deal = deal_from_dict(deal_view["terms"])
+        deal = deal_view.terms
         problems = deal_problems(deal, offer, deal_id=self.report.deal_id)
         if problems:
             self.stage(Stage.FAILED, outcome="bad deal terms")
@@ -507,13 +516,13 @@ def run_job(request: JobRequest, private_key: Any, *, echo: Echo = print, contra
     (see the module docstring); the :class:`RunReport` of a deal that ended.
 
     ``contracts`` (a :class:`~lilypad.chain.contracts.LilypadContracts`) and
-    ``client`` (a :class:`~lilypad.solver.client.SolverClient`) default to a
+    ``client`` (a :class:`~lilypad.client.SolverClient`) default to a
     connection to ``request.network`` and ``request.solver_url``. Raises
     :class:`~lilypad.exceptions.NoMatchError`, ``DealTermsError``,
     ``JobTimeoutError``, ``JobInterruptedError`` (Ctrl-C, after cancelling an
     unmatched offer), ``InputFilesError`` and the chain's and solver's errors.
     """
-    from lilypad.solver.client import SolverClient
+    from lilypad.client import SolverClient
 
     own_client = client is None
     client = client or SolverClient(request.solver_url)

@@ -91,7 +91,7 @@ class Mediator:
     def run(self) -> None:
         from lilypad.chain.connect import connected
         from lilypad.protocol.accounts import account_from_private_key
-        from lilypad.solver.client import SolverClient
+        from lilypad.client import SolverClient
 
         c = self.config
         self.account = account_from_private_key(c.private_key)
@@ -153,16 +153,14 @@ class Mediator:
                              logger=log, **data)
 
     def step(self, client: Any) -> None:
-        from lilypad.solver.store import deal_from_dict
-
         for view in client.deals(party=self.address):
-            deal_id = view["deal_id"]
+            deal_id = view.deal_id
             stored = self.store.get(deal_id)
             if stored is not None and stored[0] in ("accepted", "rejected", "done", "not_chosen"):
                 continue
             if self._retry_at.get(deal_id, 0) > time.time():
                 continue
-            deal = deal_from_dict(view["terms"])
+            deal = view.terms
             if self.address.lower() not in {m.lower() for m in deal.members.mediators}:
                 continue
             try:
@@ -212,7 +210,7 @@ class Mediator:
                       tx=str(getattr(receipt, "txn_hash", "")))
 
     def _rerun(self, client: Any, deal_id: str) -> str:
-        from lilypad.modules.allowlist import Allowlist
+        from lilypad.protocol.allowlist import Allowlist
         from lilypad.settings import get_settings
 
         job = client.job(deal_id)

@@ -48,7 +48,6 @@ from lilypad.exceptions import (
     ModuleSourceError,
     UnknownRevisionError,
 )
-from lilypad.modules.allowlist import Allowlist
 from lilypad.modules.reference import (
     TEMPLATE_FILE,
     ModuleRef,
@@ -58,6 +57,7 @@ from lilypad.modules.reference import (
     validate_revision,
 )
 from lilypad.modules.spec import ModuleSpec, render_spec
+from lilypad.protocol.allowlist import Allowlist
 
 __all__ = [
     "BUILTIN_AUTHOR_EMAIL", "BUILTIN_AUTHOR_NAME", "BUILTIN_DATE", "ModuleResolver", "ResolvedModule",

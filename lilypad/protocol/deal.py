@@ -3,6 +3,11 @@
 A deal's id is ``keccak256(abi.encode(deal))`` — exactly what
 ``LilypadController.getDealId`` computes — so the solver, both parties and the
 contracts all derive the same id from the same terms.
+
+A :class:`Deal` is its own wire format: ``deal.model_dump(mode="json")`` is
+the JSON the solver stores and serves (``nonce`` as ``0x``-hex, addresses
+checksummed, ``mediators`` a list) and ``Deal.model_validate(...)`` /
+``Deal.model_validate_json(...)`` read it back.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lilypad.protocol.fields import HexBytes32
+
 __all__ = [
     "AgreementState",
     "Deal",
@@ -26,6 +33,8 @@ __all__ = [
     "TIMEOUT_FOR_STATE",
     "JobState",
     "draw_mediator",
+    "parse_state",
+    "state_name",
 ]
 
 UINT32_MAX = 2**32 - 1
@@ -81,6 +90,25 @@ TERMINAL_STATES = frozenset(
         AgreementState.TIMEOUT_MEDIATE_RESULTS,
     }
 )
+
+def state_name(state: AgreementState) -> str:
+    """The contracts' name of ``state``: ``DEAL_AGREED`` is ``"DealAgreed"``."""
+    return "".join(part.capitalize() for part in state.name.split("_"))
+
+
+_STATE_NAMES = {state_name(s).lower(): s for s in AgreementState}
+
+
+def parse_state(text: str | int) -> AgreementState:
+    """An agreement state from its contract name (``DealAgreed``), Python name
+    (``DEAL_AGREED``) or number; ``ValueError`` otherwise."""
+    if isinstance(text, int) or text.strip().isdigit():
+        return AgreementState(int(text))
+    state = _STATE_NAMES.get(text.strip().lower().replace("_", "").replace("-", ""))
+    if state is None:
+        raise ValueError(f"unknown agreement state {text!r}")
+    return state
+
 
 #: The controller function that ends a deal stuck in each open state.
 TIMEOUT_FOR_STATE = {
@@ -138,7 +166,7 @@ class Deal(_Frozen):
     members: DealMembers
     timeouts: DealTimeouts = DealTimeouts()
     pricing: DealPricing = DealPricing()
-    nonce: bytes = Field(default_factory=lambda: secrets.token_bytes(32), min_length=32, max_length=32)
+    nonce: HexBytes32 = Field(default_factory=lambda: secrets.token_bytes(32))
 
     def as_tuple(self) -> tuple:
         """The value to pass wherever the contracts take a ``Deal``."""

@@ -3,7 +3,7 @@
 :class:`ResourceProvider` is the I/O loop around :func:`lilypad.provider.logic.decide`:
 
 * it detects this machine (:func:`lilypad.executor.detect_hardware`) unless the
-  spec is given, and posts a signed :class:`~lilypad.solver.offers.ResourceOffer`
+  spec is given, and posts a signed :class:`~lilypad.protocol.offers.ResourceOffer`
   (fixed price, ``slots``, trusted mediators, module allowlist), posting a
   fresh one (and cancelling the old) before it expires;
 * it follows its deals: the solver's ``/events`` stream wakes it, and it polls
@@ -47,11 +47,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
 from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
+
+if TYPE_CHECKING:
+    from lilypad.client import DealJob
 
 __all__ = [
     "FAULT_ENV",
@@ -137,7 +140,7 @@ class EventWaker:
         return self
 
     def _run(self) -> None:
-        from lilypad.solver.client import SolverClient
+        from lilypad.client import SolverClient
 
         client = SolverClient(self.solver_url, retries=0)
         while not self.stop.is_set():
@@ -162,7 +165,7 @@ def resolve_solver_address(client: Any, given: str | None) -> str:
         if not is_address(given):
             raise ServiceConfigError("--solver-address", f"{given!r} is not an address")
         return to_checksum_address(given)
-    reported = client.health().get("solver")
+    reported = client.health().solver
     if not reported or not is_address(reported):
         raise SolverAddressUnknownError(client.base_url)
     return to_checksum_address(reported)
@@ -200,10 +203,10 @@ def read_chain_metrics(metrics: Any, contracts: Any, address: str, deal_ids: lis
                        lp_units=contracts.balance_of(address, block_id=at), locked_units=locked)
 
 
-def execute_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
+def execute_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
                 client: Any | None = None) -> Any:
-    """Resolve ``job['module']`` (allowlist enforced, the signed commit checked),
-    render it with ``job['inputs']``, download and verify its input files
+    """Resolve ``job.module`` (allowlist enforced, the signed commit checked),
+    render it with ``job.inputs``, download and verify its input files
     through ``client`` and run it in a fresh work directory; the executor's
     ``RunResult`` (see :func:`lilypad.provider.execution.run_deal_job`)."""
     from lilypad.provider.execution import run_deal_job
@@ -301,7 +304,7 @@ class ResourceProvider:
 
     # ------------------------------------------------------------------ setup
     def _spec(self) -> Any:
-        from lilypad.solver.offers import ResourceSpec
+        from lilypad.protocol.offers import ResourceSpec
 
         c = self.config
         if c.spec is not None:
@@ -316,8 +319,8 @@ class ResourceProvider:
                             disk=c.disk if c.disk is not None else hw.disk_free_mb, gpu=gpu, vram=vram[:gpu])
 
     def _post_offer(self, client: Any) -> None:
-        from lilypad.solver.offers import ResourceOffer
-        from lilypad.solver.signing import sign_offer
+        from lilypad.protocol.offers import ResourceOffer
+        from lilypad.protocol.signing import sign_offer
 
         assert self.terms is not None
         now = int(time.time())
@@ -346,8 +349,8 @@ class ResourceProvider:
     def run(self) -> None:
         from lilypad.chain.connect import connected
         from lilypad.protocol.accounts import account_from_private_key
-        from lilypad.solver.client import SolverClient
-        from lilypad.solver.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
+        from lilypad.client import SolverClient
+        from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 
         c = self.config
         self.account = account_from_private_key(c.private_key)
@@ -443,20 +446,18 @@ class ResourceProvider:
             stored = self.store.get(deal_id)
             ref = stored[1].get("module_ref") if stored else None
             if ref is None:
-                ref = client.job(deal_id)["module"]["ref"]
+                ref = client.job(deal_id).module.ref
             self._module_refs[deal_id] = ref
         return self._module_refs[deal_id]
 
     def step(self, client: Any, pool: ThreadPoolExecutor) -> None:
         """One round over this provider's deals."""
-        from lilypad.solver.store import deal_from_dict
-
         for view in client.deals(party=self.address):
-            deal_id = view["deal_id"]
+            deal_id = view.deal_id
             stored = self.store.get(deal_id)
             if stored is not None and stored[0] in (JobStatus.DONE.value, JobStatus.REFUSED.value):
                 continue
-            deal = deal_from_dict(view["terms"])
+            deal = view.terms
             if deal.members.resource_provider.lower() != self.address.lower():
                 continue
             if self._retry_at.get(deal_id, 0) > time.time():
@@ -519,7 +520,7 @@ class ResourceProvider:
 
     def _run_job(self, solver_url: str, deal_id: str) -> None:
         """In a worker thread: fetch the job, run it, keep its result."""
-        from lilypad.modules.allowlist import Allowlist
+        from lilypad.protocol.allowlist import Allowlist
         from lilypad.results.cid import directory_cid
         from lilypad.settings import get_settings
 
@@ -529,8 +530,8 @@ class ResourceProvider:
             allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
             with _client(solver_url) as client:
                 job = client.job(deal_id)
-                log_event(log, "job_started", deal_id=deal_id, module=job["module"]["ref"],
-                          inputs_cid=job.get("inputs_cid"))
+                log_event(log, "job_started", deal_id=deal_id, module=job.module.ref,
+                          inputs_cid=job.inputs_cid)
                 result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
                                      allowlist=allowlist, client=client)
             cid = result.cid
@@ -570,7 +571,7 @@ class ResourceProvider:
 
     def _module_problem(self, client: Any, deal_id: str) -> str | None:
         """Why we will not run this deal's module (``None``: it resolves to the offer's signed commit)."""
-        from lilypad.modules.allowlist import Allowlist
+        from lilypad.protocol.allowlist import Allowlist
         from lilypad.provider.execution import module_problem
         from lilypad.settings import get_settings
 
@@ -580,6 +581,6 @@ class ResourceProvider:
 
 
 def _client(url: str) -> Any:
-    from lilypad.solver.client import SolverClient
+    from lilypad.client import SolverClient
 
     return SolverClient(url)

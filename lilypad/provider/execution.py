@@ -1,8 +1,9 @@
 """Running a deal's job as the solver describes it, for resource providers and mediators.
 
-A job (``GET /deals/{id}/job``) names its module as the job creator resolved
-and signed it (``ref``, ``repo``, ``commit``), its inputs, and - when it has
-input files - their CID (``inputs_cid``, signed in the job offer).
+A job (``GET /deals/{id}/job``, a :class:`~lilypad.client.views.DealJob`)
+names its module as the job creator resolved and signed it (``ref``, ``repo``,
+``commit``), its inputs, and - when it has input files - their CID
+(``inputs_cid``, signed in the job offer).
 
 * :func:`resolve_job_module` resolves the module here and refuses it with
   :class:`~lilypad.exceptions.ModuleCommitMismatchError` unless it is the
@@ -10,7 +11,7 @@ input files - their CID (``inputs_cid``, signed in the job offer).
   checks this before it agrees, and again before it runs.
 * :func:`fetch_job_inputs` downloads the input files from the solver, keeps
   them only if their CID is the signed one and they pass the input checks
-  (no links, size limits: :mod:`lilypad.solver.inputs`), and returns the
+  (no links, size limits: :mod:`lilypad.protocol.inputs`), and returns the
   directory to mount read-only at ``/inputs``.
 * :func:`run_deal_job` does both and runs the module in a fresh work directory.
 """
@@ -20,28 +21,31 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lilypad.exceptions import LilypadError, ModuleCommitMismatchError
+
+if TYPE_CHECKING:
+    from lilypad.client import DealJob
 
 __all__ = ["fetch_job_inputs", "module_problem", "resolve_job_module", "run_deal_job"]
 
 
-def resolve_job_module(job: dict[str, Any], *, cache_dir: Path, allowlist: Any | None) -> Any:
-    """``job['module']`` resolved here (allowlist enforced); raises
+def resolve_job_module(job: DealJob, *, cache_dir: Path, allowlist: Any | None) -> Any:
+    """``job.module`` resolved here (allowlist enforced); raises
     :class:`~lilypad.exceptions.ModuleCommitMismatchError` unless it resolves
     to the job's signed repository and commit."""
     from lilypad.modules.resolve import ModuleResolver
 
-    module = job["module"]
-    resolved = ModuleResolver(cache_dir, allowlist=allowlist).resolve(module["ref"])
-    expected = f"{module.get('repo')}@{module.get('commit')}"
-    if module.get("commit") is not None and (resolved.commit != module["commit"] or resolved.repo != module["repo"]):
-        raise ModuleCommitMismatchError(module["ref"], expected, f"{resolved.repo}@{resolved.commit}")
+    module = job.module
+    resolved = ModuleResolver(cache_dir, allowlist=allowlist).resolve(module.ref)
+    if resolved.commit != module.commit or resolved.repo != module.repo:
+        raise ModuleCommitMismatchError(module.ref, f"{module.repo}@{module.commit}",
+                                        f"{resolved.repo}@{resolved.commit}")
     return resolved
 
 
-def module_problem(job: dict[str, Any], *, cache_dir: Path, allowlist: Any | None) -> str | None:
+def module_problem(job: DealJob, *, cache_dir: Path, allowlist: Any | None) -> str | None:
     """Why this job's module will not be run here (``None``: it resolves to the signed commit)."""
     try:
         resolve_job_module(job, cache_dir=cache_dir, allowlist=allowlist)
@@ -50,13 +54,13 @@ def module_problem(job: dict[str, Any], *, cache_dir: Path, allowlist: Any | Non
     return None
 
 
-def fetch_job_inputs(client: Any, job: dict[str, Any], dest: Path) -> Path | None:
+def fetch_job_inputs(client: Any, job: DealJob, dest: Path) -> Path | None:
     """The job's input files, downloaded into ``dest`` and verified against the
     signed ``inputs_cid`` (``None`` when the job has none). A ``dest`` left by
     an earlier attempt is reused only if it still has that CID."""
     from lilypad.results.cid import directory_cid
 
-    cid = job.get("inputs_cid")
+    cid = job.inputs_cid
     if not cid:
         return None
     if dest.is_dir():
@@ -68,11 +72,11 @@ def fetch_job_inputs(client: Any, job: dict[str, Any], dest: Path) -> Path | Non
         shutil.rmtree(dest, ignore_errors=True)
     if client is None:
         raise ValueError("this job has input files: a solver client is needed to download them")
-    client.download_inputs(job["job_offer_id"], dest, cid)
+    client.download_inputs(job.job_offer_id, dest, cid)
     return dest
 
 
-def run_deal_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
+def run_deal_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
                  client: Any | None = None) -> Any:
     """Resolve and check the module, render it with the job's inputs, fetch and
     verify its input files, and run it in a fresh work directory under
@@ -80,8 +84,8 @@ def run_deal_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowl
     from lilypad.executor import run_module
 
     resolved = resolve_job_module(job, cache_dir=cache_dir, allowlist=allowlist)
-    spec = resolved.render(job.get("inputs") or {})
-    work = runs_dir / f"{job['deal_id'][2:18]}-{uuid.uuid4().hex[:8]}"
+    spec = resolved.render(dict(job.inputs))
+    work = runs_dir / f"{job.deal_id[2:18]}-{uuid.uuid4().hex[:8]}"
     work.parent.mkdir(parents=True, exist_ok=True)
-    inputs_dir = fetch_job_inputs(client, job, runs_dir / f"{job['deal_id'][2:18]}-inputs")
+    inputs_dir = fetch_job_inputs(client, job, runs_dir / f"{job.deal_id[2:18]}-inputs")
     return run_module(spec, module_dir=resolved.path, work_dir=work, inputs_dir=inputs_dir)

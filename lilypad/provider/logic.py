@@ -112,7 +112,8 @@ class Decision:
 
 def refusal_reason(snapshot: DealSnapshot, terms: OfferTerms) -> str | None:
     """Why we would not agree to this deal (``None``: it matches our offer)."""
-    from lilypad.solver.matching import module_allowed, timeouts_acceptable
+    from lilypad.protocol.allowlist import module_allowed
+    from lilypad.protocol.offers import timeouts_acceptable
 
     deal = snapshot.deal
     m = deal.members

@@ -68,8 +68,9 @@ from lilypad.exceptions import (
     ResultTooLargeError,
     UnsafeResultError,
 )
+from lilypad.protocol.cid import validate_cid
 from lilypad.results.cid import directory_cid
-from lilypad.results.layout import check_symlinks, is_hidden, validate_cid, walk_result
+from lilypad.results.layout import check_symlinks, is_hidden, walk_result
 
 __all__ = [
     "COMPRESS_LEVEL",

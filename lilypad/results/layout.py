@@ -1,4 +1,4 @@
-"""What a job result is: its directory layout, its CID text and its safe contents.
+"""What a job result is: its directory layout and its safe contents.
 
 A job's result is a directory holding exactly::
 
@@ -16,9 +16,6 @@ archive.
 
 This module also holds the rules the store and the archive share:
 
-* :func:`validate_cid` accepts only the text form of a result's CID (CIDv1,
-  dag-pb, sha2-256, multibase base32 ``b...``), so a CID can be used as a file
-  name without any path traversal;
 * :func:`walk_result` lists a tree without following symbolic links and
   refuses anything but regular files, directories and symbolic links;
 * :func:`check_symlinks` accepts a symbolic link only if its target is
@@ -36,10 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from multiformats import CID, multicodec, multihash
-
 from lilypad.exceptions import (
-    InvalidCIDError,
     ResultLayoutError,
     UnsafeResultError,
 )
@@ -60,7 +54,6 @@ __all__ = [
     "is_hidden",
     "parse_exit_code",
     "read_result",
-    "validate_cid",
     "validate_layout",
     "walk_result",
 ]
@@ -79,46 +72,8 @@ EXIT_CODE_MAX_BYTES = 64
 """The largest ``exitCode`` file read (an exit status is a few digits)."""
 
 _EXIT_CODE_RE = re.compile(r"[+-]?[0-9]{1,10}")
-_CID_RE = re.compile(r"b[a-z2-7]{58}")  # base32 of a 36-byte CIDv1 dag-pb sha2-256
-_DAG_PB = multicodec.get("dag-pb")
-_SHA2_256 = multihash.get("sha2-256")
 
 EntryKind = Literal["file", "dir", "symlink"]
-
-
-# --------------------------------------------------------------------------
-# CIDs
-# --------------------------------------------------------------------------
-
-
-def validate_cid(text: str) -> str:
-    """``text`` if it is the CID text of a result directory, else raise.
-
-    A result's CID is a CIDv1 with codec dag-pb and a sha2-256 multihash,
-    printed in multibase base32 (``bafy...``, 59 characters), exactly as
-    :func:`~lilypad.results.cid.directory_cid` prints it. Only lower-case
-    letters and the digits 2-7 can pass, so the text is always a safe single
-    file name. Raises :class:`~lilypad.exceptions.InvalidCIDError`.
-    """
-    if not isinstance(text, str):
-        raise InvalidCIDError(repr(text), "not a string")
-    if not _CID_RE.fullmatch(text):
-        raise InvalidCIDError(
-            text, "expected a CIDv1 in base32: 'b' and 58 characters of a-z and 2-7"
-        )
-    try:
-        cid = CID.decode(text)
-    except Exception as exc:  # multiformats raises several error types
-        raise InvalidCIDError(text, f"not a CID ({exc})") from None
-    if cid.version != 1:
-        raise InvalidCIDError(text, f"CID version {cid.version}, expected 1")
-    if cid.codec != _DAG_PB:
-        raise InvalidCIDError(text, f"codec {cid.codec.name}, expected dag-pb (a directory)")
-    if cid.hashfun != _SHA2_256:
-        raise InvalidCIDError(text, f"hash {cid.hashfun.name}, expected sha2-256")
-    if str(cid.encode("base32")) != text:
-        raise InvalidCIDError(text, "not in canonical form")
-    return text
 
 
 # --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ How a result gets in (:meth:`ResultsStore.put`):
 Stored files are made read-only (mode 0444). :meth:`ResultsStore.get`
 re-computes the CID (hidden names included, so nothing can be slipped in)
 before it hands out a path. A CID given to any method must pass
-:func:`~lilypad.results.layout.validate_cid`, so it can never name a path
+:func:`~lilypad.protocol.cid.validate_cid`, so it can never name a path
 outside the store.
 """
 
@@ -53,8 +53,9 @@ from lilypad.exceptions import (
     ResultTooLargeError,
     UnsafeResultError,
 )
+from lilypad.protocol.cid import validate_cid
 from lilypad.results.cid import directory_cid
-from lilypad.results.layout import check_symlinks, is_hidden, validate_cid, walk_result
+from lilypad.results.layout import check_symlinks, is_hidden, walk_result
 
 __all__ = [
     "DEFAULT_MAX_RESULT_BYTES",

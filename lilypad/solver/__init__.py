@@ -1,2 +1,20 @@
-"""The solver: signed offers from job creators and resource providers, and the
-matcher that pairs them into deals (pure logic; the daemon lives elsewhere)."""
+"""The solver server: it takes signed offers from job creators and resource
+providers, pairs them into deals and serves the deals, results and input
+files over HTTP.
+
+* :mod:`~lilypad.solver.app` - the HTTP API (FastAPI) over the core;
+* :mod:`~lilypad.solver.service` - :class:`~lilypad.solver.service.SolverCore`,
+  the state machine without HTTP, and the API's views of offers and deals;
+* :mod:`~lilypad.solver.store` - its SQLite state;
+* :mod:`~lilypad.solver.matching` - the matcher (pure logic);
+* :mod:`~lilypad.solver.events` - the event bus behind ``/events``;
+* :mod:`~lilypad.solver.watcher` - the chain watcher and the timeout keeper;
+* :mod:`~lilypad.solver.status`, :mod:`~lilypad.solver.metrics` - the status
+  page, ``/health`` and Prometheus metrics;
+* :mod:`~lilypad.solver.guards`, :mod:`~lilypad.solver.limits` - request-size
+  guards and the solver's own timeouts.
+
+What the roles share with the solver (deals, offers, signing, request auth,
+job inputs, CIDs, the module allowlist) is in :mod:`lilypad.protocol`; the
+client of this API is :mod:`lilypad.client`, which imports nothing from here.
+"""

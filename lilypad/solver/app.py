@@ -8,7 +8,7 @@ the core; this module only translates HTTP:
   body), 403 for a request signed by the wrong key, 404 for an unknown offer
   or deal, 409 for a state conflict, 413 for an oversize upload;
 * ``DELETE`` of an offer takes ``{"created_at", "signature"}``, the author's
-  EIP-712 ``CancelOffer`` signature (:func:`~lilypad.solver.service.sign_cancel`);
+  EIP-712 ``CancelOffer`` signature (:func:`~lilypad.protocol.auth.sign_cancel`);
 * ``PUT /deals/{id}/result`` takes the ``.tar.gz`` of the result directory
   (:func:`lilypad.results.archive.pack`), authenticated by the provider's
   EIP-191 signature over ``(deal id, SHA-256 of the body)`` in the
@@ -20,8 +20,8 @@ the core; this module only translates HTTP:
   equals ``onchain_result(deal_id)``, the CID recorded on-chain (409 otherwise);
 * ``PUT /job_offers/{id}/inputs`` takes the ``.tar.gz`` of a job offer's input
   files, authenticated like a result upload but by the job creator's signature
-  (:func:`~lilypad.solver.auth.inputs_upload_message`), size-limited
-  (:class:`~lilypad.solver.inputs.InputLimits`), unpacked safely, checked to
+  (:func:`~lilypad.protocol.auth.inputs_upload_message`), size-limited
+  (:class:`~lilypad.protocol.inputs.InputLimits`), unpacked safely, checked to
   have the offer's signed ``inputs_cid`` and stored by CID; the offer is
   matched only from then on. ``GET /job_offers/{id}/inputs`` serves them;
 * ``GET /events`` is a server-sent-event stream of ``deal`` and ``offer`` events
@@ -56,8 +56,8 @@ from starlette.concurrency import run_in_threadpool
 
 from lilypad.exceptions import (
     CIDError,
-    InputFilesError,
     DealNotFoundError,
+    InputFilesError,
     LilypadError,
     OfferError,
     OfferExpiredError,
@@ -74,23 +74,21 @@ from lilypad.exceptions import (
     ResultTooLargeError,
     UnsafeResultError,
 )
-from lilypad.results.archive import pack_to, unpack
-from lilypad.results.layout import validate_layout
-from lilypad.results.store import ResultsStore
-from lilypad.solver.service import (
+from lilypad.protocol.auth import (
     CID_HEADER,
     SHA256_HEADER,
     SIGNATURE_HEADER,
-    SolverCore,
-    deal_view,
-    offer_view,
-    parse_state,
+    recover_inputs_upload_signer,
     recover_upload_signer,
 )
-from lilypad.solver.auth import recover_inputs_upload_signer
+from lilypad.protocol.deal import parse_state
+from lilypad.protocol.inputs import InputLimits, unpack_inputs
+from lilypad.protocol.signing import SignedOffer
+from lilypad.results.archive import pack_to, unpack
+from lilypad.results.layout import validate_layout
+from lilypad.results.store import ResultsStore
 from lilypad.solver.guards import JSONBodyLimit, install_http_error_handler
-from lilypad.solver.inputs import InputLimits, unpack_inputs
-from lilypad.solver.signing import SignedOffer
+from lilypad.solver.service import SolverCore, deal_view, offer_view
 from lilypad.solver.store import OfferKind
 
 __all__ = ["API_PREFIX", "ApiError", "CancelBody", "DEFAULT_MATCH_INTERVAL", "DEFAULT_MAX_RESULT_FILES", "create_app"]
@@ -129,7 +127,7 @@ class ApiError(Exception):
 
 
 class CancelBody(BaseModel):
-    """A signed cancel request (see :func:`lilypad.solver.service.sign_cancel`)."""
+    """A signed cancel request (see :func:`lilypad.protocol.auth.sign_cancel`)."""
 
     created_at: int = Field(ge=0, lt=2**64)
     signature: str = Field(min_length=2, max_length=200)

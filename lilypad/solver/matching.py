@@ -1,24 +1,26 @@
 """Matching job offers to resource offers (pure: no I/O, no clock, no chain).
 
 **Rules.** A job offer and a resource offer match when all of these hold
-(:func:`pair_acceptable`; each rule is also a pure function of its own):
+(:func:`pair_acceptable`; each rule is also a pure function of its own, those
+the provider applies too in :mod:`lilypad.protocol`):
 
 * both name the same solver; a job with a ``target`` only matches that
   provider's offers - and goes through every other rule too (the original let
   targeted jobs skip them all);
 * the job creator is not the provider (the controller refuses such a deal);
-* :func:`resources_suffice`: provider CPU, GPU count, RAM and disk >= the job's,
+* :func:`~lilypad.protocol.offers.resources_suffice`: provider CPU, GPU count, RAM and disk >= the job's,
   and if the job needs GPUs, the provider's largest per-GPU VRAM >= the job's
   largest;
-* :func:`price_acceptable`: the deal is struck at the provider's prices, so
+* :func:`~lilypad.protocol.offers.price_acceptable`: the deal is struck at the provider's prices, so
   its instruction price, payment collateral and mediation fee must be at most
   the job's and its results-collateral multiple at least the job's. This holds
   in every pricing mode: the original checked prices only when both offers
   were ``FixedPrice``, so a ``MarketPrice`` job could be charged anything;
-* :func:`timeouts_acceptable`: the job's timeouts (which become the deal's) are
+* :func:`~lilypad.protocol.offers.timeouts_acceptable`: the job's timeouts (which become the deal's) are
   no worse for the provider than its offer says;
-* the deal's escrow amounts fit ``uint96`` (:func:`~lilypad.solver.offers.amounts_fit`);
-* :func:`module_allowed`: the provider's module allowlist allows the job's module;
+* the deal's escrow amounts fit ``uint96`` (:func:`~lilypad.protocol.offers.amounts_fit`);
+* :func:`~lilypad.protocol.allowlist.module_allowed`: the provider's module
+  allowlist allows the job's module;
 * :func:`shared_mediators`: at least one mediator is trusted by both and is
   neither party; the deal's mediators are those (sorted, at most 16).
 
@@ -60,42 +62,34 @@ plus, per job and mediator, the offers it must pass over that it cannot use.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from lilypad.modules.reference import parse_module_ref
-from lilypad.protocol.deal import Deal, DealMembers, DealPricing, DealTimeouts
-from lilypad.solver.offers import (
+from lilypad.protocol.allowlist import compile_allowlist, module_allowed, module_key
+from lilypad.protocol.deal import Deal, DealMembers, DealTimeouts
+from lilypad.protocol.offers import (
     MAX_DEAL_MEDIATORS,
-    JobModule,
     JobOffer,
     OfferKey,
     ResourceOffer,
-    ResourceSpec,
     amounts_fit,
+    price_acceptable,
+    resources_suffice,
+    timeouts_acceptable,
 )
 
 __all__ = [
     "Match",
     "Matcher",
-    "ModuleAllowlist",
-    "compile_allowlist",
     "job_order_key",
-    "module_allowed",
     "offer_order_key",
     "pair_acceptable",
-    "price_acceptable",
-    "resources_suffice",
     "shared_mediators",
-    "timeouts_acceptable",
 ]
 
 _UINT96_MAX = 2**96 - 1
-_HEX = re.compile(r"[0-9a-fA-F]+")
 _ORDER = attrgetter("order")
 
 
@@ -104,120 +98,16 @@ _ORDER = attrgetter("order")
 # --------------------------------------------------------------------------
 
 
-def resources_suffice(required: ResourceSpec, offered: ResourceSpec) -> bool:
-    """Whether ``offered`` has at least the CPU, GPUs, RAM and disk ``required``
-    asks for and, when GPUs are required, a GPU with at least the largest VRAM asked."""
-    if (
-        offered.cpu < required.cpu
-        or offered.gpu < required.gpu
-        or offered.ram < required.ram
-        or offered.disk < required.disk
-    ):
-        return False
-    return required.gpu == 0 or offered.max_vram >= required.max_vram
-
-
-def price_acceptable(limits: DealPricing, offered: DealPricing) -> bool:
-    """Whether a provider's prices ``offered`` are within a job's ``limits``:
-    instruction price, payment collateral and mediation fee at most the job's,
-    results-collateral multiple (the provider's stake, which protects the job
-    creator) at least the job's."""
-    return (
-        offered.instruction_price <= limits.instruction_price
-        and offered.payment_collateral <= limits.payment_collateral
-        and offered.mediation_fee <= limits.mediation_fee
-        and offered.results_collateral_multiple >= limits.results_collateral_multiple
-    )
-
-
-def timeouts_acceptable(proposed: DealTimeouts, accepted: DealTimeouts) -> bool:
-    """Whether a job's ``proposed`` deal timeouts are within what a provider
-    ``accepted``: at least its ``submit_results`` window (time to run the job);
-    at most its ``agree``, ``judge_results`` and ``mediate_results`` windows
-    (its money waits through them) and its ``submit_results_collateral`` (its
-    deposit); at least its ``judge_results_collateral`` (the job creator's
-    deposit that pays the provider if the job creator never judges)."""
-    return (
-        proposed.submit_results >= accepted.submit_results
-        and proposed.agree <= accepted.agree
-        and proposed.judge_results <= accepted.judge_results
-        and proposed.mediate_results <= accepted.mediate_results
-        and proposed.submit_results_collateral <= accepted.submit_results_collateral
-        and proposed.judge_results_collateral >= accepted.judge_results_collateral
-    )
-
-
 def shared_mediators(
     job_mediators: Iterable[str], provider_mediators: Iterable[str], *, exclude: Iterable[str] = ()
 ) -> tuple[str, ...]:
     """The mediators both trust, minus ``exclude`` (the deal's parties), sorted
-    by address and at most :data:`~lilypad.solver.offers.MAX_DEAL_MEDIATORS`:
+    by address and at most :data:`~lilypad.protocol.offers.MAX_DEAL_MEDIATORS`:
     the deal's mediators. Addresses compare case-insensitively; the spelling
     returned is the provider's."""
     wanted = {m.lower() for m in job_mediators} - {e.lower() for e in exclude}
     common = {m.lower(): m for m in provider_mediators if m.lower() in wanted}
     return tuple(common[k] for k in sorted(common))[:MAX_DEAL_MEDIATORS]
-
-
-def _revision(ref: str | None) -> str | None:
-    return ref.lower() if ref is not None and _HEX.fullmatch(ref) else ref
-
-
-@lru_cache(maxsize=65536)
-def _module_id(ref: str) -> tuple[str, str | None]:
-    module = parse_module_ref(ref)
-    return module.identity, _revision(module.ref)
-
-
-@dataclass(frozen=True)
-class ModuleAllowlist:
-    """A compiled module allowlist: ``modules`` maps a module identity
-    (:attr:`lilypad.modules.reference.ModuleRef.identity`) to the revisions
-    allowed, or to ``None`` when every revision is. No entries allow everything."""
-
-    modules: Mapping[str, frozenset[str] | None]
-
-    @property
-    def allows_all(self) -> bool:
-        return not self.modules
-
-    def allows(self, identity: str, revision: str | None) -> bool:
-        if not self.modules:
-            return True
-        if identity not in self.modules:
-            return False
-        revisions = self.modules[identity]
-        return revisions is None or (revision is not None and revision in revisions)
-
-
-@lru_cache(maxsize=4096)
-def _compile(entries: tuple[str, ...]) -> ModuleAllowlist:
-    modules: dict[str, set[str] | None] = {}
-    for entry in entries:
-        identity, revision = _module_id(entry)
-        if revision is None:
-            modules[identity] = None
-        elif identity not in modules or modules[identity] is not None:
-            modules.setdefault(identity, set()).add(revision)  # type: ignore[union-attr]
-    return ModuleAllowlist({k: (None if v is None else frozenset(v)) for k, v in modules.items()})
-
-
-def compile_allowlist(entries: Iterable[str]) -> ModuleAllowlist:
-    """Compile allowlist entries (module references). Same semantics as
-    :class:`lilypad.modules.allowlist.Allowlist`: an entry ``name:ref`` allows
-    exactly that ref (commit hashes compare case-insensitively), an entry
-    without ``:ref`` any ref of that module; ``cowsay`` and
-    ``github.com/Lilypad-Tech/lilypad-module-cowsay`` are the same module."""
-    return _compile(tuple(sorted(set(entries))))
-
-
-def module_allowed(allowlist: ModuleAllowlist | Iterable[str], module: JobModule | str) -> bool:
-    """Whether ``allowlist`` (entries, or compiled) allows ``module`` - judged
-    on the reference the job creator gave (``module.ref``), as the provider's
-    own allowlist check does before running it."""
-    compiled = allowlist if isinstance(allowlist, ModuleAllowlist) else compile_allowlist(allowlist)
-    ref = module.ref if isinstance(module, JobModule) else module
-    return compiled.allows(*_module_id(ref))
 
 
 def offer_order_key(offer: ResourceOffer) -> tuple[Any, ...]:
@@ -358,7 +248,7 @@ class _Job:
         self.timeouts = _timeouts(offer.timeouts)
         self.deposit = offer.timeouts.judge_results_collateral
         self.meds = frozenset(m.lower() for m in offer.mediators)
-        self.module = _module_id(offer.module.ref)
+        self.module = module_key(offer.module.ref)
         # Everything the acceptability of an offer depends on (see Matcher._best).
         self.sig = (self.solver, self.creator, self.cpu, self.gpu, self.vram, self.ram, self.disk,
                     self.price, self.fee, self.collateral, self.multiple, self.timeouts, self.meds, self.module)
@@ -378,7 +268,7 @@ def _fits(job: _Job, r: _Res) -> bool:
     if not (jt[1] >= rt[1] and jt[0] <= rt[0] and jt[2] <= rt[2] and jt[3] <= rt[3]
             and jt[4] <= rt[4] and jt[5] >= rt[5]):
         return False
-    if r.allow is not None and not r.allow.allows(*job.module):
+    if r.allow is not None and not r.allow.allows_key(*job.module):
         return False
     common = job.meds & r.meds
     if not common:
@@ -501,7 +391,7 @@ class Matcher:
     """The solver's open offers, indexed for matching (see the module docstring).
 
     Not thread-safe; one matcher per solver process. Offers are identified by
-    their :attr:`~lilypad.solver.offers.ResourceOffer.key`.
+    their :attr:`~lilypad.protocol.offers.ResourceOffer.key`.
     """
 
     def __init__(self) -> None:

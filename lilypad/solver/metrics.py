@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lilypad.protocol.deal import AgreementState
+from lilypad.protocol.deal import AgreementState, state_name
 
 __all__ = ["QUEUES", "SolverCollector", "StatusSources", "snapshot"]
 
@@ -87,12 +87,6 @@ class StatusSources:
         return value
 
 
-def _state_name(state: AgreementState) -> str:
-    from lilypad.solver.service import state_name
-
-    return state_name(state)
-
-
 def snapshot(core: Any, sources: StatusSources | None = None, *, recent: int = 20) -> dict[str, Any]:
     """One consistent-enough read of the solver for the status page and metrics:
     open offers, offer and deal counts, queue depths, results stored, recent
@@ -123,7 +117,7 @@ def snapshot(core: Any, sources: StatusSources | None = None, *, recent: int = 2
         "taken_at": time.time(),
         "open_offers": {"resource": core.open_offers("resource"), "job": core.open_offers("job")},
         "offer_counts": offer_counts,
-        "deal_counts": {_state_name(s): n for s, n in sorted(deal_counts.items())},
+        "deal_counts": {state_name(s): n for s, n in sorted(deal_counts.items())},
         "queues": queues,
         "results_stored": int(results["n"]),
         "results_bytes": int(results["bytes"]),
@@ -160,7 +154,7 @@ class SolverCollector:
         deals = GaugeMetricFamily(f"{p}_deals", "Deals by on-chain state (None: not seen on-chain yet).",
                                   labels=["state"])
         for state in AgreementState:
-            deals.add_metric([_state_name(state)], snap["deal_counts"].get(_state_name(state), 0))
+            deals.add_metric([state_name(state)], snap["deal_counts"].get(state_name(state), 0))
         yield deals
         queues = GaugeMetricFamily(f"{p}_queue_depth", "Work waiting, by queue.", labels=["queue"])
         for name, depth in snap["queues"].items():

@@ -6,9 +6,9 @@ in-memory :class:`~lilypad.solver.matching.Matcher` holding the open offers
 (rebuilt from the store on start, so a restart loses nothing). It
 
 * accepts offers: the signature, clock and nonce checks of
-  :func:`~lilypad.solver.signing.verify_offer` (nonces in the database), then
+  :func:`~lilypad.protocol.signing.verify_offer` (nonces in the database), then
   stores the offer and adds it to the matcher;
-* cancels offers on a signed request from their author (:func:`sign_cancel`);
+* cancels offers on a signed request from their author (:func:`~lilypad.protocol.auth.sign_cancel`);
 * runs matching rounds (:meth:`SolverCore.match_round`): the providers' slot
   usage comes from their deals not yet terminal (:func:`provider_usage`), every
   match becomes a :class:`~lilypad.protocol.deal.Deal` with a fresh random
@@ -48,23 +48,13 @@ from lilypad.exceptions import (
     OfferStateError,
     ResultCIDMismatchError,
 )
-from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal
-from lilypad.solver.auth import (
-    CID_HEADER,
-    SHA256_HEADER,
-    SIGNATURE_HEADER,
-    cancel_typed_data,
-    recover_cancel_signer,
-    recover_upload_signer,
-    sign_cancel,
-    sign_upload,
-    upload_message,
-)
+from lilypad.protocol.auth import recover_cancel_signer
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, state_name
+from lilypad.protocol.offers import JobOffer, ResourceOffer
+from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_id, verify_offer
 from lilypad.solver.events import Event, EventBus, Subscription
 from lilypad.solver.limits import DEFAULT_MATCH_TIMEOUT, SolverTimeouts, timeouts_problem
 from lilypad.solver.matching import Matcher
-from lilypad.solver.offers import JobOffer, ResourceOffer
-from lilypad.solver.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_digest, verify_offer
 from lilypad.solver.store import (
     AgreementTimes,
     DealRecord,
@@ -73,32 +63,19 @@ from lilypad.solver.store import (
     ResultRecord,
     SlotRow,
     SolverStore,
-    deal_to_dict,
 )
 
 __all__ = [
-    "CID_HEADER",
     "DEFAULT_MATCH_TIMEOUT",
-    "SHA256_HEADER",
-    "SIGNATURE_HEADER",
     "Event",
     "EventBus",
     "SolverCore",
     "Subscription",
-    "cancel_typed_data",
     "deal_view",
     "holds_slot",
-    "offer_id",
     "offer_view",
-    "parse_state",
     "provider_usage",
-    "recover_cancel_signer",
-    "recover_upload_signer",
-    "sign_cancel",
-    "sign_upload",
-    "state_name",
     "timeout_due",
-    "upload_message",
 ]
 
 log = logging.getLogger(__name__)
@@ -108,31 +85,6 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------
 # Pure rules
 # --------------------------------------------------------------------------
-
-
-def offer_id(signed: SignedOffer | ResourceOffer | JobOffer, domain: OfferDomain) -> str:
-    """An offer's id: its EIP-712 digest as ``0x``-hex (anyone can compute it)."""
-    offer = signed.offer if isinstance(signed, SignedOffer) else signed
-    return "0x" + offer_digest(offer, domain).hex()
-
-
-def state_name(state: AgreementState) -> str:
-    """The contracts' name of ``state``: ``DEAL_AGREED`` is ``"DealAgreed"``."""
-    return "".join(part.capitalize() for part in state.name.split("_"))
-
-
-_STATE_NAMES = {state_name(s).lower(): s for s in AgreementState}
-
-
-def parse_state(text: str | int) -> AgreementState:
-    """An agreement state from its contract name (``DealAgreed``), Python name
-    (``DEAL_AGREED``) or number; ``ValueError`` otherwise."""
-    if isinstance(text, int) or text.strip().isdigit():
-        return AgreementState(int(text))
-    state = _STATE_NAMES.get(text.strip().lower().replace("_", "").replace("-", ""))
-    if state is None:
-        raise ValueError(f"unknown agreement state {text!r}")
-    return state
 
 
 def timeout_due(deal: Deal, state: AgreementState, times: AgreementTimes, now: int) -> str | None:
@@ -186,7 +138,7 @@ def deal_view(record: DealRecord, result: ResultRecord | None = None) -> dict[st
     state (the contracts' name) and agreement timestamps, the result CID
     recorded on-chain, the uploaded result and the solver's timestamps."""
     return {
-        "deal_id": record.deal_id, "terms": deal_to_dict(record.deal),
+        "deal_id": record.deal_id, "terms": record.deal.model_dump(mode="json"),
         "job_offer_id": record.job_offer_id, "resource_offer_id": record.resource_offer_id,
         "state": state_name(record.state), "state_code": int(record.state), "result_cid": record.result_cid,
         "uploaded_result": None if result is None else {"cid": result.cid, "size": result.size},
@@ -313,7 +265,7 @@ class SolverCore:
         return self.store.offers(kind, state="open")
 
     def cancel_offer(self, kind: OfferKind, offer_id: str, *, created_at: int, signature: str) -> OfferRecord:
-        """Cancel an open offer on its author's signed request (:func:`sign_cancel`).
+        """Cancel an open offer on its author's signed request (:func:`~lilypad.protocol.auth.sign_cancel`).
 
         Raises :class:`~lilypad.exceptions.OfferNotFoundError`,
         :class:`~lilypad.exceptions.OfferSignatureError` (not the author's),

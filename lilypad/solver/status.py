@@ -129,8 +129,7 @@ def render_status_page(snap: dict[str, Any], sources: StatusSources, *, title: s
                   f"<td class=num>{n}</td></tr>" for s, n in snap["deal_counts"].items()]
     queue_rows = [f"<tr><td>{_e(q.replace('_', ' '))}</td><td class=num>{n}</td></tr>"
                   for q, n in snap["queues"].items()]
-    from lilypad.protocol.deal import AgreementState
-    from lilypad.solver.service import state_name
+    from lilypad.protocol.deal import AgreementState, state_name
 
     deal_rows = []
     for d in snap["recent_deals"]:

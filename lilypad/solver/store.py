@@ -43,8 +43,8 @@ from typing import Any, Literal, cast
 
 from lilypad.exceptions import SolverStoreError
 from lilypad.protocol.deal import TERMINAL_STATES, AgreementState, Deal
-from lilypad.solver.offers import ResourceOffer
-from lilypad.solver.signing import SignedOffer
+from lilypad.protocol.offers import ResourceOffer
+from lilypad.protocol.signing import SignedOffer
 
 __all__ = [
     "AgreementTimes",
@@ -59,8 +59,6 @@ __all__ = [
     "SlotRow",
     "SolverStore",
     "SqliteNonceRegistry",
-    "deal_from_dict",
-    "deal_to_dict",
 ]
 
 OfferKind = Literal["resource", "job"]
@@ -134,23 +132,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # --------------------------------------------------------------------------
 # Records
 # --------------------------------------------------------------------------
-
-
-def deal_to_dict(deal: Deal) -> dict[str, Any]:
-    """The deal's terms as JSON-ready data (``nonce`` as ``0x``-hex)."""
-    data = deal.model_dump(mode="python")
-    data["members"]["mediators"] = list(data["members"]["mediators"])
-    data["nonce"] = "0x" + deal.nonce.hex()
-    return data
-
-
-def deal_from_dict(data: dict[str, Any]) -> Deal:
-    """The inverse of :func:`deal_to_dict`."""
-    data = dict(data)
-    nonce = data["nonce"]
-    if isinstance(nonce, str):
-        data["nonce"] = bytes.fromhex(nonce[2:] if nonce.startswith("0x") else nonce)
-    return Deal.model_validate(data)
 
 
 @dataclass(frozen=True)
@@ -416,7 +397,7 @@ class SolverStore:
     def _deal(row: sqlite3.Row) -> DealRecord:
         return DealRecord(
             deal_id=row["deal_id"],
-            deal=deal_from_dict(json.loads(row["terms"])),
+            deal=Deal.model_validate_json(row["terms"]),
             job_offer_id=row["job_offer_id"],
             resource_offer_id=row["resource_offer_id"],
             state=AgreementState(row["state"]),
@@ -443,7 +424,7 @@ class SolverStore:
             conn.execute(
                 "INSERT INTO deals (deal_id, terms, job_offer_id, resource_offer_id, resource_provider, agree_window,"
                 " state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                (deal_id, json.dumps(deal_to_dict(deal)), job_offer_id, resource_offer_id,
+                (deal_id, json.dumps(deal.model_dump(mode="json")), job_offer_id, resource_offer_id,
                  m.resource_provider.lower(), deal.timeouts.agree, now, now),
             )
             parties = {(m.job_creator.lower(), "job_creator"), (m.resource_provider.lower(), "resource_provider")}
@@ -547,7 +528,7 @@ class SolverStore:
 
 
 class SqliteNonceRegistry:
-    """A :class:`~lilypad.solver.signing.NonceRegistry` in the solver's
+    """A :class:`~lilypad.protocol.signing.NonceRegistry` in the solver's
     database: ``check_and_record`` is one ``INSERT OR IGNORE`` (atomic, also
     across processes sharing the file)."""
 

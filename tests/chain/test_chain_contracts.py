@@ -6,9 +6,9 @@ import ape
 import pytest
 from ape.exceptions import ContractLogicError
 
-from lilypad.chain.cid import cid_to_digest
 from lilypad.chain.contracts import Agreement, Escrow, Job, LilypadContracts, Reputation, _is_custom_error
 from lilypad.exceptions import ChainError
+from lilypad.protocol.cid import cid_to_digest
 from lilypad.protocol.deal import AgreementState, JobState, draw_mediator
 
 TOKEN = 10**18

@@ -52,8 +52,8 @@ def local_state(net, job_id: int) -> str | None:
     return None if job is None else job.state.value
 
 
-def bridge_deals(net) -> list[dict]:
-    from lilypad.solver.client import SolverClient
+def bridge_deals(net) -> list:
+    from lilypad.client import SolverClient
 
     with SolverClient(net.solver_url) as client:
         return client.deals(party=address_of(9))

@@ -103,11 +103,11 @@ def test_docker_engine_restart_mid_job(tmp_path):
             outcome = "given up, submit timeout"
         wait_for(lambda: net.token_balances()["payments"] == 0, timeout=60, what="the escrow to settle", net=net)
         after = net.token_balances()
-        from lilypad.solver.client import SolverClient
+        from lilypad.client import SolverClient
 
         with SolverClient(net.solver_url) as solver:
             (deal,) = solver.deals()
-        assert deal["state"] in ("ResultsAccepted", "TimeoutSubmitResults"), deal["state"]
+        assert deal.state in ("ResultsAccepted", "TimeoutSubmitResults"), deal.state
         assert sum(after.values()) == sum(before.values())
         assert wait_until(lambda: containers_under(tmp_path) == [], timeout=60), \
             f"containers left behind: {containers_under(tmp_path)}\n{net.logs()}"

@@ -127,8 +127,8 @@ def test_kill_campaign(tmp_path, project):
         def job_state(i: int) -> int:
             return int(chain.job_creator.functions.getJob(i).call()[1])
 
-        def solver_deals() -> list[dict]:
-            from lilypad.solver.client import SolverClient
+        def solver_deals() -> list:
+            from lilypad.client import SolverClient
 
             with SolverClient(net.solver_url) as client:
                 return client.deals()
@@ -138,9 +138,9 @@ def test_kill_campaign(tmp_path, project):
 
         def open_work() -> tuple[list[int], list[str]]:
             jobs = [i for i in contract_ids if job_state(i) not in (JOB_COMPLETED, JOB_FAILED)]
-            deals = [d["deal_id"] for d in solver_deals()
-                     if onchain_state(d["deal_id"]) not in (AgreementState.NONE,) and
-                     not onchain_state(d["deal_id"]).is_terminal]
+            deals = [d.deal_id for d in solver_deals()
+                     if onchain_state(d.deal_id) not in (AgreementState.NONE,) and
+                     not onchain_state(d.deal_id).is_terminal]
             return jobs, deals
 
         natural_end = time.monotonic() + 150
@@ -170,7 +170,7 @@ def test_kill_campaign(tmp_path, project):
 
         # ---- the checks ----
         deals = solver_deals()
-        deal_states = Counter(onchain_state(d["deal_id"]).name for d in deals)
+        deal_states = Counter(onchain_state(d.deal_id).name for d in deals)
         job_states = Counter({JOB_COMPLETED: "Completed", JOB_FAILED: "Failed"}.get(job_state(i), str(job_state(i)))
                              for i in contract_ids)
         completed = Counter(int(e.args.id) for e in chain.job_events("JobCompleted"))
@@ -230,9 +230,9 @@ def test_kill_campaign(tmp_path, project):
         assert tally["double_settlements"] == 0 and tally["double_callbacks"] == 0
         assert tally["deals_per_job_offer_max"] <= 1, "a job offer became one deal at most"
         for deal in deals:  # every deal that escrowed money was settled exactly once
-            state = onchain_state(deal["deal_id"])
+            state = onchain_state(deal.deal_id)
             if state not in (AgreementState.NONE, AgreementState.TIMEOUT_AGREE):
-                assert settled[deal["deal_id"]] == 1, (deal["deal_id"], state.name)
+                assert settled[deal.deal_id] == 1, (deal.deal_id, state.name)
         assert cli_verified == cli_ok, "every CLI run that said success has a verified result"
         assert cli_ok + job_states["Completed"] > 0, "the market kept working under the faults"
         assert leftovers == [], f"containers left behind: {leftovers}"

@@ -36,10 +36,10 @@ def log_since(net: LocalNetwork, name: str, offset: int) -> str:
 
 
 def solver_deal_states(net: LocalNetwork) -> list[str]:
-    from lilypad.solver.client import SolverClient
+    from lilypad.client import SolverClient
 
     with SolverClient(net.solver_url) as client:
-        return [deal["state"] for deal in client.deals()]
+        return [deal.state for deal in client.deals()]
 
 
 def test_services_ride_out_an_rpc_outage(tmp_path: Path, project):

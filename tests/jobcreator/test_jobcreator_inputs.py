@@ -10,15 +10,15 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from lilypad.client import SolverClient
 from lilypad.exceptions import InputFilesError
 from lilypad.jobcreator.inputs import check_inputs_path, upload_inputs
+from lilypad.protocol.offers import JobModule, JobOffer
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.client import SolverClient
-from lilypad.solver.offers import JobModule, JobOffer
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)
@@ -70,7 +70,7 @@ def test_a_refused_upload_is_a_clear_input_files_error(tmp_path: Path) -> None:
             upload_inputs(client, offer_id, files, STRANGER)
         lines: list[str] = []
         answer = upload_inputs(client, offer_id, files, CREATOR, echo=lines.append)
-        assert answer["cid"] == offer.inputs_cid and lines and "uploaded" in lines[0]
+        assert answer.cid == offer.inputs_cid and lines and "uploaded" in lines[0]
         assert not core.awaits_inputs(offer_id)
     finally:
         core.store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from eth_account import Account
@@ -19,7 +20,7 @@ from lilypad.jobcreator.logic import (
     stage_of,
 )
 from lilypad.protocol.deal import TERMINAL_STATES, AgreementState, Deal, DealMembers
-from lilypad.solver.offers import DEFAULT_TIMEOUTS, JobModule, JobOffer, lp
+from lilypad.protocol.offers import DEFAULT_TIMEOUTS, JobModule, JobOffer, lp
 
 CREATOR, PROVIDER, MEDIATOR, SOLVER, OTHER = (Account.create().address for _ in range(5))
 S = AgreementState
@@ -183,13 +184,13 @@ class _RestartingSolver:
     def __init__(self, down: int) -> None:
         self.down, self.calls = down, 0
 
-    def job_offer(self, offer_id: str) -> dict[str, str]:
+    def job_offer(self, offer_id: str) -> SimpleNamespace:
         from lilypad.exceptions import SolverUnavailableError
 
         self.calls += 1
         if self.calls <= self.down:
             raise SolverUnavailableError("http://solver", "connection refused", 5)
-        return {"id": offer_id, "state": "matched"}
+        return SimpleNamespace(id=offer_id, state="matched")  # the fields of an OfferView it reads
 
 
 def _ticking_clock() -> Callable[[], float]:
@@ -208,7 +209,7 @@ def test_wait_for_match_rides_out_a_solver_restart() -> None:
 
     solver = _RestartingSolver(down=3)
     view = wait_for_match(solver, "0xab", deadline=float("inf"), outage_wait=0.01)
-    assert view["state"] == "matched" and solver.calls == 4
+    assert view.state == "matched" and solver.calls == 4
 
 
 def test_wait_for_match_gives_up_on_an_unreachable_solver_at_its_deadline() -> None:
@@ -232,7 +233,7 @@ def test_through_outage_retries_a_call_says_so_once_and_gives_up_at_the_deadline
     solver, notices = _RestartingSolver(down=3), []
     view = through_outage(lambda: solver.job_offer("0xab"), deadline=float("inf"), outage_wait=0.0,
                           notice=notices.append)
-    assert view["state"] == "matched" and solver.calls == 4
+    assert view.state == "matched" and solver.calls == 4
     assert len(notices) == 1 and "connection refused" in str(notices[0])
 
     clock = _ticking_clock()

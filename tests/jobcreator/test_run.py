@@ -27,19 +27,19 @@ import uvicorn
 from click.testing import CliRunner
 from eth_account import Account
 
-from lilypad.chain.cid import ZERO_DIGEST, digest_to_cid
+from lilypad.client import SolverClient
 from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil, wait_for_port
 from lilypad.exceptions import SolverError
 from lilypad.protocol.accounts import account_from_private_key
+from lilypad.protocol.cid import ZERO_DIGEST, digest_to_cid
 from lilypad.protocol.deal import AgreementState, Deal
+from lilypad.protocol.offers import ResourceOffer, ResourceSpec
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.client import SolverClient
-from lilypad.solver.offers import ResourceOffer, ResourceSpec
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, sign_offer
-from lilypad.solver.store import SolverStore, deal_from_dict
+from lilypad.solver.store import SolverStore
 
 CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4
 NETWORK = "ethereum:local:foundry"
@@ -177,15 +177,15 @@ class StandIn:
         from lilypad.modules.resolve import ModuleResolver
 
         job = self.client.job(deal_id)
-        resolved = ModuleResolver(self.work / "modules").resolve(job["module"]["ref"])
-        assert resolved.commit == job["module"]["commit"]
-        spec = resolved.render(job["inputs"])
+        resolved = ModuleResolver(self.work / "modules").resolve(job.module.ref)
+        assert resolved.commit == job.module.commit
+        spec = resolved.render(job.inputs)
         return run_module(spec, module_dir=resolved.path, work_dir=self.work / tag / deal_id)
 
     def step(self) -> None:
         for view in self.client.deals(party=self.account.address):
-            deal_id = view["deal_id"]
-            deal: Deal = deal_from_dict(view["terms"])
+            deal_id = view.deal_id
+            deal: Deal = view.terms
             a = self.contracts.agreement(deal_id)
             if a.state in (S.NONE, S.DEAL_NEGOTIATING) and not a.resource_provider_agreed:
                 self.contracts.ensure_allowance(self.account, 100 * 10**18)

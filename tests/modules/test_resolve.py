@@ -26,7 +26,6 @@ from lilypad.exceptions import (
     ModuleSourceError,
     UnknownRevisionError,
 )
-from lilypad.modules.allowlist import Allowlist
 from lilypad.modules.resolve import (
     BUILTIN_AUTHOR_EMAIL,
     BUILTIN_AUTHOR_NAME,
@@ -36,6 +35,7 @@ from lilypad.modules.resolve import (
     default_builtin_dir,
     directory_tree_hash,
 )
+from lilypad.protocol.allowlist import Allowlist
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COWSAY_TEMPLATE = (

@@ -17,8 +17,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from lilypad.protocol.accounts import is_ape_account, sign_signable, signer_address
-from lilypad.solver.auth import recover_cancel_signer, recover_inputs_upload_signer
-from lilypad.solver.signing import OfferDomain, SignedOffer, recover_signer
+from lilypad.protocol.auth import recover_cancel_signer, recover_inputs_upload_signer
+from lilypad.protocol.signing import OfferDomain, SignedOffer, recover_signer
 
 KEY = "0x" + "5a" * 32
 ADDRESS = Account.from_key(KEY).address
@@ -28,9 +28,9 @@ DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)
 _SIGN = """
 import json, sys
 from lilypad.protocol.accounts import load_ape_account
-from lilypad.solver.auth import sign_cancel, sign_inputs_upload
-from lilypad.solver.offers import JobModule, JobOffer
-from lilypad.solver.signing import OfferDomain, sign_offer
+from lilypad.protocol.auth import sign_cancel, sign_inputs_upload
+from lilypad.protocol.offers import JobModule, JobOffer
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.exceptions import LilypadError
 
 try:
@@ -76,7 +76,7 @@ def test_a_keyfile_account_signs_offers_cancels_and_uploads(ape_home: dict[str, 
     signed = SignedOffer.model_validate(out["signed"])
     assert recover_signer(signed, DOMAIN) == ADDRESS
     # The same signature a raw key makes (signing is deterministic).
-    from lilypad.solver.signing import sign_offer
+    from lilypad.protocol.signing import sign_offer
 
     assert sign_offer(signed.offer, KEY, DOMAIN).signature == signed.signature
     assert recover_cancel_signer("job", "0x" + "11" * 32, 1, out["cancel"]["signature"], DOMAIN) == ADDRESS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -12,6 +14,7 @@ from lilypad.protocol.deal import (
     Deal,
     DealMembers,
     DealPricing,
+    DealTimeouts,
     draw_mediator,
 )
 
@@ -73,3 +76,52 @@ def test_mediator_draw_is_deterministic_spreads_and_refuses_a_forgotten_hash():
     assert draw_mediator(b"\x07" * 32, deal.deal_id, mediators) == draw_mediator(b"\x07" * 32, deal.deal_id, mediators)
     with pytest.raises(ValueError):
         draw_mediator(b"\x00" * 32, deal.deal_id, mediators)
+
+
+# The JSON of a fixed deal as the solver stored and served it before the deal
+# became its own wire format (``deal_to_dict`` then ``json.dumps``): key order,
+# checksummed addresses, ``mediators`` as a list, integers and the ``0x``-hex nonce.
+FIXED_DEAL_JSON = (
+    '{"members": {"solver": "0x1111111111111111111111111111111111111111", '
+    '"job_creator": "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB", '
+    '"resource_provider": "0xCdCDCdCdcdcdcdCdcDcDCdcDcDCdCdcdCdcDCDcD", '
+    '"mediators": ["0xeFEfeFEfeFeFEFEFEfefeFeFefEfEfEfeFEFEFEf", "0x1212121212121212121212121212121212121212"]}, '
+    '"timeouts": {"agree": 10, "submit_results": 900, "judge_results": 3600, "mediate_results": 3600, '
+    '"submit_results_collateral": 39614081257132168796771975168, "judge_results_collateral": 1}, '
+    '"pricing": {"instruction_price": 1000000000000000000, "payment_collateral": 2000000000000000000, '
+    '"results_collateral_multiple": 2, "mediation_fee": 3}, '
+    '"nonce": "0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}'
+)
+
+
+def fixed_deal() -> Deal:
+    return Deal(
+        members=DealMembers(solver="0x" + "11" * 20, job_creator="0x" + "ab" * 20, resource_provider="0x" + "cd" * 20,
+                            mediators=["0x" + "ef" * 20, "0x" + "12" * 20]),
+        timeouts=DealTimeouts(agree=10, submit_results_collateral=2**95),
+        pricing=DealPricing(instruction_price=10**18, payment_collateral=2 * 10**18, mediation_fee=3),
+        nonce=bytes(range(32)),
+    )
+
+
+def test_deal_json_is_byte_identical_to_the_old_wire_format():
+    deal = fixed_deal()
+    assert json.dumps(deal.model_dump(mode="json")) == FIXED_DEAL_JSON
+    assert deal.deal_id.hex() == "8a3cac487a3a3939ac6452403ef24d79aa9651d939ebe60b8f9bed0131ff1242"
+
+
+def test_deal_round_trips_through_json_by_itself():
+    deal = fixed_deal()
+    assert Deal.model_validate(deal.model_dump(mode="json")) == deal
+    assert Deal.model_validate_json(deal.model_dump_json()) == deal
+    assert Deal.model_validate_json(FIXED_DEAL_JSON) == deal
+    assert Deal.model_validate(json.loads(FIXED_DEAL_JSON)).deal_id == deal.deal_id
+    # In Python the nonce stays bytes: the ABI encoding (and so the deal id) sees raw bytes.
+    assert deal.model_dump()["nonce"] == bytes(range(32))
+    assert deal.as_tuple()[-1] == bytes(range(32))
+
+
+@pytest.mark.parametrize("nonce", ["0x" + "ab" * 31, "0x" + "zz" * 32, b"\x01" * 33, 7])
+def test_a_nonce_is_exactly_32_bytes(nonce):
+    with pytest.raises(ValidationError):
+        Deal(members=DealMembers(solver=A, job_creator=B, resource_provider=C, mediators=[D]), nonce=nonce)

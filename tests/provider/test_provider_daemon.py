@@ -119,9 +119,9 @@ def devnet(tmp_path_factory) -> Iterator[Devnet]:
 def post_job(net: Devnet, message: str, timeouts: DealTimeouts | None = None) -> str:
     """Post a cowsay job offer as TEST::1; its id."""
     from lilypad.modules.resolve import ModuleResolver
-    from lilypad.solver.client import SolverClient
-    from lilypad.solver.offers import DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
-    from lilypad.solver.signing import sign_offer
+    from lilypad.client import SolverClient
+    from lilypad.protocol.offers import DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
+    from lilypad.protocol.signing import sign_offer
 
     resolved = ModuleResolver(net.root / "creator-modules").resolve("cowsay:v0.0.1")
     with SolverClient(net.solver_url) as client:
@@ -133,12 +133,11 @@ def post_job(net: Devnet, message: str, timeouts: DealTimeouts | None = None) ->
 
 
 def matched_deal(net: Devnet, job_offer_id: str) -> tuple[str, Deal]:
-    from lilypad.solver.client import SolverClient
-    from lilypad.solver.store import deal_from_dict
+    from lilypad.client import SolverClient
 
     with SolverClient(net.solver_url) as client:
-        deal_id = wait_until("a match", lambda: client.job_offer(job_offer_id).get("deal_id"), net)
-        return deal_id, deal_from_dict(client.deal(deal_id)["terms"])
+        deal_id = wait_until("a match", lambda: client.job_offer(job_offer_id).deal_id, net)
+        return deal_id, client.deal(deal_id).terms
 
 
 def creator_agrees(net: Devnet, deal: Deal) -> Any:

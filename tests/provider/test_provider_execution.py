@@ -13,19 +13,26 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from lilypad.client import DealJob, SolverClient
 from lilypad.exceptions import ModuleCommitMismatchError, ResultCIDMismatchError
 from lilypad.modules.resolve import ModuleResolver
 from lilypad.protocol.deal import AgreementState, Deal, DealMembers
+from lilypad.protocol.offers import (
+    DEFAULT_RESOURCE_PRICING,
+    DEFAULT_TIMEOUTS,
+    JobModule,
+    JobOffer,
+    ResourceOffer,
+    ResourceSpec,
+)
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.provider.daemon import ProviderConfig, ResourceProvider
 from lilypad.provider.execution import fetch_job_inputs, module_problem, resolve_job_module, run_deal_job
 from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.client import SolverClient
-from lilypad.solver.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceOffer
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)
@@ -38,22 +45,22 @@ def stats(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return ModuleResolver(tmp_path_factory.mktemp("modules")).resolve("stats:v0.0.1")
 
 
-def job_of(resolved: Any, **extra: Any) -> dict[str, Any]:
-    return {"deal_id": "0x" + "ab" * 32, "job_offer_id": "0x" + "cd" * 32, "inputs": {},
-            "module": {"ref": resolved.ref, "repo": resolved.repo, "commit": resolved.commit}, **extra}
+def job_of(resolved: Any, **module: Any) -> DealJob:
+    """The job of a deal on ``resolved``, its module's fields replaced by ``module``."""
+    signed = {"ref": resolved.ref, "repo": resolved.repo, "commit": resolved.commit, **module}
+    return DealJob(deal_id="0x" + "ab" * 32, job_offer_id="0x" + "cd" * 32, inputs={},
+                   module=JobModule(**signed), spec=ResourceSpec())
 
 
 def test_the_module_must_resolve_to_the_signed_commit(stats: Any, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert resolve_job_module(job_of(stats), cache_dir=cache, allowlist=None).commit == stats.commit
-    moved = job_of(stats)
-    moved["module"]["commit"] = "f" * 40
+    moved = job_of(stats, commit="f" * 40)
     with pytest.raises(ModuleCommitMismatchError) as info:
         resolve_job_module(moved, cache_dir=cache, allowlist=None)
     assert info.value.expected == f"{stats.repo}@{'f' * 40}" and stats.commit in info.value.resolved
     assert "refusing to run another module" in str(module_problem(moved, cache_dir=cache, allowlist=None))
-    other_repo = job_of(stats)
-    other_repo["module"]["repo"] = "https://github.com/someone/stats"
+    other_repo = job_of(stats, repo="https://github.com/someone/stats")
     assert module_problem(other_repo, cache_dir=cache, allowlist=None) is not None
     assert module_problem(job_of(stats), cache_dir=cache, allowlist=None) is None
 
@@ -78,7 +85,7 @@ def test_inputs_are_downloaded_verified_and_mounted(stats: Any, tmp_path: Path) 
         client.upload_inputs(offer_id, files, CREATOR)
         (deal,) = core.match_round()
         job = client.job(deal.deal_id)
-        assert job["inputs_cid"] == cid
+        assert job.inputs_cid == cid
 
         runs = tmp_path / "runs"
         stale = runs / f"{deal.deal_id[2:18]}-inputs"
@@ -92,7 +99,7 @@ def test_inputs_are_downloaded_verified_and_mounted(stats: Any, tmp_path: Path) 
         assert result.exit_code == 0, stdout + (Path(result.result_dir) / "stderr").read_text()
         assert "count=4 sum=120.0 mean=30.0" in stdout, stdout  # /inputs/numbers.txt, read in the container
 
-        forged = dict(job, inputs_cid="bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
+        forged = job.model_copy(update={"inputs_cid": "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"})
         with pytest.raises(ResultCIDMismatchError):
             fetch_job_inputs(client, forged, tmp_path / "forged")
         assert not (tmp_path / "forged").exists()

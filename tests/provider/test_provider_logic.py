@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lilypad.protocol.deal import AgreementState, Deal, DealMembers, DealTimeouts
+from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide, refusal_reason
-from lilypad.solver.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 
 SOLVER = "0x" + "44" * 20
 CREATOR = "0x" + "11" * 20

@@ -1,4 +1,4 @@
-"""The result layout, CID text validation and the safe tree walk (lilypad.results.layout)."""
+"""The result layout and the safe tree walk (lilypad.results.layout); CID text validation (lilypad.protocol.cid)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from lilypad.exceptions import (
     ResultsError,
     UnsafeResultError,
 )
+from lilypad.protocol.cid import validate_cid
 from lilypad.results.cid import bytes_cid, directory_cid
 from lilypad.results.layout import (
     EXIT_CODE,
@@ -24,7 +25,6 @@ from lilypad.results.layout import (
     check_symlinks,
     parse_exit_code,
     read_result,
-    validate_cid,
     validate_layout,
     walk_result,
 )

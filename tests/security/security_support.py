@@ -15,12 +15,12 @@ from typing import Any
 from eth_account import Account
 from fastapi import FastAPI
 
+from lilypad.protocol.inputs import InputLimits
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import OfferDomain, SignedOffer, sign_offer
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.inputs import InputLimits
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

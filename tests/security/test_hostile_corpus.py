@@ -30,11 +30,11 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from lilypad.cli import main
+from lilypad.protocol.auth import SHA256_HEADER, SIGNATURE_HEADER, sign_upload
+from lilypad.protocol.offers import ResourceOffer
+from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, _signable, sign_offer
 from lilypad.results.archive import pack
 from lilypad.results.cid import directory_cid
-from lilypad.solver.service import SHA256_HEADER, SIGNATURE_HEADER, sign_upload
-from lilypad.solver.signing import MAX_CLOCK_SKEW, OfferDomain, _signable, sign_offer
-from lilypad.solver.offers import ResourceOffer
 from security_support import (CREATOR, DOMAIN, MAX_RESULT_BYTES, MEDIATOR, OTHER_MEDIATOR, PROVIDER, SOLVER, STRANGER,
                               SolverUnderTest, build_solver, count, entry, job, resource, result_files, tar_gz)
 

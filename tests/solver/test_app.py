@@ -21,17 +21,18 @@ from eth_account import Account
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from lilypad.client import SolverClient
 from lilypad.exceptions import ResultCIDMismatchError, SolverRequestError, SolverUnavailableError
-from lilypad.protocol.deal import AgreementState
+from lilypad.protocol.auth import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, sign_upload
+from lilypad.protocol.deal import AgreementState, Deal
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, sign_offer
 from lilypad.results.archive import pack
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.client import SolverClient
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
-from lilypad.solver.service import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER, SolverCore, sign_upload
-from lilypad.solver.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, sign_offer
-from lilypad.solver.store import SolverStore, deal_from_dict
+from lilypad.solver.service import SolverCore
+from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)
 PROVIDER, CREATOR, MEDIATOR, STRANGER = (Account.create() for _ in range(4))
@@ -117,7 +118,7 @@ def upload(http: TestClient, deal_id: str, body: Any, key: Any, *, digest: str |
 
 def test_health_domain_and_openapi(solver: Solver) -> None:
     health = solver.client.health()
-    assert (health["status"], health["chain_id"], health["controller"], health["head_block"]) == (
+    assert (health.status, health.chain_id, health.controller, health.head_block) == (
         "ok", 31337, DOMAIN.verifying_contract, 42)
     assert solver.client.offer_domain() == DOMAIN
     assert "/api/v1/job_offers" in solver.http.get("/openapi.json").json()["paths"]
@@ -128,11 +129,11 @@ def test_signed_offers_are_accepted(solver: Solver) -> None:
     answer = post(solver.http, "resource_offers", r.model_dump(mode="json"))
     assert answer.status_code == 201
     offer_id = answer.json()["id"]
-    assert solver.client.resource_offer(offer_id)["offer"] == r.model_dump(mode="json")
-    assert [o["id"] for o in solver.client.resource_offers()] == [offer_id]
+    assert solver.client.resource_offer(offer_id).offer.model_dump(mode="json") == r.model_dump(mode="json")
+    assert [o.id for o in solver.client.resource_offers()] == [offer_id]
     j = job()
     job_id = solver.client.post_job_offer(j)
-    assert solver.client.job_offer(job_id)["state"] == "open"
+    assert solver.client.job_offer(job_id).state == "open"
 
 
 def test_tampered_replayed_expired_and_malformed_offers_get_400(solver: Solver) -> None:
@@ -171,7 +172,7 @@ def test_cancel_needs_a_signature_by_the_author(solver: Solver) -> None:
     assert caught.value.status == 403
     answer = solver.http.request("DELETE", f"/api/v1/job_offers/{offer_id}", json={"created_at": 1})
     assert answer.status_code == 400
-    assert solver.client.cancel_job_offer(offer_id, CREATOR)["state"] == "cancelled"
+    assert solver.client.cancel_job_offer(offer_id, CREATOR).state == "cancelled"
     with pytest.raises(SolverRequestError) as caught:
         solver.client.cancel_job_offer(offer_id, CREATOR)
     assert (caught.value.status, caught.value.code) == (409, "offer_state")
@@ -190,23 +191,23 @@ def test_a_job_and_a_resource_offer_make_a_deal_at_deals(solver: Solver) -> None
     job_id = solver.client.post_job_offer(job(inputs={"Message": "hello"}))
     solver.core.tick()
     (deal,) = solver.client.deals()
-    terms = deal_from_dict(deal["terms"])
-    assert deal["deal_id"] == "0x" + terms.deal_id.hex()
-    assert (deal["job_offer_id"], deal["resource_offer_id"], deal["state"]) == (job_id, resource_id, "None")
+    terms = deal.terms
+    assert deal.deal_id == "0x" + terms.deal_id.hex()
+    assert (deal.job_offer_id, deal.resource_offer_id, deal.state) == (job_id, resource_id, "None")
     assert (terms.members.job_creator, terms.members.resource_provider, terms.members.solver) == (
         CREATOR.address, PROVIDER.address, SOLVER)
     assert terms.members.mediators == (MEDIATOR.address,)
     assert terms.pricing == resource().offer.pricing and terms.timeouts == job().offer.timeouts
-    assert solver.client.job_offer(job_id)["deal_id"] == deal["deal_id"]
-    assert solver.client.deal(deal["deal_id"]) == deal
-    assert solver.client.job(deal["deal_id"])["inputs"] == {"Message": "hello"}
-    assert solver.client.job(deal["deal_id"])["module"]["ref"] == "cowsay:v0.0.1"
+    assert solver.client.job_offer(job_id).deal_id == deal.deal_id
+    assert solver.client.deal(deal.deal_id) == deal
+    assert solver.client.job(deal.deal_id).inputs == {"Message": "hello"}
+    assert solver.client.job(deal.deal_id).module.ref == "cowsay:v0.0.1"
 
     assert len(solver.client.deals(party=MEDIATOR.address)) == 1
     assert solver.client.deals(party=STRANGER.address) == []
     assert len(solver.client.deals(state=AgreementState.NONE)) == 1
-    solver.core.on_chain_state(deal["deal_id"], AgreementState.DEAL_AGREED)
-    assert [d["state"] for d in solver.client.deals(state=["DealAgreed", "ResultsSubmitted"])] == ["DealAgreed"]
+    solver.core.on_chain_state(deal.deal_id, AgreementState.DEAL_AGREED)
+    assert [d.state for d in solver.client.deals(state=["DealAgreed", "ResultsSubmitted"])] == ["DealAgreed"]
     assert solver.client.deals(state="None") == []
     for query in ("state=Bogus", "party=nobody"):
         answer = solver.http.get(f"/api/v1/deals?{query}")
@@ -229,9 +230,9 @@ def test_unmatched_job_expires_after_the_match_timeout(tmp_path: Path) -> None:
         client = SolverClient("http://testserver", http=http, retries=0)
         job_id = client.post_job_offer(job())
         deadline = time.monotonic() + 30
-        while client.job_offer(job_id)["state"] == "open" and time.monotonic() < deadline:
+        while client.job_offer(job_id).state == "open" and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert client.job_offer(job_id)["state"] == "expired"
+        assert client.job_offer(job_id).state == "expired"
     core.store.close()
 
 
@@ -314,9 +315,9 @@ def test_download_only_once_the_cid_is_on_chain(solver: Solver, tmp_path: Path) 
     assert (caught.value.status, caught.value.code) == (404, "no_result")
 
     uploaded = solver.client.upload_result(deal_id, source, PROVIDER)
-    cid = uploaded["cid"]
+    cid = uploaded.cid
     assert cid == directory_cid(source)
-    assert solver.client.deal(deal_id)["uploaded_result"]["cid"] == cid
+    assert solver.client.deal(deal_id).uploaded_result.cid == cid  # type: ignore[union-attr]
 
     answer = solver.http.get(f"/api/v1/deals/{deal_id}/result")
     assert (answer.status_code, answer.json()["error"]) == (409, "not_on_chain")
@@ -368,10 +369,10 @@ def test_a_restart_keeps_offers_and_deals(tmp_path: Path) -> None:
     core, app, _, _ = build(tmp_path)
     client = SolverClient("http://testserver", http=TestClient(app), retries=0)
     assert client.deals() == [deal]
-    assert [o["id"] for o in client.resource_offers()] == [resource_id]
+    assert [o.id for o in client.resource_offers()] == [resource_id]
     job_id = client.post_job_offer(job(Account.create()))
     core.tick()
-    assert client.job_offer(job_id)["state"] == "matched"  # the reloaded offer still matches
+    assert client.job_offer(job_id).state == "matched"  # the reloaded offer still matches
     core.store.close()
 
 
@@ -413,7 +414,7 @@ def test_an_offer_post_whose_answer_is_lost_is_stored_exactly_once(solver: Solve
     signed = job()
     offer_id = client.post_job_offer(signed)
     assert faults == []  # the fault was met
-    assert solver.client.job_offer(offer_id)["offer"] == signed.model_dump(mode="json")
+    assert solver.client.job_offer(offer_id).offer.model_dump(mode="json") == signed.model_dump(mode="json")
     assert [r.id for r in solver.core.open_offers("job")] == [offer_id]
 
 
@@ -471,7 +472,7 @@ def test_sse_delivers_a_deal_event_to_a_listening_client(live: tuple[SolverCore,
     assert seen[-1] == ("deal", "created")
     deal = event.data["deal"]
     assert (deal["job_offer_id"], deal["resource_offer_id"]) == (job_id, resource_id)
-    assert deal["deal_id"] == "0x" + deal_from_dict(deal["terms"]).deal_id.hex()
+    assert deal["deal_id"] == "0x" + Deal.model_validate(deal["terms"]).deal_id.hex()
     assert core.deal(deal["deal_id"]).job_offer_id == job_id
 
 

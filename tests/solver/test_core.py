@@ -21,21 +21,18 @@ from lilypad.exceptions import (
     OfferStateError,
     ResultCIDMismatchError,
 )
-from lilypad.protocol.deal import AgreementState, DealPricing, DealTimeouts
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.auth import sign_cancel
+from lilypad.protocol.deal import AgreementState, DealPricing, DealTimeouts, parse_state, state_name
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_id, sign_offer
 from lilypad.solver.service import (
     Event,
     EventBus,
     SolverCore,
     holds_slot,
-    offer_id,
-    parse_state,
     provider_usage,
-    sign_cancel,
-    state_name,
     timeout_due,
 )
-from lilypad.solver.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.store import AgreementTimes, SlotRow, SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

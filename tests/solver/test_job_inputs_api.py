@@ -17,19 +17,19 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from lilypad.client import SolverClient
 from lilypad.exceptions import InputFilesError, ResultCIDMismatchError, SolverRequestError
+from lilypad.protocol.auth import SHA256_HEADER, SIGNATURE_HEADER, sign_inputs_upload
 from lilypad.protocol.deal import AgreementState, DealTimeouts
+from lilypad.protocol.inputs import InputLimits, check_input_tree, inputs_cid
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import OfferDomain, SignedOffer, sign_offer
 from lilypad.results.archive import pack
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
-from lilypad.solver.auth import SHA256_HEADER, SIGNATURE_HEADER, sign_inputs_upload
-from lilypad.solver.client import SolverClient
-from lilypad.solver.inputs import InputLimits, check_input_tree, inputs_cid
 from lilypad.solver.limits import SolverTimeouts, deal_window_total, timeouts_problem
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)
@@ -109,17 +109,17 @@ def test_an_offer_with_inputs_is_matched_only_once_they_are_uploaded(solver: Sol
     assert solver.http.get(f"/api/v1/job_offers/{offer_id}/inputs").json()["error"] == "no_inputs"
 
     answer = solver.client.upload_inputs(offer_id, files, CREATOR, LIMITS)
-    assert answer["cid"] == cid and answer["offer_id"] == offer_id
+    assert answer.cid == cid and answer.offer_id == offer_id
     assert not solver.core.awaits_inputs(offer_id)
     (deal,) = solver.core.match_round()
     job_view = solver.client.job(deal.deal_id)
-    assert job_view["inputs_cid"] == cid and job_view["job_offer_id"] == offer_id
+    assert job_view.inputs_cid == cid and job_view.job_offer_id == offer_id
 
     got = solver.client.download_inputs(offer_id, tmp_path / "got", cid, LIMITS)
     assert got == cid == directory_cid(tmp_path / "got")
     assert (tmp_path / "got" / "sub" / "more.csv").read_text() == "a,b\n1,2\n"
     # An upload again (same content) is accepted: it is idempotent.
-    assert solver.client.upload_inputs(offer_id, files, CREATOR, LIMITS)["cid"] == cid
+    assert solver.client.upload_inputs(offer_id, files, CREATOR, LIMITS).cid == cid
     # The provider side refuses another CID than the signed one.
     with pytest.raises(ResultCIDMismatchError):
         solver.client.download_inputs(offer_id, tmp_path / "other", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
@@ -246,7 +246,7 @@ def test_results_are_deleted_a_download_timeout_after_their_deal_ended(tmp_path:
         (result / "outputs").mkdir(parents=True)
         for name, text in (("stdout", "moo"), ("stderr", ""), ("exitCode", "0")):
             (result / name).write_text(text)
-        cid = s.client.upload_result(deal.deal_id, result, PROVIDER)["cid"]
+        cid = s.client.upload_result(deal.deal_id, result, PROVIDER).cid
         s.core.on_chain_state(deal.deal_id, AgreementState.RESULTS_SUBMITTED, result_cid=cid)
         s.core.on_chain_state(deal.deal_id, AgreementState.RESULTS_ACCEPTED, result_cid=cid)
         assert s.core.purge_results() == []  # ended just now: still downloadable

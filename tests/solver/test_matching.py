@@ -13,27 +13,26 @@ from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lilypad.protocol.allowlist import module_allowed
 from lilypad.protocol.deal import Deal, DealPricing, DealTimeouts
-from lilypad.solver.matching import (
-    Match,
-    Matcher,
-    compile_allowlist,
-    job_order_key,
-    module_allowed,
-    offer_order_key,
-    pair_acceptable,
-    price_acceptable,
-    resources_suffice,
-    shared_mediators,
-    timeouts_acceptable,
-)
-from lilypad.solver.offers import (
+from lilypad.protocol.offers import (
     JobModule,
     JobOffer,
     PricingMode,
     ResourceOffer,
     ResourceSpec,
     amounts_fit,
+    price_acceptable,
+    resources_suffice,
+    timeouts_acceptable,
+)
+from lilypad.solver.matching import (
+    Match,
+    Matcher,
+    job_order_key,
+    offer_order_key,
+    pair_acceptable,
+    shared_mediators,
 )
 
 
@@ -150,28 +149,6 @@ def test_shared_mediators() -> None:
     assert shared_mediators([M1, P1], [M1, P1], exclude=[M1.lower()]) == (P1,)
     many = [addr(0xCC, i) for i in range(20, 0, -1)]
     assert shared_mediators(many, many) == tuple(sorted(many, key=str.lower))[:16]
-
-
-@pytest.mark.parametrize(
-    ("entries", "ref", "ok"),
-    [
-        ((), "anything:v1", True),
-        (("cowsay:v0.0.1",), "cowsay:v0.0.1", True),
-        (("cowsay:v0.0.1",), "cowsay:v0.0.2", False),
-        (("cowsay:v0.0.1",), "cowsay", False),  # the default branch is not that tag
-        (("cowsay",), "cowsay:v9", True),
-        (("cowsay",), "cowsay", True),
-        (("cowsay",), "lilysay:v1", False),
-        (("cowsay",), "github.com/Lilypad-Tech/lilypad-module-cowsay:v1", True),
-        (("https://github.com/lilypad-tech/lilypad-module-cowsay.git:v1",), "cowsay:v1", True),
-        (("github.com/foo/bar:ABCDEF12",), "github.com/foo/bar:abcdef12", True),
-        (("github.com/foo/bar:Main",), "github.com/foo/bar:main", False),
-        (("sdxl:v1", "cowsay:v0.0.1"), "sdxl:v1", True),
-    ],
-)
-def test_module_allowed(entries: tuple[str, ...], ref: str, ok: bool) -> None:
-    assert module_allowed(entries, ref) is ok
-    assert module_allowed(compile_allowlist(entries), JobModule(ref=ref, repo="r", commit=COMMIT)) is ok
 
 
 # --------------------------------------------------------------------------

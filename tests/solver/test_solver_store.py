@@ -12,15 +12,13 @@ from eth_account import Account
 
 from lilypad.exceptions import SolverStoreError
 from lilypad.protocol.deal import AgreementState, Deal
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import NonceRegistry, OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.matching import Matcher
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
-from lilypad.solver.signing import NonceRegistry, OfferDomain, SignedOffer, sign_offer
 from lilypad.solver.store import (
     SCHEMA_VERSION,
     AgreementTimes,
     SolverStore,
-    deal_from_dict,
-    deal_to_dict,
 )
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)
@@ -181,9 +179,9 @@ def test_deal_state_times_result_and_slots(db: Path) -> None:
 
 def test_deal_terms_json_round_trip() -> None:
     deal = make_deal(signed_job(), signed_resource())
-    data = deal_to_dict(deal)
+    data = deal.model_dump(mode="json")
     assert data["nonce"] == "0x" + "07" * 32
-    assert deal_from_dict(data) == deal
+    assert Deal.model_validate(data) == deal
 
 
 def test_nonce_registry_is_atomic_and_persistent(db: Path) -> None:

@@ -26,10 +26,10 @@ from lilypad.devnet.processes import (
 )
 from lilypad.protocol.accounts import account_from_private_key
 from lilypad.protocol.deal import AgreementState, Deal
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, sign_offer
-from lilypad.solver.store import SolverStore, deal_from_dict
+from lilypad.solver.store import SolverStore
 from lilypad.solver.watcher import CHAIN_LOCK, ChainWatcher, TimeoutKeeper
 
 NETWORK = "ethereum:local:foundry"
@@ -323,7 +323,7 @@ def test_solver_command_connects_watches_and_reports_itself(
         deals = wait_for(lambda: httpx.get(f"{base}/deals", params={"party": JC.address}, timeout=5).json()["deals"],
                          what="a match")
         view = deals[0]
-        deal = deal_from_dict(view["terms"])
+        deal = Deal.model_validate(view["terms"])
         assert "0x" + deal.deal_id.hex() == view["deal_id"]
         agree(contracts, parties, deal)
         wait_for(lambda: httpx.get(f"{base}/deals/{view['deal_id']}", timeout=5).json()["state"] == "DealAgreed",

@@ -1,11 +1,17 @@
 """The module allowlist: which modules a resource provider agrees to run.
 
+One rule, used everywhere a module is judged against an allowlist: by the
+solver's matcher (a resource offer's ``modules`` against a job offer's
+``module.ref``, :func:`module_allowed`), by the provider before it agrees to a
+deal and again by its module resolver before it fetches anything
+(:meth:`Allowlist.check`), and by the mediator. Pure: it parses and compares
+reference *text*, nothing is fetched or run.
+
 Lilypad's docs configure it with ``OFFER_MODULES``, a comma-separated list of
 module references (``OFFER_MODULES=cowsay:v0.0.1,github.com/foo/bar:v1``).
 Empty or unset means every module is allowed.
 
-Matching rules (all decided on the reference *text*, before anything is
-fetched or run):
+Matching rules:
 
 1. Each entry and the reference are parsed with
    :func:`~lilypad.modules.reference.parse_module_ref` and compared by
@@ -32,6 +38,11 @@ fetched or run):
 A malformed entry raises :class:`~lilypad.exceptions.ModuleRefError` when the
 list is parsed, so a typo in ``OFFER_MODULES`` fails at start-up rather than
 silently refusing every job.
+
+An :class:`Allowlist` keeps its entries in order (for messages) and an index
+from module identity to the revisions allowed, so a check is one lookup
+however long the list; :func:`compile_allowlist` caches the allowlists of
+resource offers for the matcher.
 """
 
 from __future__ import annotations
@@ -39,25 +50,60 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from lilypad.exceptions import ModuleNotAllowedError
 from lilypad.modules.reference import ModuleRef, parse_module_ref
 
-__all__ = ["ENV_VAR", "Allowlist", "AllowlistEntry"]
+if TYPE_CHECKING:
+    from lilypad.protocol.offers import JobModule
+
+__all__ = [
+    "ALLOWLIST_ENV_VAR",
+    "Allowlist",
+    "AllowlistEntry",
+    "ModuleKey",
+    "compile_allowlist",
+    "module_allowed",
+    "module_key",
+]
 
 #: The environment variable Lilypad's docs use; ``LILYPAD_OFFER_MODULES`` is read when it is unset.
-ENV_VAR = "OFFER_MODULES"
+ALLOWLIST_ENV_VAR = "OFFER_MODULES"
 _ENV_FALLBACK = "LILYPAD_OFFER_MODULES"
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
+#: What an allowlist compares: a module's identity and its revision (``None``
+#: for the default branch), a commit hash in lower case.
+ModuleKey = tuple[str, str | None]
 
-def _same_revision(allowed: str, given: str | None) -> bool:
-    if given is None:
-        return False
-    if _HEX.fullmatch(allowed) and _HEX.fullmatch(given):
-        return allowed.lower() == given.lower()
-    return allowed == given
+
+def _key(module: ModuleRef) -> ModuleKey:
+    revision = module.ref
+    if revision is not None and _HEX.fullmatch(revision):
+        revision = revision.lower()
+    return module.identity, revision
+
+
+@lru_cache(maxsize=65536)
+def module_key(ref: str) -> ModuleKey:
+    """The :data:`ModuleKey` of the reference text ``ref`` (cached: the
+    matcher asks for the same references over and over). Raises
+    :class:`~lilypad.exceptions.ModuleRefError` for a malformed reference."""
+    return _key(parse_module_ref(ref))
+
+
+def _index(modules: Iterable[ModuleRef]) -> dict[str, frozenset[str] | None]:
+    allowed: dict[str, set[str] | None] = {}
+    for module in modules:
+        identity, revision = _key(module)
+        if revision is None:
+            allowed[identity] = None
+        elif identity not in allowed or allowed[identity] is not None:
+            allowed.setdefault(identity, set()).add(revision)  # type: ignore[union-attr]
+    return {k: (None if v is None else frozenset(v)) for k, v in allowed.items()}
 
 
 @dataclass(frozen=True)
@@ -74,9 +120,7 @@ class AllowlistEntry:
 
     def allows(self, ref: ModuleRef) -> bool:
         """Whether this entry allows ``ref`` (see the module docstring)."""
-        if self.module.identity != ref.identity:
-            return False
-        return self.module.ref is None or _same_revision(self.module.ref, ref.ref)
+        return Allowlist((self,)).allows(ref)
 
 
 @dataclass(frozen=True)
@@ -84,6 +128,10 @@ class Allowlist:
     """A parsed allowlist; no entries means every module is allowed."""
 
     entries: tuple[AllowlistEntry, ...] = ()
+    _modules: Mapping[str, frozenset[str] | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_modules", _index(entry.module for entry in self.entries))
 
     @classmethod
     def parse(cls, spec: str | Iterable[str] | None) -> Allowlist:
@@ -105,9 +153,10 @@ class Allowlist:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Allowlist:
-        """The allowlist in ``OFFER_MODULES`` (or ``LILYPAD_OFFER_MODULES``); empty/unset allows all."""
+        """The allowlist in ``OFFER_MODULES`` (or ``LILYPAD_OFFER_MODULES``) of
+        ``environ`` (default: this process's environment); empty/unset allows all."""
         env = os.environ if environ is None else environ
-        value = env.get(ENV_VAR)
+        value = env.get(ALLOWLIST_ENV_VAR)
         if value is None:
             value = env.get(_ENV_FALLBACK)
         return cls.parse(value)
@@ -122,11 +171,20 @@ class Allowlist:
         """The entries' texts."""
         return tuple(entry.text for entry in self.entries)
 
+    def allows_key(self, identity: str, revision: str | None) -> bool:
+        """Whether the module ``identity`` at ``revision`` (a :data:`ModuleKey`) is allowed."""
+        if not self._modules:
+            return True
+        if identity not in self._modules:
+            return False
+        revisions = self._modules[identity]
+        return revisions is None or (revision is not None and revision in revisions)
+
     def allows(self, ref: str | ModuleRef) -> bool:
         """Whether ``ref`` is allowed. Raises :class:`~lilypad.exceptions.ModuleRefError`
         when ``ref`` is a malformed string."""
         module = parse_module_ref(ref) if isinstance(ref, str) else ref
-        return self.allows_all or any(entry.allows(module) for entry in self.entries)
+        return self.allows_key(*_key(module))
 
     def check(self, ref: str | ModuleRef) -> ModuleRef:
         """Return the parsed reference when it is allowed; otherwise raise
@@ -142,3 +200,26 @@ class Allowlist:
 
     def __str__(self) -> str:
         return ",".join(self.allowed)
+
+
+@lru_cache(maxsize=4096)
+def _compile(entries: tuple[str, ...]) -> Allowlist:
+    return Allowlist(tuple(AllowlistEntry(text=entry, module=parse_module_ref(entry)) for entry in entries))
+
+
+def compile_allowlist(entries: Iterable[str]) -> Allowlist:
+    """The :class:`Allowlist` of these entries (module references, e.g. a
+    resource offer's ``modules``), built once per distinct set of entries and
+    cached."""
+    return _compile(tuple(sorted(set(entries))))
+
+
+def module_allowed(allowlist: Allowlist | Iterable[str], module: JobModule | ModuleRef | str) -> bool:
+    """Whether ``allowlist`` (an :class:`Allowlist`, or its entries) allows
+    ``module`` - a job offer's module is judged on the reference the job
+    creator gave (``module.ref``), exactly as the provider's resolver checks
+    it before running the job."""
+    compiled = allowlist if isinstance(allowlist, Allowlist) else compile_allowlist(allowlist)
+    if isinstance(module, ModuleRef):
+        return compiled.allows(module)
+    return compiled.allows_key(*module_key(module if isinstance(module, str) else module.ref))

@@ -18,8 +18,8 @@ from lilypad.exceptions import (
     OfferSignatureError,
 )
 from lilypad.protocol.deal import DealPricing, DealTimeouts
-from lilypad.solver.offers import JobModule, JobOffer, PricingMode, ResourceOffer, ResourceSpec
-from lilypad.solver.signing import (
+from lilypad.protocol.offers import JobModule, JobOffer, PricingMode, ResourceOffer, ResourceSpec
+from lilypad.protocol.signing import (
     MAX_CLOCK_SKEW,
     InMemoryNonceRegistry,
     NonceRegistry,

@@ -1,5 +1,9 @@
 """A synchronous client of the solver's HTTP API (docs/solver-api.md), for
-resource providers, job creators and mediators.
+resource providers, job creators, mediators, the bridge and applications.
+
+Answers are typed (:mod:`lilypad.client.views`): :class:`~lilypad.client.views.DealView`,
+:class:`~lilypad.client.views.OfferView`, ... parsed from exactly the JSON the
+solver sends; a posted offer's answer is its id.
 
 Every call raises :class:`~lilypad.exceptions.SolverUnavailableError` when the
 solver cannot be reached after the retries (connection errors, and for
@@ -33,22 +37,30 @@ from typing import Any, BinaryIO, cast
 
 import httpx
 
+from lilypad.client.views import (
+    DealJob,
+    DealView,
+    OfferView,
+    SolverDomain,
+    SolverHealth,
+    StoredInputs,
+    StoredResult,
+)
 from lilypad.exceptions import ResultCIDMismatchError, SolverRequestError, SolverUnavailableError
-from lilypad.protocol.deal import AgreementState
-from lilypad.results.archive import pack, unpack
-from lilypad.results.cid import directory_cid
-from lilypad.results.store import DEFAULT_MAX_RESULT_BYTES
-from lilypad.solver.service import (
+from lilypad.protocol.auth import (
     CID_HEADER,
     SHA256_HEADER,
     SIGNATURE_HEADER,
     sign_cancel,
+    sign_inputs_upload,
     sign_upload,
-    state_name,
 )
-from lilypad.solver.auth import sign_inputs_upload
-from lilypad.solver.inputs import InputLimits, check_input_tree, unpack_inputs
-from lilypad.solver.signing import OfferDomain, SignedOffer, offer_digest
+from lilypad.protocol.deal import AgreementState, state_name
+from lilypad.protocol.inputs import InputLimits, check_input_tree, unpack_inputs
+from lilypad.protocol.signing import OfferDomain, SignedOffer, offer_id
+from lilypad.results.archive import pack, unpack
+from lilypad.results.cid import directory_cid
+from lilypad.results.store import DEFAULT_MAX_RESULT_BYTES
 
 __all__ = ["EventStream", "SolverClient", "SolverEvent"]
 
@@ -204,18 +216,17 @@ class SolverClient:
         return self._send(method, path, **kwargs).json()
 
     # Discovery ------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        return self._json("GET", "/health")
+    def health(self) -> SolverHealth:
+        return SolverHealth.model_validate(self._json("GET", "/health"))
 
-    def domain(self) -> dict[str, Any]:
-        """The EIP-712 domain to sign offers with (``chainId``, ``verifyingContract``, ...)."""
-        return self._json("GET", "/domain")
+    def domain(self) -> SolverDomain:
+        """The EIP-712 domain to sign offers with (``chain_id``, ``verifying_contract``, ...)."""
+        return SolverDomain.model_validate(self._json("GET", "/domain"))
 
     def offer_domain(self) -> OfferDomain:
-        """:meth:`domain` as an :class:`~lilypad.solver.signing.OfferDomain` (fetched once)."""
+        """:meth:`domain` as an :class:`~lilypad.protocol.signing.OfferDomain` (fetched once)."""
         if self._domain is None:
-            d = self.domain()
-            self._domain = OfferDomain(chain_id=d["chainId"], verifying_contract=d["verifyingContract"])
+            self._domain = self.domain().offer_domain
         return self._domain
 
     # Offers ---------------------------------------------------------------
@@ -247,14 +258,14 @@ class SolverClient:
     def _stored_offer_id(self, path: str, signed: SignedOffer) -> str | None:
         """The id of ``signed`` if the solver has stored it, else ``None`` (the
         id is the digest of the offer's content, which only its signer can sign)."""
-        offer_id = "0x" + offer_digest(signed.offer, self.offer_domain()).hex()
+        stored_id = offer_id(signed, self.offer_domain())
         try:
-            self._json("GET", f"{path}/{offer_id}")
+            self._json("GET", f"{path}/{stored_id}")
         except SolverRequestError as exc:
             if exc.status == 404:
                 return None
             raise
-        return offer_id
+        return stored_id
 
     def post_resource_offer(self, signed: SignedOffer) -> str:
         """Post a signed resource offer; its id."""
@@ -264,32 +275,32 @@ class SolverClient:
         """Post a signed job offer; its id."""
         return self._post_offer("/job_offers", signed)
 
-    def _cancel(self, kind: str, offer_id: str, account_key: Any) -> dict[str, Any]:
+    def _cancel(self, kind: str, offer_id: str, account_key: Any) -> OfferView:
         body = sign_cancel(kind, offer_id, account_key, self.offer_domain())
-        return self._json("DELETE", f"/{kind}_offers/{offer_id}", json=body)
+        return OfferView.model_validate(self._json("DELETE", f"/{kind}_offers/{offer_id}", json=body))
 
-    def cancel_resource_offer(self, offer_id: str, account_key: Any) -> dict[str, Any]:
+    def cancel_resource_offer(self, offer_id: str, account_key: Any) -> OfferView:
         """Cancel one's resource offer (signed with ``account_key``); the offer as it now is."""
         return self._cancel("resource", offer_id, account_key)
 
-    def cancel_job_offer(self, offer_id: str, account_key: Any) -> dict[str, Any]:
+    def cancel_job_offer(self, offer_id: str, account_key: Any) -> OfferView:
         """Cancel one's job offer while it is unmatched; the offer as it now is."""
         return self._cancel("job", offer_id, account_key)
 
-    def resource_offers(self) -> list[dict[str, Any]]:
+    def resource_offers(self) -> list[OfferView]:
         """The open resource offers."""
-        return self._json("GET", "/resource_offers")["offers"]
+        return [OfferView.model_validate(o) for o in self._json("GET", "/resource_offers")["offers"]]
 
-    def resource_offer(self, offer_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/resource_offers/{offer_id}")
+    def resource_offer(self, offer_id: str) -> OfferView:
+        return OfferView.model_validate(self._json("GET", f"/resource_offers/{offer_id}"))
 
-    def job_offer(self, offer_id: str) -> dict[str, Any]:
+    def job_offer(self, offer_id: str) -> OfferView:
         """A job offer: ``state`` and, once matched, ``deal_id``."""
-        return self._json("GET", f"/job_offers/{offer_id}")
+        return OfferView.model_validate(self._json("GET", f"/job_offers/{offer_id}"))
 
     # Deals ----------------------------------------------------------------
     def deals(self, *, party: str | None = None,
-              state: str | AgreementState | Iterable[str | AgreementState] | None = None) -> list[dict[str, Any]]:
+              state: str | AgreementState | Iterable[str | AgreementState] | None = None) -> list[DealView]:
         """Deals, optionally of one ``party`` (any role) and in ``state`` (one or several)."""
         params: dict[str, str] = {}
         if party is not None:
@@ -297,29 +308,30 @@ class SolverClient:
         if state is not None:
             items = [state] if isinstance(state, (str, AgreementState)) else list(state)
             params["state"] = ",".join(state_name(s) if isinstance(s, AgreementState) else s for s in items)
-        return self._json("GET", "/deals", params=params)["deals"]
+        return [DealView.model_validate(d) for d in self._json("GET", "/deals", params=params)["deals"]]
 
-    def deal(self, deal_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/deals/{deal_id}")
+    def deal(self, deal_id: str) -> DealView:
+        return DealView.model_validate(self._json("GET", f"/deals/{deal_id}"))
 
-    def job(self, deal_id: str) -> dict[str, Any]:
-        """What a deal's provider runs: ``module``, ``inputs`` and ``spec``."""
-        return self._json("GET", f"/deals/{deal_id}/job")
+    def job(self, deal_id: str) -> DealJob:
+        """What a deal's provider runs: ``module``, ``inputs``, ``inputs_cid`` and ``spec``."""
+        return DealJob.model_validate(self._json("GET", f"/deals/{deal_id}/job"))
 
     # Results --------------------------------------------------------------
-    def upload_result(self, deal_id: str, result_dir: str | os.PathLike[str], account_key: Any) -> dict[str, Any]:
+    def upload_result(self, deal_id: str, result_dir: str | os.PathLike[str], account_key: Any) -> StoredResult:
         """Upload the result directory of ``deal_id``, signed with the
-        provider's ``account_key``; ``{"deal_id", "cid", "size"}``. Raises
+        provider's ``account_key``; what the solver stored. Raises
         :class:`~lilypad.exceptions.ResultCIDMismatchError` if the solver
         stored another CID than the directory's."""
         archive = pack(result_dir)
         digest = hashlib.sha256(archive).hexdigest()
         headers = {SIGNATURE_HEADER: sign_upload(deal_id, digest, account_key), SHA256_HEADER: digest,
                    "Content-Type": "application/gzip"}
-        answer = self._json("PUT", f"/deals/{deal_id}/result", content=archive, headers=headers)
+        answer = StoredResult.model_validate(self._json("PUT", f"/deals/{deal_id}/result", content=archive,
+                                                        headers=headers))
         local = directory_cid(result_dir)
-        if answer.get("cid") != local:
-            raise ResultCIDMismatchError(local, str(answer.get("cid")))
+        if answer.cid != local:
+            raise ResultCIDMismatchError(local, answer.cid)
         return answer
 
     def download_result(self, deal_id: str, dest: str | os.PathLike[str], expected_cid: str) -> str:
@@ -331,17 +343,18 @@ class SolverClient:
                                                               max_files=self.max_result_files))
 
     def upload_inputs(self, offer_id: str, inputs_dir: str | os.PathLike[str], signer: Any,
-                      limits: InputLimits = InputLimits()) -> dict[str, Any]:
+                      limits: InputLimits = InputLimits()) -> StoredInputs:
         """Upload the input files of job offer ``offer_id`` (whose ``inputs_cid``
         is their CID), signed by the job creator (a key or an ape account);
-        ``{"offer_id", "cid", "size"}``. The tree is checked first
-        (:func:`~lilypad.solver.inputs.check_input_tree`)."""
+        what the solver stored. The tree is checked first
+        (:func:`~lilypad.protocol.inputs.check_input_tree`)."""
         check_input_tree(inputs_dir, limits)
         archive = pack(inputs_dir)
         digest = hashlib.sha256(archive).hexdigest()
         headers = {SIGNATURE_HEADER: sign_inputs_upload(offer_id, digest, signer), SHA256_HEADER: digest,
                    "Content-Type": "application/gzip"}
-        return self._json("PUT", f"/job_offers/{offer_id}/inputs", content=archive, headers=headers)
+        return StoredInputs.model_validate(self._json("PUT", f"/job_offers/{offer_id}/inputs", content=archive,
+                                                      headers=headers))
 
     def download_inputs(self, offer_id: str, dest: str | os.PathLike[str], expected_cid: str,
                         limits: InputLimits = InputLimits()) -> str:

@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
 from lilypad.protocol.accounts import sign_signable
-from lilypad.solver.signing import OfferDomain
+from lilypad.protocol.signing import OfferDomain
 
 __all__ = [
     "CID_HEADER",

@@ -1,4 +1,5 @@
-"""The module allowlist (OFFER_MODULES) and its place in ModuleResolver.resolve."""
+"""The module allowlist (OFFER_MODULES): one rule for the matcher, the provider and
+ModuleResolver.resolve."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from lilypad.exceptions import ModuleNotAllowedError, ModuleRefError, ModuleResolutionError, ModuleSourceError
-from lilypad.modules.allowlist import Allowlist, AllowlistEntry
 from lilypad.modules.reference import parse_module_ref
 from lilypad.modules.resolve import ModuleResolver
+from lilypad.protocol.allowlist import Allowlist, AllowlistEntry, compile_allowlist, module_allowed
+from lilypad.protocol.offers import JobModule
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -118,6 +120,45 @@ def test_check_raises_with_attributes() -> None:
     assert "'lora:v1' is not allowed" in str(err) and "cowsay:v0.0.1, sdxl" in str(err)
     with pytest.raises(ModuleRefError):
         allow.check("lora:v1:v2")
+
+
+@pytest.mark.parametrize(
+    ("entries", "ref", "ok"),
+    [
+        ((), "anything:v1", True),
+        (("cowsay:v0.0.1",), "cowsay:v0.0.1", True),
+        (("cowsay:v0.0.1",), "cowsay:v0.0.2", False),
+        (("cowsay:v0.0.1",), "cowsay", False),  # the default branch is not that tag
+        (("cowsay",), "cowsay:v9", True),
+        (("cowsay",), "cowsay", True),
+        (("cowsay",), "lilysay:v1", False),
+        (("cowsay",), "github.com/Lilypad-Tech/lilypad-module-cowsay:v1", True),
+        (("https://github.com/lilypad-tech/lilypad-module-cowsay.git:v1",), "cowsay:v1", True),
+        (("github.com/foo/bar:ABCDEF12",), "github.com/foo/bar:abcdef12", True),
+        (("github.com/foo/bar:Main",), "github.com/foo/bar:main", False),
+        (("sdxl:v1", "cowsay:v0.0.1"), "sdxl:v1", True),
+    ],
+)
+def test_module_allowed(entries: tuple[str, ...], ref: str, ok: bool) -> None:
+    assert module_allowed(entries, ref) is ok
+    assert module_allowed(compile_allowlist(entries), JobModule(ref=ref, repo="r", commit=SHA)) is ok
+
+
+def test_the_matcher_and_the_provider_apply_the_same_rule() -> None:
+    entries = ("cowsay:v0.0.1", "github.com/Foo/Bar", f"github.com/x/y:{SHA.upper()}", "sdxl:Main")
+    refs = ("cowsay:v0.0.1", "cowsay:V0.0.1", "cowsay", "github.com/Lilypad-Tech/lilypad-module-cowsay:v0.0.1",
+            "github.com/foo/bar:anything", "https://github.com/FOO/BAR.git", f"github.com/x/y:{SHA}",
+            f"github.com/x/y:{SHA[:12]}", "sdxl:Main", "sdxl:main", "lora:v1")
+    parsed = Allowlist.parse(",".join(entries))
+    compiled = compile_allowlist(entries)
+    for ref in refs:
+        expected = parsed.allows(ref)  # the provider's resolver: Allowlist.check
+        assert module_allowed(entries, ref) is expected, ref  # the matcher, entries of a resource offer
+        assert module_allowed(compiled, JobModule(ref=ref, repo="r", commit=SHA)) is expected, ref
+        assert module_allowed(parsed, parse_module_ref(ref)) is expected, ref
+        assert any(entry.allows(parse_module_ref(ref)) for entry in parsed) is expected, ref
+    assert compile_allowlist(reversed(entries)) is compiled  # one compiled allowlist per set of entries
+    assert compiled.allowed == tuple(sorted(entries))
 
 
 def _spy_git(tmp_path: Path) -> Path:

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from lilypad.modules.spec import GPUSpec, MachineSpec
 from lilypad.protocol.deal import DealPricing, DealTimeouts
-from lilypad.solver.offers import (
+from lilypad.protocol.offers import (
     DEFAULT_RESOURCE_OFFER_TTL,
     LP,
     JobModule,

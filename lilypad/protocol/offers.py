@@ -1,7 +1,7 @@
 """Offers: what resource providers offer and what job creators ask for.
 
 Two frozen pydantic models, each signed by its author (see
-:mod:`lilypad.solver.signing`) and matched by :mod:`lilypad.solver.matching`:
+:mod:`lilypad.protocol.signing`) and matched by :mod:`lilypad.solver.matching`:
 
 * :class:`ResourceOffer` - a resource provider's machine (per slot), how many
   jobs it runs at once (``slots``), its prices, the mediators it trusts, the
@@ -25,6 +25,12 @@ Offers are validated against the controller's rules for a deal
 instruction price of at least one base unit, payment collateral of at least
 one instruction, a results-collateral multiple in 1..100, and escrow amounts
 that fit a ``uint96`` - so a match never yields a deal the chain refuses.
+
+What an offer accepts is decided by pure rules kept with the offers, because
+the solver's matcher and the provider (checking a deal against its own offer)
+both apply them: :func:`resources_suffice`, :func:`price_acceptable`,
+:func:`timeouts_acceptable`, :func:`amounts_fit`, and the module allowlist of
+:mod:`lilypad.protocol.allowlist`.
 """
 
 from __future__ import annotations
@@ -36,32 +42,21 @@ import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from eth_utils import is_address, to_checksum_address
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lilypad.exceptions import InputError, InvalidCIDError, ModuleRefError
 from lilypad.modules.inputs import validate_inputs
 from lilypad.modules.reference import parse_module_ref
+from lilypad.protocol.cid import validate_cid
 from lilypad.protocol.deal import DealPricing, DealTimeouts
-from lilypad.results.layout import validate_cid
+from lilypad.protocol.fields import Address, HexBytes32, parse_address
 
 __all__ = [
-    "Address",
     "DEFAULT_JOB_PRICING",
     "DEFAULT_PROVIDER_SPEC",
     "DEFAULT_RESOURCE_OFFER_TTL",
     "DEFAULT_RESOURCE_PRICING",
     "DEFAULT_TIMEOUTS",
-    "HexBytes32",
     "JobModule",
     "JobOffer",
     "LP",
@@ -78,6 +73,9 @@ __all__ = [
     "ResourceSpec",
     "amounts_fit",
     "lp",
+    "price_acceptable",
+    "resources_suffice",
+    "timeouts_acceptable",
 ]
 
 UINT16_MAX = 2**16 - 1
@@ -101,7 +99,6 @@ MAX_MODULE_ENTRIES = 256
 #: How long a resource offer stays open when ``expires_at`` is not given (seconds).
 DEFAULT_RESOURCE_OFFER_TTL = 3600
 
-_ZERO_ADDRESS = "0x" + "00" * 20
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _MAX_REPO_CHARS = 1024
 
@@ -118,36 +115,6 @@ def lp(tokens: int | str) -> int:
 # Field types
 # --------------------------------------------------------------------------
 
-
-def _address(value: Any) -> str:
-    value = getattr(value, "address", value)
-    if not isinstance(value, str) or not is_address(value):
-        raise ValueError(f"{value!r} is not an address (0x and 40 hex digits)")
-    checksummed = to_checksum_address(value)
-    if checksummed == to_checksum_address(_ZERO_ADDRESS):
-        raise ValueError("the zero address cannot take part in a deal")
-    return checksummed
-
-
-def _bytes32(value: Any) -> bytes:
-    if isinstance(value, str):
-        text = value[2:] if value.startswith(("0x", "0X")) else value
-        try:
-            value = bytes.fromhex(text)
-        except ValueError:
-            raise ValueError("expected 32 bytes as hex") from None
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
-        raise ValueError("expected exactly 32 bytes")
-    return bytes(value)
-
-
-#: A checksummed, non-zero address (an ape account is taken by its ``.address``).
-Address = Annotated[str, BeforeValidator(_address)]
-#: 32 bytes; ``0x``-hex in JSON.
-HexBytes32 = Annotated[
-    bytes, BeforeValidator(_bytes32), PlainSerializer(lambda b: "0x" + b.hex(), return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$", "description": "32 bytes, 0x-hex"}),
-]
 
 #: ``(author address, nonce)``: the offer's identity (see the module docstring).
 OfferKey = tuple[str, bytes]
@@ -193,7 +160,7 @@ def amounts_fit(pricing: DealPricing, timeouts: DealTimeouts) -> bool:
 def _sorted_addresses(values: Any) -> tuple[str, ...]:
     if not isinstance(values, (list, tuple, set, frozenset)):  # null or a string: a clear 400, not a 500
         raise ValueError("expected a list of addresses")
-    unique = {_address(v) for v in values}
+    unique = {parse_address(v) for v in values}
     return tuple(sorted(unique, key=str.lower))
 
 
@@ -260,7 +227,7 @@ class JobModule(_Frozen):
     ``github.com/foo/bar:v1``), ``repo`` the repository it resolved to (a URL
     or ``builtin:<name>``) and ``commit`` the full commit hash (lower-case hex).
 
-    Module allowlists judge ``ref`` (see :func:`lilypad.solver.matching.module_allowed`).
+    Module allowlists judge ``ref`` (see :func:`lilypad.protocol.allowlist.module_allowed`).
     A local path cannot be offered to a market: nobody else can fetch it.
     """
 
@@ -355,7 +322,7 @@ class ResourceOffer(_Offer):
     ``spec`` is what each of its ``slots`` concurrent jobs gets; ``pricing`` is
     what it charges (the deal is struck at these prices); ``modules`` is its
     module allowlist (empty: any module); ``timeouts`` are the limits of the
-    deal timeouts it accepts (see :func:`lilypad.solver.matching.timeouts_acceptable`);
+    deal timeouts it accepts (see :func:`timeouts_acceptable`);
     it is open from ``created_at`` until ``expires_at`` (Unix seconds).
     """
 
@@ -413,7 +380,7 @@ class JobOffer(_Offer):
     ``spec`` is the machine the job needs; ``pricing`` holds the job's limits:
     a provider's instruction price, payment collateral and mediation fee must
     not exceed them and its results-collateral multiple must be at least the
-    job's (see :func:`lilypad.solver.matching.price_acceptable`); ``timeouts``
+    job's (see :func:`price_acceptable`); ``timeouts``
     become the deal's; ``target``, when set, is the only provider it may go to;
     ``inputs_cid``, when set, is the UnixFS CID of the job's input files (the
     directory mounted at ``/inputs``), uploaded to the solver for this offer
@@ -461,3 +428,52 @@ class JobOffer(_Offer):
 
 #: Either kind of offer.
 Offer = ResourceOffer | JobOffer
+
+
+# --------------------------------------------------------------------------
+# What an offer accepts (the matcher's rules; the provider checks a deal
+# against its own offer with them too)
+# --------------------------------------------------------------------------
+
+
+def resources_suffice(required: ResourceSpec, offered: ResourceSpec) -> bool:
+    """Whether ``offered`` has at least the CPU, GPUs, RAM and disk ``required``
+    asks for and, when GPUs are required, a GPU with at least the largest VRAM asked."""
+    if (
+        offered.cpu < required.cpu
+        or offered.gpu < required.gpu
+        or offered.ram < required.ram
+        or offered.disk < required.disk
+    ):
+        return False
+    return required.gpu == 0 or offered.max_vram >= required.max_vram
+
+
+def price_acceptable(limits: DealPricing, offered: DealPricing) -> bool:
+    """Whether a provider's prices ``offered`` are within a job's ``limits``:
+    instruction price, payment collateral and mediation fee at most the job's,
+    results-collateral multiple (the provider's stake, which protects the job
+    creator) at least the job's."""
+    return (
+        offered.instruction_price <= limits.instruction_price
+        and offered.payment_collateral <= limits.payment_collateral
+        and offered.mediation_fee <= limits.mediation_fee
+        and offered.results_collateral_multiple >= limits.results_collateral_multiple
+    )
+
+
+def timeouts_acceptable(proposed: DealTimeouts, accepted: DealTimeouts) -> bool:
+    """Whether a job's ``proposed`` deal timeouts are within what a provider
+    ``accepted``: at least its ``submit_results`` window (time to run the job);
+    at most its ``agree``, ``judge_results`` and ``mediate_results`` windows
+    (its money waits through them) and its ``submit_results_collateral`` (its
+    deposit); at least its ``judge_results_collateral`` (the job creator's
+    deposit that pays the provider if the job creator never judges)."""
+    return (
+        proposed.submit_results >= accepted.submit_results
+        and proposed.agree <= accepted.agree
+        and proposed.judge_results <= accepted.judge_results
+        and proposed.mediate_results <= accepted.mediate_results
+        and proposed.submit_results_collateral <= accepted.submit_results_collateral
+        and proposed.judge_results_collateral >= accepted.judge_results_collateral
+    )

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 from multiformats import CID
 
-from lilypad.chain.cid import cid_to_digest, digest_to_cid
 from lilypad.exceptions import InvalidCIDError
+from lilypad.protocol.cid import cid_to_digest, digest_to_cid
 from lilypad.results.cid import directory_cid
 
 EMPTY_DIR = "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354"

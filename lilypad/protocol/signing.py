@@ -27,6 +27,9 @@ The typed data, field by field (see :func:`offer_typed_data`)::
 ``inputs`` are signed sorted by key; ``inputsCid`` is the empty string when
 the job has no input files; ``target`` is the zero address when the job names none; ``mediators`` and ``modules`` in their canonical (sorted) order.
 
+An offer's id is the digest signed, as ``0x``-hex (:func:`offer_id`): anyone
+holding the offer computes it, and only its author can have produced it.
+
 :func:`verify_offer` checks, in this order: the signature (else
 :class:`~lilypad.exceptions.OfferSignatureError`), the clock - ``created_at``
 within :data:`MAX_CLOCK_SKEW` of now (else
@@ -55,7 +58,8 @@ from lilypad.exceptions import (
     OfferSignatureError,
 )
 from lilypad.protocol.deal import DealPricing, DealTimeouts
-from lilypad.solver.offers import Address, JobOffer, ResourceOffer, ResourceSpec
+from lilypad.protocol.fields import ZERO_ADDRESS, Address, parse_fixed_bytes
+from lilypad.protocol.offers import JobOffer, ResourceOffer, ResourceSpec
 
 __all__ = [
     "DOMAIN_NAME",
@@ -67,6 +71,7 @@ __all__ = [
     "OfferDomain",
     "SignedOffer",
     "offer_digest",
+    "offer_id",
     "offer_typed_data",
     "recover_signer",
     "sign_offer",
@@ -77,8 +82,6 @@ DOMAIN_NAME = "lilypad"
 DOMAIN_VERSION = "1"
 #: How far an offer's ``created_at`` may be from the solver's clock (seconds).
 MAX_CLOCK_SKEW = 300
-
-_ZERO_ADDRESS = "0x" + "00" * 20
 
 EIP712_TYPES: dict[str, list[dict[str, str]]] = {
     "ResourceOffer": [
@@ -225,7 +228,7 @@ def _message(offer: ResourceOffer | JobOffer) -> tuple[str, dict[str, Any]]:
             "jobCreator": offer.job_creator,
             "module": {"ref": offer.module.ref, "repo": offer.module.repo, "commit": offer.module.commit},
             "inputs": [{"key": k, "value": offer.inputs[k]} for k in sorted(offer.inputs)],
-            "target": offer.target or _ZERO_ADDRESS,
+            "target": offer.target or ZERO_ADDRESS,
             "inputsCid": offer.inputs_cid or "",
         }
     raise TypeError(f"not an offer: {type(offer).__name__}")
@@ -251,21 +254,20 @@ def offer_digest(offer: ResourceOffer | JobOffer, domain: OfferDomain) -> bytes:
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
+def offer_id(signed: SignedOffer | ResourceOffer | JobOffer, domain: OfferDomain) -> str:
+    """An offer's id: its EIP-712 digest as ``0x``-hex (anyone can compute it)."""
+    offer = signed.offer if isinstance(signed, SignedOffer) else signed
+    return "0x" + offer_digest(offer, domain).hex()
+
+
 # --------------------------------------------------------------------------
 # Signing and verifying
 # --------------------------------------------------------------------------
 
 
 def _signature(value: Any) -> bytes:
-    if isinstance(value, str):
-        text = value[2:] if value.startswith(("0x", "0X")) else value
-        try:
-            value = bytes.fromhex(text)
-        except ValueError:
-            raise ValueError("expected a signature as hex") from None
-    if not isinstance(value, (bytes, bytearray)) or len(value) != 65:
-        raise ValueError("expected a 65-byte signature (r, s, v)")
-    return bytes(value)
+    return parse_fixed_bytes(value, 65, hex_error="expected a signature as hex",
+                             size_error="expected a 65-byte signature (r, s, v)")
 
 
 class SignedOffer(BaseModel):
