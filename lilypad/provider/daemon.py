@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -88,10 +87,10 @@ class DealStateStore:
     """Per-deal local state in SQLite: ``status`` plus free-form JSON ``data``. Thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from lilypad.service.state import open_sqlite
+
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = open_sqlite(path)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS deals (deal_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
             " data TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL)"
