@@ -35,7 +35,6 @@ limit (the on-chain ``jobTimeout`` bounds a job anyway); other errors at most
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -46,6 +45,7 @@ from typing import Any
 
 from lilypad.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, deal_verdict, offer_nonce, reconcile
 from lilypad.bridge.store import BridgeJob, BridgeJobStore
+from lilypad.observability import log_event
 from lilypad.protocol.deal import AgreementState, DealPricing, JobState
 
 __all__ = ["FAULT_ENV", "FAULT_EXIT_CODE", "Bridge", "BridgeConfig"]
@@ -56,11 +56,6 @@ log = logging.getLogger("lilypad.bridge")
 FAULT_ENV = "LILYPAD_BRIDGE_FAULT"
 FAULT_EXIT_CODE = 3
 _REASON_LIMIT = 240  # failure reasons go on-chain: keep them short
-
-
-def log_event(event: str, **fields: Any) -> None:
-    """One structured (JSON) log line; never given a key."""
-    log.info(json.dumps({"event": event, **fields}, default=str, sort_keys=True))
 
 
 @dataclass
@@ -149,7 +144,7 @@ class Bridge:
                 with LogCursor(Path(c.data_dir) / "events.sqlite", "bridge-jobs", start_block=start) as cursor:
                     poller = EventPoller(contracts, [contracts.job_creator.JobAdded], cursor,
                                          confirmations=c.confirmations)
-                    log_event("bridge_started", address=self.account.address, solver=self.solver,
+                    log_event(log, "bridge_started", address=self.account.address, solver=self.solver,
                               job_creator=str(contracts.job_creator.address), confirmations=c.confirmations,
                               resuming=len(self.store.active()), fault=c.fault or None)
                     EventWaker(c.solver_url, self.wake, self.stop_event).start()
@@ -163,7 +158,7 @@ class Bridge:
             self.client.close()
             if self.metrics_server is not None:
                 self.metrics_server.stop()
-            log_event("bridge_stopped", address=self.account.address)
+            log_event(log, "bridge_stopped", address=self.account.address)
 
     def _start_metrics(self) -> None:
         """``--metrics-port``: serve ``/metrics`` (rounds) and ``/health`` (the last round's age)."""
@@ -196,7 +191,7 @@ class Bridge:
                 return
             except SolverUnavailableError as exc:
                 attempt += 1
-                log_event("solver_unavailable", attempt=attempt, error=str(exc))
+                log_event(log, "solver_unavailable", attempt=attempt, error=str(exc))
                 self.stop_event.wait(backoff_delay(attempt, cap=10.0))
 
     def _check_role(self) -> None:
@@ -225,7 +220,7 @@ class Bridge:
         try:
             self.read_events(poller)
         except Exception as exc:  # RPC down: back off, the cursor has not moved
-            log_event("events_failed", error=f"{type(exc).__name__}: {exc}")
+            log_event(log, "events_failed", error=f"{type(exc).__name__}: {exc}")
             self.stop_event.wait(min(5.0, 4 * self.config.poll_interval))
         now = time.time()
         for job in self.store.active():
@@ -242,7 +237,7 @@ class Bridge:
                 log_index=int(entry.log_index))
             if new:
                 added += 1
-                log_event("job_state", job_id=job_id, state=BridgeState.SEEN.value, previous=None,
+                log_event(log, "job_state", job_id=job_id, state=BridgeState.SEEN.value, previous=None,
                           module=str(entry.module), caller=str(entry.calling_contract), block=int(entry.block_number))
             self._fault("after-seen")
             poller.commit(entry)
@@ -258,7 +253,7 @@ class Bridge:
     def _set(self, job: BridgeJob, state: BridgeState, note: str, **data: Any) -> BridgeJob:
         updated = self.store.update(job.job_id, state, note, **data)
         if state != job.state:
-            log_event("job_state", job_id=job.job_id, state=state.value, previous=job.state.value, note=note,
+            log_event(log, "job_state", job_id=job.job_id, state=state.value, previous=job.state.value, note=note,
                       **{k: v for k, v in data.items() if k in ("offer_id", "deal_id", "result_cid")})
         return updated
 
@@ -269,14 +264,14 @@ class Bridge:
             error = f"{type(exc).__name__}: {exc}"[:500]
             transient = _is_transient(exc)
             attempts = self.store.defer(job.job_id, time.time() + backoff_delay(job.attempts + 1), error)
-            log_event("job_step_failed", job_id=job.job_id, state=job.state.value, attempt=attempts,
+            log_event(log, "job_step_failed", job_id=job.job_id, state=job.state.value, attempt=attempts,
                       transient=transient, error=error)
             if not transient and attempts >= self.config.max_attempts:
                 current = self.store.get(job.job_id)
                 try:
                     self.fail(current or job, f"gave up after {attempts} attempts: {error}")
                 except Exception as exc2:
-                    log_event("job_fail_failed", job_id=job.job_id, error=f"{type(exc2).__name__}: {exc2}")
+                    log_event(log, "job_fail_failed", job_id=job.job_id, error=f"{type(exc2).__name__}: {exc2}")
 
     def advance(self, job: BridgeJob) -> None:
         """Take the job one step (or several, when a step's result is already known)."""
@@ -381,7 +376,7 @@ class Bridge:
             if exc.status != 400 or self._offer_view(oid) is not None:
                 raise
             # Refused for good (its clock went stale while we were down): sign a new one.
-            log_event("offer_refused", job_id=job.job_id, offer_id=oid, code=exc.code, detail=exc.detail)
+            log_event(log, "offer_refused", job_id=job.job_id, offer_id=oid, code=exc.code, detail=exc.detail)
             return self.store.update(job.job_id, job.state, signed_offer=None, offer_attempt=attempt + 1)
         self._fault("after-offer-posted")
         return self._set(job, BridgeState.OFFER_POSTED, f"job offer {oid} posted", offer_id=oid,
@@ -477,7 +472,7 @@ class Bridge:
         if due is not None and time.time() >= due:
             try:
                 self.contracts.timeout(deal, self.account)
-                log_event("deal_timeout_claimed", job_id=job.job_id, deal_id=deal_id)
+                log_event(log, "deal_timeout_claimed", job_id=job.job_id, deal_id=deal_id)
             except Exception as exc:  # someone else (the solver's keeper) was first, or the chain lags
                 log.debug("timeout of deal %s: %s", deal_id, exc)
         return job

@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lilypad.observability import log_state_change
+from lilypad.observability import log_event, log_state_change
 from lilypad.protocol.deal import AgreementState, Deal
 from lilypad.provider.daemon import (
     DealStateStore,
     EventWaker,
     execute_job,
-    log_event,
     read_chain_metrics,
     remove_leftover_containers,
 )

@@ -32,7 +32,7 @@ computing its CID, so that a mediator's re-run disagrees;
 Never set them in production: they exist only to test mediation rejection and
 the submit timeout.
 
-The helpers :class:`DealStateStore`, :class:`EventWaker`, :func:`log_event`
+The helpers :class:`DealStateStore`, :class:`EventWaker`
 and :func:`execute_job` are shared with :mod:`lilypad.mediator.daemon`.
 """
 
@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lilypad.observability import log_state_change
+from lilypad.observability import log_event, log_state_change
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
 from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
 
@@ -59,7 +59,6 @@ __all__ = [
     "ProviderConfig",
     "ResourceProvider",
     "execute_job",
-    "log_event",
     "read_chain_metrics",
     "remove_leftover_containers",
     "resolve_solver_address",
@@ -71,11 +70,6 @@ log = logging.getLogger("lilypad.provider")
 #: The test-only fault injection variable (see the module docstring).
 FAULT_ENV = "LILYPAD_PROVIDER_FAULT"
 _FAULTS = frozenset({"", "wrong-result", "die-mid-job"})
-
-
-def log_event(logger: logging.Logger, event: str, **fields: Any) -> None:
-    """One structured (JSON) log line."""
-    logger.info(json.dumps({"event": event, **fields}, default=str, sort_keys=True))
 
 
 # --------------------------------------------------------------------------
