@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lilypad.observability import log_event, log_state_change
+from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal
-from lilypad.provider.daemon import (
+from lilypad.service import (
     DealStateStore,
     EventWaker,
-    execute_job,
+    log_event,
     read_chain_metrics,
     remove_leftover_containers,
 )
@@ -212,6 +212,7 @@ class Mediator:
 
     def _rerun(self, client: Any, deal_id: str) -> str:
         from lilypad.modules.allowlist import Allowlist
+        from lilypad.provider.execution import run_deal_job
         from lilypad.settings import get_settings
 
         job = client.job(deal_id)
@@ -219,8 +220,8 @@ class Mediator:
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
         started, outcome = time.monotonic(), "failed"
         try:
-            result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
-                                 allowlist=allowlist, client=client)
+            result = run_deal_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+                                  allowlist=allowlist, client=client)
             outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
         finally:
             self.metrics.job_finished(time.monotonic() - started, outcome)

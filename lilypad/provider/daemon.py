@@ -32,13 +32,13 @@ computing its CID, so that a mediator's re-run disagrees;
 Never set them in production: they exist only to test mediation rejection and
 the submit timeout.
 
-The helpers :class:`DealStateStore`, :class:`EventWaker`
-and :func:`execute_job` are shared with :mod:`lilypad.mediator.daemon`.
+The store, the solver-events waker, the solver address, the chain metrics and
+the leftover-container cleanup come from the service kit (:mod:`lilypad.service`);
+running a job from :func:`lilypad.provider.execution.run_deal_job`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -48,117 +48,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lilypad.observability import log_event, log_state_change
+from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
 from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
+from lilypad.service import (
+    DealStateStore,
+    EventWaker,
+    log_event,
+    read_chain_metrics,
+    remove_leftover_containers,
+    resolve_solver_address,
+)
 
-__all__ = [
-    "FAULT_ENV",
-    "DealStateStore",
-    "EventWaker",
-    "ProviderConfig",
-    "ResourceProvider",
-    "execute_job",
-    "read_chain_metrics",
-    "remove_leftover_containers",
-    "resolve_solver_address",
-    "snapshot_from_chain",
-]
+__all__ = ["FAULT_ENV", "ProviderConfig", "ResourceProvider", "snapshot_from_chain"]
 
 log = logging.getLogger("lilypad.provider")
 
 #: The test-only fault injection variable (see the module docstring).
 FAULT_ENV = "LILYPAD_PROVIDER_FAULT"
 _FAULTS = frozenset({"", "wrong-result", "die-mid-job"})
-
-
-# --------------------------------------------------------------------------
-# Shared helpers
-# --------------------------------------------------------------------------
-
-
-class DealStateStore:
-    """Per-deal local state in SQLite: ``status`` plus free-form JSON ``data``. Thread-safe."""
-
-    def __init__(self, path: Path) -> None:
-        from lilypad.service.state import open_sqlite
-
-        self._lock = threading.Lock()
-        self._conn = open_sqlite(path)
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS deals (deal_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
-            " data TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL)"
-        )
-
-    def get(self, deal_id: str) -> tuple[str, dict[str, Any]] | None:
-        with self._lock:
-            row = self._conn.execute("SELECT status, data FROM deals WHERE deal_id = ?", (deal_id,)).fetchone()
-        return None if row is None else (row[0], json.loads(row[1]))
-
-    def put(self, deal_id: str, status: str, **data: Any) -> dict[str, Any]:
-        """Set ``status`` and merge ``data`` into what is stored; the merged data."""
-        with self._lock:
-            row = self._conn.execute("SELECT data FROM deals WHERE deal_id = ?", (deal_id,)).fetchone()
-            merged = {**(json.loads(row[0]) if row else {}), **data}
-            self._conn.execute(
-                "INSERT INTO deals (deal_id, status, data, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(deal_id)"
-                " DO UPDATE SET status = excluded.status, data = excluded.data, updated_at = excluded.updated_at",
-                (deal_id, status, json.dumps(merged), time.time()),
-            )
-        return merged
-
-    def all(self) -> dict[str, tuple[str, dict[str, Any]]]:
-        with self._lock:
-            rows = self._conn.execute("SELECT deal_id, status, data FROM deals").fetchall()
-        return {r[0]: (r[1], json.loads(r[2])) for r in rows}
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-class EventWaker:
-    """Follows the solver's ``/events`` stream in a daemon thread and sets
-    ``wake`` on every ``deal`` event (the loop polls anyway: this only makes it prompt)."""
-
-    def __init__(self, solver_url: str, wake: threading.Event, stop: threading.Event) -> None:
-        self.solver_url, self.wake, self.stop = solver_url, wake, stop
-        self.thread = threading.Thread(target=self._run, name="solver-events", daemon=True)
-
-    def start(self) -> EventWaker:
-        self.thread.start()
-        return self
-
-    def _run(self) -> None:
-        from lilypad.solver.client import SolverClient
-
-        client = SolverClient(self.solver_url, retries=0)
-        while not self.stop.is_set():
-            try:
-                with client.events(read_timeout=30.0) as stream:
-                    for event in stream:
-                        if self.stop.is_set():
-                            return
-                        if event.type == "deal":
-                            self.wake.set()
-            except Exception:  # the solver is down or restarting: polling covers it
-                self.stop.wait(1.0)
-
-
-def resolve_solver_address(client: Any, given: str | None) -> str:
-    """``given``, else the solver's ``/health`` ``solver`` field, else an error."""
-    from eth_utils import is_address, to_checksum_address
-
-    from lilypad.exceptions import ServiceConfigError, SolverAddressUnknownError
-
-    if given:
-        if not is_address(given):
-            raise ServiceConfigError("--solver-address", f"{given!r} is not an address")
-        return to_checksum_address(given)
-    reported = client.health().get("solver")
-    if not reported or not is_address(reported):
-        raise SolverAddressUnknownError(client.base_url)
-    return to_checksum_address(reported)
 
 
 def snapshot_from_chain(contracts: Any, deal: Deal, module_ref: str | None) -> DealSnapshot:
@@ -170,62 +78,6 @@ def snapshot_from_chain(contracts: Any, deal: Deal, module_ref: str | None) -> D
         agreed_at=int(a.agreed_at), results_submitted_at=int(a.results_submitted_at),
         mediation_requested_at=int(a.mediation_requested_at),
     )
-
-
-def read_chain_metrics(metrics: Any, contracts: Any, address: str, deal_ids: list[str], *, side: str) -> None:
-    """Record the chain head, ``address``'s ETH and LP balances and the LP it
-    has locked (``side`` of each deal's escrow) in ``metrics`` (a
-    :class:`~lilypad.observability.metrics.DaemonMetrics`)."""
-    from ape import chain
-
-    # Every figure is read at the same block: a payout mined between two
-    # reads would otherwise show the LP both paid out and still locked.
-    head = chain.blocks.head
-    at = int(head.number)
-    locked = 0
-    for deal_id in deal_ids:
-        escrow = contracts.escrow(deal_id, block_id=at)
-        if not escrow.settled:
-            locked += int(getattr(escrow, side))
-    metrics.chain_read(head_block=at, head_timestamp=int(head.timestamp),
-                       # hex: ape-foundry passes the block id to anvil raw, and anvil refuses an int
-                       eth_wei=int(chain.provider.get_balance(address, block_id=hex(at))),
-                       lp_units=contracts.balance_of(address, block_id=at), locked_units=locked)
-
-
-def execute_job(job: dict[str, Any], *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
-                client: Any | None = None) -> Any:
-    """Resolve ``job['module']`` (allowlist enforced, the signed commit checked),
-    render it with ``job['inputs']``, download and verify its input files
-    through ``client`` and run it in a fresh work directory; the executor's
-    ``RunResult`` (see :func:`lilypad.provider.execution.run_deal_job`)."""
-    from lilypad.provider.execution import run_deal_job
-
-    return run_deal_job(job, cache_dir=cache_dir, runs_dir=runs_dir, allowlist=allowlist, client=client)
-
-
-def remove_leftover_containers(data_dir: Path, logger: logging.Logger) -> list[str]:
-    """Remove the job containers a killed run of this service left behind (those
-    whose work dirs are in ``<data_dir>/runs``; created or running); their ids.
-    Deals they belonged to are resumed from the store and run again. A Docker
-    engine that cannot be reached is logged, not fatal: jobs retry later."""
-    from lilypad.executor import cleanup_stale_containers
-    from lilypad.settings import get_settings
-
-    runs_dir = get_settings(data_dir=data_dir).runs_dir
-    try:
-        removed = cleanup_stale_containers(under=runs_dir)
-    except Exception as exc:  # noqa: BLE001 - the engine may be down; the job loop copes
-        log_event(logger, "leftover_containers_not_checked", error=f"{type(exc).__name__}: {exc}")
-        return []
-    if removed:
-        log_event(logger, "leftover_containers_removed", count=len(removed), ids=[i[:12] for i in removed])
-    return removed
-
-
-# --------------------------------------------------------------------------
-# The provider
-# --------------------------------------------------------------------------
 
 
 @dataclass
@@ -513,6 +365,7 @@ class ResourceProvider:
     def _run_job(self, solver_url: str, deal_id: str) -> None:
         """In a worker thread: fetch the job, run it, keep its result."""
         from lilypad.modules.allowlist import Allowlist
+        from lilypad.provider.execution import run_deal_job
         from lilypad.results.cid import directory_cid
         from lilypad.settings import get_settings
 
@@ -524,8 +377,8 @@ class ResourceProvider:
                 job = client.job(deal_id)
                 log_event(log, "job_started", deal_id=deal_id, module=job["module"]["ref"],
                           inputs_cid=job.get("inputs_cid"))
-                result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
-                                     allowlist=allowlist, client=client)
+                result = run_deal_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+                                      allowlist=allowlist, client=client)
             cid = result.cid
             if self.config.fault == "wrong-result":
                 with open(Path(result.result_dir) / "stdout", "a", encoding="utf-8") as handle:

@@ -1,10 +1,41 @@
 """The service kit: what lilypad's long-running processes share.
 
-* :mod:`lilypad.service.state` - :func:`open_sqlite`, the one SQLite opener.
+The resource provider, the mediator and the bridge (and, for its SQLite and
+log lines, the solver) are built from these pieces; each role keeps only its
+own decisions.
+
+* :mod:`lilypad.service.state` - :func:`open_sqlite`, the one SQLite opener,
+  and :class:`DealStateStore`, a daemon's per-deal state;
+* :mod:`lilypad.service.waker` - :class:`EventWaker`, the solver's ``/events``
+  stream waking a daemon's loop;
+* :mod:`lilypad.service.solver_address` - :func:`resolve_solver_address`;
+* :mod:`lilypad.service.chain_metrics` - :func:`read_chain_metrics`, the chain
+  figures of a daemon's ``/metrics``;
+* :mod:`lilypad.service.containers` - :func:`remove_leftover_containers` after
+  a killed run;
+* :func:`log_event` - one structured log line, secrets left out (it lives in
+  :mod:`lilypad.observability.logs`, beside the state-change line).
+
+Importing the kit imports neither ape nor Docker nor the HTTP client: each
+piece imports what it needs when used.
 """
 
 from __future__ import annotations
 
-from lilypad.service.state import BUSY_TIMEOUT_S, open_sqlite
+from lilypad.observability.logs import log_event
+from lilypad.service.chain_metrics import read_chain_metrics
+from lilypad.service.containers import remove_leftover_containers
+from lilypad.service.solver_address import resolve_solver_address
+from lilypad.service.state import BUSY_TIMEOUT_S, DealStateStore, open_sqlite
+from lilypad.service.waker import EventWaker
 
-__all__ = ["BUSY_TIMEOUT_S", "open_sqlite"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "DealStateStore",
+    "EventWaker",
+    "log_event",
+    "open_sqlite",
+    "read_chain_metrics",
+    "remove_leftover_containers",
+    "resolve_solver_address",
+]

@@ -1,5 +1,10 @@
 """Local state of lilypad's services in SQLite.
 
+:class:`DealStateStore` keeps a daemon's own view of each deal (the resource
+provider's ``provider.db``, the mediator's ``mediator.db``): a ``status`` and
+free-form JSON ``data`` per deal id, so that after a restart the daemon
+resumes each deal where it was instead of starting over.
+
 :func:`open_sqlite` is the one way a lilypad process opens a SQLite file (the
 solver's store, the bridge's job store, the daemons' deal stores, the event
 cursors); every connection gets the same settings:
@@ -24,12 +29,15 @@ cursors); every connection gets the same settings:
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["BUSY_TIMEOUT_S", "open_sqlite"]
+__all__ = ["BUSY_TIMEOUT_S", "DealStateStore", "open_sqlite"]
 
 #: Seconds a statement waits for another connection's lock on the same file.
 BUSY_TIMEOUT_S = 30.0
@@ -48,3 +56,41 @@ def open_sqlite(path: str | os.PathLike[str], *,
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+class DealStateStore:
+    """Per-deal local state in SQLite: ``status`` plus free-form JSON ``data``. Thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._conn = open_sqlite(path)
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS deals (deal_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
+            " data TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL)"
+        )
+
+    def get(self, deal_id: str) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT status, data FROM deals WHERE deal_id = ?", (deal_id,)).fetchone()
+        return None if row is None else (row[0], json.loads(row[1]))
+
+    def put(self, deal_id: str, status: str, **data: Any) -> dict[str, Any]:
+        """Set ``status`` and merge ``data`` into what is stored; the merged data."""
+        with self._lock:
+            row = self._conn.execute("SELECT data FROM deals WHERE deal_id = ?", (deal_id,)).fetchone()
+            merged = {**(json.loads(row[0]) if row else {}), **data}
+            self._conn.execute(
+                "INSERT INTO deals (deal_id, status, data, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(deal_id)"
+                " DO UPDATE SET status = excluded.status, data = excluded.data, updated_at = excluded.updated_at",
+                (deal_id, status, json.dumps(merged), time.time()),
+            )
+        return merged
+
+    def all(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT deal_id, status, data FROM deals").fetchall()
+        return {r[0]: (r[1], json.loads(r[2])) for r in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

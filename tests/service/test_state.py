@@ -1,4 +1,4 @@
-"""The service kit's local state: the one SQLite opener."""
+"""The service kit's local state: the one SQLite opener and the daemons' per-deal store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lilypad.service.state import BUSY_TIMEOUT_S, open_sqlite
+from lilypad.service.state import BUSY_TIMEOUT_S, DealStateStore, open_sqlite
 
 
 def pragma(conn: sqlite3.Connection, name: str) -> object:
@@ -75,3 +75,40 @@ def test_a_writer_waits_for_another_connections_lock_instead_of_failing(tmp_path
     assert sorted(r[0] for r in waiter.execute("SELECT x FROM t")) == [1, 2]
     holder.close()
     waiter.close()
+
+
+def test_deal_state_merges_data_and_survives_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "provider" / "provider.db"
+    store = DealStateStore(path)
+    assert store.get("0x01") is None and store.all() == {}
+    assert store.put("0x01", "new", module_ref="cowsay:v0.0.1") == {"module_ref": "cowsay:v0.0.1"}
+    assert store.put("0x01", "ran", result_cid="bafy", exit_code=0) == {
+        "module_ref": "cowsay:v0.0.1", "result_cid": "bafy", "exit_code": 0}
+    store.put("0x02", "refused")
+    store.close()
+    again = DealStateStore(path)
+    try:
+        assert again.get("0x01") == ("ran", {"module_ref": "cowsay:v0.0.1", "result_cid": "bafy", "exit_code": 0})
+        assert again.all() == {"0x01": ("ran", {"module_ref": "cowsay:v0.0.1", "result_cid": "bafy", "exit_code": 0}),
+                               "0x02": ("refused", {})}
+    finally:
+        again.close()
+    with sqlite3.connect(path) as conn:  # what the daemon tests read from outside
+        assert conn.execute("SELECT status FROM deals WHERE deal_id = '0x01'").fetchone() == ("ran",)
+
+
+def test_deal_state_is_safe_from_many_threads(tmp_path: Path) -> None:
+    store = DealStateStore(tmp_path / "state.db")
+
+    def worker(n: int) -> None:
+        for i in range(50):
+            store.put("0xshared", "running", **{f"w{n}": i})
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    status, data = store.get("0xshared")  # type: ignore[misc]
+    assert status == "running" and data == {"w0": 49, "w1": 49, "w2": 49, "w3": 49}  # no merge lost
+    store.close()
