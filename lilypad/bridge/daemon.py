@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +44,8 @@ from typing import Any
 
 from lilypad.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, deal_verdict, offer_nonce, reconcile
 from lilypad.bridge.store import BridgeJob, BridgeJobStore
-from lilypad.service import log_event
 from lilypad.protocol.deal import AgreementState, DealPricing, JobState
+from lilypad.service import ServiceLoop, log_event
 
 __all__ = ["FAULT_ENV", "FAULT_EXIT_CODE", "Bridge", "BridgeConfig"]
 
@@ -103,8 +102,8 @@ class Bridge:
         if not 0 <= config.mediation_chance <= 100:
             raise ServiceConfigError("--mediation-chance", "a percentage, 0 to 100")
         self.config = config
-        self.stop_event = threading.Event()
-        self.wake = threading.Event()
+        # Round errors end run(): each step retries what can be retried itself.
+        self.loop = ServiceLoop(config.poll_interval, name="bridge", logger=log, fatal_errors=True)
         self.store = BridgeJobStore(Path(config.data_dir) / "bridge.db")
         self.contracts: Any = None
         self.client: Any = None
@@ -113,11 +112,9 @@ class Bridge:
         self.solver = ""
         self._specs: dict[str, Any] = {}
         self.metrics: Any = None
-        self.metrics_server: Any = None
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.wake.set()
+        self.loop.stop()
 
     # ------------------------------------------------------------------ run
     def run(self) -> None:
@@ -138,7 +135,7 @@ class Bridge:
                 self._check_role()
                 self._start_metrics()
                 self._wait_for_solver(resolve_solver_address)
-                if self.stop_event.is_set():
+                if self.loop.stopping:
                     return
                 start = c.start_block if c.start_block is not None else int(contracts.deployment.block_number or 0)
                 with LogCursor(Path(c.data_dir) / "events.sqlite", "bridge-jobs", start_block=start) as cursor:
@@ -147,17 +144,11 @@ class Bridge:
                     log_event(log, "bridge_started", address=self.account.address, solver=self.solver,
                               job_creator=str(contracts.job_creator.address), confirmations=c.confirmations,
                               resuming=len(self.store.active()), fault=c.fault or None)
-                    EventWaker(c.solver_url, self.wake, self.stop_event).start()
-                    while not self.stop_event.is_set():
-                        self.round(poller)
-                        if self.metrics is not None:
-                            self.metrics.round_done(True)
-                        self.wake.wait(c.poll_interval)
-                        self.wake.clear()
+                    EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
+                    self.loop.run(lambda: self.round(poller))
         finally:
             self.client.close()
-            if self.metrics_server is not None:
-                self.metrics_server.stop()
+            self.loop.stop_metrics()
             log_event(log, "bridge_stopped", address=self.account.address)
 
     def _start_metrics(self) -> None:
@@ -165,26 +156,18 @@ class Bridge:
         c = self.config
         if c.metrics_port is None:
             return
-        from lilypad.exceptions import ServiceConfigError
-        from lilypad.observability.metrics import DaemonMetrics, MetricsServer
+        from lilypad.observability.metrics import DaemonMetrics
 
         self.metrics = DaemonMetrics("bridge")
-        max_age = max(60.0, 20 * c.poll_interval)
-        try:
-            server = MetricsServer(self.metrics.registry, c.metrics_port, host=c.metrics_host,
-                                   health=lambda: self.metrics.health(max_round_age=max_age,
-                                                                      address=self.account.address))
-        except OSError as exc:
-            raise ServiceConfigError("--metrics-port",
-                                     f"cannot listen on {c.metrics_host}:{c.metrics_port}: {exc}") from None
-        self.metrics_server = server.start()
+        self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host,
+                                health=lambda: {"address": self.account.address})
 
     def _wait_for_solver(self, resolve_solver_address: Any) -> None:
         """Learn the solver's address and signing domain, waiting out an outage."""
         from lilypad.exceptions import SolverUnavailableError
 
         attempt = 0
-        while not self.stop_event.is_set():
+        while not self.loop.stopping:
             try:
                 self.solver = resolve_solver_address(self.client, self.config.solver_address)
                 self.domain = self._domain()
@@ -192,7 +175,7 @@ class Bridge:
             except SolverUnavailableError as exc:
                 attempt += 1
                 log_event(log, "solver_unavailable", attempt=attempt, error=str(exc))
-                self.stop_event.wait(backoff_delay(attempt, cap=10.0))
+                self.loop.pause(backoff_delay(attempt, cap=10.0))
 
     def _check_role(self) -> None:
         from lilypad.exceptions import ServiceConfigError
@@ -221,10 +204,10 @@ class Bridge:
             self.read_events(poller)
         except Exception as exc:  # RPC down: back off, the cursor has not moved
             log_event(log, "events_failed", error=f"{type(exc).__name__}: {exc}")
-            self.stop_event.wait(min(5.0, 4 * self.config.poll_interval))
+            self.loop.pause(min(5.0, 4 * self.config.poll_interval))
         now = time.time()
         for job in self.store.active():
-            if job.next_try <= now and not self.stop_event.is_set():
+            if job.next_try <= now and not self.loop.stopping:
                 self.advance_safely(job)
 
     def read_events(self, poller: Any) -> int:

@@ -32,16 +32,16 @@ computing its CID, so that a mediator's re-run disagrees;
 Never set them in production: they exist only to test mediation rejection and
 the submit timeout.
 
-The store, the solver-events waker, the solver address, the chain metrics and
-the leftover-container cleanup come from the service kit (:mod:`lilypad.service`);
-running a job from :func:`lilypad.provider.execution.run_deal_job`.
+The loop (stop, wake, the metrics server), the store, the solver-events
+waker, the solver address, the chain metrics and the leftover-container
+cleanup come from the service kit (:mod:`lilypad.service`); running a job
+from :func:`lilypad.provider.execution.run_deal_job`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,6 +54,7 @@ from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, Of
 from lilypad.service import (
     DealStateStore,
     EventWaker,
+    ServiceLoop,
     log_event,
     read_chain_metrics,
     remove_leftover_containers,
@@ -122,8 +123,6 @@ class ResourceProvider:
         if config.slots < 1:
             raise ServiceConfigError("--slots", "must be at least 1")
         self.config = config
-        self.stop_event = threading.Event()
-        self.wake = threading.Event()
         self.store = DealStateStore(Path(config.data_dir) / "provider.db")
         self._running: dict[str, Future[Any]] = {}
         self._retry_at: dict[str, float] = {}
@@ -137,12 +136,11 @@ class ResourceProvider:
         from lilypad.observability.metrics import DaemonMetrics
 
         self.metrics = DaemonMetrics("provider")
-        self.metrics_server: Any = None
+        self.loop = ServiceLoop(config.poll_interval, name="provider", logger=log, metrics=self.metrics)
         self._chain_read_at = 0.0
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.wake.set()
+        self.loop.stop()
 
     # ------------------------------------------------------------------ setup
     def _spec(self) -> Any:
@@ -205,58 +203,39 @@ class ResourceProvider:
         pool = ThreadPoolExecutor(max_workers=c.slots, thread_name_prefix="job")
         with connected(c.network, c.deployments_dir) as contracts:
             self.contracts = contracts
-            self._start_metrics()
+            server = self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host, health=lambda: {
+                "address": self.address, "jobs_running": self._jobs_running()})
             log_event(log, "provider_started", address=self.address, solver=solver, slots=c.slots,
                       fault=c.fault or None, data_dir=str(c.data_dir),
-                      metrics_port=self.metrics_server.port if self.metrics_server else None)
+                      metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)
-            EventWaker(c.solver_url, self.wake, self.stop_event).start()
+            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
             try:
-                while not self.stop_event.is_set():
-                    try:
-                        if time.time() > self._offer_expires - min(300, c.offer_ttl / 4):
-                            self._post_offer(client)
-                        self.step(client, pool)
-                        self._read_chain()
-                        self.metrics.round_done(True)
-                    except Exception as exc:  # keep serving; the next round retries
-                        self.metrics.round_done(False)
-                        log_event(log, "round_failed", error=f"{type(exc).__name__}: {exc}")
-                    self.wake.wait(c.poll_interval)
-                    self.wake.clear()
+                self.loop.run(lambda: self._round(client, pool))
             finally:
                 if self._offer_id is not None:
                     self._cancel_offer(client, self._offer_id)
                 pool.shutdown(wait=False, cancel_futures=True)
                 client.close()
-                if self.metrics_server is not None:
-                    self.metrics_server.stop()
+                self.loop.stop_metrics()
                 log_event(log, "provider_stopped", address=self.address)
 
-    def _start_metrics(self) -> None:
-        from lilypad.observability.metrics import MetricsServer
+    def _round(self, client: Any, pool: ThreadPoolExecutor) -> None:
+        """One round of the loop: refresh the offer when due, handle the deals, read the chain."""
+        if time.time() > self._offer_expires - min(300, self.config.offer_ttl / 4):
+            self._post_offer(client)
+        self.step(client, pool)
+        self._read_chain()
 
-        if self.config.metrics_port is None:
-            return
-        max_age = max(60.0, 20 * self.config.poll_interval)
-        try:
-            server = MetricsServer(self.metrics.registry, self.config.metrics_port, host=self.config.metrics_host,
-                                   health=lambda: self.metrics.health(
-                                       max_round_age=max_age, address=self.address,
-                                       jobs_running=sum(not f.done() for f in self._running.values())))
-        except OSError as exc:
-            from lilypad.exceptions import ServiceConfigError
-
-            raise ServiceConfigError("--metrics-port", f"cannot listen on {self.config.metrics_host}:"
-                                                       f"{self.config.metrics_port}: {exc}") from None
-        self.metrics_server = server.start()
+    def _jobs_running(self) -> int:
+        return sum(not f.done() for f in self._running.values())
 
     def _read_chain(self, every: float = 5.0) -> None:
         """Every ``every`` seconds: the chain head, balances and LP locked in open deals' escrow."""
-        if self.metrics_server is None or time.time() - self._chain_read_at < every:
+        if self.loop.metrics_server is None or time.time() - self._chain_read_at < every:
             return
         self._chain_read_at = time.time()
-        self.metrics.running.set(sum(not f.done() for f in self._running.values()))
+        self.metrics.running.set(self._jobs_running())
         try:
             read_chain_metrics(self.metrics, self.contracts, self.address,
                                [d for d, (status, _) in self.store.all().items()
@@ -360,7 +339,7 @@ class ResourceProvider:
             receipt = self.contracts.timeout(deal, self.account)
             log_event(log, "timeout_claimed", deal_id=deal_id, function=decision.timeout, reason=decision.reason,
                       tx=getattr(receipt, "txn_hash", None))
-            self.wake.set()
+            self.loop.wake()
 
     def _run_job(self, solver_url: str, deal_id: str) -> None:
         """In a worker thread: fetch the job, run it, keep its result."""
@@ -391,7 +370,7 @@ class ResourceProvider:
             self._run_failed(deal_id, exc)
         finally:
             self.metrics.job_finished(time.monotonic() - started, outcome)
-            self.wake.set()
+            self.loop.wake()
 
 
     def _run_failed(self, deal_id: str, exc: Exception) -> None:

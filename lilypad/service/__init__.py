@@ -1,9 +1,12 @@
 """The service kit: what lilypad's long-running processes share.
 
-The resource provider, the mediator and the bridge (and, for its SQLite and
-log lines, the solver) are built from these pieces; each role keeps only its
-own decisions.
+The resource provider, the mediator and the bridge are built from these
+pieces, and the solver's chain watcher and timeout keeper from its loop and
+its SQLite opener; each role keeps only its own decisions.
 
+* :mod:`lilypad.service.loop` - :class:`ServiceLoop`, the one loop: rounds
+  every interval until stopped, woken early, failed rounds reported, the
+  metrics server started and stopped;
 * :mod:`lilypad.service.state` - :func:`open_sqlite`, the one SQLite opener,
   and :class:`DealStateStore`, a daemon's per-deal state;
 * :mod:`lilypad.service.waker` - :class:`EventWaker`, the solver's ``/events``
@@ -25,6 +28,7 @@ from __future__ import annotations
 from lilypad.observability.logs import log_event
 from lilypad.service.chain_metrics import read_chain_metrics
 from lilypad.service.containers import remove_leftover_containers
+from lilypad.service.loop import ServiceLoop
 from lilypad.service.solver_address import resolve_solver_address
 from lilypad.service.state import BUSY_TIMEOUT_S, DealStateStore, open_sqlite
 from lilypad.service.waker import EventWaker
@@ -33,6 +37,7 @@ __all__ = [
     "BUSY_TIMEOUT_S",
     "DealStateStore",
     "EventWaker",
+    "ServiceLoop",
     "log_event",
     "open_sqlite",
     "read_chain_metrics",
