@@ -45,7 +45,7 @@ from typing import Any
 from lilypad.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, deal_verdict, offer_nonce, reconcile
 from lilypad.bridge.store import BridgeJob, BridgeJobStore
 from lilypad.protocol.deal import AgreementState, DealPricing, JobState
-from lilypad.service import ServiceLoop, log_event
+from lilypad.service import EventWaker, ServiceLoop, log_event, resolve_solver_address
 
 __all__ = ["FAULT_ENV", "FAULT_EXIT_CODE", "Bridge", "BridgeConfig"]
 
@@ -121,7 +121,6 @@ class Bridge:
         from lilypad.chain.connect import connected
         from lilypad.chain.events import EventPoller, LogCursor
         from lilypad.protocol.accounts import account_from_private_key, is_ape_account
-        from lilypad.service import EventWaker, resolve_solver_address
         from lilypad.solver.client import SolverClient
 
         c = self.config

@@ -1,8 +1,9 @@
 """The service kit: what lilypad's long-running processes share.
 
 The resource provider, the mediator and the bridge are built from these
-pieces, and the solver's chain watcher and timeout keeper from its loop and
-its SQLite opener; each role keeps only its own decisions.
+pieces; the solver's chain watcher and timeout keeper run on the same loop,
+and every SQLite file of the package is opened by the same opener. Each role
+keeps only its own decisions.
 
 * :mod:`lilypad.service.loop` - :class:`ServiceLoop`, the one loop: rounds
   every interval until stopped, woken early, failed rounds reported, the
