@@ -35,10 +35,8 @@ limit (the on-chain ``jobTimeout`` bounds a job anyway); other errors at most
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from lilypad.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, deal_verdict, offer_nonce, reconcile
 from lilypad.bridge.store import BridgeJob, BridgeJobStore
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, JobState
+from lilypad.service import EventWaker, ServiceLoop, log_event, resolve_solver_address
 
 if TYPE_CHECKING:
     from lilypad.client import OfferView
@@ -59,11 +58,6 @@ log = logging.getLogger("lilypad.bridge")
 FAULT_ENV = "LILYPAD_BRIDGE_FAULT"
 FAULT_EXIT_CODE = 3
 _REASON_LIMIT = 240  # failure reasons go on-chain: keep them short
-
-
-def log_event(event: str, **fields: Any) -> None:
-    """One structured (JSON) log line; never given a key."""
-    log.info(json.dumps({"event": event, **fields}, default=str, sort_keys=True))
 
 
 @dataclass
@@ -111,8 +105,8 @@ class Bridge:
         if not 0 <= config.mediation_chance <= 100:
             raise ServiceConfigError("--mediation-chance", "a percentage, 0 to 100")
         self.config = config
-        self.stop_event = threading.Event()
-        self.wake = threading.Event()
+        # Round errors end run(): each step retries what can be retried itself.
+        self.loop = ServiceLoop(config.poll_interval, name="bridge", logger=log, fatal_errors=True)
         self.store = BridgeJobStore(Path(config.data_dir) / "bridge.db")
         self.contracts: Any = None
         self.client: Any = None
@@ -121,18 +115,15 @@ class Bridge:
         self.solver = ""
         self._specs: dict[str, Any] = {}
         self.metrics: Any = None
-        self.metrics_server: Any = None
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.wake.set()
+        self.loop.stop()
 
     # ------------------------------------------------------------------ run
     def run(self) -> None:
         from lilypad.chain.connect import connected
         from lilypad.chain.events import EventPoller, LogCursor
         from lilypad.protocol.accounts import account_from_private_key, is_ape_account
-        from lilypad.provider.daemon import EventWaker, resolve_solver_address
         from lilypad.client import SolverClient
 
         c = self.config
@@ -146,61 +137,47 @@ class Bridge:
                 self._check_role()
                 self._start_metrics()
                 self._wait_for_solver(resolve_solver_address)
-                if self.stop_event.is_set():
+                if self.loop.stopping:
                     return
                 start = c.start_block if c.start_block is not None else int(contracts.deployment.block_number or 0)
                 with LogCursor(Path(c.data_dir) / "events.sqlite", "bridge-jobs", start_block=start) as cursor:
                     poller = EventPoller(contracts, [contracts.job_creator.JobAdded], cursor,
                                          confirmations=c.confirmations)
-                    log_event("bridge_started", address=self.account.address, solver=self.solver,
+                    log_event(log, "bridge_started", address=self.account.address, solver=self.solver,
                               job_creator=str(contracts.job_creator.address), confirmations=c.confirmations,
                               resuming=len(self.store.active()), fault=c.fault or None)
-                    EventWaker(c.solver_url, self.wake, self.stop_event).start()
-                    while not self.stop_event.is_set():
-                        self.round(poller)
-                        if self.metrics is not None:
-                            self.metrics.round_done(True)
-                        self.wake.wait(c.poll_interval)
-                        self.wake.clear()
+                    EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
+                    self.loop.run(lambda: self.round(poller))
         finally:
             self.client.close()
-            if self.metrics_server is not None:
-                self.metrics_server.stop()
-            log_event("bridge_stopped", address=self.account.address)
+            self.loop.stop_metrics()
+            log_event(log, "bridge_stopped", address=self.account.address)
 
     def _start_metrics(self) -> None:
         """``--metrics-port``: serve ``/metrics`` (rounds) and ``/health`` (the last round's age)."""
         c = self.config
         if c.metrics_port is None:
             return
-        from lilypad.exceptions import ServiceConfigError
-        from lilypad.observability.metrics import DaemonMetrics, MetricsServer
+        from lilypad.observability.metrics import DaemonMetrics
 
         self.metrics = DaemonMetrics("bridge")
-        max_age = max(60.0, 20 * c.poll_interval)
-        try:
-            server = MetricsServer(self.metrics.registry, c.metrics_port, host=c.metrics_host,
-                                   health=lambda: self.metrics.health(max_round_age=max_age,
-                                                                      address=self.account.address))
-        except OSError as exc:
-            raise ServiceConfigError("--metrics-port",
-                                     f"cannot listen on {c.metrics_host}:{c.metrics_port}: {exc}") from None
-        self.metrics_server = server.start()
+        self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host,
+                                health=lambda: {"address": self.account.address})
 
     def _wait_for_solver(self, resolve_solver_address: Any) -> None:
         """Learn the solver's address and signing domain, waiting out an outage."""
         from lilypad.exceptions import SolverUnavailableError
 
         attempt = 0
-        while not self.stop_event.is_set():
+        while not self.loop.stopping:
             try:
                 self.solver = resolve_solver_address(self.client, self.config.solver_address)
                 self.domain = self._domain()
                 return
             except SolverUnavailableError as exc:
                 attempt += 1
-                log_event("solver_unavailable", attempt=attempt, error=str(exc))
-                self.stop_event.wait(backoff_delay(attempt, cap=10.0))
+                log_event(log, "solver_unavailable", attempt=attempt, error=str(exc))
+                self.loop.pause(backoff_delay(attempt, cap=10.0))
 
     def _check_role(self) -> None:
         from lilypad.exceptions import ServiceConfigError
@@ -228,11 +205,11 @@ class Bridge:
         try:
             self.read_events(poller)
         except Exception as exc:  # RPC down: back off, the cursor has not moved
-            log_event("events_failed", error=f"{type(exc).__name__}: {exc}")
-            self.stop_event.wait(min(5.0, 4 * self.config.poll_interval))
+            log_event(log, "events_failed", error=f"{type(exc).__name__}: {exc}")
+            self.loop.pause(min(5.0, 4 * self.config.poll_interval))
         now = time.time()
         for job in self.store.active():
-            if job.next_try <= now and not self.stop_event.is_set():
+            if job.next_try <= now and not self.loop.stopping:
                 self.advance_safely(job)
 
     def read_events(self, poller: Any) -> int:
@@ -245,7 +222,7 @@ class Bridge:
                 log_index=int(entry.log_index))
             if new:
                 added += 1
-                log_event("job_state", job_id=job_id, state=BridgeState.SEEN.value, previous=None,
+                log_event(log, "job_state", job_id=job_id, state=BridgeState.SEEN.value, previous=None,
                           module=str(entry.module), caller=str(entry.calling_contract), block=int(entry.block_number))
             self._fault("after-seen")
             poller.commit(entry)
@@ -261,7 +238,7 @@ class Bridge:
     def _set(self, job: BridgeJob, state: BridgeState, note: str, **data: Any) -> BridgeJob:
         updated = self.store.update(job.job_id, state, note, **data)
         if state != job.state:
-            log_event("job_state", job_id=job.job_id, state=state.value, previous=job.state.value, note=note,
+            log_event(log, "job_state", job_id=job.job_id, state=state.value, previous=job.state.value, note=note,
                       **{k: v for k, v in data.items() if k in ("offer_id", "deal_id", "result_cid")})
         return updated
 
@@ -272,14 +249,14 @@ class Bridge:
             error = f"{type(exc).__name__}: {exc}"[:500]
             transient = _is_transient(exc)
             attempts = self.store.defer(job.job_id, time.time() + backoff_delay(job.attempts + 1), error)
-            log_event("job_step_failed", job_id=job.job_id, state=job.state.value, attempt=attempts,
+            log_event(log, "job_step_failed", job_id=job.job_id, state=job.state.value, attempt=attempts,
                       transient=transient, error=error)
             if not transient and attempts >= self.config.max_attempts:
                 current = self.store.get(job.job_id)
                 try:
                     self.fail(current or job, f"gave up after {attempts} attempts: {error}")
                 except Exception as exc2:
-                    log_event("job_fail_failed", job_id=job.job_id, error=f"{type(exc2).__name__}: {exc2}")
+                    log_event(log, "job_fail_failed", job_id=job.job_id, error=f"{type(exc2).__name__}: {exc2}")
 
     def advance(self, job: BridgeJob) -> None:
         """Take the job one step (or several, when a step's result is already known)."""
@@ -383,7 +360,7 @@ class Bridge:
             if exc.status != 400 or self._offer_view(oid) is not None:
                 raise
             # Refused for good (its clock went stale while we were down): sign a new one.
-            log_event("offer_refused", job_id=job.job_id, offer_id=oid, code=exc.code, detail=exc.detail)
+            log_event(log, "offer_refused", job_id=job.job_id, offer_id=oid, code=exc.code, detail=exc.detail)
             return self.store.update(job.job_id, job.state, signed_offer=None, offer_attempt=attempt + 1)
         self._fault("after-offer-posted")
         return self._set(job, BridgeState.OFFER_POSTED, f"job offer {oid} posted", offer_id=oid,
@@ -476,7 +453,7 @@ class Bridge:
         if due is not None and time.time() >= due:
             try:
                 self.contracts.timeout(deal, self.account)
-                log_event("deal_timeout_claimed", job_id=job.job_id, deal_id=deal_id)
+                log_event(log, "deal_timeout_claimed", job_id=job.job_id, deal_id=deal_id)
             except Exception as exc:  # someone else (the solver's keeper) was first, or the chain lags
                 log.debug("timeout of deal %s: %s", deal_id, exc)
         return job

@@ -4,14 +4,14 @@ One row per job the bridge has seen: its :class:`~lilypad.bridge.logic.BridgeSta
 the ``JobAdded`` facts (caller, payee, module, raw inputs), and what the steps
 recorded (the signed job offer and its id, the deal id and terms, the result
 CID, the failure reason), plus a retry counter and the time of the next try.
-Every write is committed before it returns (WAL journal, autocommit), so what
-a crash leaves behind is exactly the last completed write.
+Every write is committed before it returns (:func:`~lilypad.service.state.open_sqlite`:
+WAL journal, autocommit, ``synchronous=FULL``), so what a crash leaves behind is
+exactly the last completed write.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lilypad.bridge.logic import ACTIVE_STATES, BridgeState
+from lilypad.service.state import open_sqlite
 
 __all__ = ["BridgeJob", "BridgeJobStore"]
 
@@ -83,11 +84,8 @@ class BridgeJobStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn = open_sqlite(self.path)
         self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -40,7 +40,6 @@ block; neither is used.)
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lilypad.exceptions import CursorAheadOfChainError
+from lilypad.service.state import open_sqlite
 
 if TYPE_CHECKING:
     from ape.types import ContractLog
@@ -77,7 +77,8 @@ class LogCursor:
     through may be in ``start_block`` itself. One file may hold many cursors
     (table ``cursors(name TEXT PRIMARY KEY, block INTEGER, log_index INTEGER)``);
     each name must be used by one poller at a time. Writes are committed
-    (durable) before :meth:`advance` returns.
+    (durable: :func:`~lilypad.service.state.open_sqlite`) before
+    :meth:`advance` returns.
     """
 
     def __init__(self, db_path: str | Path, name: str, *, start_block: int = 0) -> None:
@@ -86,14 +87,12 @@ class LogCursor:
         self.db_path = Path(db_path)
         self.name = name
         self.start_block = start_block
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.db_path), timeout=30, check_same_thread=False)
-        with self._db:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS cursors("
-                "name TEXT PRIMARY KEY, block INTEGER NOT NULL, log_index INTEGER NOT NULL)"
-            )
+        self._db = open_sqlite(self.db_path)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS cursors("
+            "name TEXT PRIMARY KEY, block INTEGER NOT NULL, log_index INTEGER NOT NULL)"
+        )
         row = self._db.execute("SELECT block, log_index FROM cursors WHERE name = ?", (name,)).fetchone()
         self._position: tuple[int, int] = (int(row[0]), int(row[1])) if row else (start_block, -1)
 
@@ -124,7 +123,7 @@ class LogCursor:
             raise ValueError(f"cursor {self.name!r} cannot move back from {self._position} to {new}")
         if new == self._position:
             return
-        with self._lock, self._db:
+        with self._lock:
             self._db.execute(
                 "INSERT INTO cursors(name, block, log_index) VALUES (?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET block = excluded.block, log_index = excluded.log_index",
@@ -134,7 +133,7 @@ class LogCursor:
 
     def reset(self) -> None:
         """Forget the position: start again at ``(start_block, -1)`` (after a chain reset)."""
-        with self._lock, self._db:
+        with self._lock:
             self._db.execute("DELETE FROM cursors WHERE name = ?", (self.name,))
         self._position = (self.start_block, -1)
 

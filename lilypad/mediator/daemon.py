@@ -20,13 +20,13 @@ so a restart neither re-runs nor double-judges. Each state change is one JSON
 log line (logger ``lilypad.mediator``, :func:`lilypad.observability.log_state_change`).
 With ``metrics_port`` it serves ``/metrics`` (re-runs by outcome and their
 durations, deal transitions, verdicts, balances, chain head and lag) and
-``/health`` on that port.
+``/health`` on that port. The loop, the store, the waker, the chain metrics
+and the container cleanup come from the service kit (:mod:`lilypad.service`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +34,10 @@ from typing import Any
 
 from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal
-from lilypad.provider.daemon import (
+from lilypad.service import (
     DealStateStore,
     EventWaker,
-    execute_job,
+    ServiceLoop,
     log_event,
     read_chain_metrics,
     remove_leftover_containers,
@@ -71,22 +71,19 @@ class Mediator:
 
     def __init__(self, config: MediatorConfig) -> None:
         self.config = config
-        self.stop_event = threading.Event()
-        self.wake = threading.Event()
         self.store = DealStateStore(Path(config.data_dir) / "mediator.db")
         self._retry_at: dict[str, float] = {}
         self.contracts: Any = None
         self.account: Any = None
         self.address = ""
-        from lilypad.observability.metrics import DaemonMetrics, MetricsServer
+        from lilypad.observability.metrics import DaemonMetrics
 
         self.metrics = DaemonMetrics("mediator")
-        self.metrics_server: MetricsServer | None = None
+        self.loop = ServiceLoop(config.poll_interval, name="mediator", logger=log, metrics=self.metrics)
         self._chain_read_at = 0.0
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.wake.set()
+        self.loop.stop()
 
     def run(self) -> None:
         from lilypad.chain.connect import connected
@@ -99,44 +96,27 @@ class Mediator:
         client = SolverClient(c.solver_url)
         with connected(c.network, c.deployments_dir) as contracts:
             self.contracts = contracts
-            if c.metrics_port is not None:
-                from lilypad.observability.metrics import MetricsServer
-
-                max_age = max(60.0, 20 * c.poll_interval)
-                try:
-                    server = MetricsServer(self.metrics.registry, c.metrics_port, host=c.metrics_host,
-                                           health=lambda: self.metrics.health(max_round_age=max_age,
-                                                                              address=self.address))
-                except OSError as exc:
-                    from lilypad.exceptions import ServiceConfigError
-
-                    raise ServiceConfigError("--metrics-port",
-                                             f"cannot listen on {c.metrics_host}:{c.metrics_port}: {exc}") from None
-                self.metrics_server = server.start()
+            server = self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host,
+                                             health=lambda: {"address": self.address})
             log_event(log, "mediator_started", address=self.address, data_dir=str(c.data_dir),
-                      metrics_port=self.metrics_server.port if self.metrics_server else None)
+                      metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)
-            EventWaker(c.solver_url, self.wake, self.stop_event).start()
+            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
             try:
-                while not self.stop_event.is_set():
-                    try:
-                        self.step(client)
-                        self._read_chain()
-                        self.metrics.round_done(True)
-                    except Exception as exc:
-                        self.metrics.round_done(False)
-                        log_event(log, "round_failed", error=f"{type(exc).__name__}: {exc}")
-                    self.wake.wait(c.poll_interval)
-                    self.wake.clear()
+                self.loop.run(lambda: self._round(client))
             finally:
                 client.close()
-                if self.metrics_server is not None:
-                    self.metrics_server.stop()
+                self.loop.stop_metrics()
                 log_event(log, "mediator_stopped", address=self.address)
+
+    def _round(self, client: Any) -> None:
+        """One round of the loop: handle the deals, read the chain."""
+        self.step(client)
+        self._read_chain()
 
     def _read_chain(self, every: float = 5.0) -> None:
         """Every ``every`` seconds, for the metrics: the chain head and balances."""
-        if self.metrics_server is None or time.time() - self._chain_read_at < every:
+        if self.loop.metrics_server is None or time.time() - self._chain_read_at < every:
             return
         self._chain_read_at = time.time()
         try:
@@ -211,6 +191,7 @@ class Mediator:
 
     def _rerun(self, client: Any, deal_id: str) -> str:
         from lilypad.protocol.allowlist import Allowlist
+        from lilypad.provider.execution import run_deal_job
         from lilypad.settings import get_settings
 
         job = client.job(deal_id)
@@ -218,8 +199,8 @@ class Mediator:
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
         started, outcome = time.monotonic(), "failed"
         try:
-            result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
-                                 allowlist=allowlist, client=client)
+            result = run_deal_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+                                  allowlist=allowlist, client=client)
             outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
         finally:
             self.metrics.job_finished(time.monotonic() - started, outcome)

@@ -1,11 +1,17 @@
-"""One structured log line per state change.
+"""Structured log lines: one per state change, one per service event.
 
 :func:`log_state_change` writes ``component``, ``entity``, ``id``, ``old`` and
 ``new`` (plus any fields) as one line, JSON by default or ``key=value`` pairs
 (``LILYPAD_LOG_FORMAT=kv``), so operators can grep a deal's whole history
-(``grep 'id=0xabc'``) or feed the lines to a log pipeline. Fields whose name
-looks secret (``key``, ``private_key``, ``secret``, ``password``, ``token``
-when it is not an address) are never written.
+(``grep 'id=0xabc'``) or feed the lines to a log pipeline.
+
+:func:`log_event` writes any other event of a service (``offer_posted``,
+``round_failed``, ``bridge_started`` ...) as one JSON object with sorted keys,
+``event`` plus the fields; the benchmarks parse these lines.
+
+Both leave out every field whose name looks secret (``key``, ``private_key``,
+``secret``, ``password``, ``passphrase``, ``mnemonic``): a key passed to a log
+line by mistake is never written.
 """
 
 from __future__ import annotations
@@ -16,12 +22,18 @@ import os
 import re
 from typing import Any
 
-__all__ = ["LOG_FORMAT_ENV", "format_state_change", "log_state_change"]
+__all__ = ["LOG_FORMAT_ENV", "format_event", "format_state_change", "is_secret_field", "log_event",
+           "log_state_change"]
 
 #: ``json`` (default) or ``kv``.
 LOG_FORMAT_ENV = "LILYPAD_LOG_FORMAT"
 _SECRET = re.compile(r"(private_?key|secret|password|passphrase|mnemonic|^key$)", re.I)
 _BARE = re.compile(r"[A-Za-z0-9_.:/@+\-]+")
+
+
+def is_secret_field(name: str) -> bool:
+    """Whether a log field called ``name`` would hold a secret (it is never written)."""
+    return _SECRET.search(name) is not None
 
 
 def _kv(value: Any) -> str:
@@ -36,7 +48,7 @@ def format_state_change(component: str, entity: str, id: Any, old: Any, new: Any
     record: dict[str, Any] = {"event": "state_change", "component": component, "entity": entity, "id": id,
                               "old": old, "new": new}
     for name, value in fields.items():
-        if _SECRET.search(name) or name in record:
+        if is_secret_field(name) or name in record:
             continue
         record[name] = value
     fmt = (fmt or os.environ.get(LOG_FORMAT_ENV) or "json").lower()
@@ -52,4 +64,18 @@ def log_state_change(component: str, entity: str, id: Any, old: Any, new: Any, *
     ``lilypad.<component>``); returns the line."""
     line = format_state_change(component, entity, id, old, new, **fields)
     (logger or logging.getLogger(f"lilypad.{component}")).log(level, line)
+    return line
+
+
+def format_event(event: str, **fields: Any) -> str:
+    """The line :func:`log_event` writes: ``{"event": event, **fields}`` as JSON
+    with sorted keys, secret-named fields left out."""
+    record = {name: value for name, value in fields.items() if not is_secret_field(name)}
+    return json.dumps({"event": event, **record}, default=str, sort_keys=True)
+
+
+def log_event(logger: logging.Logger, event: str, **fields: Any) -> str:
+    """Log one structured (JSON) line for ``event`` on ``logger`` at ``INFO``; returns the line."""
+    line = format_event(event, **fields)
+    logger.info(line)
     return line

@@ -32,143 +32,42 @@ computing its CID, so that a mediator's re-run disagrees;
 Never set them in production: they exist only to test mediation rejection and
 the submit timeout.
 
-The helpers :class:`DealStateStore`, :class:`EventWaker`, :func:`log_event`
-and :func:`execute_job` are shared with :mod:`lilypad.mediator.daemon`.
+The loop (stop, wake, the metrics server), the store, the solver-events
+waker, the solver address, the chain metrics and the leftover-container
+cleanup come from the service kit (:mod:`lilypad.service`); running a job
+from :func:`lilypad.provider.execution.run_deal_job`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sqlite3
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lilypad.observability import log_state_change
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
 from lilypad.provider.logic import Action, DealSnapshot, JobStatus, LocalJob, OfferTerms, decide
+from lilypad.service import (
+    DealStateStore,
+    EventWaker,
+    ServiceLoop,
+    log_event,
+    read_chain_metrics,
+    remove_leftover_containers,
+    resolve_solver_address,
+)
 
-if TYPE_CHECKING:
-    from lilypad.client import DealJob
-
-__all__ = [
-    "FAULT_ENV",
-    "DealStateStore",
-    "EventWaker",
-    "ProviderConfig",
-    "ResourceProvider",
-    "execute_job",
-    "log_event",
-    "read_chain_metrics",
-    "remove_leftover_containers",
-    "resolve_solver_address",
-    "snapshot_from_chain",
-]
+__all__ = ["FAULT_ENV", "ProviderConfig", "ResourceProvider", "snapshot_from_chain"]
 
 log = logging.getLogger("lilypad.provider")
 
 #: The test-only fault injection variable (see the module docstring).
 FAULT_ENV = "LILYPAD_PROVIDER_FAULT"
 _FAULTS = frozenset({"", "wrong-result", "die-mid-job"})
-
-
-def log_event(logger: logging.Logger, event: str, **fields: Any) -> None:
-    """One structured (JSON) log line."""
-    logger.info(json.dumps({"event": event, **fields}, default=str, sort_keys=True))
-
-
-# --------------------------------------------------------------------------
-# Shared helpers
-# --------------------------------------------------------------------------
-
-
-class DealStateStore:
-    """Per-deal local state in SQLite: ``status`` plus free-form JSON ``data``. Thread-safe."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS deals (deal_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
-            " data TEXT NOT NULL DEFAULT '{}', updated_at REAL NOT NULL)"
-        )
-
-    def get(self, deal_id: str) -> tuple[str, dict[str, Any]] | None:
-        with self._lock:
-            row = self._conn.execute("SELECT status, data FROM deals WHERE deal_id = ?", (deal_id,)).fetchone()
-        return None if row is None else (row[0], json.loads(row[1]))
-
-    def put(self, deal_id: str, status: str, **data: Any) -> dict[str, Any]:
-        """Set ``status`` and merge ``data`` into what is stored; the merged data."""
-        with self._lock:
-            row = self._conn.execute("SELECT data FROM deals WHERE deal_id = ?", (deal_id,)).fetchone()
-            merged = {**(json.loads(row[0]) if row else {}), **data}
-            self._conn.execute(
-                "INSERT INTO deals (deal_id, status, data, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(deal_id)"
-                " DO UPDATE SET status = excluded.status, data = excluded.data, updated_at = excluded.updated_at",
-                (deal_id, status, json.dumps(merged), time.time()),
-            )
-        return merged
-
-    def all(self) -> dict[str, tuple[str, dict[str, Any]]]:
-        with self._lock:
-            rows = self._conn.execute("SELECT deal_id, status, data FROM deals").fetchall()
-        return {r[0]: (r[1], json.loads(r[2])) for r in rows}
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-class EventWaker:
-    """Follows the solver's ``/events`` stream in a daemon thread and sets
-    ``wake`` on every ``deal`` event (the loop polls anyway: this only makes it prompt)."""
-
-    def __init__(self, solver_url: str, wake: threading.Event, stop: threading.Event) -> None:
-        self.solver_url, self.wake, self.stop = solver_url, wake, stop
-        self.thread = threading.Thread(target=self._run, name="solver-events", daemon=True)
-
-    def start(self) -> EventWaker:
-        self.thread.start()
-        return self
-
-    def _run(self) -> None:
-        from lilypad.client import SolverClient
-
-        client = SolverClient(self.solver_url, retries=0)
-        while not self.stop.is_set():
-            try:
-                with client.events(read_timeout=30.0) as stream:
-                    for event in stream:
-                        if self.stop.is_set():
-                            return
-                        if event.type == "deal":
-                            self.wake.set()
-            except Exception:  # the solver is down or restarting: polling covers it
-                self.stop.wait(1.0)
-
-
-def resolve_solver_address(client: Any, given: str | None) -> str:
-    """``given``, else the solver's ``/health`` ``solver`` field, else an error."""
-    from eth_utils import is_address, to_checksum_address
-
-    from lilypad.exceptions import ServiceConfigError, SolverAddressUnknownError
-
-    if given:
-        if not is_address(given):
-            raise ServiceConfigError("--solver-address", f"{given!r} is not an address")
-        return to_checksum_address(given)
-    reported = client.health().solver
-    if not reported or not is_address(reported):
-        raise SolverAddressUnknownError(client.base_url)
-    return to_checksum_address(reported)
 
 
 def snapshot_from_chain(contracts: Any, deal: Deal, module_ref: str | None) -> DealSnapshot:
@@ -180,62 +79,6 @@ def snapshot_from_chain(contracts: Any, deal: Deal, module_ref: str | None) -> D
         agreed_at=int(a.agreed_at), results_submitted_at=int(a.results_submitted_at),
         mediation_requested_at=int(a.mediation_requested_at),
     )
-
-
-def read_chain_metrics(metrics: Any, contracts: Any, address: str, deal_ids: list[str], *, side: str) -> None:
-    """Record the chain head, ``address``'s ETH and LP balances and the LP it
-    has locked (``side`` of each deal's escrow) in ``metrics`` (a
-    :class:`~lilypad.observability.metrics.DaemonMetrics`)."""
-    from ape import chain
-
-    # Every figure is read at the same block: a payout mined between two
-    # reads would otherwise show the LP both paid out and still locked.
-    head = chain.blocks.head
-    at = int(head.number)
-    locked = 0
-    for deal_id in deal_ids:
-        escrow = contracts.escrow(deal_id, block_id=at)
-        if not escrow.settled:
-            locked += int(getattr(escrow, side))
-    metrics.chain_read(head_block=at, head_timestamp=int(head.timestamp),
-                       # hex: ape-foundry passes the block id to anvil raw, and anvil refuses an int
-                       eth_wei=int(chain.provider.get_balance(address, block_id=hex(at))),
-                       lp_units=contracts.balance_of(address, block_id=at), locked_units=locked)
-
-
-def execute_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
-                client: Any | None = None) -> Any:
-    """Resolve ``job.module`` (allowlist enforced, the signed commit checked),
-    render it with ``job.inputs``, download and verify its input files
-    through ``client`` and run it in a fresh work directory; the executor's
-    ``RunResult`` (see :func:`lilypad.provider.execution.run_deal_job`)."""
-    from lilypad.provider.execution import run_deal_job
-
-    return run_deal_job(job, cache_dir=cache_dir, runs_dir=runs_dir, allowlist=allowlist, client=client)
-
-
-def remove_leftover_containers(data_dir: Path, logger: logging.Logger) -> list[str]:
-    """Remove the job containers a killed run of this service left behind (those
-    whose work dirs are in ``<data_dir>/runs``; created or running); their ids.
-    Deals they belonged to are resumed from the store and run again. A Docker
-    engine that cannot be reached is logged, not fatal: jobs retry later."""
-    from lilypad.executor import cleanup_stale_containers
-    from lilypad.settings import get_settings
-
-    runs_dir = get_settings(data_dir=data_dir).runs_dir
-    try:
-        removed = cleanup_stale_containers(under=runs_dir)
-    except Exception as exc:  # noqa: BLE001 - the engine may be down; the job loop copes
-        log_event(logger, "leftover_containers_not_checked", error=f"{type(exc).__name__}: {exc}")
-        return []
-    if removed:
-        log_event(logger, "leftover_containers_removed", count=len(removed), ids=[i[:12] for i in removed])
-    return removed
-
-
-# --------------------------------------------------------------------------
-# The provider
-# --------------------------------------------------------------------------
 
 
 @dataclass
@@ -280,8 +123,6 @@ class ResourceProvider:
         if config.slots < 1:
             raise ServiceConfigError("--slots", "must be at least 1")
         self.config = config
-        self.stop_event = threading.Event()
-        self.wake = threading.Event()
         self.store = DealStateStore(Path(config.data_dir) / "provider.db")
         self._running: dict[str, Future[Any]] = {}
         self._retry_at: dict[str, float] = {}
@@ -295,12 +136,11 @@ class ResourceProvider:
         from lilypad.observability.metrics import DaemonMetrics
 
         self.metrics = DaemonMetrics("provider")
-        self.metrics_server: Any = None
+        self.loop = ServiceLoop(config.poll_interval, name="provider", logger=log, metrics=self.metrics)
         self._chain_read_at = 0.0
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.wake.set()
+        self.loop.stop()
 
     # ------------------------------------------------------------------ setup
     def _spec(self) -> Any:
@@ -363,58 +203,39 @@ class ResourceProvider:
         pool = ThreadPoolExecutor(max_workers=c.slots, thread_name_prefix="job")
         with connected(c.network, c.deployments_dir) as contracts:
             self.contracts = contracts
-            self._start_metrics()
+            server = self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host, health=lambda: {
+                "address": self.address, "jobs_running": self._jobs_running()})
             log_event(log, "provider_started", address=self.address, solver=solver, slots=c.slots,
                       fault=c.fault or None, data_dir=str(c.data_dir),
-                      metrics_port=self.metrics_server.port if self.metrics_server else None)
+                      metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)
-            EventWaker(c.solver_url, self.wake, self.stop_event).start()
+            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
             try:
-                while not self.stop_event.is_set():
-                    try:
-                        if time.time() > self._offer_expires - min(300, c.offer_ttl / 4):
-                            self._post_offer(client)
-                        self.step(client, pool)
-                        self._read_chain()
-                        self.metrics.round_done(True)
-                    except Exception as exc:  # keep serving; the next round retries
-                        self.metrics.round_done(False)
-                        log_event(log, "round_failed", error=f"{type(exc).__name__}: {exc}")
-                    self.wake.wait(c.poll_interval)
-                    self.wake.clear()
+                self.loop.run(lambda: self._round(client, pool))
             finally:
                 if self._offer_id is not None:
                     self._cancel_offer(client, self._offer_id)
                 pool.shutdown(wait=False, cancel_futures=True)
                 client.close()
-                if self.metrics_server is not None:
-                    self.metrics_server.stop()
+                self.loop.stop_metrics()
                 log_event(log, "provider_stopped", address=self.address)
 
-    def _start_metrics(self) -> None:
-        from lilypad.observability.metrics import MetricsServer
+    def _round(self, client: Any, pool: ThreadPoolExecutor) -> None:
+        """One round of the loop: refresh the offer when due, handle the deals, read the chain."""
+        if time.time() > self._offer_expires - min(300, self.config.offer_ttl / 4):
+            self._post_offer(client)
+        self.step(client, pool)
+        self._read_chain()
 
-        if self.config.metrics_port is None:
-            return
-        max_age = max(60.0, 20 * self.config.poll_interval)
-        try:
-            server = MetricsServer(self.metrics.registry, self.config.metrics_port, host=self.config.metrics_host,
-                                   health=lambda: self.metrics.health(
-                                       max_round_age=max_age, address=self.address,
-                                       jobs_running=sum(not f.done() for f in self._running.values())))
-        except OSError as exc:
-            from lilypad.exceptions import ServiceConfigError
-
-            raise ServiceConfigError("--metrics-port", f"cannot listen on {self.config.metrics_host}:"
-                                                       f"{self.config.metrics_port}: {exc}") from None
-        self.metrics_server = server.start()
+    def _jobs_running(self) -> int:
+        return sum(not f.done() for f in self._running.values())
 
     def _read_chain(self, every: float = 5.0) -> None:
         """Every ``every`` seconds: the chain head, balances and LP locked in open deals' escrow."""
-        if self.metrics_server is None or time.time() - self._chain_read_at < every:
+        if self.loop.metrics_server is None or time.time() - self._chain_read_at < every:
             return
         self._chain_read_at = time.time()
-        self.metrics.running.set(sum(not f.done() for f in self._running.values()))
+        self.metrics.running.set(self._jobs_running())
         try:
             read_chain_metrics(self.metrics, self.contracts, self.address,
                                [d for d, (status, _) in self.store.all().items()
@@ -516,11 +337,12 @@ class ResourceProvider:
             receipt = self.contracts.timeout(deal, self.account)
             log_event(log, "timeout_claimed", deal_id=deal_id, function=decision.timeout, reason=decision.reason,
                       tx=getattr(receipt, "txn_hash", None))
-            self.wake.set()
+            self.loop.wake()
 
     def _run_job(self, solver_url: str, deal_id: str) -> None:
         """In a worker thread: fetch the job, run it, keep its result."""
         from lilypad.protocol.allowlist import Allowlist
+        from lilypad.provider.execution import run_deal_job
         from lilypad.results.cid import directory_cid
         from lilypad.settings import get_settings
 
@@ -532,8 +354,8 @@ class ResourceProvider:
                 job = client.job(deal_id)
                 log_event(log, "job_started", deal_id=deal_id, module=job.module.ref,
                           inputs_cid=job.inputs_cid)
-                result = execute_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
-                                     allowlist=allowlist, client=client)
+                result = run_deal_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+                                      allowlist=allowlist, client=client)
             cid = result.cid
             if self.config.fault == "wrong-result":
                 with open(Path(result.result_dir) / "stdout", "a", encoding="utf-8") as handle:
@@ -546,7 +368,7 @@ class ResourceProvider:
             self._run_failed(deal_id, exc)
         finally:
             self.metrics.job_finished(time.monotonic() - started, outcome)
-            self.wake.set()
+            self.loop.wake()
 
 
     def _run_failed(self, deal_id: str, exc: Exception) -> None:

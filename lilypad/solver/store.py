@@ -22,10 +22,11 @@ A provider's slot usage is *derived* from ``deals`` (the deals of that
 provider not yet in a terminal state, see :meth:`SolverStore.active_deal_slots`)
 rather than kept as a counter, so it can never drift from the deals.
 
-The connection runs in WAL mode with ``synchronous=NORMAL``; one connection is
+The connection is opened by :func:`lilypad.service.state.open_sqlite` (WAL,
+autocommit, foreign keys) with ``synchronous=NORMAL``; one connection is
 shared by all threads behind a re-entrant lock, and every write is one
 ``BEGIN IMMEDIATE`` transaction (so a second process on the same file waits
-for the lock, up to ``busy_timeout``). The schema is versioned in
+for the lock, up to :data:`~lilypad.service.state.BUSY_TIMEOUT_S`). The schema is versioned in
 ``schema_version`` and migrated forward on open (:data:`MIGRATIONS`).
 """
 
@@ -45,6 +46,7 @@ from lilypad.exceptions import SolverStoreError
 from lilypad.protocol.deal import TERMINAL_STATES, AgreementState, Deal
 from lilypad.protocol.offers import ResourceOffer
 from lilypad.protocol.signing import SignedOffer
+from lilypad.service.state import open_sqlite
 
 __all__ = [
     "AgreementTimes",
@@ -221,18 +223,12 @@ class SolverStore:
     """The solver's SQLite database at ``path`` (created, with its parent
     directory, if missing). Thread-safe; close it with :meth:`close`."""
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 10.0) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._depth = 0
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
+        self._conn = open_sqlite(self.path, synchronous="NORMAL")
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
         self._migrate()
         self.nonces = SqliteNonceRegistry(self)
 

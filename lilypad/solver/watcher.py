@@ -20,8 +20,9 @@ and calls the matching controller timeout with the solver's account. A revert
 skipped; either way the deal's current agreement is recorded in the core, so
 it is not tried again.
 
-Both run in a daemon thread (:meth:`start` / :meth:`stop`, or as context
-managers) inside an ape network context the caller keeps open (see
+Both are :class:`~lilypad.service.loop.ServiceLoop`\\ s run in a daemon thread
+(:meth:`start` / :meth:`stop`, or as context managers; a failed round is
+logged and retried after the interval) inside an ape network context the caller keeps open (see
 :func:`lilypad.chain.connected`). ape's network state is process-global and
 not made for concurrent use, so every chain interaction of these threads
 holds ``lock`` (default :data:`CHAIN_LOCK`, which other threads of the
@@ -33,13 +34,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lilypad.exceptions import CursorAheadOfChainError
 from lilypad.protocol.deal import AgreementState
+from lilypad.service.loop import ServiceLoop
 from lilypad.solver.store import AgreementTimes
 
 if TYPE_CHECKING:
@@ -96,63 +97,21 @@ def _deal_hex(value: Any) -> str:
     return "0x" + raw.hex()
 
 
-class _Loop:
-    """A daemon thread calling :meth:`step` every ``interval`` seconds until stopped."""
+class _ChainLoop(ServiceLoop):
+    """The service loop in a daemon thread, its failed rounds logged as text:
+    one line when the chain is unreachable, the traceback otherwise."""
 
-    name = "loop"
+    def round_failed(self, exc: Exception) -> None:
+        from lilypad.chain.tx import is_transient
 
-    def __init__(self, interval: float) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        self.interval = float(interval)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors = 0
-
-    def step(self) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.step()
-            except Exception as exc:  # keep following whatever one round hit
-                from lilypad.chain.tx import is_transient
-
-                self.errors += 1
-                if is_transient(exc):  # the RPC (or the network to it) is down: one line, not a traceback
-                    log.warning("%s: round failed, the chain is unreachable (%s: %s); retrying in %.1fs",
-                                self.name, type(exc).__name__, exc, self.interval)
-                else:
-                    log.exception("%s: round failed", self.name)
-            self._stop.wait(self.interval)
-
-    def start(self) -> _Loop:
-        if self._thread is not None and self._thread.is_alive():
-            return self
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def __enter__(self) -> _Loop:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        if is_transient(exc):  # the RPC (or the network to it) is down: one line, not a traceback
+            log.warning("%s: round failed, the chain is unreachable (%s: %s); retrying in %.1fs",
+                        self.name, type(exc).__name__, exc, self.interval)
+        else:
+            log.exception("%s: round failed", self.name)
 
 
-class ChainWatcher(_Loop):
+class ChainWatcher(_ChainLoop):
     """Feeds the core the on-chain state of its deals (see the module docstring).
 
     ``cursor_db`` is the SQLite file of the :class:`~lilypad.chain.events.LogCursor`
@@ -249,7 +208,7 @@ class ChainWatcher(_Loop):
         return total
 
 
-class TimeoutKeeper(_Loop):
+class TimeoutKeeper(_ChainLoop):
     """Drives overdue deals to their on-chain timeout with ``account`` (see the
     module docstring). ``clock()`` is the chain time (default: the head
     block's timestamp). ``sent`` counts the timeouts that went through,

@@ -1,4 +1,4 @@
-"""The shared observability helpers: state-change log lines and the metrics HTTP server."""
+"""The shared observability helpers: state-change and event log lines and the metrics HTTP server."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lilypad.observability import format_state_change, log_state_change
+from lilypad.observability import (
+    format_event,
+    format_state_change,
+    log_event,
+    log_state_change,
+)
 from lilypad.observability.metrics import DaemonMetrics, MetricsServer
 
 
@@ -39,6 +45,19 @@ def test_state_change_is_one_json_line_without_secrets(caplog):
     assert record == {"event": "state_change", "component": "provider", "entity": "deal", "id": "0xabc",
                       "old": "agreed", "new": "running", "reason": "picked up", "tx": None}
     assert "deadbeef" not in line
+
+
+def test_event_line_is_sorted_json_and_a_key_in_a_field_is_never_written(caplog):
+    key = "0x" + "5e" * 32
+    with caplog.at_level(logging.INFO, logger="lilypad.bridge"):
+        line = log_event(logging.getLogger("lilypad.bridge"), "bridge_started", solver="0xAb", resuming=2,
+                         private_key=key, web3_private_key=key, key=key, mnemonic="twelve words", fault=None)
+    assert caplog.records[-1].getMessage() == line and caplog.records[-1].levelno == logging.INFO
+    assert line == '{"event": "bridge_started", "fault": null, "resuming": 2, "solver": "0xAb"}'
+    assert key[2:] not in caplog.text and "twelve" not in caplog.text
+    # What the benchmarks parse: sorted keys, values through str() when not JSON.
+    assert format_event("job_started", deal_id="0x01", at=Path("/x")) == (
+        '{"at": "/x", "deal_id": "0x01", "event": "job_started"}')
 
 
 def test_state_change_key_value_format(monkeypatch):
