@@ -80,6 +80,7 @@ __all__ = [
     "DealNotFoundError",
     "SolverUnavailableError",
     "SolverRequestError",
+    "SolverDomainMismatchError",
     # resource provider and mediator daemons
     "ServiceError",
     "ServiceConfigError",
@@ -809,6 +810,22 @@ class SolverAddressUnknownError(ServiceError):
         )
 
 
+class SolverDomainMismatchError(SolverError):
+    """The solver signs offers for chain ``solver_chain_id`` / controller
+    ``solver_controller``, not for the deployment in use (``chain_id`` /
+    ``controller``): an offer signed for it could be replayed there."""
+
+    def __init__(self, solver_chain_id: int, solver_controller: str, chain_id: int, controller: str) -> None:
+        self.solver_chain_id = solver_chain_id
+        self.solver_controller = solver_controller
+        self.chain_id = chain_id
+        self.controller = controller
+        super().__init__(
+            f"the solver signs for chain {solver_chain_id} / controller {solver_controller}, not this "
+            f"deployment's ({chain_id} / {controller})"
+        )
+
+
 # --------------------------------------------------------------------------
 # Job creator: lilypad run, status and fetch (lilypad.jobcreator)
 # --------------------------------------------------------------------------
@@ -875,7 +892,7 @@ class InputFilesError(JobCreatorError):
 
 
 # --------------------------------------------------------------------------
-# The bridge: smart-contract jobs (lilypad.bridge)
+# The bridge: smart-contract jobs (lilypad.jobcreator.bridge)
 # --------------------------------------------------------------------------
 
 

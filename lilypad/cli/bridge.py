@@ -71,7 +71,7 @@ def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_k
         return
     from eth_utils import is_address
 
-    from lilypad.bridge.daemon import Bridge, BridgeConfig
+    from lilypad.jobcreator.bridge.daemon import Bridge, BridgeConfig
     from lilypad.cli.jobcreator import _signer
     from lilypad.exceptions import LilypadError
 
@@ -101,7 +101,7 @@ def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_k
 @click.argument("job_id", required=False, type=int)
 def status(data_dir: Path | None, as_json: bool, limit: int, job_id: int | None) -> None:
     """List the bridge's jobs and their states (or one job with its history)."""
-    from lilypad.bridge.store import BridgeJobStore
+    from lilypad.jobcreator.bridge.store import BridgeJobStore
 
     path = _state_dir(data_dir) / "bridge.db"
     if not path.is_file():

@@ -62,7 +62,7 @@ from lilypad.results.archive import pack, unpack
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import DEFAULT_MAX_RESULT_BYTES
 
-__all__ = ["EventStream", "SolverClient", "SolverEvent"]
+__all__ = ["EventStream", "SolverClient", "SolverEvent", "resolve_solver_address"]
 
 _API = "/api/v1"
 _RETRY_STATUSES = frozenset({502, 503, 504})
@@ -419,3 +419,22 @@ class SolverClient:
                 continue
             raise self._refused("GET", url, response)
         raise SolverUnavailableError(self.base_url, reason, self.retries + 1)
+
+
+def resolve_solver_address(client: SolverClient, given: str | None) -> str:
+    """``given``, else the solver's ``/health`` ``solver`` field, else an error
+    (:class:`~lilypad.exceptions.ServiceConfigError` for a ``given`` that is no
+    address, :class:`~lilypad.exceptions.SolverAddressUnknownError` when the
+    solver reports none); checksummed."""
+    from eth_utils import is_address, to_checksum_address
+
+    from lilypad.exceptions import ServiceConfigError, SolverAddressUnknownError
+
+    if given:
+        if not is_address(given):
+            raise ServiceConfigError("--solver-address", f"{given!r} is not an address")
+        return to_checksum_address(given)
+    reported = client.health().solver
+    if not reported or not is_address(reported):
+        raise SolverAddressUnknownError(client.base_url)
+    return to_checksum_address(reported)

@@ -2,7 +2,7 @@
 
 :func:`download_verified` downloads a deal's result into
 ``<data_dir>/downloaded-files/<deal id>/`` and keeps it only if its CID is
-the one recorded on-chain; :func:`deal_status` and :func:`fetch_result` serve
+the one recorded on-chain, saying how it went in a :class:`Download`; :func:`deal_status` and :func:`fetch_result` serve
 ``lilypad status`` and ``lilypad fetch`` (they need only the solver's URL and
 the network). Re-exported by :mod:`lilypad.jobcreator.run`.
 """
@@ -14,6 +14,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,23 @@ from lilypad.exceptions import (
 from lilypad.jobcreator.logic import outcome_of
 from lilypad.protocol.deal import Deal
 
-__all__ = ["deal_status", "download_dir", "download_verified", "fetch_result", "result_hints"]
+__all__ = ["Download", "deal_status", "download_dir", "download_verified", "fetch_result", "result_hints"]
+
+
+@dataclass(frozen=True)
+class Download:
+    """How :func:`download_verified` went: ``path`` of the verified result, or
+    ``problem`` saying why there is none; ``final`` when waiting cannot help
+    (the result served is not the one recorded on-chain, or is unusable), as
+    opposed to a result that is not there yet or a solver that is unreachable."""
+
+    path: Path | None
+    problem: str | None = None
+    final: bool = False
+
+    @property
+    def verified(self) -> bool:
+        return self.path is not None
 
 
 def download_dir(data_dir: Path) -> Path:
@@ -40,14 +57,14 @@ def download_dir(data_dir: Path) -> Path:
 
 def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Path, *,
                       wait: float = 0.0, poll: float = 0.5,
-                      clock: Callable[[], float] = time.monotonic) -> tuple[Path | None, str | None]:
+                      clock: Callable[[], float] = time.monotonic) -> Download:
     """Download ``deal_id``'s result into ``<data_dir>/downloaded-files/<deal id>/``
     and keep it only if its CID is ``expected_cid`` (read from the chain).
 
-    Returns ``(path, None)``, or ``(None, problem)``. Answers that may change
-    (no upload yet, the solver has not seen the on-chain result yet, solver
-    unreachable) are retried for ``wait`` seconds; a result that is not the
-    one recorded on-chain is a problem at once."""
+    Answers that may change (no upload yet, the solver has not seen the
+    on-chain result yet, solver unreachable) are retried for ``wait`` seconds;
+    a result that is not the one recorded on-chain, or is unusable, is a
+    ``final`` problem at once."""
     from lilypad.results.cid import directory_cid
 
     root = download_dir(data_dir)
@@ -55,7 +72,7 @@ def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Pa
     if dest.is_dir():
         try:
             if directory_cid(dest) == expected_cid:
-                return dest, None
+                return Download(dest)
         except LilypadError:
             pass
         dest.rename(root / f"{deal_id}.stale-{int(time.time())}")
@@ -66,24 +83,26 @@ def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Pa
         try:
             client.download_result(deal_id, tmp, expected_cid)
             os.replace(tmp, dest)
-            return dest, None
+            return Download(dest)
         except ResultCIDMismatchError as exc:
-            return None, f"the solver served a result whose CID is not the one recorded on-chain ({exc})"
+            return Download(None, f"the solver served a result whose CID is not the one recorded on-chain ({exc})",
+                            final=True)
         except (UnsafeResultError, ResultTooLargeError, ResultArchiveError) as exc:
-            return None, f"the downloaded result is unusable ({exc})"
+            return Download(None, f"the downloaded result is unusable ({exc})", final=True)
         except SolverRequestError as exc:
             if exc.code == "result_cid_mismatch":
-                return None, f"the uploaded result is not the one recorded on-chain ({exc.detail})"
+                return Download(None, f"the uploaded result is not the one recorded on-chain ({exc.detail})",
+                                final=True)
             problem = f"the solver cannot serve the result ({exc.status} {exc.code}: {exc.detail})"
             if exc.status not in (404, 409):
-                return None, problem
+                return Download(None, problem)
         except SolverUnavailableError as exc:
             problem = str(exc)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         if clock() >= end:
-            return None, problem
+            return Download(None, problem)
         time.sleep(poll)
 
 
@@ -146,7 +165,7 @@ def fetch_result(deal_id: str, contracts: Any, client: Any, data_dir: Path, *, w
     if cid is None:
         state = contracts.agreement(deal_id).state
         raise JobCreatorError(f"deal {deal_id} has no result recorded on-chain (state {state.name})")
-    path, problem = download_verified(client, deal_id, cid, data_dir, wait=wait, poll=poll)
-    if path is None:
-        raise JobCreatorError(f"cannot fetch the result of deal {deal_id}: {problem}")
-    return path, cid
+    got = download_verified(client, deal_id, cid, data_dir, wait=wait, poll=poll)
+    if got.path is None:
+        raise JobCreatorError(f"cannot fetch the result of deal {deal_id}: {got.problem}")
+    return got.path, cid

@@ -47,7 +47,7 @@ from lilypad.exceptions import (
     LilypadError,
     NoMatchError,
     OfferStateError,
-    SolverAddressUnknownError,
+    SolverDomainMismatchError,
     SolverError,
     SolverRequestError,
     SolverUnavailableError,
@@ -56,7 +56,6 @@ from lilypad.jobcreator.inputs import MAX_INPUT_FILE_BYTES, check_inputs_path, u
 from lilypad.jobcreator.logic import (
     Stage,
     StageTracker,
-    deal_problems,
     format_tokens,
     interrupt_plan,
     judge,
@@ -65,18 +64,13 @@ from lilypad.jobcreator.logic import (
     stage_of,
 )
 from lilypad.jobcreator.results import deal_status, download_verified, fetch_result, result_hints
-from lilypad.protocol.deal import AgreementState, Deal, DealPricing, DealTimeouts
-from lilypad.protocol.offers import (
-    DEFAULT_JOB_PRICING,
-    DEFAULT_TIMEOUTS,
-    JobModule,
-    JobOffer,
-    PricingMode,
-    ResourceSpec,
-)
+from lilypad.jobcreator.steps import check_solver_domain, checked_deal, job_offer
+from lilypad.protocol.deal import AgreementState, Deal, DealPricing
+from lilypad.protocol.offers import DEFAULT_JOB_PRICING, JobOffer, PricingMode, ResourceSpec
 
 if TYPE_CHECKING:
     from lilypad.client import DealView, OfferView
+    from lilypad.protocol.signing import OfferDomain
 
 __all__ = [
     "MAX_INPUT_FILE_BYTES",
@@ -89,7 +83,6 @@ __all__ = [
     "fetch_result",
     "result_hints",
     "run_job",
-    "solver_address",
     "through_outage",
     "wait_for_match",
 ]
@@ -182,16 +175,6 @@ class RunRecords:
 # --------------------------------------------------------------------------
 # Pieces
 # --------------------------------------------------------------------------
-
-
-def solver_address(client: Any, explicit: str | None) -> str:
-    """``explicit``, else the ``solver`` field of the solver's health answer."""
-    if explicit:
-        return explicit
-    reported = client.health().solver
-    if not reported:
-        raise SolverAddressUnknownError(client.base_url)
-    return str(reported)
 
 
 def _concerns(event: Any, offer_id: str) -> bool:
@@ -338,6 +321,7 @@ class _Run:
 
     # steps
     def build_offer(self) -> JobOffer:
+        from lilypad.client import resolve_solver_address
         from lilypad.modules.resolve import ModuleResolver
 
         req = self.request
@@ -345,34 +329,28 @@ class _Run:
         spec = resolved.render(req.inputs)
         self.inputs_cid = check_inputs_path(req.inputs_path, tuple(spec.input_files.required))
         machine = ResourceSpec.from_machine(spec.machine)
-        submit = max(DEFAULT_TIMEOUTS.submit_results, int(spec.execution_timeout_seconds or 0))
-        timeouts: DealTimeouts = DEFAULT_TIMEOUTS.model_copy(update={"submit_results": submit})
         self.echo(f"[{Stage.PREPARING.value}] module {req.module} -> {resolved.repo}@{resolved.commit[:12]} "
                   f"(cpu {machine.cpu}m, ram {machine.ram} MB, gpu {machine.gpu})")
         self.check_domain()  # the first word with the solver: an unreachable one fails fast
-        sol = self.through_outage(lambda: solver_address(self.client, req.solver_address))
+        sol = self.through_outage(lambda: resolve_solver_address(self.client, req.solver_address))
         try:
-            return JobOffer(
-                job_creator=self.account.address, solver=sol,
-                module=JobModule(ref=req.module, repo=resolved.repo, commit=resolved.commit),
-                inputs=dict(req.inputs), spec=machine, pricing_mode=req.pricing_mode, pricing=req.pricing,
-                mediators=list(req.mediators), target=req.target, timeouts=timeouts, inputs_cid=self.inputs_cid,
-            )
+            return job_offer(job_creator=self.account.address, solver=sol, module_ref=req.module, resolved=resolved,
+                             spec=spec, inputs=req.inputs, pricing=req.pricing, mediators=req.mediators,
+                             pricing_mode=req.pricing_mode, target=req.target, inputs_cid=self.inputs_cid)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "offer"
             raise JobCreatorError(f"cannot make a job offer: {where}: {first['msg']}") from None
 
-    def check_domain(self) -> Any:
-        domain = self.client.offer_domain()
-        dep = self.contracts.deployment
-        if domain.chain_id != dep.chain_id or domain.verifying_contract.lower() != dep.contracts["controller"].lower():
+    def check_domain(self) -> OfferDomain:
+        try:
+            return check_solver_domain(self.client, self.contracts.deployment)
+        except SolverDomainMismatchError as exc:
             raise JobCreatorError(
-                f"the solver signs for chain {domain.chain_id} / controller {domain.verifying_contract}, but "
-                f"{self.request.network} is chain {dep.chain_id} / controller {dep.contracts['controller']}: "
+                f"the solver signs for chain {exc.solver_chain_id} / controller {exc.solver_controller}, but "
+                f"{self.request.network} is chain {exc.chain_id} / controller {exc.controller}: "
                 "refusing to sign an offer for another deployment"
-            )
-        return domain
+            ) from None
 
     def post_and_match(self, offer: JobOffer) -> DealView:
         from lilypad.protocol.signing import sign_offer
@@ -401,13 +379,12 @@ class _Run:
             self.stage(Stage.FAILED, outcome=f"offer {state}")
             raise NoMatchError(self.report.offer_id, str(state))
         self.report.deal_id = str(view.deal_id)
-        deal_view = self.client.deal(self.report.deal_id)
-        deal = deal_view.terms
-        problems = deal_problems(deal, offer, deal_id=self.report.deal_id)
-        if problems:
+        try:
+            deal_view = checked_deal(self.client, self.report.deal_id, offer, self.report.offer_id)
+        except DealTermsError:
             self.stage(Stage.FAILED, outcome="bad deal terms")
-            raise DealTermsError(self.report.offer_id, problems)
-        self.deal = deal
+            raise
+        deal = self.deal = deal_view.terms
         price = format_tokens(deal.pricing.instruction_price)
         self.stage(Stage.MATCHED, f"deal {self.report.deal_id} with provider {deal.members.resource_provider} "
                                   f"at {price} per instruction")
@@ -465,13 +442,13 @@ class _Run:
                    result_cid=cid)
         self.stage(Stage.DOWNLOADING, f"downloading the result from {self.client.base_url}")
         assert cid is not None
-        path, problem = download_verified(self.client, self.report.deal_id, cid, self.request.data_dir,
-                                          wait=min(self.request.download_timeout, max(0.0, self.deadline -
-                                                                                       time.monotonic())),
-                                          poll=self.request.poll_interval)
-        self.report.results_dir = path
-        mediate = path is not None and should_mediate(self.request.mediate, self.request.mediation_chance)
-        verdict = judge(path is not None, problem, mediate=mediate)
+        got = download_verified(self.client, self.report.deal_id, cid, self.request.data_dir,
+                                wait=min(self.request.download_timeout, max(0.0, self.deadline - time.monotonic())),
+                                poll=self.request.poll_interval)
+        self.report.results_dir = path = got.path
+        problem = got.problem
+        mediate = got.verified and should_mediate(self.request.mediate, self.request.mediation_chance)
+        verdict = judge(got.verified, problem, mediate=mediate)
         if verdict.accept:
             self.echo(f"[{Stage.DOWNLOADING.value}] {verdict.reason}")
             self.contracts.accept_result(self.deal, self.account)

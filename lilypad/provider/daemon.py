@@ -58,7 +58,6 @@ from lilypad.service import (
     log_event,
     read_chain_metrics,
     remove_leftover_containers,
-    resolve_solver_address,
 )
 
 __all__ = ["FAULT_ENV", "ProviderConfig", "ResourceProvider", "snapshot_from_chain"]
@@ -189,7 +188,7 @@ class ResourceProvider:
     def run(self) -> None:
         from lilypad.chain.connect import connected
         from lilypad.protocol.accounts import account_from_private_key
-        from lilypad.client import SolverClient
+        from lilypad.client import SolverClient, resolve_solver_address
         from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 
         c = self.config

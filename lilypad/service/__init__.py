@@ -12,7 +12,6 @@ keeps only its own decisions.
   and :class:`DealStateStore`, a daemon's per-deal state;
 * :mod:`lilypad.service.waker` - :class:`EventWaker`, the solver's ``/events``
   stream waking a daemon's loop;
-* :mod:`lilypad.service.solver_address` - :func:`resolve_solver_address`;
 * :mod:`lilypad.service.chain_metrics` - :func:`read_chain_metrics`, the chain
   figures of a daemon's ``/metrics``;
 * :mod:`lilypad.service.containers` - :func:`remove_leftover_containers` after
@@ -30,7 +29,6 @@ from lilypad.observability.logs import log_event
 from lilypad.service.chain_metrics import read_chain_metrics
 from lilypad.service.containers import remove_leftover_containers
 from lilypad.service.loop import ServiceLoop
-from lilypad.service.solver_address import resolve_solver_address
 from lilypad.service.state import BUSY_TIMEOUT_S, DealStateStore, open_sqlite
 from lilypad.service.waker import EventWaker
 
@@ -43,5 +41,4 @@ __all__ = [
     "open_sqlite",
     "read_chain_metrics",
     "remove_leftover_containers",
-    "resolve_solver_address",
 ]

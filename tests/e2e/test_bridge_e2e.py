@@ -14,7 +14,7 @@ import pytest
 
 from bridge_support import ClientChain, wait_for  # type: ignore[import-not-found]
 from e2e_support import MEDIATOR, PROVIDER, address_of  # type: ignore[import-not-found]
-from lilypad.bridge.logic import FAULT_POINTS
+from lilypad.jobcreator.bridge.logic import FAULT_POINTS
 from lilypad.results.cid import directory_cid
 
 PENDING, COMPLETED, FAILED = 1, 2, 3  # ExampleJobRunner.Status
@@ -45,7 +45,7 @@ def bridge_status(net) -> dict:
 
 
 def local_state(net, job_id: int) -> str | None:
-    from lilypad.bridge.store import BridgeJobStore
+    from lilypad.jobcreator.bridge.store import BridgeJobStore
 
     with BridgeJobStore(net.root / "bridge" / "bridge.db") as store:
         job = store.get(job_id)

@@ -29,11 +29,12 @@ from eth_account import Account
 
 from lilypad.client import SolverClient
 from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil, wait_for_port
-from lilypad.exceptions import SolverError
+from lilypad.exceptions import DealTermsError, SolverDomainMismatchError, SolverError
+from lilypad.jobcreator.steps import check_solver_domain, checked_deal
 from lilypad.protocol.accounts import account_from_private_key
 from lilypad.protocol.cid import ZERO_DIGEST, digest_to_cid
 from lilypad.protocol.deal import AgreementState, Deal
-from lilypad.protocol.offers import ResourceOffer, ResourceSpec
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer, ResourceSpec
 from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.results.cid import directory_cid
 from lilypad.results.store import ResultsStore
@@ -402,3 +403,37 @@ def test_bad_input_is_a_one_line_error(chain: Chain, solver: Solver, tmp_path: P
     assert isinstance(result.exception, SystemExit)
     nokey = runner.invoke(run, base, env={"WEB3_PRIVATE_KEY": ""})
     assert nokey.exit_code == 2 and "no key" in nokey.output
+
+
+def test_the_shared_steps_refuse_another_deployment_and_a_deal_that_is_not_the_offer(
+        chain: Chain, solver: Solver, tmp_path: Path) -> None:
+    dep = chain.contracts.deployment
+    with SolverClient(solver.url, retries=0) as client:
+        domain = check_solver_domain(client, dep)
+        assert (domain.chain_id, domain.verifying_contract.lower()) == (dep.chain_id,
+                                                                        dep.contracts["controller"].lower())
+        elsewhere = dep.model_copy(update={"contracts": {**dep.contracts, "controller": "0x" + "11" * 20}})
+        with pytest.raises(SolverDomainMismatchError) as mismatch:
+            check_solver_domain(client, elsewhere)
+        assert (mismatch.value.chain_id, mismatch.value.controller) == (dep.chain_id, "0x" + "11" * 20)
+        assert mismatch.value.solver_controller.lower() == dep.contracts["controller"].lower()
+
+        # A real match, then the deal checked against an offer it was not made for.
+        provider = StandIn(chain.contracts, client, tmp_path / "provider")
+        provider.post_offer()
+        creator = account_from_private_key(dev_private_key(CREATOR))
+        mine = JobOffer(job_creator=creator.address, solver=address(SOLVER), mediators=[address(MEDIATOR)],
+                        inputs={"Message": "steps"},
+                        module=JobModule(ref="cowsay:v0.0.1", repo="builtin:cowsay", commit="ab" * 20))
+        offer_id = client.post_job_offer(sign_offer(mine, creator, domain))
+        deadline = time.monotonic() + 30
+        while (view := client.job_offer(offer_id)).state == "open" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert view.state == "matched" and view.deal_id
+        assert checked_deal(client, view.deal_id, mine, offer_id).terms.members.job_creator == creator.address
+        other = mine.model_copy(update={"pricing": mine.pricing.model_copy(
+            update={"instruction_price": mine.pricing.instruction_price // 2})})
+        with pytest.raises(DealTermsError) as refused:
+            checked_deal(client, view.deal_id, other, offer_id)
+        assert refused.value.offer_id == offer_id and refused.value.problems
+

@@ -16,18 +16,14 @@ import pytest
 import uvicorn
 from eth_account import Account
 
+from lilypad.client import SolverClient, resolve_solver_address
 from lilypad.exceptions import ServiceConfigError, SolverAddressUnknownError
+from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
+from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.results.store import ResultsStore
-from lilypad.service import (
-    EventWaker,
-    remove_leftover_containers,
-    resolve_solver_address,
-)
+from lilypad.service import EventWaker, remove_leftover_containers
 from lilypad.solver.app import create_app
-from lilypad.client import SolverClient
-from lilypad.solver.offers import JobModule, JobOffer, ResourceOffer
 from lilypad.solver.service import SolverCore
-from lilypad.solver.signing import OfferDomain, sign_offer
 from lilypad.solver.store import SolverStore
 
 DOMAIN = OfferDomain(chain_id=31337, verifying_contract="0x" + "c0" * 20)

@@ -1,6 +1,6 @@
 """The bridge's per-job state in SQLite, keyed by the on-chain job id.
 
-One row per job the bridge has seen: its :class:`~lilypad.bridge.logic.BridgeState`,
+One row per job the bridge has seen: its :class:`~lilypad.jobcreator.bridge.logic.BridgeState`,
 the ``JobAdded`` facts (caller, payee, module, raw inputs), and what the steps
 recorded (the signed job offer and its id, the deal id and terms, the result
 CID, the failure reason), plus a retry counter and the time of the next try.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lilypad.bridge.logic import ACTIVE_STATES, BridgeState
+from lilypad.jobcreator.bridge.logic import ACTIVE_STATES, BridgeState
 from lilypad.service.state import open_sqlite
 
 __all__ = ["BridgeJob", "BridgeJobStore"]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lilypad.bridge.logic import (
+from lilypad.jobcreator.bridge.logic import (
     ACTIVE_STATES,
     FAULT_POINTS,
     BridgeState,

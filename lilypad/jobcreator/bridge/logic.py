@@ -2,7 +2,7 @@
 chain, what a finished deal means for the job, and retry timing.
 
 A smart-contract job moves through these local states (kept in SQLite by
-:class:`~lilypad.bridge.store.BridgeJobStore`, keyed by the on-chain job id)::
+:class:`~lilypad.jobcreator.bridge.store.BridgeJobStore`, keyed by the on-chain job id)::
 
     seen -> funds_taken -> offer_posted -> deal_agreed [-> checking] -> results -> delivered
       \\________________\\_______________\\______________\\____________\\--> failed

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lilypad.bridge.logic import BridgeState
-from lilypad.bridge.store import BridgeJobStore
+from lilypad.jobcreator.bridge.logic import BridgeState
+from lilypad.jobcreator.bridge.store import BridgeJobStore
 
 
 def _add(store, job_id=1, **kw):

@@ -5,7 +5,7 @@ A client contract calls ``runJob(module, inputs, payee)`` on
 
 1. follows ``JobAdded`` with an :class:`~lilypad.chain.events.EventPoller`
    (``LogFilter`` pages, a cursor persisted in SQLite, ``confirmations``) and
-   records each job in :class:`~lilypad.bridge.store.BridgeJobStore` before
+   records each job in :class:`~lilypad.jobcreator.bridge.store.BridgeJobStore` before
    committing the log, so a job is never missed and a re-delivered log is a no-op;
 2. checks the job (inputs ``K=V`` split on the first ``=``, the module resolves
    and renders, the payee's allowance and balance cover the deposit) and
@@ -22,14 +22,14 @@ A client contract calls ``runJob(module, inputs, payee)`` on
    the payee and tells the client if it implements ``jobFailed``.
 
 Every step first asks the chain whether it already happened (see
-:func:`~lilypad.bridge.logic.reconcile`), so after a crash at any point each
+:func:`~lilypad.jobcreator.bridge.logic.reconcile`), so after a crash at any point each
 job resumes from its last state and nothing is run, paid or delivered twice.
 Transient errors (RPC, solver unreachable) are retried with backoff without
 limit (the on-chain ``jobTimeout`` bounds a job anyway); other errors at most
 ``max_attempts`` times, then the job fails with the error as its reason.
 
 **Test-only fault injection.** ``LILYPAD_BRIDGE_FAULT=<point>`` (one of
-:data:`~lilypad.bridge.logic.FAULT_POINTS`) makes the process die abruptly
+:data:`~lilypad.jobcreator.bridge.logic.FAULT_POINTS`) makes the process die abruptly
 (exit status 3) at that point of the first job that reaches it.
 """
 
@@ -42,10 +42,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lilypad.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, deal_verdict, offer_nonce, reconcile
-from lilypad.bridge.store import BridgeJob, BridgeJobStore
+from lilypad.jobcreator.bridge.logic import (
+    FAULT_POINTS,
+    BridgeState,
+    backoff_delay,
+    deal_verdict,
+    offer_nonce,
+    reconcile,
+)
+from lilypad.jobcreator.bridge.store import BridgeJob, BridgeJobStore
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing, JobState
-from lilypad.service import EventWaker, ServiceLoop, log_event, resolve_solver_address
+from lilypad.service import EventWaker, ServiceLoop, log_event
 
 if TYPE_CHECKING:
     from lilypad.client import OfferView
@@ -123,8 +130,8 @@ class Bridge:
     def run(self) -> None:
         from lilypad.chain.connect import connected
         from lilypad.chain.events import EventPoller, LogCursor
-        from lilypad.protocol.accounts import account_from_private_key, is_ape_account
         from lilypad.client import SolverClient
+        from lilypad.protocol.accounts import account_from_private_key, is_ape_account
 
         c = self.config
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the state changes
@@ -136,7 +143,7 @@ class Bridge:
                 self.contracts = contracts
                 self._check_role()
                 self._start_metrics()
-                self._wait_for_solver(resolve_solver_address)
+                self._wait_for_solver()
                 if self.loop.stopping:
                     return
                 start = c.start_block if c.start_block is not None else int(contracts.deployment.block_number or 0)
@@ -164,8 +171,9 @@ class Bridge:
         self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host,
                                 health=lambda: {"address": self.account.address})
 
-    def _wait_for_solver(self, resolve_solver_address: Any) -> None:
+    def _wait_for_solver(self) -> None:
         """Learn the solver's address and signing domain, waiting out an outage."""
+        from lilypad.client import resolve_solver_address
         from lilypad.exceptions import SolverUnavailableError
 
         attempt = 0
@@ -190,15 +198,13 @@ class Bridge:
                 "bridge's key")
 
     def _domain(self) -> Any:
-        from lilypad.exceptions import ServiceConfigError
+        from lilypad.exceptions import ServiceConfigError, SolverDomainMismatchError
+        from lilypad.jobcreator.steps import check_solver_domain
 
-        domain = self.client.offer_domain()
-        dep = self.contracts.deployment
-        if domain.chain_id != dep.chain_id or domain.verifying_contract.lower() != dep.contracts["controller"].lower():
-            raise ServiceConfigError(
-                "--solver-url", f"the solver signs for chain {domain.chain_id} / controller "
-                f"{domain.verifying_contract}, not this deployment's ({dep.chain_id} / {dep.contracts['controller']})")
-        return domain
+        try:
+            return check_solver_domain(self.client, self.contracts.deployment)
+        except SolverDomainMismatchError as exc:
+            raise ServiceConfigError("--solver-url", str(exc)) from None
 
     def round(self, poller: Any) -> None:
         """Read new ``JobAdded`` logs, then move every due job one step."""
@@ -322,19 +328,16 @@ class Bridge:
         return self._set(job, BridgeState.FUNDS_TAKEN, f"took the deposit of {int(on_chain.deposit)} from the payee")
 
     def _build_offer(self, job: BridgeJob, attempt: int) -> Any:
+        from lilypad.jobcreator.steps import job_offer
         from lilypad.modules.inputs import parse_inputs
-        from lilypad.protocol.offers import DEFAULT_JOB_PRICING, DEFAULT_TIMEOUTS, JobModule, JobOffer, ResourceSpec
+        from lilypad.protocol.offers import DEFAULT_JOB_PRICING
 
         inputs = parse_inputs(job.inputs)
         resolved, spec = self._spec(job.module, inputs)
-        submit = max(DEFAULT_TIMEOUTS.submit_results, int(spec.execution_timeout_seconds or 0))
-        return JobOffer(
-            job_creator=self.account.address, solver=self.solver,
-            module=JobModule(ref=job.module, repo=resolved.repo, commit=resolved.commit), inputs=inputs,
-            spec=ResourceSpec.from_machine(spec.machine), pricing=self.config.pricing or DEFAULT_JOB_PRICING,
-            mediators=list(self.config.mediators), timeouts=DEFAULT_TIMEOUTS.model_copy(update={"submit_results": submit}),
-            nonce=offer_nonce(self.domain.chain_id, self.account.address, job.job_id, attempt),
-        )
+        return job_offer(job_creator=self.account.address, solver=self.solver, module_ref=job.module,
+                         resolved=resolved, spec=spec, inputs=inputs, pricing=self.config.pricing or DEFAULT_JOB_PRICING,
+                         mediators=self.config.mediators,
+                         nonce=offer_nonce(self.domain.chain_id, self.account.address, job.job_id, attempt))
 
     def post_offer(self, job: BridgeJob) -> BridgeJob:
         from lilypad.exceptions import SolverRequestError
@@ -386,8 +389,8 @@ class Bridge:
             log.debug("cancelling offer %s: %s", oid, exc)
 
     def follow_offer(self, job: BridgeJob) -> BridgeJob:
-        from lilypad.exceptions import OfferStateError, SolverRequestError
-        from lilypad.jobcreator.logic import deal_problems
+        from lilypad.exceptions import DealTermsError, OfferStateError, SolverRequestError
+        from lilypad.jobcreator.steps import checked_deal
         from lilypad.protocol.signing import SignedOffer
 
         oid = job.data["offer_id"]
@@ -407,11 +410,11 @@ class Bridge:
         if state != "matched" or not view or not view.deal_id:
             return self.fail(job, f"no resource provider matched the job (its offer is {state})")
         deal_id = str(view.deal_id)
-        deal = self.client.deal(deal_id).terms
         offer = SignedOffer.model_validate(job.data["signed_offer"]).offer
-        problems = deal_problems(deal, offer, deal_id=deal_id)
-        if problems:
-            return self.fail(job, "the solver's deal does not match the job offer: " + "; ".join(problems))
+        try:
+            deal = checked_deal(self.client, deal_id, offer, oid).terms
+        except DealTermsError as exc:
+            return self.fail(job, "the solver's deal does not match the job offer: " + "; ".join(exc.problems))
         agreement = self.contracts.agreement(deal_id)
         if not agreement.job_creator_agreed:
             self.contracts.ensure_allowance(self.account, deal.job_creator_deposit, unlimited=True)
@@ -421,8 +424,8 @@ class Bridge:
                          f"{deal.members.resource_provider}", deal_id=deal_id, deal_terms=deal.model_dump(mode="json"))
 
     def follow_deal(self, job: BridgeJob) -> BridgeJob:
-        from lilypad.jobcreator.logic import should_mediate
-        from lilypad.jobcreator.run import download_verified
+        from lilypad.jobcreator.logic import judge, should_mediate
+        from lilypad.jobcreator.results import download_verified
 
         deal_id = job.data["deal_id"]
         deal = Deal.model_validate(job.data["deal_terms"])
@@ -435,20 +438,20 @@ class Bridge:
             return self._set(job, BridgeState.RESULTS, verdict.reason, result_cid=cid)
         if agreement.state == AgreementState.RESULTS_SUBMITTED and job.state == BridgeState.DEAL_AGREED:
             cid, _ = self.contracts.result(deal_id)
-            path, problem = download_verified(self.client, deal_id, cid, Path(self.config.data_dir), wait=0.0)
+            got = download_verified(self.client, deal_id, cid, Path(self.config.data_dir), wait=0.0)
             first_try = float(job.data.setdefault("results_seen_at", time.time()))
-            if path is None and time.time() - first_try < self.config.download_timeout and not _is_final(problem):
+            if not got.verified and time.time() - first_try < self.config.download_timeout and not got.final:
                 self.store.update(job.job_id, job.state, results_seen_at=first_try)
                 return job  # not downloadable yet: try again next round
-            if path is not None and not should_mediate(self.config.mediate, self.config.mediation_chance):
+            mediate = got.verified and should_mediate(self.config.mediate, self.config.mediation_chance)
+            verdict = judge(got.verified, got.problem, mediate=mediate)
+            if verdict.accept:
                 self.contracts.accept_result(deal, self.account)
                 self._fault("after-accept")
-                return self._set(job, BridgeState.RESULTS, "result verified against the on-chain CID and accepted",
-                                 result_cid=cid)
-            reason = problem or "mediation asked for"
+                return self._set(job, BridgeState.RESULTS, verdict.reason, result_cid=cid)
             self.contracts.ensure_allowance(self.account, deal.pricing.mediation_fee, unlimited=True)
             self.contracts.check_result(deal, self.account)
-            return self._set(job, BridgeState.CHECKING, f"sent to mediation: {reason}", result_cid=cid)
+            return self._set(job, BridgeState.CHECKING, verdict.reason, result_cid=cid)
         due = agreement.timeout_at(deal)
         if due is not None and time.time() >= due:
             try:
@@ -476,7 +479,3 @@ class Bridge:
             self.contracts.fail_job(job.job_id, reason, self.account)
         return self._set(job, BridgeState.FAILED, reason, reason=reason)
 
-
-def _is_final(problem: str | None) -> bool:
-    """A download problem that waiting will not fix (the result is not the one on-chain)."""
-    return bool(problem) and ("not the one recorded on-chain" in problem or "unusable" in problem)
