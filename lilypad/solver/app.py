@@ -42,6 +42,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
@@ -93,7 +94,18 @@ from lilypad.solver.inputs import InputLimits, unpack_inputs
 from lilypad.solver.signing import SignedOffer
 from lilypad.solver.store import OfferKind
 
-__all__ = ["API_PREFIX", "ApiError", "CancelBody", "DEFAULT_MATCH_INTERVAL", "DEFAULT_MAX_RESULT_FILES", "create_app"]
+__all__ = [
+    "API_PREFIX",
+    "ApiError",
+    "CancelBody",
+    "DEFAULT_MATCH_INTERVAL",
+    "DEFAULT_MAX_RESULT_FILES",
+    "Upload",
+    "archive_response",
+    "create_app",
+    "signed_upload",
+    "unpack_into_store",
+]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +187,92 @@ def _iter_file(handle: IO[bytes]) -> Iterator[bytes]:
             yield chunk
     finally:
         handle.close()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A received upload: its ``body`` (a spooled file at offset 0), ``size`` in bytes and signed ``digest``."""
+
+    body: IO[bytes]
+    size: int
+    digest: str
+
+
+@contextlib.asynccontextmanager
+async def signed_upload(request: Request, *, over: str, authorize: Callable[[str, str], object],
+                        limit: int) -> AsyncIterator[Upload]:
+    """Receive a signed upload: the one path of both archive uploads.
+
+    The request must carry an EIP-191 signature (:data:`SIGNATURE_HEADER`)
+    over ``over`` (the deal or offer id) and the body's SHA-256
+    (:data:`SHA256_HEADER`), else 401. ``authorize(digest, signature)`` then
+    decides whether the signer may upload (it raises otherwise), all before
+    the body is read. A declared ``Content-Length`` over ``limit`` is refused
+    at once, and the body is streamed into a spooled file while it is counted
+    (413 past ``limit``) and hashed (400 unless it is the signed digest). The
+    file is closed when the block ends.
+    """
+    signature = request.headers.get(SIGNATURE_HEADER)
+    digest = request.headers.get(SHA256_HEADER, "").strip().lower()
+    if not signature or not _SHA256_RE.fullmatch(digest):
+        raise ApiError(401, "unauthenticated",
+                       f"sign the upload: {SIGNATURE_HEADER} (EIP-191) over the {over} and {SHA256_HEADER}")
+    authorize(digest, signature)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too_large", f"the archive is {declared} bytes; the limit is {limit}")
+    spool = _spool()
+    try:
+        hasher, size = hashlib.sha256(), 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "too_large", f"the archive is over the limit of {limit} bytes")
+            hasher.update(chunk)
+            spool.write(chunk)
+        if hasher.hexdigest() != digest:
+            raise ApiError(400, "digest_mismatch", f"the body's SHA-256 is not the signed {digest}")
+        spool.seek(0)
+        yield Upload(spool, size, digest)
+    finally:
+        spool.close()
+
+
+def unpack_into_store(archive: IO[bytes], store: ResultsStore, name: str,
+                      unpack_to: Callable[[BinaryIO, Path], object]) -> str:
+    """Unpack an uploaded archive with ``unpack_to(archive, dest)`` into a scratch
+    directory ``name`` under ``store``'s root, put it into ``store``; its CID.
+    The scratch directory is removed whatever happens."""
+    work = Path(tempfile.mkdtemp(prefix=".tmp-upload-", dir=store.root))
+    try:
+        dest = work / name
+        unpack_to(cast(BinaryIO, archive), dest)
+        return store.put(dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _packed(store: ResultsStore, cid: str) -> tuple[IO[bytes], int]:
+    try:
+        path = store.get(cid)
+    except (ResultNotFoundError, ResultCorruptedError) as exc:
+        raise ApiError(500, "result_unavailable", str(exc)) from None
+    spool = _spool()
+    try:
+        pack_to(path, spool)  # type: ignore[arg-type]
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool, size
+
+
+async def archive_response(store: ResultsStore, cid: str) -> StreamingResponse:
+    """Stream the stored directory ``cid`` as a ``.tar.gz``, its CID in :data:`CID_HEADER`."""
+    handle, size = await run_in_threadpool(_packed, store, cid)
+    return StreamingResponse(_iter_file(handle), media_type="application/gzip",
+                             headers={CID_HEADER: cid, "Content-Length": str(size)})
 
 
 def create_app(
@@ -327,14 +425,14 @@ def create_app(
         return core.job(deal_id)
 
     # Results ---------------------------------------------------------------
+    def _unpack_result(archive: BinaryIO, dest: Path) -> None:
+        unpack(archive, dest, max_bytes=results_store.max_result_bytes, max_files=max_result_files)
+        if require_result_layout:
+            validate_layout(dest)
+
     def _ingest(archive: IO[bytes]) -> str:
-        work = Path(tempfile.mkdtemp(prefix=".tmp-upload-", dir=results_store.root))
         try:
-            dest = work / "result"
-            unpack(cast(BinaryIO, archive), dest, max_bytes=results_store.max_result_bytes, max_files=max_result_files)
-            if require_result_layout:
-                validate_layout(dest)
-            return results_store.put(dest)
+            return unpack_into_store(archive, results_store, "result", _unpack_result)
         except ResultTooLargeError as exc:
             raise ApiError(413, "too_large", str(exc)) from None
         except UnsafeResultError as exc:
@@ -343,56 +441,21 @@ def create_app(
             raise ApiError(400, "not_a_result", str(exc)) from None
         except (ResultArchiveError, CIDError) as exc:
             raise ApiError(400, "bad_archive", str(exc)) from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     @app.put(f"{p}/deals/{{deal_id}}/result")
     async def put_result(deal_id: str, request: Request) -> dict[str, Any]:
         record = await run_in_threadpool(core.deal, deal_id)
-        signature = request.headers.get(SIGNATURE_HEADER)
-        digest = request.headers.get(SHA256_HEADER, "").strip().lower()
-        if not signature or not _SHA256_RE.fullmatch(digest):
-            raise ApiError(401, "unauthenticated",
-                           f"sign the upload: {SIGNATURE_HEADER} (EIP-191) over the deal id and {SHA256_HEADER}")
-        signer = recover_upload_signer(record.deal_id, digest, signature)
-        if signer != record.resource_provider:
-            raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
-                                             f"only the deal's provider {record.resource_provider} may upload")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_result_bytes:
-            raise ApiError(413, "too_large", f"the archive is {declared} bytes; the limit is {max_result_bytes}")
-        spool = _spool()
-        try:
-            hasher, size = hashlib.sha256(), 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_result_bytes:
-                    raise ApiError(413, "too_large", f"the archive is over the limit of {max_result_bytes} bytes")
-                hasher.update(chunk)
-                spool.write(chunk)
-            if hasher.hexdigest() != digest:
-                raise ApiError(400, "digest_mismatch", f"the body's SHA-256 is not the signed {digest}")
-            spool.seek(0)
-            cid = await run_in_threadpool(_ingest, spool)
-        finally:
-            spool.close()
-        result = await run_in_threadpool(core.record_result, record.deal_id, cid, size)
-        return {"deal_id": record.deal_id, "cid": result.cid, "size": result.size}
 
-    def _packed(cid: str, store: ResultsStore = results_store) -> tuple[IO[bytes], int]:
-        try:
-            path = store.get(cid)
-        except (ResultNotFoundError, ResultCorruptedError) as exc:
-            raise ApiError(500, "result_unavailable", str(exc)) from None
-        spool = _spool()
-        try:
-            pack_to(path, spool)  # type: ignore[arg-type]
-            size = spool.tell()
-            spool.seek(0)
-        except BaseException:
-            spool.close()
-            raise
-        return spool, size
+        def authorize(digest: str, signature: str) -> None:
+            signer = recover_upload_signer(record.deal_id, digest, signature)
+            if signer != record.resource_provider:
+                raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
+                                                 f"only the deal's provider {record.resource_provider} may upload")
+
+        async with signed_upload(request, over="deal id", authorize=authorize, limit=max_result_bytes) as upload:
+            cid = await run_in_threadpool(_ingest, upload.body)
+        result = await run_in_threadpool(core.record_result, record.deal_id, cid, upload.size)
+        return {"deal_id": record.deal_id, "cid": result.cid, "size": result.size}
 
     @app.get(f"{p}/deals/{{deal_id}}/result")
     async def get_result(deal_id: str) -> StreamingResponse:
@@ -409,18 +472,17 @@ def create_app(
         if onchain != result.cid:
             raise ApiError(409, "result_cid_mismatch",
                            f"the uploaded result {result.cid} is not the one recorded on-chain ({onchain})")
-        handle, size = await run_in_threadpool(_packed, result.cid)
-        return StreamingResponse(_iter_file(handle), media_type="application/gzip",
-                                 headers={CID_HEADER: result.cid, "Content-Length": str(size)})
+        return await archive_response(results_store, result.cid)
 
     # Input files -------------------------------------------------------------
     def _ingest_inputs(archive: IO[bytes], expected_cid: str) -> str:
         assert inputs_store is not None
-        work = Path(tempfile.mkdtemp(prefix=".tmp-upload-", dir=inputs_store.root))
+
+        def unpack_to(source: BinaryIO, dest: Path) -> None:
+            unpack_inputs(source, dest, expected_cid=expected_cid, limits=input_limits)
+
         try:
-            dest = work / "inputs"
-            unpack_inputs(cast(BinaryIO, archive), dest, expected_cid=expected_cid, limits=input_limits)
-            return inputs_store.put(dest)
+            return unpack_into_store(archive, inputs_store, "inputs", unpack_to)
         except ResultCIDMismatchError as exc:
             raise ApiError(400, "inputs_cid_mismatch", f"the input files are not the offer's inputs_cid: {exc}") from None
         except ResultTooLargeError as exc:
@@ -429,8 +491,6 @@ def create_app(
             raise ApiError(400, "unsafe_archive", str(exc)) from None
         except (ResultArchiveError, CIDError) as exc:
             raise ApiError(400, "bad_archive", str(exc)) from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def _job_inputs_cid(offer_id: str) -> tuple[Any, str]:
         if inputs_store is None:
@@ -444,39 +504,21 @@ def create_app(
     @app.put(f"{p}/job_offers/{{offer_id}}/inputs")
     async def put_inputs(offer_id: str, request: Request) -> dict[str, Any]:
         record, expected = await run_in_threadpool(_job_inputs_cid, offer_id)
-        signature = request.headers.get(SIGNATURE_HEADER)
-        digest = request.headers.get(SHA256_HEADER, "").strip().lower()
-        if not signature or not _SHA256_RE.fullmatch(digest):
-            raise ApiError(401, "unauthenticated",
-                           f"sign the upload: {SIGNATURE_HEADER} (EIP-191) over the offer id and {SHA256_HEADER}")
-        signer = recover_inputs_upload_signer(record.id, digest, signature)
-        if signer != record.signer:
-            raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
-                                             f"only the job creator {record.signer} may upload its input files")
-        if record.state not in ("open", "matched"):
-            raise ApiError(409, "offer_state", f"job offer {record.id} is {record.state}")
-        limit = input_limits.max_archive_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "too_large", f"the archive is {declared} bytes; the limit is {limit}")
-        spool = _spool()
-        try:
-            hasher, size = hashlib.sha256(), 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(413, "too_large", f"the archive is over the limit of {limit} bytes")
-                hasher.update(chunk)
-                spool.write(chunk)
-            if hasher.hexdigest() != digest:
-                raise ApiError(400, "digest_mismatch", f"the body's SHA-256 is not the signed {digest}")
-            spool.seek(0)
+
+        def authorize(digest: str, signature: str) -> None:
+            signer = recover_inputs_upload_signer(record.id, digest, signature)
+            if signer != record.signer:
+                raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
+                                                 f"only the job creator {record.signer} may upload its input files")
+            if record.state not in ("open", "matched"):
+                raise ApiError(409, "offer_state", f"job offer {record.id} is {record.state}")
+
+        async with signed_upload(request, over="offer id", authorize=authorize,
+                                 limit=input_limits.max_archive_bytes) as upload:
             if not await run_in_threadpool(inputs_store.has, expected):  # type: ignore[union-attr]
-                await run_in_threadpool(_ingest_inputs, spool, expected)
-        finally:
-            spool.close()
+                await run_in_threadpool(_ingest_inputs, upload.body, expected)
         await run_in_threadpool(core.inputs_uploaded, record.id)
-        return {"offer_id": record.id, "cid": expected, "size": size}
+        return {"offer_id": record.id, "cid": expected, "size": upload.size}
 
     @app.get(f"{p}/job_offers/{{offer_id}}/inputs")
     async def get_inputs(offer_id: str) -> StreamingResponse:
@@ -484,9 +526,7 @@ def create_app(
         if not await run_in_threadpool(inputs_store.has, cid):  # type: ignore[union-attr]
             raise ApiError(404, "no_inputs", f"the input files {cid} were not uploaded yet")
         assert inputs_store is not None
-        handle, size = await run_in_threadpool(_packed, cid, inputs_store)
-        return StreamingResponse(_iter_file(handle), media_type="application/gzip",
-                                 headers={CID_HEADER: cid, "Content-Length": str(size)})
+        return await archive_response(inputs_store, cid)
 
     # Events ----------------------------------------------------------------
     @app.get(f"{p}/events")
