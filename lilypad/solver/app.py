@@ -461,7 +461,8 @@ def create_app(
     async def get_result(deal_id: str) -> StreamingResponse:
         record = await run_in_threadpool(core.deal, deal_id)
         result = await run_in_threadpool(core.result, record.deal_id)
-        if result is None and record.state.is_terminal and record.result_cid is not None:
+        if (result is None and record.state.is_terminal and record.result_cid is not None
+                and core.timeouts.download is not None):  # without a download timeout nothing is deleted
             raise ApiError(410, "result_gone", f"the result of deal {record.deal_id} was deleted: results are kept "
                                                f"{core.timeouts.download:g} s after their deal ends")
         if result is None:
