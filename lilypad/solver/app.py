@@ -43,6 +43,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
@@ -57,23 +58,31 @@ from starlette.concurrency import run_in_threadpool
 
 from lilypad.exceptions import (
     CIDError,
-    InputFilesError,
     DealNotFoundError,
+    InputFilesError,
+    InputsClosedError,
+    InputsNotFoundError,
     LilypadError,
     OfferError,
     OfferExpiredError,
     OfferFromFutureError,
+    OfferKindError,
     OfferNotFoundError,
     OfferReplayError,
     OfferSignatureError,
     OfferStateError,
+    OnChainResultMismatchError,
     ResultArchiveError,
     ResultCIDMismatchError,
     ResultCorruptedError,
+    ResultGoneError,
     ResultLayoutError,
     ResultNotFoundError,
+    ResultNotOnChainError,
+    ResultNotUploadedError,
     ResultTooLargeError,
     UnsafeResultError,
+    UploadSignerError,
 )
 from lilypad.results.archive import pack_to, unpack
 from lilypad.results.layout import validate_layout
@@ -86,13 +95,12 @@ from lilypad.solver.service import (
     deal_view,
     offer_view,
     parse_state,
-    recover_upload_signer,
 )
-from lilypad.solver.auth import recover_inputs_upload_signer
 from lilypad.solver.guards import JSONBodyLimit, install_http_error_handler
 from lilypad.solver.inputs import InputLimits, unpack_inputs
+from lilypad.solver.rules import check_inputs_uploader, check_result_uploader
 from lilypad.solver.signing import SignedOffer
-from lilypad.solver.store import OfferKind
+from lilypad.solver.store import OfferKind, OfferRecord
 
 __all__ = [
     "API_PREFIX",
@@ -123,10 +131,18 @@ _ERRORS: list[tuple[type[LilypadError], int, str]] = [
     (OfferExpiredError, 400, "expired"),
     (OfferFromFutureError, 400, "from_future"),
     (OfferError, 400, "offer_refused"),
+    (OfferKindError, 400, "wrong_kind"),
+    (UploadSignerError, 403, "forbidden"),
     (OfferNotFoundError, 404, "offer_not_found"),
     (DealNotFoundError, 404, "deal_not_found"),
+    (InputsNotFoundError, 404, "no_inputs"),
+    (ResultNotUploadedError, 404, "no_result"),
     (OfferStateError, 409, "offer_state"),
+    (InputsClosedError, 409, "offer_state"),
+    (ResultNotOnChainError, 409, "not_on_chain"),
     (ResultCIDMismatchError, 409, "result_cid_mismatch"),
+    (OnChainResultMismatchError, 409, "result_cid_mismatch"),
+    (ResultGoneError, 410, "result_gone"),
 ]
 
 
@@ -170,11 +186,6 @@ def _install_error_handlers(app: FastAPI) -> None:
                   for e in exc.errors()]
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
         return _error(400, "invalid_request", summary or "invalid request", errors=errors)
-
-
-def _check_kind(signed: SignedOffer, kind: OfferKind) -> None:
-    if signed.kind != kind:
-        raise ApiError(400, "wrong_kind", f"this endpoint takes {kind} offers, not a {signed.kind} offer")
 
 
 def _spool() -> IO[bytes]:
@@ -361,8 +372,7 @@ def create_app(
 
     # Offers ----------------------------------------------------------------
     def _post(kind: OfferKind, signed: SignedOffer) -> JSONResponse:
-        _check_kind(signed, kind)
-        record = core.accept_offer(signed)
+        record = core.accept_offer(signed, kind)
         return JSONResponse({"id": record.id, "state": record.state}, status_code=201)
 
     def _cancel(kind: OfferKind, offer_id: str, body: CancelBody) -> dict[str, Any]:
@@ -445,34 +455,15 @@ def create_app(
     @app.put(f"{p}/deals/{{deal_id}}/result")
     async def put_result(deal_id: str, request: Request) -> dict[str, Any]:
         record = await run_in_threadpool(core.deal, deal_id)
-
-        def authorize(digest: str, signature: str) -> None:
-            signer = recover_upload_signer(record.deal_id, digest, signature)
-            if signer != record.resource_provider:
-                raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
-                                                 f"only the deal's provider {record.resource_provider} may upload")
-
-        async with signed_upload(request, over="deal id", authorize=authorize, limit=max_result_bytes) as upload:
+        async with signed_upload(request, over="deal id", authorize=partial(check_result_uploader, record),
+                                 limit=max_result_bytes) as upload:
             cid = await run_in_threadpool(_ingest, upload.body)
         result = await run_in_threadpool(core.record_result, record.deal_id, cid, upload.size)
         return {"deal_id": record.deal_id, "cid": result.cid, "size": result.size}
 
     @app.get(f"{p}/deals/{{deal_id}}/result")
     async def get_result(deal_id: str) -> StreamingResponse:
-        record = await run_in_threadpool(core.deal, deal_id)
-        result = await run_in_threadpool(core.result, record.deal_id)
-        if (result is None and record.state.is_terminal and record.result_cid is not None
-                and core.timeouts.download is not None):  # without a download timeout nothing is deleted
-            raise ApiError(410, "result_gone", f"the result of deal {record.deal_id} was deleted: results are kept "
-                                               f"{core.timeouts.download:g} s after their deal ends")
-        if result is None:
-            raise ApiError(404, "no_result", f"no result was uploaded for deal {record.deal_id}")
-        onchain = await run_in_threadpool(onchain_result, record.deal_id)
-        if onchain is None:
-            raise ApiError(409, "not_on_chain", f"no result is recorded on-chain for deal {record.deal_id} yet")
-        if onchain != result.cid:
-            raise ApiError(409, "result_cid_mismatch",
-                           f"the uploaded result {result.cid} is not the one recorded on-chain ({onchain})")
+        result = await run_in_threadpool(core.servable_result, deal_id, onchain_result)
         return await archive_response(results_store, result.cid)
 
     # Input files -------------------------------------------------------------
@@ -493,28 +484,15 @@ def create_app(
         except (ResultArchiveError, CIDError) as exc:
             raise ApiError(400, "bad_archive", str(exc)) from None
 
-    def _job_inputs_cid(offer_id: str) -> tuple[Any, str]:
+    def _job_inputs(offer_id: str) -> tuple[OfferRecord, str]:
         if inputs_store is None:
-            raise ApiError(404, "no_inputs", "this solver takes no input files")
-        record = core.offer("job", offer_id)
-        cid = getattr(record.signed.offer, "inputs_cid", None)
-        if cid is None:
-            raise ApiError(404, "no_inputs", f"job offer {record.id} has no input files")
-        return record, cid
+            raise InputsNotFoundError()
+        return core.job_inputs(offer_id)
 
     @app.put(f"{p}/job_offers/{{offer_id}}/inputs")
     async def put_inputs(offer_id: str, request: Request) -> dict[str, Any]:
-        record, expected = await run_in_threadpool(_job_inputs_cid, offer_id)
-
-        def authorize(digest: str, signature: str) -> None:
-            signer = recover_inputs_upload_signer(record.id, digest, signature)
-            if signer != record.signer:
-                raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
-                                                 f"only the job creator {record.signer} may upload its input files")
-            if record.state not in ("open", "matched"):
-                raise ApiError(409, "offer_state", f"job offer {record.id} is {record.state}")
-
-        async with signed_upload(request, over="offer id", authorize=authorize,
+        record, expected = await run_in_threadpool(_job_inputs, offer_id)
+        async with signed_upload(request, over="offer id", authorize=partial(check_inputs_uploader, record),
                                  limit=input_limits.max_archive_bytes) as upload:
             if not await run_in_threadpool(inputs_store.has, expected):  # type: ignore[union-attr]
                 await run_in_threadpool(_ingest_inputs, upload.body, expected)
@@ -523,9 +501,9 @@ def create_app(
 
     @app.get(f"{p}/job_offers/{{offer_id}}/inputs")
     async def get_inputs(offer_id: str) -> StreamingResponse:
-        _, cid = await run_in_threadpool(_job_inputs_cid, offer_id)
+        record, cid = await run_in_threadpool(_job_inputs, offer_id)
         if not await run_in_threadpool(inputs_store.has, cid):  # type: ignore[union-attr]
-            raise ApiError(404, "no_inputs", f"the input files {cid} were not uploaded yet")
+            raise InputsNotFoundError(record.id, cid)
         assert inputs_store is not None
         return await archive_response(inputs_store, cid)
 
