@@ -78,6 +78,14 @@ __all__ = [
     "OfferNotFoundError",
     "OfferStateError",
     "DealNotFoundError",
+    "OfferKindError",
+    "UploadSignerError",
+    "InputsClosedError",
+    "InputsNotFoundError",
+    "ResultNotUploadedError",
+    "ResultGoneError",
+    "ResultNotOnChainError",
+    "OnChainResultMismatchError",
     "SolverUnavailableError",
     "SolverRequestError",
     "SolverDomainMismatchError",
@@ -665,6 +673,96 @@ class DealNotFoundError(SolverError):
     def __init__(self, deal_id: str) -> None:
         self.deal_id = deal_id
         super().__init__(f"no deal {_shorten(deal_id, 80)}")
+
+
+class OfferKindError(SolverError):
+    """An offer was posted where the other kind is taken (a job offer to the
+    resource offers). ``expected`` is the kind taken there, ``actual`` the offer's."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"this endpoint takes {expected} offers, not a {actual} offer")
+
+
+class UploadSignerError(SolverError):
+    """An upload is not signed by the one party that may make it: the deal's
+    provider for a result (``upload`` is ``"result"``), the job creator for a
+    job offer's input files (``"inputs"``). ``signer`` is who signed it
+    (``None``: the signature is malformed), ``allowed`` who may."""
+
+    def __init__(self, upload: str, signer: str | None, allowed: str) -> None:
+        self.upload = upload
+        self.signer = signer
+        self.allowed = allowed
+        may = (f"only the deal's provider {allowed} may upload" if upload == "result"
+               else f"only the job creator {allowed} may upload its input files")
+        super().__init__(f"the upload is signed by {signer or 'nobody (malformed signature)'}; {may}")
+
+
+class InputsClosedError(SolverError):
+    """Job offer ``offer_id`` takes no more input files: its ``state`` is neither
+    open nor matched (it was cancelled or expired)."""
+
+    def __init__(self, offer_id: str, state: str) -> None:
+        self.offer_id = offer_id
+        self.state = state
+        super().__init__(f"job offer {offer_id} is {state}")
+
+
+class InputsNotFoundError(SolverError):
+    """No input files to take or serve: the solver takes none (``offer_id`` is
+    ``None``), job offer ``offer_id`` has none (``cid`` is ``None``), or its
+    input files ``cid`` were not uploaded yet."""
+
+    def __init__(self, offer_id: str | None = None, cid: str | None = None) -> None:
+        self.offer_id = offer_id
+        self.cid = cid
+        if offer_id is None:
+            super().__init__("this solver takes no input files")
+        elif cid is None:
+            super().__init__(f"job offer {offer_id} has no input files")
+        else:
+            super().__init__(f"the input files {cid} were not uploaded yet")
+
+
+class ResultNotUploadedError(SolverError):
+    """No result was uploaded to the solver for deal ``deal_id``."""
+
+    def __init__(self, deal_id: str) -> None:
+        self.deal_id = deal_id
+        super().__init__(f"no result was uploaded for deal {deal_id}")
+
+
+class ResultGoneError(SolverError):
+    """The result of deal ``deal_id`` was deleted: the solver keeps results
+    ``kept_s`` seconds (its download timeout) after their deal ends."""
+
+    def __init__(self, deal_id: str, kept_s: float) -> None:
+        self.deal_id = deal_id
+        self.kept_s = kept_s
+        super().__init__(f"the result of deal {deal_id} was deleted: results are kept {kept_s:g} s after their "
+                         f"deal ends")
+
+
+class ResultNotOnChainError(SolverError):
+    """No result CID is recorded on-chain for deal ``deal_id`` yet, so its
+    uploaded result is not served."""
+
+    def __init__(self, deal_id: str) -> None:
+        self.deal_id = deal_id
+        super().__init__(f"no result is recorded on-chain for deal {deal_id} yet")
+
+
+class OnChainResultMismatchError(SolverError):
+    """The result uploaded for deal ``deal_id`` (CID ``uploaded``) is not the one
+    recorded on-chain (``onchain``), so it is not served."""
+
+    def __init__(self, deal_id: str, onchain: str, uploaded: str) -> None:
+        self.deal_id = deal_id
+        self.onchain = onchain
+        self.uploaded = uploaded
+        super().__init__(f"the uploaded result {uploaded} is not the one recorded on-chain ({onchain})")
 
 
 class SolverUnavailableError(SolverError):

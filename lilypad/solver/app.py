@@ -1,178 +1,55 @@
-"""The solver's HTTP API (docs/solver-api.md) over a :class:`~lilypad.solver.service.SolverCore`.
+"""The solver's HTTP app (docs/solver-api.md) over a :class:`~lilypad.solver.service.SolverCore`.
 
-:func:`create_app` builds the FastAPI application. Everything stateful is in
-the core; this module only translates HTTP:
+:func:`create_app` builds the FastAPI application from the routers of
+:mod:`lilypad.solver.api` (one per concern: discovery, offers, deals,
+results, input files, events under :data:`API_PREFIX`; the operators'
+``/status``, ``/health`` and ``/metrics`` at the root). Everything stateful
+is in the core and the rules it applies are :mod:`lilypad.solver.rules`; the
+routers only translate HTTP:
 
-* errors are JSON ``{"error": CODE, "detail": MESSAGE}``: 400 for a refused
-  offer (bad signature, replayed nonce, stale or future clock, malformed
-  body), 403 for a request signed by the wrong key, 404 for an unknown offer
-  or deal, 409 for a state conflict, 413 for an oversize upload;
-* ``DELETE`` of an offer takes ``{"created_at", "signature"}``, the author's
-  EIP-712 ``CancelOffer`` signature (:func:`~lilypad.protocol.auth.sign_cancel`);
-* ``PUT /deals/{id}/result`` takes the ``.tar.gz`` of the result directory
-  (:func:`lilypad.results.archive.pack`), authenticated by the provider's
-  EIP-191 signature over ``(deal id, SHA-256 of the body)`` in the
-  ``X-Lilypad-Signature`` and ``X-Lilypad-Content-SHA256`` headers (checked
-  before the body is read); the body is size-limited while it is read,
-  unpacked with :func:`lilypad.results.archive.unpack` (which refuses hostile
-  archives), checked to be a job result and stored by CID;
-* ``GET /deals/{id}/result`` serves the packed result only while its CID
-  equals ``onchain_result(deal_id)``, the CID recorded on-chain (409 otherwise);
-* ``PUT /job_offers/{id}/inputs`` takes the ``.tar.gz`` of a job offer's input
-  files, authenticated like a result upload but by the job creator's signature
-  (:func:`~lilypad.protocol.auth.inputs_upload_message`), size-limited
-  (:class:`~lilypad.protocol.inputs.InputLimits`), unpacked safely, checked to
-  have the offer's signed ``inputs_cid`` and stored by CID; the offer is
-  matched only from then on. ``GET /job_offers/{id}/inputs`` serves them;
-* ``GET /events`` is a server-sent-event stream of ``deal`` and ``offer`` events
-  (JSON data, increasing ids); a client reconnecting with ``Last-Event-ID``
-  (or ``?last_event_id=``) first gets the recent events after that id;
+* errors are JSON ``{"error": CODE, "detail": MESSAGE}``
+  (:mod:`lilypad.solver.api.errors`); request bodies other than the two
+  archive uploads are bounded and checked before parsing
+  (:mod:`lilypad.solver.guards`);
+* both archive uploads (a deal's result, a job offer's input files) go
+  through one signed, size-limited, hash-checked stream
+  (:func:`lilypad.solver.api.archives.signed_upload`);
+* what a handler reads (the core, the stores, limits, the domain) it gets
+  from ``app.state.solver`` through FastAPI dependencies
+  (:mod:`lilypad.solver.api.deps`);
 * a background task runs :meth:`SolverCore.tick` (expiry, then a matching
-  round) every ``match_interval`` seconds while the app runs (its lifespan).
+  round) and deletes the results the core purges every ``match_interval``
+  seconds while the app runs (its lifespan).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
-import re
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from eth_utils import is_address
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.background import BackgroundTask
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from lilypad.exceptions import (
-    CIDError,
-    DealNotFoundError,
-    InputFilesError,
-    LilypadError,
-    OfferError,
-    OfferExpiredError,
-    OfferFromFutureError,
-    OfferNotFoundError,
-    OfferReplayError,
-    OfferSignatureError,
-    OfferStateError,
-    ResultArchiveError,
-    ResultCIDMismatchError,
-    ResultCorruptedError,
-    ResultLayoutError,
-    ResultNotFoundError,
-    ResultTooLargeError,
-    UnsafeResultError,
-)
-from lilypad.protocol.auth import (
-    CID_HEADER,
-    SHA256_HEADER,
-    SIGNATURE_HEADER,
-    recover_inputs_upload_signer,
-    recover_upload_signer,
-)
-from lilypad.protocol.deal import parse_state
-from lilypad.protocol.inputs import InputLimits, unpack_inputs
-from lilypad.protocol.signing import SignedOffer
-from lilypad.results.archive import pack_to, unpack
-from lilypad.results.layout import validate_layout
 from lilypad.results.store import ResultsStore
+from lilypad.solver.api import API_PREFIX, API_ROUTERS
+from lilypad.solver.api import status as status_api
+from lilypad.solver.api.deps import SolverAppState
+from lilypad.solver.api.errors import install_error_handlers
 from lilypad.solver.guards import JSONBodyLimit, install_http_error_handler
-from lilypad.solver.service import SolverCore, deal_view, offer_view
-from lilypad.solver.store import OfferKind
+from lilypad.protocol.inputs import InputLimits
+from lilypad.solver.metrics import StatusSources
+from lilypad.solver.service import SolverCore
+from lilypad.solver.status import DEFAULT_REFRESH_S
 
-__all__ = ["API_PREFIX", "ApiError", "CancelBody", "DEFAULT_MATCH_INTERVAL", "DEFAULT_MAX_RESULT_FILES", "create_app"]
+__all__ = ["API_PREFIX", "DEFAULT_MATCH_INTERVAL", "DEFAULT_MAX_RESULT_FILES", "create_app"]
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
 DEFAULT_MATCH_INTERVAL = 0.2
 DEFAULT_MAX_RESULT_FILES = 10_000
-_SPOOL_BYTES = 8 << 20
-_CHUNK = 1 << 20
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
-
-#: Offer errors: the most specific first.
-_ERRORS: list[tuple[type[LilypadError], int, str]] = [
-    (OfferSignatureError, 400, "bad_signature"),
-    (OfferReplayError, 400, "replayed_nonce"),
-    (OfferExpiredError, 400, "expired"),
-    (OfferFromFutureError, 400, "from_future"),
-    (OfferError, 400, "offer_refused"),
-    (OfferNotFoundError, 404, "offer_not_found"),
-    (DealNotFoundError, 404, "deal_not_found"),
-    (OfferStateError, 409, "offer_state"),
-    (ResultCIDMismatchError, 409, "result_cid_mismatch"),
-]
-
-
-class ApiError(Exception):
-    """An HTTP error answered as ``{"error": code, "detail": detail}``."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-
-
-class CancelBody(BaseModel):
-    """A signed cancel request (see :func:`lilypad.protocol.auth.sign_cancel`)."""
-
-    created_at: int = Field(ge=0, lt=2**64)
-    signature: str = Field(min_length=2, max_length=200)
-
-
-def _error(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.detail)
-
-    @app.exception_handler(LilypadError)
-    async def lilypad_error(_: Request, exc: LilypadError) -> JSONResponse:
-        for cls, status, code in _ERRORS:
-            if isinstance(exc, cls):
-                return _error(status, code, str(exc))
-        log.exception("unexpected error", exc_info=exc)
-        return _error(500, "internal", str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-                  for e in exc.errors()]
-        summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        return _error(400, "invalid_request", summary or "invalid request", errors=errors)
-
-
-def _check_kind(signed: SignedOffer, kind: OfferKind) -> None:
-    if signed.kind != kind:
-        raise ApiError(400, "wrong_kind", f"this endpoint takes {kind} offers, not a {signed.kind} offer")
-
-
-def _spool() -> IO[bytes]:
-    return tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - closed by its users
-
-
-def _iter_file(handle: IO[bytes]) -> Iterator[bytes]:
-    try:
-        while chunk := handle.read(_CHUNK):
-            yield chunk
-    finally:
-        handle.close()
 
 
 def create_app(
@@ -203,6 +80,12 @@ def create_app(
     ``inputs_store`` where job offers' input files are kept by CID (``None``:
     no input files), ``input_limits`` their limits.
     ``background=False`` leaves ticking to the caller (tests).
+
+    The app keeps its :class:`~lilypad.solver.api.deps.SolverAppState` at
+    ``app.state.solver``, and the core, the results store and the status
+    page's :class:`~lilypad.solver.metrics.StatusSources` at
+    ``app.state.core``, ``app.state.results_store`` and
+    ``app.state.status_sources``.
     """
     if max_result_bytes < 1:
         raise ValueError("max_result_bytes must be positive")
@@ -235,278 +118,22 @@ def create_app(
                 log.exception("solver round failed")
             await asyncio.sleep(match_interval)
 
+    sources = StatusSources()
     app = FastAPI(title="lilypad solver", version="1", lifespan=lifespan)
+    app.state.solver = SolverAppState(
+        core=core, results_store=results_store, onchain_result=onchain_result, max_result_bytes=max_result_bytes,
+        max_result_files=max_result_files, require_result_layout=require_result_layout, domain=domain,
+        head_block=head_block, solver_address=solver_address, inputs_store=inputs_store, input_limits=input_limits,
+        sse_ping_s=sse_ping_s, status_sources=sources, metrics_registry=status_api.metrics_registry(core, sources),
+        status_refresh_s=DEFAULT_REFRESH_S,
+    )
     app.state.core = core
     app.state.results_store = results_store
-    _install_error_handlers(app)
+    app.state.status_sources = sources
+    install_error_handlers(app)
     install_http_error_handler(app)  # after: it covers what those leave to the framework
     app.add_middleware(JSONBodyLimit)
-    p = API_PREFIX
-
-    # Discovery -------------------------------------------------------------
-    @app.get(f"{p}/health")
-    async def health() -> dict[str, Any]:
-        block = None
-        if head_block is not None:
-            try:
-                block = await run_in_threadpool(head_block)
-            except Exception as exc:  # report, do not fail the health check
-                log.warning("head_block failed: %s", exc)
-        return {"status": "ok", "chain_id": domain.get("chainId"), "controller": domain.get("verifyingContract"),
-                "head_block": block, "solver": solver_address, "open_offers": dict(core.counts())}
-
-    @app.get(f"{p}/domain")
-    def get_domain() -> dict[str, Any]:
-        return domain
-
-    # Offers ----------------------------------------------------------------
-    def _post(kind: OfferKind, signed: SignedOffer) -> JSONResponse:
-        _check_kind(signed, kind)
-        record = core.accept_offer(signed)
-        return JSONResponse({"id": record.id, "state": record.state}, status_code=201)
-
-    def _cancel(kind: OfferKind, offer_id: str, body: CancelBody) -> dict[str, Any]:
-        try:
-            record = core.cancel_offer(kind, offer_id, created_at=body.created_at, signature=body.signature)
-        except OfferSignatureError as exc:
-            raise ApiError(403, "forbidden", str(exc)) from None
-        return offer_view(record)
-
-    @app.post(f"{p}/resource_offers", status_code=201)
-    def post_resource_offer(signed: SignedOffer) -> JSONResponse:
-        return _post("resource", signed)
-
-    @app.get(f"{p}/resource_offers")
-    def list_resource_offers() -> dict[str, Any]:
-        return {"offers": [offer_view(r) for r in core.open_offers("resource")]}
-
-    @app.get(f"{p}/resource_offers/{{offer_id}}")
-    def get_resource_offer(offer_id: str) -> dict[str, Any]:
-        return offer_view(core.offer("resource", offer_id))
-
-    @app.delete(f"{p}/resource_offers/{{offer_id}}")
-    def cancel_resource_offer(offer_id: str, body: CancelBody) -> dict[str, Any]:
-        return _cancel("resource", offer_id, body)
-
-    @app.post(f"{p}/job_offers", status_code=201)
-    def post_job_offer(signed: SignedOffer) -> JSONResponse:
-        return _post("job", signed)
-
-    @app.get(f"{p}/job_offers/{{offer_id}}")
-    def get_job_offer(offer_id: str) -> dict[str, Any]:
-        return offer_view(core.offer("job", offer_id))
-
-    @app.delete(f"{p}/job_offers/{{offer_id}}")
-    def cancel_job_offer(offer_id: str, body: CancelBody) -> dict[str, Any]:
-        return _cancel("job", offer_id, body)
-
-    # Deals -----------------------------------------------------------------
-    @app.get(f"{p}/deals")
-    def list_deals(party: str | None = Query(None, description="an address taking part in any role"),
-                   state: str | None = Query(None, description="AgreementState names, comma-separated")
-                   ) -> dict[str, Any]:
-        if party is not None and not is_address(party):
-            raise ApiError(400, "invalid_request", f"party {party!r} is not an address")
-        states = None
-        if state:
-            try:
-                states = [parse_state(s) for s in state.split(",") if s.strip()]
-            except ValueError as exc:
-                raise ApiError(400, "invalid_request", str(exc)) from None
-        return {"deals": [deal_view(r, core.result(r.deal_id)) for r in core.deals(party=party, states=states)]}
-
-    @app.get(f"{p}/deals/{{deal_id}}")
-    def get_deal(deal_id: str) -> dict[str, Any]:
-        record = core.deal(deal_id)
-        return deal_view(record, core.result(record.deal_id))
-
-    @app.get(f"{p}/deals/{{deal_id}}/job")
-    def get_job(deal_id: str) -> dict[str, Any]:
-        return core.job(deal_id)
-
-    # Results ---------------------------------------------------------------
-    def _ingest(archive: IO[bytes]) -> str:
-        work = Path(tempfile.mkdtemp(prefix=".tmp-upload-", dir=results_store.root))
-        try:
-            dest = work / "result"
-            unpack(cast(BinaryIO, archive), dest, max_bytes=results_store.max_result_bytes, max_files=max_result_files)
-            if require_result_layout:
-                validate_layout(dest)
-            return results_store.put(dest)
-        except ResultTooLargeError as exc:
-            raise ApiError(413, "too_large", str(exc)) from None
-        except UnsafeResultError as exc:
-            raise ApiError(400, "unsafe_archive", str(exc)) from None
-        except ResultLayoutError as exc:
-            raise ApiError(400, "not_a_result", str(exc)) from None
-        except (ResultArchiveError, CIDError) as exc:
-            raise ApiError(400, "bad_archive", str(exc)) from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
-    @app.put(f"{p}/deals/{{deal_id}}/result")
-    async def put_result(deal_id: str, request: Request) -> dict[str, Any]:
-        record = await run_in_threadpool(core.deal, deal_id)
-        signature = request.headers.get(SIGNATURE_HEADER)
-        digest = request.headers.get(SHA256_HEADER, "").strip().lower()
-        if not signature or not _SHA256_RE.fullmatch(digest):
-            raise ApiError(401, "unauthenticated",
-                           f"sign the upload: {SIGNATURE_HEADER} (EIP-191) over the deal id and {SHA256_HEADER}")
-        signer = recover_upload_signer(record.deal_id, digest, signature)
-        if signer != record.resource_provider:
-            raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
-                                             f"only the deal's provider {record.resource_provider} may upload")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_result_bytes:
-            raise ApiError(413, "too_large", f"the archive is {declared} bytes; the limit is {max_result_bytes}")
-        spool = _spool()
-        try:
-            hasher, size = hashlib.sha256(), 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_result_bytes:
-                    raise ApiError(413, "too_large", f"the archive is over the limit of {max_result_bytes} bytes")
-                hasher.update(chunk)
-                spool.write(chunk)
-            if hasher.hexdigest() != digest:
-                raise ApiError(400, "digest_mismatch", f"the body's SHA-256 is not the signed {digest}")
-            spool.seek(0)
-            cid = await run_in_threadpool(_ingest, spool)
-        finally:
-            spool.close()
-        result = await run_in_threadpool(core.record_result, record.deal_id, cid, size)
-        return {"deal_id": record.deal_id, "cid": result.cid, "size": result.size}
-
-    def _packed(cid: str, store: ResultsStore = results_store) -> tuple[IO[bytes], int]:
-        try:
-            path = store.get(cid)
-        except (ResultNotFoundError, ResultCorruptedError) as exc:
-            raise ApiError(500, "result_unavailable", str(exc)) from None
-        spool = _spool()
-        try:
-            pack_to(path, spool)  # type: ignore[arg-type]
-            size = spool.tell()
-            spool.seek(0)
-        except BaseException:
-            spool.close()
-            raise
-        return spool, size
-
-    @app.get(f"{p}/deals/{{deal_id}}/result")
-    async def get_result(deal_id: str) -> StreamingResponse:
-        record = await run_in_threadpool(core.deal, deal_id)
-        result = await run_in_threadpool(core.result, record.deal_id)
-        if result is None and record.state.is_terminal and record.result_cid is not None:
-            raise ApiError(410, "result_gone", f"the result of deal {record.deal_id} was deleted: results are kept "
-                                               f"{core.timeouts.download:g} s after their deal ends")
-        if result is None:
-            raise ApiError(404, "no_result", f"no result was uploaded for deal {record.deal_id}")
-        onchain = await run_in_threadpool(onchain_result, record.deal_id)
-        if onchain is None:
-            raise ApiError(409, "not_on_chain", f"no result is recorded on-chain for deal {record.deal_id} yet")
-        if onchain != result.cid:
-            raise ApiError(409, "result_cid_mismatch",
-                           f"the uploaded result {result.cid} is not the one recorded on-chain ({onchain})")
-        handle, size = await run_in_threadpool(_packed, result.cid)
-        return StreamingResponse(_iter_file(handle), media_type="application/gzip",
-                                 headers={CID_HEADER: result.cid, "Content-Length": str(size)})
-
-    # Input files -------------------------------------------------------------
-    def _ingest_inputs(archive: IO[bytes], expected_cid: str) -> str:
-        assert inputs_store is not None
-        work = Path(tempfile.mkdtemp(prefix=".tmp-upload-", dir=inputs_store.root))
-        try:
-            dest = work / "inputs"
-            unpack_inputs(cast(BinaryIO, archive), dest, expected_cid=expected_cid, limits=input_limits)
-            return inputs_store.put(dest)
-        except ResultCIDMismatchError as exc:
-            raise ApiError(400, "inputs_cid_mismatch", f"the input files are not the offer's inputs_cid: {exc}") from None
-        except ResultTooLargeError as exc:
-            raise ApiError(413, "too_large", str(exc)) from None
-        except (UnsafeResultError, InputFilesError) as exc:
-            raise ApiError(400, "unsafe_archive", str(exc)) from None
-        except (ResultArchiveError, CIDError) as exc:
-            raise ApiError(400, "bad_archive", str(exc)) from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
-    def _job_inputs_cid(offer_id: str) -> tuple[Any, str]:
-        if inputs_store is None:
-            raise ApiError(404, "no_inputs", "this solver takes no input files")
-        record = core.offer("job", offer_id)
-        cid = getattr(record.signed.offer, "inputs_cid", None)
-        if cid is None:
-            raise ApiError(404, "no_inputs", f"job offer {record.id} has no input files")
-        return record, cid
-
-    @app.put(f"{p}/job_offers/{{offer_id}}/inputs")
-    async def put_inputs(offer_id: str, request: Request) -> dict[str, Any]:
-        record, expected = await run_in_threadpool(_job_inputs_cid, offer_id)
-        signature = request.headers.get(SIGNATURE_HEADER)
-        digest = request.headers.get(SHA256_HEADER, "").strip().lower()
-        if not signature or not _SHA256_RE.fullmatch(digest):
-            raise ApiError(401, "unauthenticated",
-                           f"sign the upload: {SIGNATURE_HEADER} (EIP-191) over the offer id and {SHA256_HEADER}")
-        signer = recover_inputs_upload_signer(record.id, digest, signature)
-        if signer != record.signer:
-            raise ApiError(403, "forbidden", f"the upload is signed by {signer or 'nobody (malformed signature)'}; "
-                                             f"only the job creator {record.signer} may upload its input files")
-        if record.state not in ("open", "matched"):
-            raise ApiError(409, "offer_state", f"job offer {record.id} is {record.state}")
-        limit = input_limits.max_archive_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "too_large", f"the archive is {declared} bytes; the limit is {limit}")
-        spool = _spool()
-        try:
-            hasher, size = hashlib.sha256(), 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(413, "too_large", f"the archive is over the limit of {limit} bytes")
-                hasher.update(chunk)
-                spool.write(chunk)
-            if hasher.hexdigest() != digest:
-                raise ApiError(400, "digest_mismatch", f"the body's SHA-256 is not the signed {digest}")
-            spool.seek(0)
-            if not await run_in_threadpool(inputs_store.has, expected):  # type: ignore[union-attr]
-                await run_in_threadpool(_ingest_inputs, spool, expected)
-        finally:
-            spool.close()
-        await run_in_threadpool(core.inputs_uploaded, record.id)
-        return {"offer_id": record.id, "cid": expected, "size": size}
-
-    @app.get(f"{p}/job_offers/{{offer_id}}/inputs")
-    async def get_inputs(offer_id: str) -> StreamingResponse:
-        _, cid = await run_in_threadpool(_job_inputs_cid, offer_id)
-        if not await run_in_threadpool(inputs_store.has, cid):  # type: ignore[union-attr]
-            raise ApiError(404, "no_inputs", f"the input files {cid} were not uploaded yet")
-        assert inputs_store is not None
-        handle, size = await run_in_threadpool(_packed, cid, inputs_store)
-        return StreamingResponse(_iter_file(handle), media_type="application/gzip",
-                                 headers={CID_HEADER: cid, "Content-Length": str(size)})
-
-    # Events ----------------------------------------------------------------
-    @app.get(f"{p}/events")
-    async def events(request: Request) -> EventSourceResponse:
-        last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-        if last is not None and not last.strip().isdigit():
-            raise ApiError(400, "invalid_request", f"Last-Event-ID {last!r} is not an event id")
-        # A reconnecting client first gets the kept events it missed.
-        subscription = core.bus.subscribe(after=int(last) if last is not None else None)
-
-        async def stream() -> AsyncIterator[ServerSentEvent]:
-            try:
-                async for event in subscription:
-                    yield ServerSentEvent(data=json.dumps(event.data), event=event.type, id=str(event.id))
-            finally:
-                subscription.close()
-
-        # The background task also ends a subscription whose stream never started.
-        return EventSourceResponse(stream(), ping=sse_ping_s, background=BackgroundTask(subscription.close))
-
-    # Operators: /status (HTML), /health, /metrics (lilypad.solver.status).
-    from lilypad.solver.status import install_status_routes
-
-    install_status_routes(app, core, domain=domain, solver_address=solver_address)
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(status_api.router)  # operators: /status (HTML), /health, /metrics
     return app

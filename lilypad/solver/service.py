@@ -9,6 +9,8 @@ in-memory :class:`~lilypad.solver.matching.Matcher` holding the open offers
   :func:`~lilypad.protocol.signing.verify_offer` (nonces in the database), then
   stores the offer and adds it to the matcher;
 * cancels offers on a signed request from their author (:func:`~lilypad.protocol.auth.sign_cancel`);
+* says which job offer's input files and which deal's result may be
+  uploaded or served (the pure rules of :mod:`lilypad.solver.rules`);
 * runs matching rounds (:meth:`SolverCore.match_round`): the providers' slot
   usage comes from their deals not yet terminal (:func:`provider_usage`), every
   match becomes a :class:`~lilypad.protocol.deal.Deal` with a fresh random
@@ -52,6 +54,7 @@ from lilypad.protocol.auth import recover_cancel_signer
 from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, state_name
 from lilypad.protocol.offers import JobOffer, ResourceOffer
 from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_id, verify_offer
+from lilypad.solver import rules
 from lilypad.solver.events import Event, EventBus, Subscription
 from lilypad.solver.limits import DEFAULT_MATCH_TIMEOUT, SolverTimeouts, timeouts_problem
 from lilypad.solver.matching import Matcher
@@ -213,9 +216,13 @@ class SolverCore:
     def offer_id(self, signed: SignedOffer) -> str:
         return offer_id(signed, self.domain)
 
-    def accept_offer(self, signed: SignedOffer) -> OfferRecord:
+    def accept_offer(self, signed: SignedOffer, kind: OfferKind | None = None) -> OfferRecord:
         """Verify and store ``signed``; raises an :class:`~lilypad.exceptions.OfferError`
-        (bad signature, stale or future clock, replayed nonce, wrong solver)."""
+        (bad signature, stale or future clock, replayed nonce, wrong solver),
+        or :class:`~lilypad.exceptions.OfferKindError` first if ``kind`` is
+        given (the kind the caller takes) and ``signed`` is the other kind."""
+        if kind is not None:
+            rules.check_offer_kind(signed, kind)
         offer = signed.offer
         if self.solver is not None and offer.solver.lower() != self.solver.lower():
             raise OfferError(offer.kind, offer.signer, f"it names solver {offer.solver}, this is {self.solver}")
@@ -263,6 +270,14 @@ class SolverCore:
 
     def open_offers(self, kind: OfferKind) -> list[OfferRecord]:
         return self.store.offers(kind, state="open")
+
+    def job_inputs(self, offer_id: str) -> tuple[OfferRecord, str]:
+        """Job offer ``offer_id`` and the CID of its input files; raises
+        :class:`~lilypad.exceptions.OfferNotFoundError` or
+        :class:`~lilypad.exceptions.InputsNotFoundError` (it has none). Who may
+        upload them is :func:`~lilypad.solver.rules.check_inputs_uploader`."""
+        record = self.offer("job", offer_id)
+        return record, rules.inputs_cid_of(record)
 
     def cancel_offer(self, kind: OfferKind, offer_id: str, *, created_at: int, signature: str) -> OfferRecord:
         """Cancel an open offer on its author's signed request (:func:`~lilypad.protocol.auth.sign_cancel`).
@@ -396,6 +411,14 @@ class SolverCore:
 
     def result(self, deal_id: str) -> ResultRecord | None:
         return self.store.result(deal_id)
+
+    def servable_result(self, deal_id: str, onchain_result: Callable[[str], str | None]) -> ResultRecord:
+        """The result of deal ``deal_id`` to serve: the uploaded one, only while
+        its CID is ``onchain_result(deal_id)`` (see
+        :func:`~lilypad.solver.rules.servable_result` for the refusals). Who may
+        upload it is :func:`~lilypad.solver.rules.check_result_uploader`."""
+        record = self.deal(deal_id)
+        return rules.servable_result(record, self.result(record.deal_id), onchain_result, self.timeouts.download)
 
     def purge_results(self) -> list[str]:
         """Forget the results of deals that ended more than the download

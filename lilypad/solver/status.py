@@ -1,16 +1,12 @@
-"""The solver's operator pages: ``/`` and ``/status`` (HTML), ``/health`` and ``/metrics``.
+"""The solver's status page, as HTML: :func:`render_status_page`.
 
-:func:`install_status_routes` adds them to the solver's FastAPI app:
-
-* ``GET /status`` (and ``/``): a self-contained HTML page (no scripts, no
-  external CSS or fonts: nothing outside may be reachable) that refreshes
-  itself every ``refresh_s`` seconds: open offers, deals by state and queue,
-  providers with their offered hardware, slots in use and on-chain reputation,
-  recent deals and recent results;
-* ``GET /health``: JSON (``status``, open offers, deals by state, queues,
-  chain head and lag), 503 when the chain head cannot be read although a
-  chain is configured;
-* ``GET /metrics``: Prometheus text format (see :mod:`lilypad.solver.metrics`).
+A self-contained page (no scripts, no external CSS or fonts: nothing outside
+may be reachable) that refreshes itself every ``refresh_s`` seconds: open
+offers, deals by state and queue, providers with their offered hardware,
+slots in use and on-chain reputation, recent deals and recent results, all
+from one :func:`~lilypad.solver.metrics.snapshot`. The solver serves it at
+``/status`` (and ``/``), beside ``/health`` and ``/metrics``
+(:mod:`lilypad.solver.api.status`).
 
 Everything shown is escaped; addresses and ids are shown in full (they are
 what operators grep for).
@@ -23,11 +19,9 @@ import html
 import time
 from typing import Any
 
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from lilypad.solver.metrics import StatusSources
 
-from lilypad.solver.metrics import SolverCollector, StatusSources, snapshot
-
-__all__ = ["DEFAULT_REFRESH_S", "install_status_routes", "render_status_page"]
+__all__ = ["DEFAULT_REFRESH_S", "render_status_page"]
 
 DEFAULT_REFRESH_S = 5
 
@@ -167,51 +161,3 @@ def render_status_page(snap: dict[str, Any], sources: StatusSources, *, title: s
 {_table(["deal id", "CID", "bytes", "uploaded"], result_rows, "no results yet", "results")}
 </body></html>
 """
-
-
-def install_status_routes(app: Any, core: Any, *, domain: dict[str, Any] | None = None,
-                          solver_address: str | None = None, refresh_s: int = DEFAULT_REFRESH_S) -> StatusSources:
-    """Add ``/``, ``/status``, ``/health`` and ``/metrics`` to ``app``; the
-    :class:`StatusSources` they read (also kept at ``app.state.status_sources``;
-    fill in its chain parts when the service watches a chain)."""
-    from prometheus_client import CONTENT_TYPE_LATEST
-
-    from lilypad.observability.metrics import new_registry, render
-
-    sources = StatusSources()
-    app.state.status_sources = sources
-    registry = new_registry()
-    registry.register(SolverCollector(core, sources))  # type: ignore[arg-type]
-    chain_id = (domain or {}).get("chainId")
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/status")
-
-    @app.get("/status", response_class=HTMLResponse)
-    def status_page() -> HTMLResponse:
-        snap = snapshot(core, sources)
-        return HTMLResponse(render_status_page(snap, sources, solver=solver_address, chain_id=chain_id,
-                                               refresh_s=refresh_s))
-
-    @app.get("/health")
-    def health() -> JSONResponse:
-        snap = snapshot(core, sources, recent=0)
-        body: dict[str, Any] = {
-            "status": "ok", "solver": solver_address, "chain_id": chain_id,
-            "open_offers": {k: len(v) for k, v in snap["open_offers"].items()},
-            "deals": snap["deal_counts"], "queues": snap["queues"], "results_stored": snap["results_stored"],
-        }
-        if sources.chain_head is not None:
-            head = snap["head"]
-            if head is None:
-                body["status"] = "chain_unreachable"
-            else:
-                body["head_block"], body["head_lag_s"] = head[0], round(max(0.0, time.time() - head[1]), 3)
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return sources

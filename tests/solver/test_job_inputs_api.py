@@ -260,6 +260,20 @@ def test_results_are_deleted_a_download_timeout_after_their_deal_ended(tmp_path:
         s.core.store.close()
 
 
+def test_without_a_download_timeout_a_result_never_uploaded_is_not_called_deleted(tmp_path: Path) -> None:
+    s = build(tmp_path / "solver", timeouts=SolverTimeouts(download=None))
+    try:
+        s.client.post_resource_offer(resource())
+        s.client.post_job_offer(job())
+        (deal,) = s.core.match_round()
+        s.core.on_chain_state(deal.deal_id, AgreementState.RESULTS_ACCEPTED, result_cid="bafy-submitted-on-chain")
+        missing = s.http.get(f"/api/v1/deals/{deal.deal_id}/result")
+        assert (missing.status_code, missing.json()) == (404, {
+            "error": "no_result", "detail": f"no result was uploaded for deal {deal.deal_id}"})
+    finally:
+        s.core.store.close()
+
+
 # --------------------------------------------------------------------------
 # Event replay (SSE Last-Event-ID)
 # --------------------------------------------------------------------------
