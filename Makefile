@@ -41,7 +41,8 @@ NODE_STAMP := $(ROOT)/node_modules/.lilypad-installed
 
 setup: venv node solc docker-engine base-images
 
-# --- Python: .venv, reinstalled only when pyproject.toml changed; recreated
+# --- Python: .venv with the package and its test extra (hypothesis, schemathesis,
+# ruff, mypy), reinstalled only when pyproject.toml changed; recreated
 # when it was moved (venvs are not relocatable: scripts hard-code the path) --
 venv:
 	@want="$$(sha256sum pyproject.toml | cut -d' ' -f1)"; \
@@ -54,8 +55,8 @@ venv:
 	        "$(PYTHON)" -m venv "$(VENV)"; \
 	    fi; \
 	fi; \
-	echo "setup: pip install -e ."; \
-	"$(VENV)/bin/pip" install -q -e .; \
+	echo "setup: pip install -e '.[test]'"; \
+	"$(VENV)/bin/pip" install -q -e '.[test]'; \
 	echo "$$want" >"$(PY_STAMP)"
 
 # --- npm: solcjs, anvil, OpenZeppelin; `npm ci` only when package*.json changed
