@@ -37,7 +37,7 @@ ARGS ?=
 PY_STAMP := $(VENV)/.lilypad-installed
 NODE_STAMP := $(ROOT)/node_modules/.lilypad-installed
 
-.PHONY: setup venv node solc docker-engine base-images compile test fuzz demo bench clean distclean
+.PHONY: setup venv node solc docker-engine base-images compile lint test fuzz demo bench clean distclean
 
 setup: venv node solc docker-engine base-images
 
@@ -99,7 +99,12 @@ base-images: docker-engine
 compile: venv node solc
 	ape compile
 
-test: setup
+# ruff and mypy on the package (settings in pyproject.toml; mypy checks its `packages`);
+# both run, so one pass shows every finding.
+lint: venv
+	@rc=0; echo "ruff check lilypad"; ruff check lilypad || rc=1; echo "mypy"; mypy || rc=1; exit $$rc
+
+test: setup lint
 	LILYPAD_FUZZ_EXAMPLES=$(LILYPAD_FUZZ_EXAMPLES) APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) \
 	    ape test tests -q $(ARGS)
 
@@ -145,7 +150,7 @@ soak: setup
 	APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) ape test tests/faults/test_docker_restart.py -q -s -m soak $(ARGS)
 
 clean:
-	rm -rf .build .cache contracts/.cache .pytest_cache .hypothesis *.egg-info
+	rm -rf .build .cache contracts/.cache .pytest_cache .hypothesis .mypy_cache .ruff_cache *.egg-info
 	find . \( -path ./.venv -o -path ./node_modules -o -path ./.git \) -prune -o \
 	    -type d -name __pycache__ -exec rm -rf {} +
 
