@@ -37,11 +37,12 @@ ARGS ?=
 PY_STAMP := $(VENV)/.lilypad-installed
 NODE_STAMP := $(ROOT)/node_modules/.lilypad-installed
 
-.PHONY: setup venv node solc docker-engine base-images compile test fuzz demo bench clean distclean
+.PHONY: setup venv node solc docker-engine base-images compile lint test fuzz demo bench clean distclean
 
 setup: venv node solc docker-engine base-images
 
-# --- Python: .venv, reinstalled only when pyproject.toml changed; recreated
+# --- Python: .venv with the package and its test extra (hypothesis, schemathesis,
+# ruff, mypy), reinstalled only when pyproject.toml changed; recreated
 # when it was moved (venvs are not relocatable: scripts hard-code the path) --
 venv:
 	@want="$$(sha256sum pyproject.toml | cut -d' ' -f1)"; \
@@ -54,8 +55,8 @@ venv:
 	        "$(PYTHON)" -m venv "$(VENV)"; \
 	    fi; \
 	fi; \
-	echo "setup: pip install -e ."; \
-	"$(VENV)/bin/pip" install -q -e .; \
+	echo "setup: pip install -e '.[test]'"; \
+	"$(VENV)/bin/pip" install -q -e '.[test]'; \
 	echo "$$want" >"$(PY_STAMP)"
 
 # --- npm: solcjs, anvil, OpenZeppelin; `npm ci` only when package*.json changed
@@ -98,7 +99,12 @@ base-images: docker-engine
 compile: venv node solc
 	ape compile
 
-test: setup
+# ruff and mypy on the package (settings in pyproject.toml; mypy checks its `packages`);
+# both run, so one pass shows every finding.
+lint: venv
+	@rc=0; echo "ruff check lilypad"; ruff check lilypad || rc=1; echo "mypy"; mypy || rc=1; exit $$rc
+
+test: setup lint
 	LILYPAD_FUZZ_EXAMPLES=$(LILYPAD_FUZZ_EXAMPLES) APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) \
 	    ape test tests -q $(ARGS)
 
@@ -144,7 +150,7 @@ soak: setup
 	APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) ape test tests/faults/test_docker_restart.py -q -s -m soak $(ARGS)
 
 clean:
-	rm -rf .build .cache contracts/.cache .pytest_cache .hypothesis *.egg-info
+	rm -rf .build .cache contracts/.cache .pytest_cache .hypothesis .mypy_cache .ruff_cache *.egg-info
 	find . \( -path ./.venv -o -path ./node_modules -o -path ./.git \) -prune -o \
 	    -type d -name __pycache__ -exec rm -rf {} +
 

@@ -1,11 +1,28 @@
-"""Fixtures shared by the chain-backed test folders: the named test accounts, a
-deal factory and an address-to-account lookup. Folders deploy their own system."""
+"""Fixtures shared by every test folder: the named test accounts, a deal factory and an
+address-to-account lookup on ape test's own chain, and the one chain/network harness
+(tests/harness.py):
+
+* ``deploy_protocol`` (session): deploy the whole protocol on ape test's chain, in-process;
+* ``devchain`` (module): an anvil of the module's own with the contracts deployed by
+  ``ape run deploy``; ``devchain_contracts`` (module): LilypadContracts connected to it;
+* ``anvil`` (function): start bare anvil nodes, stopped when the test ends;
+* ``start_network`` / ``network`` (function): a LocalNetwork of real ``lilypad`` processes in the
+  test's tmp_path, stopped when the test ends (or when the test's own ``with`` block does).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lilypad.protocol.deal import Deal, DealMembers, DealPricing, DealTimeouts
+from lilypad.protocol.deploy import DeploySettings, deploy_system
+
+from harness import Anvil, DevChain, Network, connected_contracts, deployed_chain, running_anvil
 
 TOKEN = 10**18
 
@@ -92,3 +109,77 @@ def signer(accounts):
         return next(a for a in accounts if a.address == address)
 
     return find
+
+
+# --------------------------------------------------------------------------
+# The harness: the protocol on ape test's chain, chains and networks of their own
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def deploy_protocol(project, deployer, bridge):
+    """Deploy the protocol on ape test's chain (lilypad.protocol.deploy, in-process) with a
+    4-token deposit and ``bridge`` holding BRIDGE_ROLE: ``deploy_protocol(fund=[...])`` returns
+    (Deployment, instances). Each call is a deployment of its own."""
+
+    def deploy(*, fund: list) -> tuple:
+        return deploy_system(project, deployer, settings=DeploySettings(required_deposit=4 * TOKEN),
+                             bridges=[bridge], fund=fund)
+
+    return deploy
+
+
+@pytest.fixture(scope="module")
+def devchain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
+    """An anvil of this test module's own with the contracts deployed by ``ape run deploy``."""
+    with deployed_chain(tmp_path_factory.mktemp(f"{request.module.__name__}-chain")) as chain:
+        yield chain
+
+
+@pytest.fixture(scope="module")
+def devchain_contracts(devchain: DevChain) -> Iterator[Any]:
+    """LilypadContracts on ``devchain``, connected in-process for the module (the environment
+    points ape and lilypad at it meanwhile)."""
+    with connected_contracts(devchain) as contracts:
+        yield contracts
+
+
+@pytest.fixture
+def anvil(tmp_path: Path) -> Iterator[Callable[..., Anvil]]:
+    """``anvil(port=None, chain_id=None)`` starts a bare anvil (nothing deployed); each is stopped
+    when the test ends, or earlier with ``.stop()`` (a new one on the same port starts afresh)."""
+    with ExitStack() as stack:
+        count = 0
+
+        def start(*, port: int | None = None, chain_id: int | None = None) -> Anvil:
+            nonlocal count
+            count += 1
+            return stack.enter_context(running_anvil(tmp_path / "logs", port=port, chain_id=chain_id,
+                                                     name=f"anvil-{count}"))
+
+        yield start
+
+
+@pytest.fixture
+def start_network(tmp_path: Path) -> Iterator[Callable[..., Network]]:
+    """``start_network(**options)`` starts this test's LocalNetwork in ``tmp_path`` (anvil, the
+    contracts, ``lilypad solver``; options as :meth:`LocalNetwork.start`); it is stopped when the
+    test ends, or when the test's own ``with start_network() as net:`` block does."""
+    started: list[Network] = []
+
+    def start(**options: Any) -> Network:
+        assert not started, "one network per test: they would share tmp_path"
+        started.append(Network.start(tmp_path, **options))
+        return started[0]
+
+    try:
+        yield start
+    finally:
+        for net in started:
+            net.stop()
+
+
+@pytest.fixture
+def network(start_network: Callable[..., Network]) -> Network:
+    """Anvil + contracts + solver. Tests start the providers and mediators they need."""
+    return start_network()

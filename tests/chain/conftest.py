@@ -1,4 +1,5 @@
-"""A deployed system and its LilypadContracts; each test runs in its own chain snapshot."""
+"""A deployed system (tests/conftest.py's ``deploy_protocol``) and its LilypadContracts; each
+test runs in its own chain snapshot."""
 
 from __future__ import annotations
 
@@ -6,21 +7,12 @@ import pytest
 
 from lilypad.chain.contracts import LilypadContracts
 from lilypad.protocol.deal import Deal
-from lilypad.protocol.deploy import DeploySettings, deploy_system
-
-TOKEN = 10**18
 
 
 @pytest.fixture(scope="session")
-def deployed(project, deployer, bridge, job_creator, resource_provider, payee, mediators):
+def deployed(deploy_protocol, bridge, job_creator, resource_provider, payee, mediators):
     """(Deployment, instances): funded parties, no approvals (tests approve through the wrappers)."""
-    return deploy_system(
-        project,
-        deployer,
-        settings=DeploySettings(required_deposit=4 * TOKEN),
-        bridges=[bridge],
-        fund=[job_creator, resource_provider, payee, bridge, *mediators],
-    )
+    return deploy_protocol(fund=[job_creator, resource_provider, payee, bridge, *mediators])
 
 
 @pytest.fixture(scope="session")

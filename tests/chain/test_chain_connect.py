@@ -148,20 +148,19 @@ def test_a_url_choice_that_would_sign_for_another_chain_is_refused(anvil_url, de
     assert networks.provider is before
 
 
-def test_rpc_fail_over_picks_the_first_endpoint_on_the_right_chain(tmp_path, deployments_dir):
+def test_rpc_fail_over_picks_the_first_endpoint_on_the_right_chain(anvil, deployments_dir):
     from lilypad.chain.connect import pick_rpc
-    from lilypad.devnet.processes import free_port, start_anvil
+    from lilypad.devnet.processes import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
-    port = free_port()
-    anvil = start_anvil(port, tmp_path / "anvil.log")  # a node of its own: chain id 31337
+    node = anvil()  # a node of its own: chain id 31337
     try:
-        live = f"http://127.0.0.1:{port}"
+        live = node.rpc_url
         assert pick_rpc([dead, live], 31337) == (live, [f"{dead}: no answer (ConnectionError)"])
         url, problems = pick_rpc([live], 42161)
         assert url is None and problems == [f"{live}: chain id 31337, not 42161"]
     finally:
-        anvil.stop()
+        node.stop()
     # connected() refuses before dialling ape when no endpoint serves the deployment's chain
     with pytest.raises(ChainConnectionError, match=rf"none of the RPC endpoints serves chain id 31337: {dead}: no answer"):
         with connected(CHOICE, deployments_dir, rpc_urls=[dead]):

@@ -1,25 +1,18 @@
-"""Session-scoped roles and a deployed system; each test runs in its own chain snapshot."""
+"""Session-scoped roles and a deployed system (tests/conftest.py's ``deploy_protocol``); each
+test runs in its own chain snapshot."""
 
 from __future__ import annotations
 
 import pytest
 
 from lilypad.protocol.deal import Deal
-from lilypad.protocol.deploy import DeploySettings, deploy_system
 
-TOKEN = 10**18
 MAX = 2**256 - 1
 
 
 @pytest.fixture(scope="session")
-def system(project, deployer, bridge, job_creator, resource_provider, stranger, payee, mediators):
-    _, contracts = deploy_system(
-        project,
-        deployer,
-        settings=DeploySettings(required_deposit=4 * TOKEN),
-        bridges=[bridge],
-        fund=[job_creator, resource_provider, stranger, payee, bridge],
-    )
+def system(deploy_protocol, bridge, job_creator, resource_provider, stranger, payee):
+    _, contracts = deploy_protocol(fund=[job_creator, resource_provider, stranger, payee, bridge])
     for party in (job_creator, resource_provider, stranger):
         contracts["token"].approve(contracts["payments"], MAX, sender=party)
     return contracts

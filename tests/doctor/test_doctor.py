@@ -15,15 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lilypad.devnet.processes import (
-    ManagedProcess,
-    deploy_contracts,
-    dev_private_key,
-    free_port,
-    repo_root,
-    start_anvil,
-    wait_for_port,
-)
+from lilypad.devnet.processes import dev_private_key, free_port
+
+from harness import running_anvil
 
 FUNDED = 5  # a test account the deploy funded with LP; it approves nothing
 
@@ -33,32 +27,10 @@ def _lilypad() -> str:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    """A real anvil with the contracts deployed by ``ape run deploy``."""
-    root = tmp_path_factory.mktemp("doctor-chain")
-    port = free_port()
-    anvil = start_anvil(port, root / "anvil.log")
-    try:
-        record = deploy_contracts(port, root / "deployments", root / "deploy.log")
-        yield {"url": f"http://127.0.0.1:{port}", "deployments": root / "deployments", "record": record,
-               "root": root}
-    finally:
-        anvil.stop()
-
-
-@pytest.fixture(scope="module")
 def other_chain(tmp_path_factory):
     """A second anvil serving chain id 4242."""
-    root = tmp_path_factory.mktemp("doctor-other")
-    port = free_port()
-    anvil_bin = shutil.which("anvil") or str(repo_root() / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-    proc = ManagedProcess("anvil-4242", [anvil_bin, "--port", str(port), "--chain-id", "4242"],
-                          root / "anvil.log").start()
-    try:
-        wait_for_port(port, proc=proc.proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+    with running_anvil(tmp_path_factory.mktemp("doctor-other"), chain_id=4242, name="anvil-4242") as node:
+        yield node.rpc_url
 
 
 def doctor(*args: str, deployments: Path, env: dict | None = None, key: str | None = None
@@ -79,9 +51,9 @@ def line(out: str, name: str) -> str:
     return match.group(0)
 
 
-def test_healthy_node_passes_and_names_its_account(chain):
+def test_healthy_node_passes_and_names_its_account(devchain):
     key = dev_private_key(FUNDED)
-    out = doctor("--rpc", chain["url"], deployments=chain["deployments"], key=key)
+    out = doctor("--rpc", devchain.rpc_url, deployments=devchain.deployments, key=key)
     assert out.returncode == 0, out.stdout + out.stderr
     assert line(out.stdout, "docker").startswith("[ok  ]")
     assert line(out.stdout, "contracts").startswith("[ok  ]")
@@ -94,24 +66,24 @@ def test_healthy_node_passes_and_names_its_account(chain):
     assert gpu.startswith("[ok  ]") or ("[warn]" in gpu and "CPU-only" in gpu and "NVIDIA driver" in gpu)
 
 
-def test_unreachable_docker_engine_fails_with_a_fix(chain):
+def test_unreachable_docker_engine_fails_with_a_fix(devchain):
     bogus = f"tcp://127.0.0.1:{free_port()}"
-    out = doctor("--rpc", chain["url"], deployments=chain["deployments"], env={"DOCKER_HOST": bogus},
+    out = doctor("--rpc", devchain.rpc_url, deployments=devchain.deployments, env={"DOCKER_HOST": bogus},
                  key=dev_private_key(FUNDED))
     assert out.returncode == 1
     docker = line(out.stdout, "docker")
     assert docker.startswith("[FAIL]") and bogus in docker
     assert "systemctl start docker" in docker and "DOCKER_HOST" in docker
     # The solver role runs no containers: Docker is not its business.
-    solver = doctor("--rpc", chain["url"], "--role", "solver", deployments=chain["deployments"],
+    solver = doctor("--rpc", devchain.rpc_url, "--role", "solver", deployments=devchain.deployments,
                     env={"DOCKER_HOST": bogus}, key=dev_private_key(FUNDED))
     assert solver.returncode == 0, solver.stdout
     assert "docker:" not in solver.stdout
 
 
-def test_closed_rpc_port_fails_and_skips_the_chain_checks(chain):
+def test_closed_rpc_port_fails_and_skips_the_chain_checks(devchain):
     closed = f"http://127.0.0.1:{free_port()}"
-    out = doctor("--rpc", closed, deployments=chain["deployments"], key=dev_private_key(FUNDED))
+    out = doctor("--rpc", closed, deployments=devchain.deployments, key=dev_private_key(FUNDED))
     assert out.returncode == 1
     first = line(out.stdout, "rpc[1]")
     assert first.startswith("[FAIL]") and "does not answer" in first and "is running and reachable" in first
@@ -119,33 +91,33 @@ def test_closed_rpc_port_fails_and_skips_the_chain_checks(chain):
     assert "not checked: no working RPC endpoint" in line(out.stdout, "contracts")
 
 
-def test_wrong_chain_id_fails(chain, other_chain):
-    out = doctor("--rpc", other_chain, deployments=chain["deployments"], key=dev_private_key(FUNDED))
+def test_wrong_chain_id_fails(devchain, other_chain):
+    out = doctor("--rpc", other_chain, deployments=devchain.deployments, key=dev_private_key(FUNDED))
     assert out.returncode == 1
     bad = line(out.stdout, "rpc[1]")
     assert bad.startswith("[FAIL]") and "serves chain id 4242" in bad and "chain id 31337" in bad
     assert "use an RPC endpoint of chain 31337" in bad
 
 
-def test_rpc_fail_over_uses_the_first_endpoint_on_the_right_chain(chain, other_chain):
+def test_rpc_fail_over_uses_the_first_endpoint_on_the_right_chain(devchain, other_chain):
     closed = f"http://127.0.0.1:{free_port()}"
-    backup = chain["url"].replace("127.0.0.1", "localhost")
-    out = doctor(deployments=chain["deployments"], key=dev_private_key(FUNDED),
-                 env={"LILYPAD_RPC_URLS": f"{closed},{other_chain},{chain['url']},{backup}"})
+    backup = devchain.rpc_url.replace("127.0.0.1", "localhost")
+    out = doctor(deployments=devchain.deployments, key=dev_private_key(FUNDED),
+                 env={"LILYPAD_RPC_URLS": f"{closed},{other_chain},{devchain.rpc_url},{backup}"})
     assert out.returncode == 0, out.stdout
     assert line(out.stdout, "rpc[1]").startswith("[warn]")
     assert "4242" in line(out.stdout, "rpc[2]") and line(out.stdout, "rpc[2]").startswith("[warn]")
     assert line(out.stdout, "rpc[3]").endswith("(in use)")
     assert line(out.stdout, "rpc[4]").endswith("(fall-back)")
-    assert line(out.stdout, "rpc") == f"[ok  ] rpc: using {chain['url']}"
+    assert line(out.stdout, "rpc") == f"[ok  ] rpc: using {devchain.rpc_url}"
 
 
-def test_deployments_file_without_code_fails_contracts(chain, tmp_path):
-    record = dict(chain["record"])
+def test_deployments_file_without_code_fails_contracts(devchain, tmp_path):
+    record = dict(devchain.record)
     nowhere = "0x" + "ab" * 20
     record["contracts"] = {**record["contracts"], "payments": nowhere}
     (tmp_path / "ethereum-local.json").write_text(json.dumps(record))
-    out = doctor("--rpc", chain["url"], deployments=tmp_path, key=dev_private_key(FUNDED))
+    out = doctor("--rpc", devchain.rpc_url, deployments=tmp_path, key=dev_private_key(FUNDED))
     assert out.returncode == 1
     contracts = line(out.stdout, "contracts")
     assert contracts.startswith("[FAIL]") and "payments at " in contracts and nowhere.lower() in contracts.lower()
@@ -160,36 +132,36 @@ def test_missing_deployments_file_fails(tmp_path):
     assert dep.startswith("[FAIL]") and "no deployments file" in dep and "ape run deploy" in dep
 
 
-def test_empty_account_fails_balances(chain):
+def test_empty_account_fails_balances(devchain):
     from eth_account import Account
 
     empty = Account.create().address
-    out = doctor("--rpc", chain["url"], "--address", empty, deployments=chain["deployments"])
+    out = doctor("--rpc", devchain.rpc_url, "--address", empty, deployments=devchain.deployments)
     assert out.returncode == 1
     eth = line(out.stdout, "eth-balance")
     assert eth.startswith("[FAIL]") and "no ETH to pay gas" in eth and f"send ETH to {empty}" in eth
     lp = line(out.stdout, "lp-balance")
-    assert lp.startswith("[FAIL]") and "get LP" in lp and chain["record"]["contracts"]["token"] in lp
+    assert lp.startswith("[FAIL]") and "get LP" in lp and devchain.record["contracts"]["token"] in lp
     # A mediator locks no LP: an empty LP balance is only a warning there.
-    mediator = doctor("--rpc", chain["url"], "--address", empty, "--role", "mediator",
-                      deployments=chain["deployments"])
+    mediator = doctor("--rpc", devchain.rpc_url, "--address", empty, "--role", "mediator",
+                      deployments=devchain.deployments)
     assert line(mediator.stdout, "lp-balance").startswith("[warn]")
 
 
-def test_no_allowance_is_a_warning_with_a_fix_and_an_allowance_is_ok(chain):
+def test_no_allowance_is_a_warning_with_a_fix_and_an_allowance_is_ok(devchain):
     from web3 import Web3
 
     from lilypad.doctor.checks import ERC20_ABI
 
-    payments = chain["record"]["contracts"]["payments"]
-    out = doctor("--rpc", chain["url"], deployments=chain["deployments"], key=dev_private_key(FUNDED))
+    payments = devchain.record["contracts"]["payments"]
+    out = doctor("--rpc", devchain.rpc_url, deployments=devchain.deployments, key=dev_private_key(FUNDED))
     allowance = line(out.stdout, "allowance")
     assert allowance.startswith("[warn]") and f"Payments contract {payments} no LP" in allowance
     assert f"approve({payments}, AMOUNT)" in allowance
 
-    w3 = Web3(Web3.HTTPProvider(chain["url"]))
+    w3 = Web3(Web3.HTTPProvider(devchain.rpc_url))
     approver = w3.eth.account.from_key(dev_private_key(6))
-    token = w3.eth.contract(address=chain["record"]["contracts"]["token"], abi=ERC20_ABI + [{
+    token = w3.eth.contract(address=devchain.record["contracts"]["token"], abi=ERC20_ABI + [{
         "name": "approve", "type": "function", "stateMutability": "nonpayable",
         "inputs": [{"name": "s", "type": "address"}, {"name": "a", "type": "uint256"}],
         "outputs": [{"name": "", "type": "bool"}]}])
@@ -197,7 +169,7 @@ def test_no_allowance_is_a_warning_with_a_fix_and_an_allowance_is_ok(chain):
         {"from": approver.address, "nonce": w3.eth.get_transaction_count(approver.address)})
     signed = approver.sign_transaction(tx)
     w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
-    out = doctor("--rpc", chain["url"], "--address", approver.address, deployments=chain["deployments"])
+    out = doctor("--rpc", devchain.rpc_url, "--address", approver.address, deployments=devchain.deployments)
     assert line(out.stdout, "allowance") == f"[ok  ] allowance: {approver.address} allows Payments {payments} 7 LP"
 
 

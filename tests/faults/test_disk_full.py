@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from fault_support import lilypad_run_args, push_time, wait_for  # type: ignore[import-not-found]
-from lilypad.devnet.network import LocalNetwork
 from lilypad.results.cid import directory_cid
 
 TMPFS_SIZE = 32 << 10
@@ -49,9 +48,9 @@ def tiny_runs_dir(tmp_path: Path):
         subprocess.run(["umount", "-l", str(runs)], capture_output=True)
 
 
-def test_full_results_disk_fails_the_job_cleanly_and_the_provider_keeps_serving(tmp_path, tiny_runs_dir):
-    net = LocalNetwork.start(tmp_path)
-    try:
+def test_full_results_disk_fails_the_job_cleanly_and_the_provider_keeps_serving(tmp_path, tiny_runs_dir,
+                                                                                 start_network):
+    with start_network() as net:
         provider = net.add_provider("provider", "--max-run-attempts", "2")
         before = net.token_balances()
         big_dir = tmp_path / "client-big"
@@ -93,5 +92,3 @@ def test_full_results_disk_fails_the_job_cleanly_and_the_provider_keeps_serving(
         assert "room for this one" in (downloaded / "stdout").read_text()
         assert directory_cid(downloaded) in out.stdout
         assert provider.alive and time.monotonic() - start < 180
-    finally:
-        net.stop()

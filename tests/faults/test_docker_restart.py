@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from fault_support import containers_under, docker_info_ok, lilypad_run_args, push_time, wait_for, wait_until  # type: ignore[import-not-found]
-from lilypad.devnet.network import LocalNetwork
 
 pytestmark = pytest.mark.soak
 
@@ -52,7 +51,7 @@ def running_containers(root: Path) -> list[str]:
     return containers_under(root, running=True)
 
 
-def test_docker_engine_restart_mid_job(tmp_path):
+def test_docker_engine_restart_mid_job(tmp_path, start_network):
     if os.geteuid() != 0:
         pytest.skip("restarting the Docker engine needs root")
     if shutil.which("dockerd") is None or not docker_info_ok():
@@ -64,7 +63,7 @@ def test_docker_engine_restart_mid_job(tmp_path):
     builtin = tmp_path / "builtin-modules"
     shutil.copytree(MODULES / "cowsay", builtin / "cowsay")
     shutil.copytree(SLEEPER, builtin / "fault-sleeper")
-    net = LocalNetwork.start(tmp_path)
+    net = start_network()
     try:
         net.env["LILYPAD_BUILTIN_MODULES_DIR"] = str(builtin)  # the provider's and the clients'
         provider = net.add_provider("provider", "--max-run-attempts", "3")

@@ -70,10 +70,10 @@ class Chaos(threading.Thread):
             self.error = exc
 
 
-def test_kill_campaign(tmp_path, project):
+def test_kill_campaign(tmp_path, project, start_network):
     started = time.monotonic()
     rng = random.Random(SEED)
-    net = LocalNetwork.start(tmp_path, match_timeout=60.0)
+    net = start_network(match_timeout=60.0)  # stopped after the test, once the pool is shut down
     cli_pool = ThreadPoolExecutor(max_workers=3)
     try:
         net.add_provider("provider", "--slots", "4")
@@ -238,4 +238,3 @@ def test_kill_campaign(tmp_path, project):
         assert leftovers == [], f"containers left behind: {leftovers}"
     finally:
         cli_pool.shutdown(wait=False, cancel_futures=True)
-        net.stop()

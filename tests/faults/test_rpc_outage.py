@@ -42,8 +42,8 @@ def solver_deal_states(net: LocalNetwork) -> list[str]:
         return [deal.state for deal in client.deals()]
 
 
-def test_services_ride_out_an_rpc_outage(tmp_path: Path, project):
-    net = LocalNetwork.start(tmp_path)
+def test_services_ride_out_an_rpc_outage(tmp_path: Path, project, start_network):
+    net = start_network()  # stopped after the test, once the proxy is down
     proxy = TcpProxy(net.rpc_port).up()
     try:
         via_proxy = f"http://127.0.0.1:{proxy.port}"
@@ -96,4 +96,3 @@ def test_services_ride_out_an_rpc_outage(tmp_path: Path, project):
         assert chain.held() == {"payments": 0, "job_creator": 0}, "every escrow settled"
     finally:
         proxy.down()
-        net.stop()

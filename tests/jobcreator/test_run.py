@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from eth_account import Account
 
 from lilypad.client import SolverClient
-from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil, wait_for_port
+from lilypad.devnet.processes import dev_private_key, free_port, wait_for_port
 from lilypad.exceptions import DealTermsError, SolverDomainMismatchError, SolverError
 from lilypad.jobcreator.steps import check_solver_domain, checked_deal
 from lilypad.protocol.accounts import account_from_private_key
@@ -41,6 +41,8 @@ from lilypad.results.store import ResultsStore
 from lilypad.solver.app import create_app
 from lilypad.solver.service import SolverCore
 from lilypad.solver.store import SolverStore
+
+from harness import DevChain
 
 CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4
 NETWORK = "ethereum:local:foundry"
@@ -67,31 +69,9 @@ class Chain:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory) -> Iterator[Chain]:
-    from lilypad.chain.connect import connected
-
-    root = tmp_path_factory.mktemp("jobcreator")
-    port = free_port()
-    anvil = start_anvil(port, root / "logs" / "anvil.log")
-    try:
-        deployments = root / "deployments"
-        deploy_contracts(port, deployments, root / "logs" / "deploy.log")
-        env = {"APE_FOUNDRY_HOST": f"http://127.0.0.1:{port}", "LILYPAD_DEPLOYMENTS_DIR": str(deployments)}
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            # provider_settings: a connection of its own even under `ape test`, whose plugin
-            # is already connected to its own anvil under the same network name
-            with connected(NETWORK, deployments, provider_settings={"host": env["APE_FOUNDRY_HOST"]}) as contracts:
-                yield Chain(root, env["APE_FOUNDRY_HOST"], deployments, contracts)
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-    finally:
-        anvil.stop()
+def chain(devchain: DevChain, devchain_contracts: Any) -> Chain:
+    """The harness's chain of this module, connected in-process."""
+    return Chain(devchain.root, devchain.rpc_url, devchain.deployments, devchain_contracts)
 
 
 def onchain_result_reader(rpc_url: str, storage: str) -> Any:

@@ -52,9 +52,8 @@ def wait_for(what: str, check, net: LocalNetwork, timeout: float = 60.0):
     pytest.fail(f"timed out waiting for {what}\n{net.logs()}")
 
 
-def test_metrics_move_when_a_job_runs(tmp_path):
-    net = LocalNetwork.start(tmp_path)
-    try:
+def test_metrics_move_when_a_job_runs(tmp_path, start_network):
+    with start_network() as net:
         provider_port, mediator_port = free_port(), free_port()
         net.add_provider("provider", "--metrics-port", str(provider_port))
         net.lilypad("mediator", "mediator", "--network", NETWORK, "--solver-url", net.solver_url, "--data-dir",
@@ -109,5 +108,3 @@ def test_metrics_move_when_a_job_runs(tmp_path):
         assert code == 200 and body["component"] == "mediator"
         log = (tmp_path / "logs" / "provider.log").read_text()
         assert '"event": "state_change", "component": "provider", "entity": "deal"' in log
-    finally:
-        net.stop()

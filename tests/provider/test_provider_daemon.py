@@ -7,7 +7,6 @@ TEST::1's key and does its on-chain steps with :mod:`lilypad.chain`.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import sys
 import time
@@ -18,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from lilypad.devnet.processes import ManagedProcess, deploy_contracts, dev_private_key, free_port, start_anvil
+from lilypad.devnet.processes import ManagedProcess, dev_private_key, free_port
 from lilypad.protocol.deal import AgreementState, Deal, DealTimeouts
+
+from harness import DevChain
 
 CREATOR, PROVIDER, MEDIATOR, SOLVER = 1, 2, 3, 4
 NETWORK = "ethereum:local:foundry"
@@ -75,39 +76,22 @@ def wait_until(what: str, check: Callable[[], Any], net: Devnet, timeout: float 
 
 
 @pytest.fixture(scope="module")
-def devnet(tmp_path_factory) -> Iterator[Devnet]:
-    from lilypad.chain.connect import connected
+def devnet(devchain: DevChain, devchain_contracts: Any) -> Iterator[Devnet]:
+    """The harness's chain of this module, connected in-process, and `lilypad solver` on it."""
     from lilypad.devnet.processes import wait_for_port
 
-    root = tmp_path_factory.mktemp("devnet")
-    rpc_port, solver_port = free_port(), free_port()
-    anvil = start_anvil(rpc_port, root / "logs" / "anvil.log")
-    deployments = root / "deployments"
-    procs = [anvil]
+    root, solver_port = devchain.root, free_port()
+    solver = ManagedProcess("solver", [str(Path(sys.executable).parent / "lilypad"), "solver", "--network",
+                                       "ethereum:local", "--port", str(solver_port), "--data-dir",
+                                       str(root / "solver"), "--solver-address", address(SOLVER)],
+                            root / "logs" / "solver.log", env=devchain.env).start()
+    net = Devnet(root, devchain.port, f"http://127.0.0.1:{solver_port}", devchain.deployments, devchain_contracts,
+                 [solver])
     try:
-        deploy_contracts(rpc_port, deployments, root / "logs" / "deploy.log")
-        env = {"APE_FOUNDRY_HOST": f"http://127.0.0.1:{rpc_port}", "LILYPAD_DEPLOYMENTS_DIR": str(deployments)}
-        solver = ManagedProcess("solver", [str(Path(sys.executable).parent / "lilypad"), "solver", "--network",
-                                           "ethereum:local", "--port", str(solver_port), "--data-dir",
-                                           str(root / "solver"), "--solver-address", address(SOLVER)],
-                                root / "logs" / "solver.log", env=env).start()
-        procs.append(solver)
         wait_for_port(solver_port, proc=solver.proc, timeout=60)
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            # provider_settings: a connection of its own even under `ape test`
-            with connected(NETWORK, deployments, provider_settings={"host": env["APE_FOUNDRY_HOST"]}) as contracts:
-                net = Devnet(root, rpc_port, f"http://127.0.0.1:{solver_port}", deployments, contracts, procs)
-                yield net
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        yield net
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(net.procs):
             proc.stop()
 
 

@@ -23,13 +23,12 @@ def lilypad_run(net: LocalNetwork, data_dir: Path, *args: str) -> subprocess.Com
                           text=True, timeout=300)
 
 
-def test_hostile_modules_through_real_deals_leave_the_provider_serving(tmp_path):
+def test_hostile_modules_through_real_deals_leave_the_provider_serving(tmp_path, start_network):
     builtin = tmp_path / "builtin-modules"
     shutil.copytree(MODULES / "cowsay", builtin / "cowsay")
     shutil.copytree(HOSTILE, builtin / "hostile")
     (builtin / "hostile" / "VERSION").write_text("v1.0.0\n")
-    net = LocalNetwork.start(tmp_path)
-    try:
+    with start_network() as net:
         net.env["LILYPAD_BUILTIN_MODULES_DIR"] = str(builtin)  # the provider's and the clients'
         provider = net.add_provider()
         before = net.token_balances()
@@ -50,5 +49,3 @@ def test_hostile_modules_through_real_deals_leave_the_provider_serving(tmp_path)
         assert after["payments"] == 0  # every deal settled
         assert sum(after.values()) == sum(before.values())
         assert after["provider"] > before["provider"]  # paid for four jobs done
-    finally:
-        net.stop()

@@ -85,9 +85,8 @@ def api(net: LocalNetwork, path: str) -> dict:
         return json.loads(response.read())
 
 
-def test_status_page_shows_live_offers_deals_providers_and_results(tmp_path, chromium):
-    net = LocalNetwork.start(tmp_path)
-    try:
+def test_status_page_shows_live_offers_deals_providers_and_results(tmp_path, chromium, start_network):
+    with start_network() as net:
         net.add_provider("provider")
         deadline = time.monotonic() + 60
         while not api(net, "resource_offers")["offers"]:
@@ -136,5 +135,3 @@ def test_status_page_shows_live_offers_deals_providers_and_results(tmp_path, chr
         variance = sum((g - mean) ** 2 for g in grey) / len(grey)
         assert variance > 100, f"the screenshot is not blank (grey variance {variance:.1f})"
         assert len(set(grey)) > 50, "text and colours, not a flat image"
-    finally:
-        net.stop()

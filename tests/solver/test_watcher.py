@@ -15,15 +15,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from lilypad.chain.connect import connected
-from lilypad.devnet.processes import (
-    ManagedProcess,
-    deploy_contracts,
-    dev_private_key,
-    free_port,
-    start_anvil,
-    wait_for_port,
-)
+from lilypad.devnet.processes import ManagedProcess, dev_private_key, free_port, wait_for_port
 from lilypad.protocol.accounts import account_from_private_key
 from lilypad.protocol.deal import AgreementState, Deal
 from lilypad.protocol.offers import JobModule, JobOffer, ResourceOffer
@@ -31,6 +23,8 @@ from lilypad.protocol.signing import OfferDomain, sign_offer
 from lilypad.solver.service import SolverCore
 from lilypad.solver.store import SolverStore
 from lilypad.solver.watcher import CHAIN_LOCK, ChainWatcher, TimeoutKeeper
+
+from harness import DevChain
 
 NETWORK = "ethereum:local:foundry"
 TOKEN = 10**18
@@ -41,32 +35,14 @@ JC, RP, MEDIATOR, SOLVER = (Account.from_key(k) for k in (JC_KEY, RP_KEY, MEDIAT
 
 
 # --------------------------------------------------------------------------
-# Fixtures: one anvil + deployment per module, connected in-process
+# Fixtures: the harness's anvil + deployment of this module, connected in-process
 # --------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("devnet")
-    port = free_port()
-    anvil = start_anvil(port, root / "anvil.log")
-    try:
-        deployments = root / "deployments"
-        record = deploy_contracts(port, deployments, root / "deploy.log")
-        yield {"port": port, "url": f"http://127.0.0.1:{port}", "deployments": deployments, "record": record}
-    finally:
-        anvil.stop()
-
-
-@pytest.fixture(scope="module")
-def contracts(devnet: dict[str, Any]) -> Iterator[Any]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("APE_FOUNDRY_HOST", devnet["url"])
-        mp.setenv("LILYPAD_DEPLOYMENTS_DIR", str(devnet["deployments"]))
-        # provider_settings: a connection of its own even under `ape test` (which is
-        # already connected to its own anvil with the same network choice).
-        with connected(NETWORK, devnet["deployments"], provider_settings={"host": devnet["url"]}) as c:
-            yield c
+def contracts(devchain_contracts: Any) -> Any:
+    """LilypadContracts on this module's chain (tests/conftest.py's ``devchain``)."""
+    return devchain_contracts
 
 
 @pytest.fixture(scope="module")
@@ -288,13 +264,13 @@ def test_timeout_keeper_times_out_overdue_deals_and_tolerates_being_beaten_to_it
 
 
 def test_solver_command_connects_watches_and_reports_itself(
-    devnet: dict[str, Any], contracts: Any, parties: dict[str, Any], tmp_path: Path, domain: OfferDomain
+    devchain: DevChain, contracts: Any, parties: dict[str, Any], tmp_path: Path, domain: OfferDomain
 ) -> None:
     port = free_port()
     exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
     env = {
-        "APE_FOUNDRY_HOST": devnet["url"],
-        "LILYPAD_DEPLOYMENTS_DIR": str(devnet["deployments"]),
+        "APE_FOUNDRY_HOST": devchain.rpc_url,
+        "LILYPAD_DEPLOYMENTS_DIR": str(devchain.deployments),
         "WEB3_PRIVATE_KEY": SOLVER_KEY,
         "LILYPAD_DATA_DIR": str(tmp_path / "data"),
         "PYTHONUNBUFFERED": "1",
@@ -311,7 +287,7 @@ def test_solver_command_connects_watches_and_reports_itself(
         health = httpx.get(f"{base}/health", timeout=5).json()
         assert health["status"] == "ok"
         assert health["chain_id"] == 31337
-        assert health["controller"].lower() == devnet["record"]["contracts"]["controller"].lower()
+        assert health["controller"].lower() == devchain.record["contracts"]["controller"].lower()
         assert health["solver"] == SOLVER.address
         assert isinstance(health["head_block"], int) and health["head_block"] > 0
 
