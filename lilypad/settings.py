@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["LilypadSettings", "get_settings"]
@@ -25,17 +25,6 @@ class LilypadSettings(BaseSettings):
     )
     max_job_seconds: int = Field(3600, ge=1, description="Hard cap on any job's run time.")
     max_output_bytes: int = Field(1 << 30, ge=1, description="Cap on a job's result size.")
-    gotemplate: Path | None = Field(
-        None,
-        description="The Go template helper binary that renders module templates (LILYPAD_GOTEMPLATE); "
-        "default: the one `make setup` builds into ${XDG_CACHE_HOME:-~/.cache}/lilypad/bin "
-        "(see lilypad.modules.gotemplate_helper).",
-    )
-
-    @field_validator("gotemplate", mode="before")
-    @classmethod
-    def _unset_when_empty(cls, value: object) -> object:
-        return None if value == "" else value
 
     @property
     def module_cache_dir(self) -> Path:

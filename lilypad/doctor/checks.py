@@ -171,9 +171,8 @@ def check_gotemplate() -> CheckResult:
     there and rendering. Not built but Go installed is a warning (the first
     render builds it); neither is a failure. Never builds it itself."""
     from lilypad.exceptions import LilypadError
-    from lilypad.modules.gotemplate_helper import find_go, helper_path
+    from lilypad.modules.gotemplate_helper import find_go, helper_override, helper_path
     from lilypad.modules.template import render_template
-    from lilypad.settings import get_settings
 
     build_fix = ("run `make setup` in the lilypad checkout (it installs Go with apt if needed and builds the helper "
                  "into ${XDG_CACHE_HOME:-~/.cache}/lilypad/bin of the user running it), or set LILYPAD_GOTEMPLATE "
@@ -182,7 +181,7 @@ def check_gotemplate() -> CheckResult:
         path = helper_path(build=False)
     except LilypadError as exc:
         go = find_go()
-        if go is not None and get_settings().gotemplate is None:
+        if go is not None and helper_override() is None:
             return CheckResult("gotemplate", Status.WARN,
                                f"not built yet; the first module render builds it with {go} (minutes the first "
                                "time, while Go compiles its standard library)", build_fix)

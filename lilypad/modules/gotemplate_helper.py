@@ -10,9 +10,8 @@ lilypad.modules.gotemplate_helper``) into a cache outside the source tree::
 The name carries a hash of the source, so a changed helper is rebuilt once and
 an old binary is never run by newer code; Go's own build cache (``GOCACHE``)
 is reused, so a rebuild takes about a second once the standard library is
-compiled. :func:`helper_path` finds it: ``LILYPAD_GOTEMPLATE`` (the setting
-:attr:`lilypad.settings.LilypadSettings.gotemplate`) when set, else the cached
-build; if that is missing and a ``go`` command exists, it builds it there first
+compiled. :func:`helper_path` finds it: ``LILYPAD_GOTEMPLATE`` (a path to a
+helper binary) when set, else the cached build; if that is missing and a ``go`` command exists, it builds it there first
 (under a lock, atomically); otherwise it raises
 :class:`~lilypad.exceptions.TemplateHelperError` saying to run ``make setup``.
 """
@@ -37,12 +36,13 @@ __all__ = [
     "default_helper_path",
     "find_go",
     "helper_cache_dir",
+    "helper_override",
     "helper_path",
     "helper_source_hash",
 ]
 
 HELPER_ENV = "LILYPAD_GOTEMPLATE"
-"""Environment variable (the ``gotemplate`` setting) naming a helper binary to use."""
+"""Environment variable naming a helper binary to use instead of the cached build."""
 HELPER_SOURCE_DIR = Path(__file__).resolve().with_name("gotemplate")
 _SOURCE_FILES = ("go.mod", "main.go")
 _GO_CANDIDATES = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
@@ -83,6 +83,14 @@ def find_go() -> str | None:
     if found:
         return found
     return next((c for c in _GO_CANDIDATES if os.access(c, os.X_OK)), None)
+
+
+def helper_override() -> Path | None:
+    """``LILYPAD_GOTEMPLATE`` as a path (``None`` when unset or empty). Read here,
+    on every render, rather than through :mod:`lilypad.settings`, whose model
+    costs milliseconds to build."""
+    value = os.environ.get(HELPER_ENV)
+    return Path(value) if value else None
 
 
 def _executable(path: Path) -> bool:
@@ -138,9 +146,7 @@ def build_helper(target: Path | None = None, *, go: str | None = None, timeout: 
 def helper_path(*, build: bool = True) -> Path:
     """The helper to run: ``LILYPAD_GOTEMPLATE`` if set, else the cached build
     (built now when missing, ``build`` is true and Go is installed)."""
-    from lilypad.settings import get_settings
-
-    override = get_settings().gotemplate
+    override = helper_override()
     if override is not None:
         if not _executable(override):
             raise TemplateHelperError(str(override), f"{HELPER_ENV} names no executable file: {_SETUP_HINT}")
