@@ -81,8 +81,8 @@ from lilypad.results.cid import directory_cid
 __all__ = [
     "IMAGE_REPOSITORY", "INPUTS_PATH", "JOB_LABEL", "OUTPUTS_PATH", "TIMEOUT_EXIT_CODE",
     "ExecutorLimits", "RunResult",
-    "cleanup_stale_containers", "docker_client", "effective_timeout", "ensure_image", "module_image_tag",
-    "required_gpus", "run_module",
+    "cleanup_stale_containers", "docker_client", "effective_timeout", "ensure_image", "gpu_request_count",
+    "module_image_tag", "required_gpus", "run_module",
 ]
 
 log = logging.getLogger(__name__)
@@ -275,9 +275,11 @@ def required_gpus(spec: ModuleSpec) -> int:
     return max(spec.machine.gpu, 1 if asked == "all" else asked or 0, len(spec.machine.gpus))
 
 
-def _gpu_request(spec: ModuleSpec, need: int) -> int:
-    """The ``DeviceRequest`` count: -1 (every GPU, ``--gpus all``) for ``Resources.GPU: "all"``."""
-    return -1 if spec.job.spec.resources.gpu_count == "all" else need
+def gpu_request_count(spec: ModuleSpec) -> int:
+    """The count of the container's GPU ``DeviceRequest``: -1 (every GPU of this
+    machine, ``docker run --gpus all``) for ``Resources.GPU: "all"``, else
+    :func:`required_gpus` (0: no request)."""
+    return -1 if spec.job.spec.resources.gpu_count == "all" else required_gpus(spec)
 
 
 def effective_timeout(spec: ModuleSpec, limits: ExecutorLimits) -> float:
@@ -368,7 +370,7 @@ def _container_kwargs(spec: ModuleSpec, image: str, outputs: list[tuple[str, Pat
         tty=False,
     )
     if gpu_count:
-        kwargs["device_requests"] = [DeviceRequest(count=_gpu_request(spec, gpu_count), capabilities=[["gpu"]])]
+        kwargs["device_requests"] = [DeviceRequest(count=gpu_request_count(spec), capabilities=[["gpu"]])]
     return kwargs
 
 
