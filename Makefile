@@ -100,7 +100,8 @@ base-images: docker-engine
 # under a name that hashes its source, so this does nothing until the source changes;
 # Go's build cache (GOCACHE) is reused. See lilypad/modules/gotemplate_helper.py.
 gotemplate: venv
-	@if ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go && ! -x /usr/lib/go/bin/go ]]; then \
+	@if python -m lilypad.modules.gotemplate_helper --check; then exit 0; fi; \
+	if ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go && ! -x /usr/lib/go/bin/go ]]; then \
 	    echo "setup: installing golang-go (apt)"; $(SUDO) apt-get update -qq; $(APT_INSTALL) golang-go >/dev/null; \
 	fi; \
 	python -m lilypad.modules.gotemplate_helper >/dev/null

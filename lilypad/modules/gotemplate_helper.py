@@ -159,11 +159,14 @@ def helper_path(*, build: bool = True) -> Path:
     return build_helper(target)
 
 
-def _main() -> int:
+def _main(args: list[str]) -> int:
     """``python -m lilypad.modules.gotemplate_helper``: build the helper if
-    needed (``make setup``) and print its path."""
+    needed (``make setup``) and print its path; with ``--check``, only say (exit
+    status 0 or 1) whether it is built."""
     try:
         target = default_helper_path()
+        if args == ["--check"]:
+            return 0 if _executable(target) else 1
         if not _executable(target):
             print(f"setup: building the Go template helper into {target}", file=sys.stderr)
         print(build_helper(target))
@@ -174,4 +177,4 @@ def _main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(_main(sys.argv[1:]))
