@@ -2,7 +2,8 @@
 #
 # The machines reach only PyPI, npm and Debian's apt mirror, so everything
 # comes from those: the venv (pyproject.toml pins), solcjs + anvil +
-# OpenZeppelin (package.json), the Docker engine and base images (apt).
+# OpenZeppelin (package.json), the Docker engine and base images (apt), Go
+# (apt's golang-go, unless a `go` is installed) for the template helper.
 # `make setup` is idempotent; a second run only checks and returns.
 
 SHELL := /bin/bash
@@ -37,9 +38,9 @@ ARGS ?=
 PY_STAMP := $(VENV)/.lilypad-installed
 NODE_STAMP := $(ROOT)/node_modules/.lilypad-installed
 
-.PHONY: setup venv node solc docker-engine base-images compile lint test fuzz demo bench clean distclean
+.PHONY: setup venv node solc docker-engine base-images gotemplate compile lint test fuzz demo bench clean distclean
 
-setup: venv node solc docker-engine base-images
+setup: venv node solc docker-engine base-images gotemplate
 
 # --- Python: .venv with the package and its test extra (hypothesis, schemathesis,
 # ruff, mypy), reinstalled only when pyproject.toml changed; recreated
@@ -94,6 +95,17 @@ docker-engine:
 
 base-images: docker-engine
 	@bash scripts/_toolchain/base-images.sh
+
+# --- The Go template helper (lilypad/modules/gotemplate): module templates are
+# rendered by Go's own text/template. Built into ${XDG_CACHE_HOME:-~/.cache}/lilypad/bin
+# under a name that hashes its source, so this does nothing until the source changes;
+# Go's build cache (GOCACHE) is reused. See lilypad/modules/gotemplate_helper.py.
+gotemplate: venv
+	@if python -m lilypad.modules.gotemplate_helper --check; then exit 0; fi; \
+	if ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go && ! -x /usr/lib/go/bin/go ]]; then \
+	    echo "setup: installing golang-go (apt)"; $(SUDO) apt-get update -qq; $(APT_INSTALL) golang-go >/dev/null; \
+	fi; \
+	python -m lilypad.modules.gotemplate_helper >/dev/null
 
 # --- Everyday targets ---------------------------------------------------------
 compile: venv node solc

@@ -18,6 +18,7 @@ __all__ = [
     # modules
     "ModuleError",
     "TemplateError",
+    "TemplateHelperError",
     "InputError",
     "SpecError",
     "SpecJSONError",
@@ -126,19 +127,36 @@ class ModuleError(LilypadError):
 
 
 class TemplateError(ModuleError):
-    """A module template uses something the renderer does not support, or is
-    malformed.
+    """A module template is malformed, fails while rendering, or goes over a
+    limit (size, output, time), as Go's ``text/template`` reports it.
 
-    ``construct`` names the offending construct (``range``, ``|``, ``if``,
-    ``{{``, ...), ``line`` is the 1-based line where it starts and ``reason``
-    says what is wrong.
+    ``construct`` names the offending action or function (``.X.Y``,
+    ``frobnicate``, or the text of the line), ``line`` is the 1-based line Go
+    reports (0: the template as a whole, e.g. a limit) and ``reason`` says
+    what is wrong.
     """
 
     def __init__(self, construct: str, line: int, reason: str) -> None:
         self.construct = construct
         self.line = line
         self.reason = reason
-        super().__init__(f"template line {line}: {_shorten(construct)!r}: {reason}")
+        where = f"template line {line}" if line > 0 else "template"
+        super().__init__(f"{where}: {_shorten(construct)!r}: {reason}")
+
+
+class TemplateHelperError(LilypadError):
+    """The Go template helper (the program that renders module templates with
+    Go's ``text/template``) is missing, cannot be built or did not answer.
+
+    A problem of this machine's setup, not of the module: ``path`` is the
+    helper's (expected) location, ``reason`` what went wrong and what to do
+    (usually: run ``make setup``).
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"Go template helper {path}: {reason}")
 
 
 class InputError(ModuleError):

@@ -31,7 +31,7 @@ def _split(text: str | None) -> list[str]:
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds to wait for each endpoint.")
 def doctor(network: str, rpc: tuple[str, ...], address: str | None, role: str, timeout: float) -> None:
-    """Check this node's setup: Docker, GPUs, RPC, contracts, balances, allowance."""
+    """Check this node's setup: Docker, GPUs, the Go template helper, RPC, contracts, balances, allowance."""
     import os
 
     from lilypad.doctor import DoctorConfig, exit_code, run_doctor

@@ -55,9 +55,16 @@ def module() -> None:
 @_data_dir_option
 def render(ref: str, inputs: tuple[str, ...], data_dir: Path | None) -> None:
     """Print REF's rendered, validated spec as JSON (or the error and its line)."""
+    from lilypad.exceptions import SpecError
+    from lilypad.modules.spec import check_runnable
+
     _, resolved, spec, _ = _prepare(ref, inputs, data_dir)
     click.echo(f"# {resolved.canonical}", err=True)
     click.echo(json.dumps(spec.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
+    try:
+        check_runnable(spec)
+    except SpecError as err:  # it loads, as in the original, but no provider can run it
+        click.echo(f"# warning: this spec loads but cannot run: {err}", err=True)
 
 
 def _run_once(settings: Any, resolved: Any, spec: Any, inputs_path: Path | None, work_dir: Path) -> Any:

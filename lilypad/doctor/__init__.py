@@ -3,7 +3,8 @@
 :func:`run_doctor` runs the checks of :mod:`lilypad.doctor.checks` that the
 node's ``role`` needs, in order, and returns one :class:`CheckResult` per
 line: the Docker engine and GPUs (resource providers and mediators run
-containers), the deployments file, the RPC endpoints (fail-over: the first
+containers), the Go template helper (every role but the solver renders module
+templates), the deployments file, the RPC endpoints (fail-over: the first
 that answers on the deployment's chain id is used), code at every contract
 address, and the account's ETH and LP balances and its allowance to the
 Payments contract. Checks that depend on a failed one are skipped with a
@@ -23,6 +24,7 @@ from lilypad.doctor.checks import (
     check_balances,
     check_contracts,
     check_docker,
+    check_gotemplate,
     check_gpu,
     select_rpc,
 )
@@ -91,6 +93,8 @@ def run_doctor(config: DoctorConfig) -> list[CheckResult]:
     if containers:
         results.append(check_docker(timeout=max(1, int(config.timeout))))
         results.append(check_gpu())
+    if config.role != "solver":
+        results.append(check_gotemplate())
 
     path = deployment_path(config.ecosystem, config.network, config.deployments_dir)
     try:

@@ -28,6 +28,7 @@ __all__ = [
     "check_balances",
     "check_contracts",
     "check_docker",
+    "check_gotemplate",
     "check_gpu",
     "connect_rpc",
     "select_rpc",
@@ -158,6 +159,42 @@ def check_gpu(*, nvml: Any | None = None) -> CheckResult:
         return CheckResult("gpu", Status.WARN, f"driver {driver} loaded but no GPU found: CPU-only offers",
                            no_gpu_fix)
     return CheckResult("gpu", Status.OK, f"{count} GPU(s), driver {driver}: " + ", ".join(names))
+
+
+# --------------------------------------------------------------------------
+# The Go template helper
+# --------------------------------------------------------------------------
+
+
+def check_gotemplate() -> CheckResult:
+    """The Go template helper that renders module templates (Go's text/template):
+    there and rendering. Not built but Go installed is a warning (the first
+    render builds it); neither is a failure. Never builds it itself."""
+    from lilypad.exceptions import LilypadError
+    from lilypad.modules.gotemplate_helper import find_go, helper_override, helper_path
+    from lilypad.modules.template import render_template
+
+    build_fix = ("run `make setup` in the lilypad checkout (it installs Go with apt if needed and builds the helper "
+                 "into ${XDG_CACHE_HOME:-~/.cache}/lilypad/bin of the user running it), or set LILYPAD_GOTEMPLATE "
+                 "to a helper built with `python -m lilypad.modules.gotemplate_helper`")
+    try:
+        path = helper_path(build=False)
+    except LilypadError as exc:
+        go = find_go()
+        if go is not None and helper_override() is None:
+            return CheckResult("gotemplate", Status.WARN,
+                               f"not built yet; the first module render builds it with {go} (minutes the first "
+                               "time, while Go compiles its standard library)", build_fix)
+        return CheckResult("gotemplate", Status.FAIL, f"{_short(exc, 240)}; no module template can be rendered",
+                           build_fix)
+    try:
+        rendered = render_template('{{ .Probe | printf "%s" }}', {"Probe": "ok"})
+    except LilypadError as exc:
+        return CheckResult("gotemplate", Status.FAIL, f"{path} does not render ({_short(exc, 240)})", build_fix)
+    if rendered != '"ok"':
+        return CheckResult("gotemplate", Status.FAIL, f"{path} rendered {rendered[:40]!r}, expected '\"ok\"'",
+                           build_fix)
+    return CheckResult("gotemplate", Status.OK, f"{path} renders module templates with Go's text/template")
 
 
 # --------------------------------------------------------------------------

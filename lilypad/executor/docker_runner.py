@@ -32,9 +32,17 @@ The sandbox (every container, whatever the module asks):
 * a hard timeout, ``min(Spec.Timeout, executionTimeoutSeconds)`` (else
   ``default_timeout``) capped by ``max_timeout``: the container is killed and
   ``exitCode`` says 124, as GNU ``timeout`` does;
-* GPUs only when the spec asks for them; refused with
+* GPUs only when the spec asks for them (``Resources.GPU: "all"``: every GPU
+  of this machine, as ``docker run --gpus all``); refused with
   :class:`~lilypad.exceptions.GPUUnavailableError` *before* anything starts
-  when this machine has none.
+  when this machine has none or too few;
+* the environment is exactly the spec's ``EnvironmentVariables``, each passed
+  as ``KEY=VALUE`` (an entry without ``=`` is ``KEY=``): nothing of the
+  provider's own environment reaches the container.
+
+Before anything runs, :func:`~lilypad.modules.spec.check_runnable` refuses a
+spec the original would load but could not run (no image, a relative output
+path, ...) with a :class:`~lilypad.exceptions.SpecError` naming the field.
 
 Containers carry the label ``lilypad.job=<job id>`` and are removed in a
 ``finally`` on every path (success, failure, timeout, exceptions, Ctrl-C);
@@ -67,14 +75,14 @@ from docker.types import DeviceRequest, LogConfig, Mount
 from lilypad.exceptions import (ContainerError, DockerUnavailableError, GPUUnavailableError, ImageBuildError,
                                 ImageNotAvailableError, OutputTooLargeError, SpecError, WorkDirError)
 from lilypad.executor.gpu import MIB, GPUInfo, detect_gpus
-from lilypad.modules.spec import ModuleSpec
+from lilypad.modules.spec import ModuleSpec, check_runnable
 from lilypad.results.cid import directory_cid
 
 __all__ = [
     "IMAGE_REPOSITORY", "INPUTS_PATH", "JOB_LABEL", "OUTPUTS_PATH", "TIMEOUT_EXIT_CODE",
     "ExecutorLimits", "RunResult",
-    "cleanup_stale_containers", "docker_client", "effective_timeout", "ensure_image", "module_image_tag",
-    "required_gpus", "run_module",
+    "cleanup_stale_containers", "docker_client", "effective_timeout", "ensure_image", "gpu_request_count",
+    "module_image_tag", "required_gpus", "run_module",
 ]
 
 log = logging.getLogger(__name__)
@@ -261,8 +269,17 @@ def ensure_image(image: str, module_dir: Path | None, client: docker.DockerClien
 
 
 def required_gpus(spec: ModuleSpec) -> int:
-    """How many GPUs a module needs: ``machine.gpu``, ``Resources.GPU`` or listed ``machine.gpus``."""
-    return max(spec.machine.gpu, spec.job.spec.resources.gpu_count or 0, len(spec.machine.gpus))
+    """How many GPUs a module needs at least: ``machine.gpu``, ``Resources.GPU``
+    (``"all"`` counts as 1) or listed ``machine.gpus``."""
+    asked = spec.job.spec.resources.gpu_count
+    return max(spec.machine.gpu, 1 if asked == "all" else asked or 0, len(spec.machine.gpus))
+
+
+def gpu_request_count(spec: ModuleSpec) -> int:
+    """The count of the container's GPU ``DeviceRequest``: -1 (every GPU of this
+    machine, ``docker run --gpus all``) for ``Resources.GPU: "all"``, else
+    :func:`required_gpus` (0: no request)."""
+    return -1 if spec.job.spec.resources.gpu_count == "all" else required_gpus(spec)
 
 
 def effective_timeout(spec: ModuleSpec, limits: ExecutorLimits) -> float:
@@ -332,7 +349,7 @@ def _container_kwargs(spec: ModuleSpec, image: str, outputs: list[tuple[str, Pat
         image=image,
         entrypoint=list(docker_spec.entrypoint) or None,
         command=list(docker_spec.parameters) or None,
-        environment=docker_spec.environment,
+        environment=[f"{key}={value}" for key, value in docker_spec.environment.items()],
         working_dir=docker_spec.working_directory or None,
         user=limits.user,
         hostname="lilypad",
@@ -353,7 +370,7 @@ def _container_kwargs(spec: ModuleSpec, image: str, outputs: list[tuple[str, Pat
         tty=False,
     )
     if gpu_count:
-        kwargs["device_requests"] = [DeviceRequest(count=gpu_count, capabilities=[["gpu"]])]
+        kwargs["device_requests"] = [DeviceRequest(count=gpu_request_count(spec), capabilities=[["gpu"]])]
     return kwargs
 
 
@@ -575,6 +592,7 @@ def run_module(
     ImageBuildError, ContainerError, OutputTooLargeError, WorkDirError or
     SpecError; on any exception the partial result is deleted.
     """
+    check_runnable(spec)
     gpu_count = required_gpus(spec)
     if gpu_count:
         _check_gpus(spec, gpu_count, detect_gpus() if gpus is None else list(gpus))

@@ -323,10 +323,12 @@ class _Run:
     def build_offer(self) -> JobOffer:
         from lilypad.client import resolve_solver_address
         from lilypad.modules.resolve import ModuleResolver
+        from lilypad.modules.spec import check_runnable
 
         req = self.request
         resolved = ModuleResolver(Path(req.data_dir) / "modules").resolve(req.module)
         spec = resolved.render(req.inputs)
+        check_runnable(spec)  # no provider could run it: say so before anything is signed or paid
         self.inputs_cid = check_inputs_path(req.inputs_path, tuple(spec.input_files.required))
         machine = ResourceSpec.from_machine(spec.machine)
         self.echo(f"[{Stage.PREPARING.value}] module {req.module} -> {resolved.repo}@{resolved.commit[:12]} "

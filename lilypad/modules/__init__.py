@@ -6,7 +6,9 @@
   a reference to a commit and a checkout of the module's files (git cache,
   built-in modules), checked against an allowlist
   (:mod:`lilypad.protocol.allowlist`) before anything is fetched;
-* :mod:`lilypad.modules.template` - the Go ``text/template`` subset modules use;
+* :mod:`lilypad.modules.template` - rendering with Go's own ``text/template``, through
+  the Go helper that :mod:`lilypad.modules.gotemplate_helper` finds or builds
+  (source: ``lilypad/modules/gotemplate/``);
 * :mod:`lilypad.modules.inputs` - ``KEY=VALUE`` job inputs and their limits;
 * :mod:`lilypad.modules.spec` - the rendered JSON spec (``machine``, ``job``, ...)
   and :func:`lilypad.modules.spec.render_spec`, which combines the last three.

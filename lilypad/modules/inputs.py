@@ -1,8 +1,15 @@
 """Parse and check job inputs: the ``-i KEY=VALUE`` strings of ``lilypad run``
 and the ``string[] inputs`` of on-chain jobs.
 
-Each item is split on its *first* ``=`` only, so values may contain ``=``
-(the original's on-chain daemon drops such inputs; we keep them). Keys must be
+Each item is one input, split on its *first* ``=`` only: the value is
+everything after it, ``=`` and ``,`` included, exactly as the shell passed it
+(``-i Message="hi there"`` is ``hi there``; ``-i 'Message=a=b,c=d'`` is
+``a=b,c=d``). The original reads ``-i`` with pflag's ``StringToString``, a CSV
+reader: there a comma starts another ``KEY=VALUE`` pair (``Message=a=b`` and
+``c=d``), ``-i Message=hello, world`` is an error and quotes inside a value are
+CSV quoting; here a comma is part of the value and one ``-i`` is one input
+(see docs/modules.md). The original's on-chain daemon drops inputs whose
+value contains ``=``; we keep them. Keys must be
 identifiers (``^[A-Za-z_][A-Za-z0-9_]*$``) so that templates can name them as
 ``.Key``. Values may be empty (``-i Seed=``: the input is *set*, so
 ``{{if .Seed}}`` is true) but may not contain NUL characters (they cannot

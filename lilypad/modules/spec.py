@@ -26,11 +26,21 @@ given either as ``Spec.Docker`` or as ``Spec.EngineSpec {Type: "docker",
 Params: {...}}``; both are normalised to one :class:`DockerSpec`
 (:attr:`JobSpecBody.docker`).
 
+Loading accepts what the original loads; what the original finds out only
+when the job runs is checked by :func:`check_runnable` when a job is offered,
+agreed to or run: an empty or malformed image, a relative or ``..`` output
+path, a relative working directory, an environment entry with an empty name,
+NUL characters. An environment entry without ``=`` (``"hello"``) loads and
+runs as the variable ``hello`` with an empty value (:attr:`DockerSpec.environment`),
+never as Docker's ``-e NAME``, which would copy the provider's own variable.
+``executionTimeoutSeconds: 0`` means "not set" (the default applies).
+
 Units: ``machine.cpu`` is milli-CPUs, ``ram``/``disk``/``vram`` are MB.
 ``Spec.Resources`` strings follow Bacalhau: CPU as a Kubernetes quantity
 (``"1"``, ``"0.5"``, ``"1000m"``) parsed to milli-CPUs, Memory/Disk as byte
 sizes in go-humanize style (``"16Gb"`` = 16x10^9, ``"16GiB"`` = 16x2^30,
-``"512mb"``; a bare number is bytes), GPU as a whole count; ``""`` means unset.
+``"512mb"``; a bare number is bytes), GPU as a whole count or ``"all"`` (every
+GPU of the machine that runs it, at least one); ``""`` means unset.
 """
 
 from __future__ import annotations
@@ -71,6 +81,7 @@ __all__ = [
     "NetworkSpec",
     "OutputSpec",
     "ResourcesSpec",
+    "check_runnable",
     "parse_bytes",
     "parse_cpu",
     "parse_gpu",
@@ -82,7 +93,6 @@ _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _CPU_RE = re.compile(rf"\s*{_NUMBER}\s*(m?)\s*")
 _BYTES_RE = re.compile(rf"\s*{_NUMBER}\s*([A-Za-z]*)\s*")
 _GPU_RE = re.compile(r"\s*(\d+)\s*")
-_ENV_KEY_RE = re.compile(r"[^=\x00]+")
 _BYTE_UNITS: dict[str, int] = {"": 1, "b": 1}
 for _i, _prefix in enumerate("kmgtpe", start=1):
     _BYTE_UNITS.update({_prefix: 1000**_i, _prefix + "b": 1000**_i,
@@ -135,14 +145,18 @@ def parse_bytes(value: object) -> int | None:
         raise ValueError(f"invalid byte size {text!r}") from None
 
 
-def parse_gpu(value: object) -> int | None:
-    """A whole GPU count (``"1"``); ``None`` for ``""``/``None``. Raises ``ValueError``."""
+def parse_gpu(value: object) -> int | Literal["all"] | None:
+    """A whole GPU count (``"1"``), or ``"all"`` (any case; Docker's ``--gpus all``:
+    every GPU of the machine that runs the job); ``None`` for ``""``/``None``.
+    Raises ``ValueError``."""
     text = _resource_text(value, "GPU")
     if text is None:
         return None
+    if text.lower() == "all":
+        return "all"
     match = _GPU_RE.fullmatch(text)
     if not match:
-        raise ValueError(f"invalid GPU count {text!r} (a whole number such as \"1\")")
+        raise ValueError(f"invalid GPU count {text!r} (a whole number such as \"1\", or \"all\")")
     return int(match.group(1))
 
 
@@ -217,36 +231,6 @@ class DockerSpec(_GoModel):
     parameters: tuple[StrictStr, ...] = Field((), alias="Parameters")
     working_directory: StrictStr = Field("", alias="WorkingDirectory")
 
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        if value != value.strip() or any(char.isspace() or char == "\x00" for char in value):
-            raise ValueError(f"invalid image reference {value!r}")
-        return value
-
-    @field_validator("environment_variables")
-    @classmethod
-    def _env(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            key, sep, rest = item.partition("=")
-            if not sep or not _ENV_KEY_RE.fullmatch(key) or "\x00" in rest:
-                raise ValueError(f"environment variables must be KEY=VALUE, got {item[:60]!r}")
-        return value
-
-    @field_validator("entrypoint", "parameters")
-    @classmethod
-    def _no_nul(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if any("\x00" in item for item in value):
-            raise ValueError("arguments must not contain NUL characters")
-        return value
-
-    @field_validator("working_directory")
-    @classmethod
-    def _workdir(cls, value: str) -> str:
-        if value and not value.startswith("/"):
-            raise ValueError(f"WorkingDirectory must be an absolute path, got {value!r}")
-        return value
-
     @property
     def is_pinned(self) -> bool:
         """Whether the image is pinned by digest (``image@sha256:...``)."""
@@ -254,8 +238,33 @@ class DockerSpec(_GoModel):
 
     @property
     def environment(self) -> dict[str, str]:
-        """``EnvironmentVariables`` as a dict (a later duplicate wins, as in Docker)."""
+        """``EnvironmentVariables`` as a dict: ``KEY=VALUE`` split on the first
+        ``=``; an entry without ``=`` is ``KEY`` with an empty value (never the
+        provider's own variable of that name); a later duplicate wins, as in Docker."""
         return dict(item.partition("=")[::2] for item in self.environment_variables)
+
+    def problems(self, where: str) -> list[tuple[str, str]]:
+        """``(field path, reason)`` for everything that stops this container from
+        running (what the original finds out only when it runs); ``where`` is
+        this section's path (``job.Spec.Docker``)."""
+        found: list[tuple[str, str]] = []
+        image = self.image
+        if not image:
+            found.append((where + ".Image", "no container image: set Docker.Image or EngineSpec.Params.Image"))
+        elif image != image.strip() or any(char.isspace() or char == "\x00" for char in image):
+            found.append((where + ".Image", f"invalid image reference {image!r}"))
+        for index, item in enumerate(self.environment_variables):
+            if not item.partition("=")[0] or "\x00" in item:
+                found.append((f"{where}.EnvironmentVariables[{index}]",
+                              f"an environment variable needs a name and no NUL characters, got {item[:60]!r}"))
+        for name, values in (("Entrypoint", self.entrypoint), ("Parameters", self.parameters)):
+            for index, item in enumerate(values):
+                if "\x00" in item:
+                    found.append((f"{where}.{name}[{index}]", "arguments must not contain NUL characters"))
+        if self.working_directory and not self.working_directory.startswith("/"):
+            found.append((where + ".WorkingDirectory",
+                          f"WorkingDirectory must be an absolute path, got {self.working_directory!r}"))
+        return found
 
 
 class EngineSpec(_GoModel):
@@ -301,12 +310,10 @@ class OutputSpec(_GoModel):
     name: StrictStr = Field(alias="Name", min_length=1)
     path: StrictStr = Field(alias="Path")
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/") or ".." in value.split("/"):
-            raise ValueError(f"output Path must be an absolute path without '..', got {value!r}")
-        return value
+    @property
+    def runnable_path(self) -> bool:
+        """Whether ``Path`` can be mounted: absolute, without ``..`` (checked at run time)."""
+        return self.path.startswith("/") and ".." not in self.path.split("/")
 
 
 class ResourcesSpec(_GoModel):
@@ -315,7 +322,7 @@ class ResourcesSpec(_GoModel):
     cpu_millis: int | None = Field(None, alias="CPU")
     memory_bytes: int | None = Field(None, alias="Memory")
     disk_bytes: int | None = Field(None, alias="Disk")
-    gpu_count: int | None = Field(None, alias="GPU")
+    gpu_count: int | Literal["all"] | None = Field(None, alias="GPU")
 
     @field_validator("cpu_millis", mode="before")
     @classmethod
@@ -329,7 +336,7 @@ class ResourcesSpec(_GoModel):
 
     @field_validator("gpu_count", mode="before")
     @classmethod
-    def _gpu(cls, value: object) -> int | None:
+    def _gpu(cls, value: object) -> int | Literal["all"] | None:
         return parse_gpu(value)
 
 
@@ -367,16 +374,20 @@ class JobSpecBody(_GoModel):
         params = self.engine_spec.params if self.engine_spec else empty
         if section != empty and params != empty and section != params:
             raise ValueError("Docker and EngineSpec.Params both describe a container and disagree")
-        docker = section if section != empty else params
-        if not docker.image:
-            raise ValueError("no container image: set Docker.Image or EngineSpec.Params.Image")
-        self._docker = docker
+        self._docker = section if section != empty else params
         return self
 
     @property
     def docker(self) -> DockerSpec:
         """The container, from ``Docker`` or ``EngineSpec.Params`` (whichever is given)."""
         return self._docker
+
+    @property
+    def docker_path(self) -> str:
+        """Where :attr:`docker` was given: ``job.Spec.Docker`` or ``job.Spec.EngineSpec.Params``."""
+        if self.engine_spec is not None and self._docker is self.engine_spec.params:
+            return "job.Spec.EngineSpec.Params"
+        return "job.Spec.Docker"
 
 
 class JobSpec(_GoModel):
@@ -420,9 +431,9 @@ class ModuleSpec(_GoModel):
     machine: MachineSpec = Field(default_factory=MachineSpec)
     job: JobSpec
     input_files: InputFilesSpec = Field(default_factory=InputFilesSpec, alias="inputFiles")
-    execution_timeout_seconds: Annotated[StrictInt, Field(gt=0)] | None = Field(
+    execution_timeout_seconds: Annotated[StrictInt, Field(ge=0)] | None = Field(
         None, alias="executionTimeoutSeconds"
-    )
+    )  # 0: not set, as in the original (its default applies)
 
     @property
     def docker(self) -> DockerSpec:
@@ -489,6 +500,23 @@ def parse_spec(source: str | bytes | Mapping[str, Any]) -> ModuleSpec:
         return ModuleSpec.model_validate(data)
     except ValidationError as exc:
         raise _spec_error(exc) from None
+
+
+def check_runnable(spec: ModuleSpec) -> None:
+    """Raise :class:`SpecError` (naming the field) if ``spec``'s job cannot run:
+    the checks the original makes only when the job runs, made here when a job
+    is offered, agreed to or run (see the module docstring)."""
+    body = spec.job.spec
+    problems = body.docker.problems(body.docker_path)
+    for index, output in enumerate(body.outputs):
+        if not output.runnable_path:
+            problems.append((f"job.Spec.Outputs[{index}].Path",
+                             f"output Path must be an absolute path without '..', got {output.path!r}"))
+    if problems:
+        path, reason = problems[0]
+        if len(problems) > 1:
+            reason += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+        raise SpecError(path, reason)
 
 
 def render_spec(template_text: str, inputs: Mapping[str, str]) -> ModuleSpec:

@@ -9,6 +9,10 @@ names its module as the job creator resolved and signed it (``ref``, ``repo``,
   :class:`~lilypad.exceptions.ModuleCommitMismatchError` unless it is the
   signed ``repo@commit`` (a tag moved since, or another source): a provider
   checks this before it agrees, and again before it runs.
+* :func:`module_problem` says why a deal's job will not run here, before the
+  provider agrees: the module is not the signed one, or its spec, rendered with
+  the job's inputs, does not load or cannot run
+  (:func:`~lilypad.modules.spec.check_runnable`: no image, a relative output path...).
 * :func:`fetch_job_inputs` downloads the input files from the solver, keeps
   them only if their CID is the signed one and they pass the input checks
   (no links, size limits: :mod:`lilypad.protocol.inputs`), and returns the
@@ -46,9 +50,13 @@ def resolve_job_module(job: DealJob, *, cache_dir: Path, allowlist: Any | None) 
 
 
 def module_problem(job: DealJob, *, cache_dir: Path, allowlist: Any | None) -> str | None:
-    """Why this job's module will not be run here (``None``: it resolves to the signed commit)."""
+    """Why this job will not be run here (``None``: its module resolves to the
+    signed commit and its spec, rendered with the job's inputs, can run)."""
+    from lilypad.modules.spec import check_runnable
+
     try:
-        resolve_job_module(job, cache_dir=cache_dir, allowlist=allowlist)
+        resolved = resolve_job_module(job, cache_dir=cache_dir, allowlist=allowlist)
+        check_runnable(resolved.render(job.inputs or {}))
     except LilypadError as exc:
         return str(exc)
     return None

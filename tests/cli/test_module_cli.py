@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +46,31 @@ def test_render_error_names_the_construct_and_line(run_cli, tmp_path):
     assert out.exit_code != 0
     assert "line 2" in out.output and "range" in out.output
     assert "Traceback" not in out.output
+
+
+def test_inputs_mean_what_the_shell_user_typed(tmp_path):
+    # Through a real shell: one -i is one input, its value everything after the first '='.
+    module = tmp_path / "echo"
+    module.mkdir()
+    (module / "lilypad_module.json.tmpl").write_text(
+        '{"job": {"Spec": {"Docker": {"Image": "busybox", "Entrypoint": ["echo", {{ .Message }}, {{ .Other }}]}}}}')
+    lilypad = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
+    line = (f"{shlex.quote(lilypad)} module render {shlex.quote(str(module))} --data-dir {shlex.quote(str(tmp_path))}"
+            """ -i Message="hi there" -i 'Other=a=b,c=d'""")
+    out = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["job"]["Spec"]["Docker"]["Entrypoint"] == ["echo", "hi there", "a=b,c=d"]
+
+
+def test_render_shows_a_spec_that_loads_but_cannot_run_and_says_why(run_cli, tmp_path):
+    module = tmp_path / "noimage"
+    module.mkdir()
+    (module / "lilypad_module.json.tmpl").write_text('{"job": {"Spec": {"Docker": {"Entrypoint": ["true"]}}}}')
+    out = run_cli("module", "render", str(module))
+    assert out.exit_code == 0, out.output
+    assert "warning: this spec loads but cannot run" in out.output and "job.Spec.Docker.Image" in out.output
+    run = run_cli("module", "run", str(module))
+    assert run.exit_code != 0 and "no container image" in run.output
 
 
 def test_bad_input_and_unknown_version_are_clear_errors(run_cli):

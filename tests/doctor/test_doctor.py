@@ -181,3 +181,19 @@ def test_bad_input_is_a_clear_error(tmp_path):
     out = doctor(deployments=tmp_path, key="0x1234")
     assert out.returncode != 0 and "WEB3_PRIVATE_KEY is not a valid private key" in out.stderr
     assert "0x1234" not in out.stderr
+
+
+def test_the_go_template_helper_is_checked(tmp_path):
+    nowhere = tmp_path / "deployments"  # no chain needed: the helper is checked before the deployment
+    ok = doctor("--role", "job-creator", deployments=nowhere)
+    helper = line(ok.stdout, "gotemplate")
+    assert helper.startswith("[ok  ]") and "renders module templates with Go's text/template" in helper
+    broken = doctor("--role", "mediator", deployments=nowhere, env={"LILYPAD_GOTEMPLATE": str(tmp_path / "nope")})
+    helper = line(broken.stdout, "gotemplate")
+    assert broken.returncode == 1 and helper.startswith("[FAIL]") and "make setup" in helper
+    unbuilt = doctor("--role", "job-creator", deployments=nowhere, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    helper = line(unbuilt.stdout, "gotemplate")
+    assert helper.startswith("[warn]") and "not built yet" in helper and "make setup" in helper
+    assert not (tmp_path / "cache" / "lilypad").exists(), "the doctor never builds it"
+    solver = doctor("--role", "solver", deployments=nowhere, env={"LILYPAD_GOTEMPLATE": str(tmp_path / "nope")})
+    assert "gotemplate:" not in solver.stdout, "the solver renders no templates"

@@ -40,6 +40,7 @@ from lilypad.executor.docker_runner import (
     docker_client,
     effective_timeout,
     ensure_image,
+    gpu_request_count,
     module_image_tag,
     required_gpus,
     run_module,
@@ -239,6 +240,30 @@ def test_entrypoint_parameters_workdir_and_image_cmd(client: docker.DockerClient
     bare = parse_spec({"job": {"Spec": {"Docker": {"Image": BUSYBOX, "Parameters": ["echo", "from", "cmd"]}}}})
     result, _ = run(bare, tmp_path / "two", client)
     assert (result.result_dir / "stdout").read_text() == "from cmd\n"
+
+
+def test_an_environment_entry_without_equals_is_empty_never_the_providers(
+        client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `docker run -e NAME` would copy the caller's NAME into the container; a job gets NAME= instead.
+    monkeypatch.setenv("LILYPAD_PROVIDER_SECRET", "provider-value")
+    spec = spec_for("env", EnvironmentVariables=["LILYPAD_PROVIDER_SECRET", "PLAIN=1", "EQ=a=b"])
+    result, _ = run(spec, tmp_path / "work", client)
+    stdout = (result.result_dir / "stdout").read_text()
+    env = keyvalues(stdout)
+    assert env["LILYPAD_PROVIDER_SECRET"] == "" and env["PLAIN"] == "1" and env["EQ"] == "a=b"
+    assert "provider-value" not in stdout
+
+
+def test_a_spec_that_loads_but_cannot_run_is_refused_before_anything_starts(
+        client: docker.DockerClient, tmp_path: Path) -> None:
+    no_image = parse_spec({"job": {"Spec": {"Docker": {"Entrypoint": ["true"]}}}})
+    with pytest.raises(SpecError, match="no container image") as caught:
+        run_module(no_image, module_dir=None, work_dir=tmp_path / "a", client=client)
+    assert caught.value.path == "job.Spec.Docker.Image"
+    relative = parse_spec({"job": {"Spec": {"Docker": {"Image": BUSYBOX}, "Outputs": [{"Name": "o", "Path": "o"}]}}})
+    with pytest.raises(SpecError, match="absolute path"):
+        run_module(relative, module_dir=None, work_dir=tmp_path / "b", client=client)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_work_dir_must_be_empty_and_inputs_must_exist(client: docker.DockerClient, tmp_path: Path) -> None:
@@ -513,6 +538,16 @@ def test_gpu_job_refused_before_anything_starts(client: docker.DockerClient, tmp
     big = spec_for("true", machine={"gpu": 1, "gpus": [{"vram": 40000}]})
     with pytest.raises(GPUUnavailableError, match="40000 MB of VRAM"):
         run_module(big, module_dir=None, work_dir=tmp_path / "work", gpus=[FAKE_GPU], client=client)
+
+
+def test_gpu_all_needs_a_gpu_and_asks_the_engine_for_every_one(client: docker.DockerClient, tmp_path: Path) -> None:
+    spec = spec_for("nvidia-smi -L", resources={"GPU": "all"})
+    assert (required_gpus(spec), gpu_request_count(spec)) == (1, -1)  # docker run --gpus all
+    assert gpu_request_count(spec_for("true", resources={"GPU": "2"})) == 2
+    assert gpu_request_count(spec_for("true")) == 0
+    with pytest.raises(GPUUnavailableError, match="no NVIDIA GPU"):
+        run_module(spec, module_dir=None, work_dir=tmp_path / "work", gpus=[], client=client)
+    assert not (tmp_path / "work").exists()
 
 
 def test_fault_injection_fake_gpu_list_reaches_the_engine_as_a_device_request(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,6 +28,22 @@ def test_parse_simple_inputs_in_order() -> None:
 def test_split_on_first_equals_only() -> None:
     assert parse_input("Query=SELECT * FROM t WHERE a=1") == ("Query", "SELECT * FROM t WHERE a=1")
     assert parse_input("X===") == ("X", "==")
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ('-i Message="hi there"', {"Message": "hi there"}),
+        ("-i 'Message=a=b,c=d'", {"Message": "a=b,c=d"}),  # the original: Message=a=b and c=d
+        ("-i Message=hello,\\ world", {"Message": "hello, world"}),  # the original: an error (" world")
+        ("-i 'Message=\"quoted\"'", {"Message": '"quoted"'}),  # the original: a CSV quoting error
+        ("-i A=1 -i B= -i C=x=", {"A": "1", "B": "", "C": "x="}),
+    ],
+)
+def test_each_i_is_one_input_as_the_shell_passed_it(typed: str, expected: dict[str, str]) -> None:
+    words = shlex.split(typed)  # exactly what a POSIX shell hands the program
+    assert words[::2] == ["-i"] * len(expected)
+    assert parse_inputs(words[1::2]) == expected
 
 
 def test_empty_value_is_allowed() -> None:

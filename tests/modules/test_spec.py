@@ -11,6 +11,7 @@ from lilypad.exceptions import InputError, SpecError, SpecJSONError, TemplateErr
 from lilypad.modules.spec import (
     DockerSpec,
     ModuleSpec,
+    check_runnable,
     parse_bytes,
     parse_cpu,
     parse_gpu,
@@ -219,7 +220,7 @@ def test_parse_bytes(text: str, size: int | None) -> None:
     assert parse_bytes(text) == size
 
 
-@pytest.mark.parametrize(("text", "count"), [("1", 1), ("0", 0), (" 2", 2), ("", None)])
+@pytest.mark.parametrize(("text", "count"), [("1", 1), ("0", 0), (" 2", 2), ("", None), ("all", "all"), ("ALL", "all")])
 def test_parse_gpu(text: str, count: int | None) -> None:
     assert parse_gpu(text) == count
 
@@ -279,20 +280,13 @@ def test_input_files_accept_plain_names() -> None:
     [
         ({}, "job", "missing"),
         ({"job": {}}, "job.Spec", "missing"),
-        (minimal(Docker={}), "job.Spec", "no container image"),
-        (minimal(Docker={"Image": "a b"}), "job.Spec.Docker.Image", "invalid image"),
         (minimal(Docker={"Image": "x", "Entrypoint": ["a", 1]}), "job.Spec.Docker.Entrypoint[1]", "string"),
-        (minimal(Docker={"Image": "x", "EnvironmentVariables": ["NOEQUALS"]}),
-         "job.Spec.Docker.EnvironmentVariables", "KEY=VALUE"),
-        (minimal(Docker={"Image": "x", "WorkingDirectory": "rel"}), "job.Spec.Docker.WorkingDirectory",
-         "absolute"),
         (minimal(Engine="Wasm"), "job.Spec.Engine", "only Docker"),
         (minimal(EngineSpec={"Type": "wasm", "Params": {}}), "job.Spec.EngineSpec.Type", "only docker"),
         (minimal(Docker={"Image": "a"}, EngineSpec={"Type": "docker", "Params": {"Image": "b"}}),
          "job.Spec", "disagree"),
         (minimal(Network={"Type": "Bridge"}), "job.Spec.Network.Type", "unknown network type"),
         (minimal(Network={"Type": "None", "Domains": ["x.com"]}), "job.Spec.Network", "Domains"),
-        (minimal(Outputs=[{"Name": "o", "Path": "relative"}]), "job.Spec.Outputs[0].Path", "absolute"),
         (minimal(Outputs=[{"Path": "/o"}]), "job.Spec.Outputs[0].Name", "missing"),
         (minimal(Outputs=[{"Name": "o", "Path": "/a"}, {"Name": "o", "Path": "/b"}]), "job.Spec.Outputs",
          "unique"),
@@ -301,7 +295,7 @@ def test_input_files_accept_plain_names() -> None:
         ({"machine": {"gpu": -1}, **minimal()}, "machine.gpu", "greater than or equal"),
         ({"machine": {"cpu": "1000"}, **minimal()}, "machine.cpu", "integer"),
         ({"machine": {"gpus": [{"vram": "big"}]}, **minimal()}, "machine.gpus[0].vram", "integer"),
-        ({"executionTimeoutSeconds": 0, **minimal()}, "executionTimeoutSeconds", "greater than"),
+        ({"executionTimeoutSeconds": -1, **minimal()}, "executionTimeoutSeconds", "greater than or equal"),
     ],
 )
 def test_spec_errors_name_the_field_path(data: dict[str, Any], path: str, fragment: str) -> None:
@@ -310,6 +304,47 @@ def test_spec_errors_name_the_field_path(data: dict[str, Any], path: str, fragme
     assert info.value.path == path
     assert fragment in info.value.reason
     assert path in str(info.value)
+
+
+# What the original loads and finds out only when the job runs: it loads here too, and
+# check_runnable (called when a job is offered, agreed to or run) says what is wrong.
+@pytest.mark.parametrize(
+    ("data", "path", "fragment"),
+    [
+        (minimal(Docker={}), "job.Spec.Docker.Image", "no container image"),
+        ({"job": {"Spec": {"EngineSpec": {"Type": "docker", "Params": {"Entrypoint": ["x"]}}}}},
+         "job.Spec.EngineSpec.Params.Image", "no container image"),
+        (minimal(Docker={"Image": "a b"}), "job.Spec.Docker.Image", "invalid image"),
+        (minimal(Docker={"Image": "x", "EnvironmentVariables": ["=value"]}),
+         "job.Spec.Docker.EnvironmentVariables[0]", "needs a name"),
+        (minimal(Docker={"Image": "x", "EnvironmentVariables": ["A=1", "B=\x00"]}),
+         "job.Spec.Docker.EnvironmentVariables[1]", "NUL"),
+        (minimal(Docker={"Image": "x", "Parameters": ["a\x00"]}), "job.Spec.Docker.Parameters[0]", "NUL"),
+        (minimal(Docker={"Image": "x", "WorkingDirectory": "rel"}), "job.Spec.Docker.WorkingDirectory",
+         "absolute"),
+        (minimal(Outputs=[{"Name": "o", "Path": "relative"}]), "job.Spec.Outputs[0].Path", "absolute"),
+        (minimal(Outputs=[{"Name": "o", "Path": "/a/../etc"}]), "job.Spec.Outputs[0].Path", "'..'"),
+        (minimal(Docker={"WorkingDirectory": "rel"}), "job.Spec.Docker.Image", "(and 1 more problem)"),
+    ],
+)
+def test_run_time_problems_load_and_are_named_by_check_runnable(data: dict[str, Any], path: str,
+                                                                fragment: str) -> None:
+    spec = parse_spec(data)
+    with pytest.raises(SpecError) as info:
+        check_runnable(spec)
+    assert info.value.path == path
+    assert fragment in info.value.reason
+
+
+def test_loads_what_the_original_loads() -> None:
+    spec = parse_spec({**minimal(Docker={"Image": "x", "EnvironmentVariables": ["hello", "A=1=2", "A=3"]},
+                                 Resources={"GPU": "all"}), "executionTimeoutSeconds": 0})
+    assert spec.docker.environment == {"hello": "", "A": "3"}  # no '=': empty, never the provider's value
+    assert spec.job.spec.resources.gpu_count == "all"
+    assert spec.execution_timeout_seconds == 0
+    check_runnable(spec)
+    dumped = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert dumped["job"]["Spec"]["Resources"]["GPU"] == "all"
 
 
 def test_spec_must_be_an_object() -> None:
@@ -346,8 +381,8 @@ def test_render_spec_reports_each_layer() -> None:
         render_spec('{\n"job": {{.Message}} {{.Message}}}', {"Message": "x"})
     assert info.value.line == 2
     with pytest.raises(SpecError) as spec_info:
-        render_spec('{"job": {"Spec": {"Docker": {"Image": {{.Image}}}}}}', {"Image": ""})
-    assert spec_info.value.path == "job.Spec"
+        render_spec('{"job": {"Spec": {"Docker": {"Image": "x"}, "Timeout": {{.T}}}}}', {"T": "10"})
+    assert spec_info.value.path == "job.Spec.Timeout"
 
 
 def test_models_are_immutable() -> None:

@@ -65,6 +65,20 @@ def test_the_module_must_resolve_to_the_signed_commit(stats: Any, tmp_path: Path
     assert module_problem(job_of(stats), cache_dir=cache, allowlist=None) is None
 
 
+def test_a_job_whose_spec_cannot_run_is_refused_before_agreeing(tmp_path: Path) -> None:
+    # The original loads a template without an image and fails only when the job runs;
+    # a provider says so before it agrees (and locks collateral).
+    module = tmp_path / "noimage"
+    module.mkdir()
+    (module / "lilypad_module.json.tmpl").write_text(
+        '{"job": {"Spec": {"Docker": {"Image": {{ if .Image }}{{ .Image }}{{ else }}""{{ end }}}}}}')
+    resolved = ModuleResolver(tmp_path / "cache").resolve(str(module))
+    problem = module_problem(job_of(resolved), cache_dir=tmp_path / "cache", allowlist=None)
+    assert problem is not None and "job.Spec.Docker.Image" in problem and "no container image" in problem
+    given = job_of(resolved).model_copy(update={"inputs": {"Image": "lilypad/busybox:1"}})
+    assert module_problem(given, cache_dir=tmp_path / "cache", allowlist=None) is None
+
+
 def test_inputs_are_downloaded_verified_and_mounted(stats: Any, tmp_path: Path) -> None:
     files = tmp_path / "in"
     files.mkdir()

@@ -3,8 +3,9 @@ error it must get and no state change.
 
 * module references and inputs through the real CLI (``lilypad module render``,
   click's CliRunner): nothing lands in the module cache for a refused one;
-* template constructs through ``lilypad module render <dir>`` on a module whose
-  template uses them; template injection through inputs renders as a literal;
+* templates that fail in Go, or would hang or flood the renderer, through
+  ``lilypad module render <dir>``: Go's error and line, a stop within the bounds;
+  template injection through inputs renders as a literal;
 * every solver endpoint (the real FastAPI app, SQLite store and results store)
   with malformed, oversized and deeply nested JSON and bad path ids; offers with
   bad or replayed signatures, someone else's address, zero or absurd prices and
@@ -149,38 +150,62 @@ def test_template_injection_through_an_input_renders_as_one_literal_argument(dat
     assert docker["Image"] == "lilypad-module/cowsay:v0.0.1"
 
 
-BAD_TEMPLATES: list[tuple[str, str]] = [
-    ("{{range .Message}}x{{end}}", "unsupported construct {{range}}"),
-    ('{{template "x"}}', "unsupported construct {{template}}"),
-    ('{{define "x"}}y{{end}}', "unsupported construct {{define}}"),
-    ('{{block "a" .}}{{end}}', "unsupported construct {{block}}"),
-    ("{{with .Message}}x{{end}}", "unsupported construct {{with}}"),
-    ('{{.Message | printf "%s"}}', "pipelines are not supported"),
-    ("{{call .Message}}", "unsupported function 'call'"),
-    ("{{index .Message 1}}", "unsupported function 'index'"),
-    ("{{html .Message}}", "unsupported function 'html'"),
-    ("{{.Message.Field}}", "nested fields are not supported"),
-    ("{{$x := 1}}", "variables not supported"),
-    ("{{.}}", "the whole input map"),
-    ("{{if .Message}}x", "missing {{end}}"),
-    ("x{{end}}", "without a matching {{if}}"),
-    ("{{else}}", "{{else}} after the final {{else}}"),
-    ("{{.Message", "unexpected character"),
-    ("{{/* never closed", "unclosed comment"),
+# Go's text/template renders (the whole language is allowed); these fail in Go, and the
+# error is Go's, with its line. The construct replaces the else branch of line 16 of
+# cowsay's template, rendered without a Message so that the branch runs.
+BAD_TEMPLATES: list[tuple[str, str, int]] = [
+    ("{{range .Message}}x{{end}}", "range can't iterate over", 16),
+    ('{{template "x"}}', 'template "x" not defined', 16),
+    ("{{.Message.Field}}", "can't evaluate field Field in type string", 16),
+    ("{{call .Message}}", "non-function .Message", 16),
+    ("{{index .Message 1}}", "index out of range", 16),
+    ("{{frobnicate .Message}}", 'function "frobnicate" not defined', 16),
+    ('{{subst "%s" "not json"}}', "not a set input", 16),
+    ("{{$x}}", 'undefined variable "$x"', 16),
+    ("{{if .Message}}x", "unexpected EOF", 42),
+    ("x{{end}}", "unexpected {{end}}", 16),
+    ("{{else}}", "expected end; found {{else}}", 16),
+    ("{{.Message", "bad character", 16),
+    ("{{/* never closed", "unclosed comment", 16),
 ]
 
 
-@pytest.mark.parametrize(("construct", "expected"), BAD_TEMPLATES, ids=[f"tmpl{i}" for i in range(len(BAD_TEMPLATES))])
-def test_an_unknown_template_construct_is_refused_with_its_line(tmp_path: Path, data_dir: Path, construct: str,
-                                                                expected: str) -> None:
+@pytest.mark.parametrize(("construct", "expected", "line"), BAD_TEMPLATES,
+                         ids=[f"tmpl{i}" for i in range(len(BAD_TEMPLATES))])
+def test_a_failing_template_is_refused_with_gos_error_and_line(tmp_path: Path, data_dir: Path, construct: str,
+                                                               expected: str, line: int) -> None:
+    module = _module_with(tmp_path, construct)
+    result = _render(data_dir, str(module))
+    count("template_constructs")
+    assert result.exit_code == 1 and expected in result.output, result.output
+    assert f"template line {line}:" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def _module_with(tmp_path: Path, construct: str) -> Path:
     module = tmp_path / "module"
     module.mkdir()
     template = (Path(__file__).parents[2] / "modules" / "cowsay" / "lilypad_module.json.tmpl").read_text()
     (module / "lilypad_module.json.tmpl").write_text(template.replace('"Hello, Lilypad!"', construct))
-    result = _render(data_dir, str(module), "Message=moo")
+    return module
+
+
+# A template cannot hang or flood the process that renders it (a provider deciding on a deal).
+EXHAUSTING = [
+    ("{{range $}}" * 8 + "{{end}}" * 8, 20, 1, "rendering took longer than"),  # 20**8 silent iterations
+    ("{{range $}}{{range $}}{{.}}{{end}}{{end}}", 60, 4000, "larger than 4194304 bytes"),  # 14 MB of output
+]
+
+
+@pytest.mark.parametrize(("construct", "inputs", "size", "expected"), EXHAUSTING, ids=["endless", "flood"])
+def test_a_template_that_would_exhaust_the_renderer_is_stopped(tmp_path: Path, data_dir: Path, construct: str,
+                                                               inputs: int, size: int, expected: str) -> None:
+    module = _module_with(tmp_path, construct)
+    started = time.monotonic()
+    result = _render(data_dir, str(module), *(f"K{i}={'y' * size}" for i in range(inputs)))
     count("template_constructs")
     assert result.exit_code == 1 and expected in result.output, result.output
-    assert "line 17" in result.output or "line 16" in result.output, result.output
+    assert time.monotonic() - started < 30
 
 
 # --------------------------------------------------------------------------

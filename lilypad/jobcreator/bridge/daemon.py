@@ -289,11 +289,15 @@ class Bridge:
             self.deliver(job)
 
     def _spec(self, module: str, inputs: dict[str, str]) -> tuple[Any, Any]:
-        """``(resolved module, rendered spec)``; module errors propagate."""
+        """``(resolved module, rendered spec)``, the spec checked to be runnable;
+        module errors propagate."""
         from lilypad.modules.resolve import ModuleResolver
+        from lilypad.modules.spec import check_runnable
 
         resolved = ModuleResolver(Path(self.config.data_dir) / "modules").resolve(module)
-        return resolved, resolved.render(inputs)
+        spec = resolved.render(inputs)
+        check_runnable(spec)
+        return resolved, spec
 
     def _check(self, job: BridgeJob, on_chain: Any) -> str | None:
         """Why the job cannot be run (``None``: it can)."""
