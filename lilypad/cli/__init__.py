@@ -21,13 +21,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from lilypad.cli.bridge import jobcreator
     from lilypad.cli.devnet import devnet
     from lilypad.cli.doctor import doctor
-    from lilypad.cli.jobcreator import fetch, run, status
+    from lilypad.cli.jobcreator import jobcreator
     from lilypad.cli.mediator import mediator
     from lilypad.cli.module import module
-    from lilypad.cli.provider import resource_provider
+    from lilypad.cli.resource_provider import resource_provider
+    from lilypad.cli.run import fetch, run, status
     from lilypad.cli.solver import solver
 
     main.add_command(module)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from lilypad.cli.options import service_options
-from lilypad.cli.provider import _serve, _split, metrics_options
+from lilypad.cli.resource_provider import _serve, _split, metrics_options
 
 __all__ = ["mediator"]
 
