@@ -16,8 +16,19 @@ from pathlib import Path
 
 import click
 
-from lilypad.cli.options import service_options
-from lilypad.cli.resource_provider import _serve, _split, metrics_options
+from lilypad.cli._common import LilypadGroup, serve
+from lilypad.cli.options import (
+    account_option,
+    data_dir_option,
+    mediation_chance_option,
+    mediators_option,
+    metrics_options,
+    poll_interval_option,
+    service_options,
+    signer,
+    solver_address_option,
+    trusted_mediators,
+)
 
 __all__ = ["jobcreator"]
 
@@ -30,20 +41,15 @@ def _state_dir(data_dir: Path | None) -> Path:
     return get_settings().data_dir / "jobcreator"
 
 
-_DATA_DIR = click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=True, default=None,
-                         type=click.Path(file_okay=False, path_type=Path),
-                         help="State directory (bridge.db, events cursor, module cache, downloads).")
+_STATE = "bridge.db, events cursor, module cache, downloads"
 
 
-@click.group("jobcreator", invoke_without_command=True)
-@service_options("bridge", "bridge.db, events cursor, module cache, downloads")
-@click.option("--account", envvar="LILYPAD_ACCOUNT", show_envvar=True, default=None,
-              help="Sign as this ape account alias (passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE), "
-                   "or TEST::n on a local network.")
-@click.option("--mediators", envvar="LILYPAD_MEDIATORS", show_envvar=True, default="",
-              help="Trusted mediator addresses, comma-separated (at least one).")
-@click.option("--solver-address", envvar="LILYPAD_SOLVER_ADDRESS", show_envvar=True, default=None,
-              help="The solver's address offers name (default: from the solver's /health).")
+@click.group("jobcreator", cls=LilypadGroup, invoke_without_command=True)
+@service_options("bridge", _STATE)
+@account_option("Sign as this ape account alias (passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE), "
+                "or TEST::n on a local network.")
+@mediators_option()
+@solver_address_option()
 @click.option("--confirmations", envvar="LILYPAD_CONFIRMATIONS", show_envvar=True, type=click.IntRange(min=0),
               default=0, show_default=True, help="Blocks a JobAdded must be buried under before it is handled.")
 @click.option("--match-timeout", envvar="LILYPAD_BRIDGE_MATCH_TIMEOUT", show_envvar=True,
@@ -51,15 +57,11 @@ _DATA_DIR = click.option("--data-dir", envvar="LILYPAD_DATA_DIR", show_envvar=Tr
               help="Seconds to wait for a provider before the job fails (payee refunded).")
 @click.option("--mediate/--no-mediate", envvar="LILYPAD_BRIDGE_MEDIATE", show_envvar=True, default=False,
               show_default=True, help="Check every result with mediation instead of accepting it.")
-@click.option("--mediation-chance", envvar="LILYPAD_MEDIATION_CHANCE", show_envvar=True,
-              type=click.IntRange(0, 100), default=0, show_default=True,
-              help="Percent of verified results sent to mediation anyway.")
+@mediation_chance_option("Percent of verified results sent to mediation anyway.")
 @click.option("--max-attempts", envvar="LILYPAD_BRIDGE_MAX_ATTEMPTS", show_envvar=True,
               type=click.IntRange(min=1), default=8, show_default=True,
               help="Tries of a failing step (other than RPC/solver outages) before the job fails.")
-@click.option("--poll-interval", envvar="LILYPAD_POLL_INTERVAL", show_envvar=True,
-              type=click.FloatRange(min=0.05), default=0.25, show_default=True,
-              help="Seconds between rounds.")
+@poll_interval_option(0.25, "Seconds between rounds.")
 @metrics_options
 @click.pass_context
 def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_key: str | None,
@@ -69,19 +71,10 @@ def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_k
     """Run the bridge: JobAdded on-chain -> a deal on the market -> submitResults back to the client contract."""
     if ctx.invoked_subcommand is not None:
         return
-    from eth_utils import is_address
-
     from lilypad.bridge.daemon import Bridge, BridgeConfig
-    from lilypad.cli.run import _signer
-    from lilypad.exceptions import LilypadError
 
-    key = _signer(web3_private_key, account)
-    trusted = _split(mediators)
-    if not trusted:
-        raise click.ClickException("name at least one trusted mediator: --mediators or LILYPAD_MEDIATORS")
-    bad = [m for m in trusted if not is_address(m)]
-    if bad:
-        raise click.ClickException(f"not an address: {', '.join(bad)}")
+    key = signer(web3_private_key, account)
+    trusted = trusted_mediators(mediators)
     try:
         config = BridgeConfig(network=network, solver_url=solver_url, private_key=key,
                               data_dir=_state_dir(data_dir), mediators=trusted, solver_address=solver_address,
@@ -89,13 +82,13 @@ def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_k
                               mediation_chance=mediation_chance, max_attempts=max_attempts,
                               poll_interval=poll_interval, metrics_port=metrics_port, metrics_host=metrics_host)
         daemon = Bridge(config)
-    except (LilypadError, ValueError) as err:
+    except ValueError as err:
         raise click.ClickException(str(err)) from None
-    _serve(daemon)
+    serve(daemon)
 
 
 @jobcreator.command("status")
-@_DATA_DIR
+@data_dir_option(f"State directory ({_STATE}).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest jobs shown.")
 @click.argument("job_id", required=False, type=int)

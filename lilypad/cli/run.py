@@ -16,45 +16,45 @@ deal, and exit status 130.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
+from lilypad.cli._common import LilypadCommand, LilypadGroup
+from lilypad.cli.options import (
+    account_option,
+    data_dir_option,
+    env_option,
+    mediation_chance_option,
+    mediators_option,
+    network_option,
+    payment_collateral_option,
+    price_option,
+    private_key_option,
+    signer,
+    solver_address_option,
+    solver_url_option,
+)
+
 __all__ = ["fetch", "run", "status"]
 
-_DEFAULT_NETWORK = "ethereum:local:foundry"
-_DEFAULT_SOLVER = "http://127.0.0.1:8080"
+
+_network = network_option("ape network choice ECOSYSTEM:NETWORK:PROVIDER (anvil: ethereum:local:foundry "
+                          "with APE_FOUNDRY_HOST).")
 
 
-def _opt(*decls: str, env: str | list[str], **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    names = [env] if isinstance(env, str) else env
-    return click.option(*decls, envvar=names, show_envvar=True, **kwargs)
-
-
-def _network(f: Callable[..., Any]) -> Callable[..., Any]:
-    return _opt("--network", env="LILYPAD_NETWORK", default=_DEFAULT_NETWORK, show_default=True,
-                help="ape network choice ECOSYSTEM:NETWORK:PROVIDER (anvil: ethereum:local:foundry "
-                     "with APE_FOUNDRY_HOST).")(f)
-
-
-def _solver_url(f: Callable[..., Any]) -> Callable[..., Any]:
-    return _opt("--solver-url", env="LILYPAD_SOLVER_URL", default=_DEFAULT_SOLVER, show_default=True,
-                help="The solver's base URL.")(f)
-
-
-def _data_dir(f: Callable[..., Any]) -> Callable[..., Any]:
-    return _opt("--data-dir", env="LILYPAD_DATA_DIR", type=click.Path(file_okay=False, path_type=Path),
-                default=None, help="lilypad's local state (default /tmp/lilypad/data); results land in "
-                                   "<data-dir>/downloaded-files/<deal id>/.")(f)
+_data_dir = data_dir_option("lilypad's local state (default /tmp/lilypad/data); results land in "
+                            "<data-dir>/downloaded-files/<deal id>/.")
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """LilypadError and ape's errors -> one-line ClickException; Ctrl-C -> exit 130."""
-    from lilypad.exceptions import JobInterruptedError, LilypadError
+    """ape's and web3's errors -> one-line ClickException; Ctrl-C -> exit 130 (a
+    LilypadError is left to the command class, :class:`~lilypad.cli._common.LilypadCommand`)."""
+    from lilypad.exceptions import JobInterruptedError
 
     try:
         yield
@@ -66,8 +66,6 @@ def _errors() -> Iterator[None]:
         raise click.exceptions.Exit(130) from None
     except (click.ClickException, click.exceptions.Exit):
         raise
-    except LilypadError as exc:
-        raise click.ClickException(str(exc)) from None
     except Exception as exc:
         if type(exc).__module__.startswith(("ape", "web3", "eth_")):
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
@@ -104,38 +102,6 @@ def _tokens(value: str, what: str) -> int:
     return amount
 
 
-def _private_key(web3_private_key: str | None, account: str | None) -> str:
-    if web3_private_key:
-        return web3_private_key.strip()
-    if account:
-        if account.upper().startswith("TEST::"):
-            from lilypad.devnet.processes import dev_private_key
-
-            try:
-                return dev_private_key(int(account.split("::", 1)[1]))
-            except ValueError:
-                raise click.BadParameter(f"{account!r}: expected TEST::<number>", param_hint="--account") from None
-        raise click.BadParameter(
-            "signing offers needs the raw key; ape keyfile aliases are not supported yet: "
-            "set WEB3_PRIVATE_KEY or pass --web3-private-key", param_hint="--account")
-    raise click.UsageError("no key to sign with: set WEB3_PRIVATE_KEY, or pass --web3-private-key or --account")
-
-
-def _signer(web3_private_key: str | None, account: str | None) -> Any:
-    """What signs for ``lilypad run``: a raw key (``--web3-private-key``,
-    ``TEST::n``) or the unlocked ape account ``--account ALIAS``, which signs
-    offers, cancels, uploads and transactions itself (its key never leaves ape)."""
-    if web3_private_key or not account or account.upper().startswith("TEST::"):
-        return _private_key(web3_private_key, account)
-    from lilypad.exceptions import LilypadError
-    from lilypad.protocol.accounts import load_ape_account
-
-    try:
-        return load_ape_account(account.strip())
-    except LilypadError as exc:
-        raise click.BadParameter(str(exc), param_hint="--account") from None
-
-
 def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
     found = tuple(part.strip() for value in values for part in value.replace(" ", ",").split(",") if part.strip())
     if not found:
@@ -148,38 +114,33 @@ def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------
 
 
-@click.command()
+@click.command(cls=LilypadCommand)
 @click.argument("module")
-@_opt("-i", "--input", "inputs", env="LILYPAD_INPUTS", multiple=True, metavar="KEY=VALUE",
-      help="A module input (repeatable).")
+@env_option("-i", "--input", "inputs", envvar="LILYPAD_INPUTS", multiple=True, metavar="KEY=VALUE",
+            help="A module input (repeatable).")
 @_network
-@_solver_url
-@_opt("--solver-address", env="LILYPAD_SOLVER_ADDRESS", default=None,
-      help="The solver's address (default: the solver's /health 'solver').")
-@_opt("-t", "--target", env="LILYPAD_TARGET", default=None, help="Only this resource provider may take the job.")
-@_opt("--web3-private-key", env=["WEB3_PRIVATE_KEY", "LILYPAD_WEB3_PRIVATE_KEY"], default=None,
-      show_default=False, help="The job creator's private key (never printed).")
-@_opt("--account", env="LILYPAD_ACCOUNT", default=None,
-      help="An ape account alias (passphrase from APE_ACCOUNTS_<ALIAS>_PASSPHRASE, or prompted), or TEST::n on a "
-           "devnet, instead of a key.")
-@_opt("--mediators", env="LILYPAD_MEDIATORS", multiple=True, metavar="ADDR[,ADDR...]",
-      help="Mediators you trust (repeatable or comma-separated).")
-@_opt("--inputs-path", env="LILYPAD_INPUTS_PATH", type=click.Path(file_okay=False, path_type=Path), default=None,
-      help="Directory of input files, mounted read-only at /inputs (each file at most 10 MB, no links); "
-           "uploaded to the solver for the job offer, which signs their CID.")
-@_opt("--mediate/--no-mediate", env="LILYPAD_MEDIATE", default=False, show_default=True,
-      help="Always send the result to mediation.")
-@_opt("--mediation-chance", env="LILYPAD_MEDIATION_CHANCE", type=click.IntRange(0, 100), default=0,
-      show_default=True, help="Percent chance of sending a verified result to mediation anyway.")
-@_opt("--price", env="LILYPAD_PRICE", default="1", show_default=True,
-      help="Most you pay per instruction, in LP.")
-@_opt("--payment-collateral", env="LILYPAD_PAYMENT_COLLATERAL", default="2", show_default=True,
-      help="Payment collateral you escrow, in LP (caps the job's cost).")
-@_opt("--pricing-mode", env="LILYPAD_PRICING_MODE", type=click.Choice(["MarketPrice", "FixedPrice"]),
-      default="MarketPrice", show_default=True, help="How the price is set.")
+@solver_url_option
+@solver_address_option("The solver's address (default: the solver's /health 'solver').")
+@env_option("-t", "--target", envvar="LILYPAD_TARGET", default=None,
+            help="Only this resource provider may take the job.")
+@private_key_option("The job creator's private key (never printed).",
+                    envvar=["WEB3_PRIVATE_KEY", "LILYPAD_WEB3_PRIVATE_KEY"])
+@account_option("An ape account alias (passphrase from APE_ACCOUNTS_<ALIAS>_PASSPHRASE, or prompted), or TEST::n "
+                "on a devnet, instead of a key.")
+@mediators_option(repeatable=True)
+@env_option("--inputs-path", envvar="LILYPAD_INPUTS_PATH", type=click.Path(file_okay=False, path_type=Path),
+            default=None, help="Directory of input files, mounted read-only at /inputs (each file at most 10 MB, "
+                               "no links); uploaded to the solver for the job offer, which signs their CID.")
+@env_option("--mediate/--no-mediate", envvar="LILYPAD_MEDIATE", default=False, show_default=True,
+            help="Always send the result to mediation.")
+@mediation_chance_option("Percent chance of sending a verified result to mediation anyway.")
+@price_option("Most you pay per instruction, in LP.")
+@payment_collateral_option("Payment collateral you escrow, in LP (caps the job's cost).")
+@env_option("--pricing-mode", envvar="LILYPAD_PRICING_MODE", type=click.Choice(["MarketPrice", "FixedPrice"]),
+            default="MarketPrice", show_default=True, help="How the price is set.")
 @_data_dir
-@_opt("--timeout", env="LILYPAD_TIMEOUT", type=click.FloatRange(min=1), default=7200.0, show_default=True,
-      help="Seconds to wait for the whole run.")
+@env_option("--timeout", envvar="LILYPAD_TIMEOUT", type=click.FloatRange(min=1), default=7200.0,
+            show_default=True, help="Seconds to wait for the whole run.")
 def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, solver_address: str | None,
         target: str | None, web3_private_key: str | None, account: str | None, mediators: tuple[str, ...],
         inputs_path: Path | None, mediate: bool, mediation_chance: int, price: str, payment_collateral: str,
@@ -205,7 +166,7 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
             pricing=pricing, pricing_mode=PricingMode(pricing_mode), mediate=mediate,
             mediation_chance=mediation_chance, inputs_path=inputs_path, timeout=timeout,
         )
-        key = _signer(web3_private_key, account)
+        key = signer(web3_private_key, account)
         _quiet_ape()
         report = run_job(request, key, echo=lambda line: click.echo(line, err=True))
         if report.results_dir is not None:
@@ -235,12 +196,12 @@ def _check_deal_id(deal_id: str) -> str:
     return "0x" + body
 
 
-@click.command()
+@click.command(cls=LilypadCommand)
 @click.argument("deal_id")
 @_network
-@_solver_url
+@solver_url_option
 @_data_dir
-@_opt("--json", "as_json", env="LILYPAD_JSON", is_flag=True, default=False, help="Print JSON.")
+@env_option("--json", "as_json", envvar="LILYPAD_JSON", is_flag=True, default=False, help="Print JSON.")
 def status(deal_id: str, network: str, solver_url: str, data_dir: Path | None, as_json: bool) -> None:
     """Show a deal: its terms, on-chain state and result CID."""
     from lilypad.chain.connect import connected
@@ -284,13 +245,13 @@ def status(deal_id: str, network: str, solver_url: str, data_dir: Path | None, a
         click.echo(f"  downloaded to      {info['downloaded']}")
 
 
-@click.command()
+@click.command(cls=LilypadCommand)
 @click.argument("deal_id")
 @_network
-@_solver_url
+@solver_url_option
 @_data_dir
-@_opt("--wait", env="LILYPAD_FETCH_WAIT", type=click.FloatRange(min=0), default=0.0, show_default=True,
-      help="Seconds to keep retrying while the solver does not have the result yet.")
+@env_option("--wait", envvar="LILYPAD_FETCH_WAIT", type=click.FloatRange(min=0), default=0.0, show_default=True,
+            help="Seconds to keep retrying while the solver does not have the result yet.")
 def fetch(deal_id: str, network: str, solver_url: str, data_dir: Path | None, wait: float) -> None:
     """Download a deal's result and verify it against the on-chain CID."""
     from lilypad.chain.connect import connected
@@ -305,7 +266,7 @@ def fetch(deal_id: str, network: str, solver_url: str, data_dir: Path | None, wa
         click.echo(line)
 
 
-@click.group()
+@click.group(cls=LilypadGroup)
 def _standalone() -> None:
     """The job creator's commands (also registered on ``lilypad``)."""
 
