@@ -20,7 +20,7 @@ from typing import Any
 from web3.logs import DISCARD
 
 from bench.chain import MAX_UINT, Chain
-from bench.common import ROOT, devnet, figure, lilypad_exe, section
+from bench.common import devnet, figure, lilypad_exe, section
 
 __all__ = ["run", "sc_jobs"]
 
@@ -52,8 +52,10 @@ def _history(net: Any, job_id: int) -> list[dict[str, Any]]:
 
 def run(quick: bool) -> dict[str, Any]:
     out = section("Smart-contract latency: runJob -> client callback (cowsay)")
-    if not (ROOT / "lilypad" / "cli" / "bridge.py").is_file():
-        out["skipped"] = "the bridge daemon (lilypad/cli/bridge.py, `lilypad jobcreator`) is not in this checkout"
+    from lilypad.cli import main
+
+    if "jobcreator" not in main.commands:
+        out["skipped"] = "the bridge daemon (`lilypad jobcreator`) is not in this checkout"
         return out
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         out["skipped"] = "Docker is not available (docker info failed)"

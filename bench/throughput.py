@@ -25,7 +25,6 @@ from web3.logs import DISCARD
 
 from bench.chain import MAX_UINT, Chain, funded_job_creators
 from bench.common import (
-    ROOT,
     cli_job,
     devnet,
     docker_pids,
@@ -171,6 +170,13 @@ def _memory_available() -> int:
     return 0
 
 
+def _has_bridge() -> bool:
+    """Whether this checkout has the bridge's command (``lilypad jobcreator``)."""
+    from lilypad.cli import main
+
+    return "jobcreator" in main.commands
+
+
 def run(quick: bool) -> dict[str, Any]:
     out = section(f"Throughput: trivial jobs per minute, one provider with {SLOTS} slots")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
@@ -197,7 +203,7 @@ def run(quick: bool) -> dict[str, Any]:
         # The same back end behind one long-running job creator: the bridge (full mode only).
         if quick:
             out["notes"].append("quick mode: smart-contract (bridge) batches not run")
-        elif (ROOT / "lilypad" / "cli" / "bridge.py").is_file():
+        elif _has_bridge():
             from lilypad.devnet.network import JOB_CREATOR, address_of
 
             net.add_bridge("bridge", "--match-timeout", "600")
@@ -213,7 +219,7 @@ def run(quick: bool) -> dict[str, Any]:
                     sc_results.setdefault(size, []).append(
                         run_sc_batch(net, chain, client, payee, size, f"sc{size}-{r}", CpuMeter(services)))
         else:
-            out["notes"].append("smart-contract batches skipped: the bridge (lilypad/cli/bridge.py) is not here")
+            out["notes"].append("smart-contract batches skipped: the bridge (`lilypad jobcreator`) is not here")
     for door, found in (("cli", results), ("bridge", sc_results)):
         if found:
             _report(out, door, found)

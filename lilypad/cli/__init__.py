@@ -1,4 +1,9 @@
-"""The ``lilypad`` command. Heavy imports are deferred so ``--help`` is instant."""
+"""The ``lilypad`` command. Heavy imports are deferred so ``--help`` is instant.
+
+One module per command (``run.py`` holds ``run``, ``status`` and ``fetch``);
+``options.py`` defines every option several commands share, ``_common.py`` the
+click classes that turn a :class:`~lilypad.exceptions.LilypadError` into a clean error.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,13 @@ import gc
 
 import click
 
+from lilypad.cli._common import LilypadGroup
+
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "LILYPAD"})
+@click.group(cls=LilypadGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "LILYPAD"})
 def main() -> None:
     """lilypad: a trustless marketplace for containerised compute, settled on-chain."""
     # A command that connected to a chain holds ape's and web3's whole object graph;
@@ -21,13 +29,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from lilypad.cli.bridge import jobcreator
     from lilypad.cli.devnet import devnet
     from lilypad.cli.doctor import doctor
-    from lilypad.cli.jobcreator import fetch, run, status
+    from lilypad.cli.jobcreator import jobcreator
     from lilypad.cli.mediator import mediator
     from lilypad.cli.module import module
-    from lilypad.cli.provider import resource_provider
+    from lilypad.cli.resource_provider import resource_provider
+    from lilypad.cli.run import fetch, run, status
     from lilypad.cli.solver import solver
 
     main.add_command(module)
@@ -55,14 +63,10 @@ def version() -> None:
 @click.option("--network", default="ethereum:local", show_default=True, help="ECOSYSTEM:NETWORK of the deployment.")
 def addresses(network: str) -> None:
     """Print the contract addresses recorded in the deployments file."""
-    from lilypad.exceptions import LilypadError
     from lilypad.protocol.deployments import load_deployment
 
     ecosystem, _, name = network.partition(":")
-    try:
-        deployment = load_deployment(ecosystem, name or "local")
-    except LilypadError as err:
-        raise click.ClickException(str(err)) from None
+    deployment = load_deployment(ecosystem, name or "local")
     click.echo(f"{deployment.ecosystem}:{deployment.network} (chain {deployment.chain_id})")
     for key, address in deployment.contracts.items():
         click.echo(f"  {key:<12} {address}")

@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from lilypad.cli._common import LilypadGroup
+
 __all__ = ["devnet"]
 
 
@@ -43,7 +45,7 @@ def _load(root: Path) -> Any:
     return state
 
 
-@click.group("devnet")
+@click.group("devnet", cls=LilypadGroup)
 def devnet() -> None:
     """A complete local network of real processes, for development and demos."""
 
@@ -64,14 +66,10 @@ def up(data_dir: Path | None, providers: int | None, slots: int | None, detach: 
 
     from lilypad.devnet import control
     from lilypad.devnet.state import summary_text
-    from lilypad.exceptions import DevnetError
 
     root = _root(data_dir)
-    try:
-        state, proc = control.up(root, providers=providers, slots=slots, foreground=not detach, timeout=timeout,
-                                 progress=lambda m: click.echo(f"devnet: {m}", err=True))
-    except DevnetError as err:
-        raise click.ClickException(str(err)) from None
+    state, proc = control.up(root, providers=providers, slots=slots, foreground=not detach, timeout=timeout,
+                             progress=lambda m: click.echo(f"devnet: {m}", err=True))
     click.echo(summary_text(state))
     if detach:
         return
@@ -158,11 +156,7 @@ def env(data_dir: Path | None) -> None:
 def down(data_dir: Path | None, purge: bool) -> None:
     """Stop everything the devnet started (and nothing else)."""
     from lilypad.devnet import control
-    from lilypad.exceptions import DevnetError
 
-    try:
-        notes = control.down(_root(data_dir), purge=purge)
-    except DevnetError as err:
-        raise click.ClickException(str(err)) from None
+    notes = control.down(_root(data_dir), purge=purge)
     for note in notes:
         click.echo(f"devnet: {note}")

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import click
 
+from lilypad.cli._common import LilypadCommand
+from lilypad.cli.options import network_option, split_csv
+
 __all__ = ["doctor"]
 
 
-def _split(text: str | None) -> list[str]:
-    return [p.strip() for p in (text or "").split(",") if p.strip()]
-
-
-@click.command("doctor")
-@click.option("--network", envvar="LILYPAD_NETWORK", show_envvar=True, default="ethereum:local", show_default=True,
-              help="ECOSYSTEM:NETWORK[:PROVIDER] whose deployments file is checked.")
+@click.command("doctor", cls=LilypadCommand)
+@network_option("ECOSYSTEM:NETWORK[:PROVIDER] whose deployments file is checked.", default="ethereum:local")
 @click.option("--rpc", "rpc", multiple=True, metavar="URL",
               help="RPC endpoint, repeatable: tried in order (fail-over). Default: $LILYPAD_RPC_URLS, else the "
                    "network's usual endpoint.")
@@ -43,7 +41,7 @@ def doctor(network: str, rpc: tuple[str, ...], address: str | None, role: str, t
             parts = [parts[0], "local"]
         else:
             raise click.ClickException(f"--network {network!r}: expected ECOSYSTEM:NETWORK, e.g. ethereum:local")
-    urls = list(rpc) or _split(os.environ.get("LILYPAD_RPC_URLS"))
+    urls = list(rpc) or list(split_csv(os.environ.get("LILYPAD_RPC_URLS")))
     bad = [u for u in urls if not u.startswith(("http://", "https://"))]
     if bad:
         raise click.ClickException(f"not an http(s) RPC URL: {', '.join(bad)}")

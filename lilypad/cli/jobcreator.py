@@ -1,317 +1,125 @@
-"""``lilypad run``, ``lilypad status`` and ``lilypad fetch``: the job creator's commands.
+"""``lilypad jobcreator`` (alias ``lilypad bridge``): run the bridge for smart-contract jobs.
 
-    lilypad run cowsay:v0.0.1 -i Message=moo --network ethereum:local:foundry
-    lilypad status 0x<deal id>
-    lilypad fetch 0x<deal id>
+    lilypad jobcreator --network ethereum:local:foundry --solver-url http://127.0.0.1:8080
+    lilypad jobcreator status [--json]
 
-Every option has a ``LILYPAD_*`` environment twin (shown in ``--help``); the
-key is ``--web3-private-key`` or ``WEB3_PRIVATE_KEY`` (never printed), or
-``--account ALIAS``: an ape account (``ape accounts import ALIAS``; a keyfile
-account's passphrase from ``APE_ACCOUNTS_<ALIAS>_PASSPHRASE`` or, at a
-terminal, a prompt), or ``TEST::n`` on a local network. Bad input ends with a one-line error
-(no traceback); Ctrl-C ends with a message saying what happens to the offer or
-deal, and exit status 130.
+The key is ``--web3-private-key`` / ``WEB3_PRIVATE_KEY`` (never logged) or
+``--account``; it must hold ``BRIDGE_ROLE`` on the deployment's
+``LilypadOnChainJobCreator`` and LP for the deals' deposits (it is paid back,
+job by job, from the payees' deposits).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
-__all__ = ["fetch", "run", "status"]
+from lilypad.cli._common import LilypadGroup, serve
+from lilypad.cli.options import (
+    account_option,
+    data_dir_option,
+    mediation_chance_option,
+    mediators_option,
+    metrics_options,
+    poll_interval_option,
+    service_options,
+    signer,
+    solver_address_option,
+    trusted_mediators,
+)
 
-_DEFAULT_NETWORK = "ethereum:local:foundry"
-_DEFAULT_SOLVER = "http://127.0.0.1:8080"
-
-
-def _opt(*decls: str, env: str | list[str], **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    names = [env] if isinstance(env, str) else env
-    return click.option(*decls, envvar=names, show_envvar=True, **kwargs)
-
-
-def _network(f: Callable[..., Any]) -> Callable[..., Any]:
-    return _opt("--network", env="LILYPAD_NETWORK", default=_DEFAULT_NETWORK, show_default=True,
-                help="ape network choice ECOSYSTEM:NETWORK:PROVIDER (anvil: ethereum:local:foundry "
-                     "with APE_FOUNDRY_HOST).")(f)
-
-
-def _solver_url(f: Callable[..., Any]) -> Callable[..., Any]:
-    return _opt("--solver-url", env="LILYPAD_SOLVER_URL", default=_DEFAULT_SOLVER, show_default=True,
-                help="The solver's base URL.")(f)
+__all__ = ["jobcreator"]
 
 
-def _data_dir(f: Callable[..., Any]) -> Callable[..., Any]:
-    return _opt("--data-dir", env="LILYPAD_DATA_DIR", type=click.Path(file_okay=False, path_type=Path),
-                default=None, help="lilypad's local state (default /tmp/lilypad/data); results land in "
-                                   "<data-dir>/downloaded-files/<deal id>/.")(f)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """LilypadError and ape's errors -> one-line ClickException; Ctrl-C -> exit 130."""
-    from lilypad.exceptions import JobInterruptedError, LilypadError
-
-    try:
-        yield
-    except JobInterruptedError as exc:
-        click.echo(f"\nInterrupted at stage {exc.stage!r}: {exc.message}", err=True)
-        raise click.exceptions.Exit(130) from None
-    except KeyboardInterrupt:
-        click.echo("\nInterrupted.", err=True)
-        raise click.exceptions.Exit(130) from None
-    except (click.ClickException, click.exceptions.Exit):
-        raise
-    except LilypadError as exc:
-        raise click.ClickException(str(exc)) from None
-    except Exception as exc:
-        if type(exc).__module__.startswith(("ape", "web3", "eth_")):
-            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-        raise
-
-
-def _quiet_ape() -> None:
-    """ape logs every confirmed transaction at INFO on stdout; keep stdout for results."""
-    try:
-        from ape.logging import logger
-
-        logger.set_level("WARNING")
-    except Exception:  # ape missing or its logging API changed: only noisier
-        pass
-
-
-def _data_root(data_dir: Path | None) -> Path:
+def _state_dir(data_dir: Path | None) -> Path:
     if data_dir is not None:
         return data_dir
     from lilypad.settings import get_settings
 
-    return get_settings().data_dir
+    return get_settings().data_dir / "jobcreator"
 
 
-def _tokens(value: str, what: str) -> int:
-    from lilypad.protocol.offers import lp
-
-    try:
-        amount = lp(value)
-    except (ValueError, ArithmeticError):
-        raise click.BadParameter(f"{value!r} is not an amount of LP (e.g. 1 or 0.5)", param_hint=what) from None
-    if amount <= 0:
-        raise click.BadParameter("must be positive", param_hint=what)
-    return amount
+_STATE = "bridge.db, events cursor, module cache, downloads"
 
 
-def _private_key(web3_private_key: str | None, account: str | None) -> str:
-    if web3_private_key:
-        return web3_private_key.strip()
-    if account:
-        if account.upper().startswith("TEST::"):
-            from lilypad.devnet.processes import dev_private_key
-
-            try:
-                return dev_private_key(int(account.split("::", 1)[1]))
-            except ValueError:
-                raise click.BadParameter(f"{account!r}: expected TEST::<number>", param_hint="--account") from None
-        raise click.BadParameter(
-            "signing offers needs the raw key; ape keyfile aliases are not supported yet: "
-            "set WEB3_PRIVATE_KEY or pass --web3-private-key", param_hint="--account")
-    raise click.UsageError("no key to sign with: set WEB3_PRIVATE_KEY, or pass --web3-private-key or --account")
-
-
-def _signer(web3_private_key: str | None, account: str | None) -> Any:
-    """What signs for ``lilypad run``: a raw key (``--web3-private-key``,
-    ``TEST::n``) or the unlocked ape account ``--account ALIAS``, which signs
-    offers, cancels, uploads and transactions itself (its key never leaves ape)."""
-    if web3_private_key or not account or account.upper().startswith("TEST::"):
-        return _private_key(web3_private_key, account)
-    from lilypad.exceptions import LilypadError
-    from lilypad.protocol.accounts import load_ape_account
-
-    try:
-        return load_ape_account(account.strip())
-    except LilypadError as exc:
-        raise click.BadParameter(str(exc), param_hint="--account") from None
-
-
-def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
-    found = tuple(part.strip() for value in values for part in value.replace(" ", ",").split(",") if part.strip())
-    if not found:
-        raise click.UsageError("name at least one mediator you trust: --mediators 0x... (or LILYPAD_MEDIATORS)")
-    return found
-
-
-# --------------------------------------------------------------------------
-# lilypad run
-# --------------------------------------------------------------------------
-
-
-@click.command()
-@click.argument("module")
-@_opt("-i", "--input", "inputs", env="LILYPAD_INPUTS", multiple=True, metavar="KEY=VALUE",
-      help="A module input (repeatable).")
-@_network
-@_solver_url
-@_opt("--solver-address", env="LILYPAD_SOLVER_ADDRESS", default=None,
-      help="The solver's address (default: the solver's /health 'solver').")
-@_opt("-t", "--target", env="LILYPAD_TARGET", default=None, help="Only this resource provider may take the job.")
-@_opt("--web3-private-key", env=["WEB3_PRIVATE_KEY", "LILYPAD_WEB3_PRIVATE_KEY"], default=None,
-      show_default=False, help="The job creator's private key (never printed).")
-@_opt("--account", env="LILYPAD_ACCOUNT", default=None,
-      help="An ape account alias (passphrase from APE_ACCOUNTS_<ALIAS>_PASSPHRASE, or prompted), or TEST::n on a "
-           "devnet, instead of a key.")
-@_opt("--mediators", env="LILYPAD_MEDIATORS", multiple=True, metavar="ADDR[,ADDR...]",
-      help="Mediators you trust (repeatable or comma-separated).")
-@_opt("--inputs-path", env="LILYPAD_INPUTS_PATH", type=click.Path(file_okay=False, path_type=Path), default=None,
-      help="Directory of input files, mounted read-only at /inputs (each file at most 10 MB, no links); "
-           "uploaded to the solver for the job offer, which signs their CID.")
-@_opt("--mediate/--no-mediate", env="LILYPAD_MEDIATE", default=False, show_default=True,
-      help="Always send the result to mediation.")
-@_opt("--mediation-chance", env="LILYPAD_MEDIATION_CHANCE", type=click.IntRange(0, 100), default=0,
-      show_default=True, help="Percent chance of sending a verified result to mediation anyway.")
-@_opt("--price", env="LILYPAD_PRICE", default="1", show_default=True,
-      help="Most you pay per instruction, in LP.")
-@_opt("--payment-collateral", env="LILYPAD_PAYMENT_COLLATERAL", default="2", show_default=True,
-      help="Payment collateral you escrow, in LP (caps the job's cost).")
-@_opt("--pricing-mode", env="LILYPAD_PRICING_MODE", type=click.Choice(["MarketPrice", "FixedPrice"]),
-      default="MarketPrice", show_default=True, help="How the price is set.")
-@_data_dir
-@_opt("--timeout", env="LILYPAD_TIMEOUT", type=click.FloatRange(min=1), default=7200.0, show_default=True,
-      help="Seconds to wait for the whole run.")
-def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, solver_address: str | None,
-        target: str | None, web3_private_key: str | None, account: str | None, mediators: tuple[str, ...],
-        inputs_path: Path | None, mediate: bool, mediation_chance: int, price: str, payment_collateral: str,
-        pricing_mode: str, data_dir: Path | None, timeout: float) -> None:
-    """Run MODULE on the market and download its verified result."""
-    from lilypad.exceptions import InputError
-    from lilypad.jobcreator.run import JobRequest, result_hints, run_job
-    from lilypad.modules.inputs import parse_inputs
-    from lilypad.protocol.offers import DEFAULT_JOB_PRICING, PricingMode
-
-    with _errors():
-        try:
-            parsed = parse_inputs(inputs)
-        except InputError as exc:
-            raise click.BadParameter(str(exc), param_hint="-i/--input") from None
-        pricing = DEFAULT_JOB_PRICING.model_copy(update={
-            "instruction_price": _tokens(price, "--price"),
-            "payment_collateral": _tokens(payment_collateral, "--payment-collateral"),
-        })
-        request = JobRequest(
-            module=module, inputs=parsed, solver_url=solver_url, mediators=_mediators(mediators),
-            data_dir=_data_root(data_dir), network=network, solver_address=solver_address, target=target,
-            pricing=pricing, pricing_mode=PricingMode(pricing_mode), mediate=mediate,
-            mediation_chance=mediation_chance, inputs_path=inputs_path, timeout=timeout,
-        )
-        key = _signer(web3_private_key, account)
-        _quiet_ape()
-        report = run_job(request, key, echo=lambda line: click.echo(line, err=True))
-        if report.results_dir is not None:
-            for line in result_hints(report.results_dir, report.result_cid):
-                click.echo(line)
-        click.echo(f"Deal {report.deal_id}: {report.outcome}")
-        if not report.success:
-            raise click.ClickException(f"the job failed: {report.outcome}")
-
-
-# --------------------------------------------------------------------------
-# lilypad status / fetch
-# --------------------------------------------------------------------------
-
-
-def _client(solver_url: str) -> Any:
-    from lilypad.client import SolverClient
-
-    return SolverClient(solver_url, retries=1)
-
-
-def _check_deal_id(deal_id: str) -> str:
-    text = deal_id.strip().lower()
-    body = text[2:] if text.startswith("0x") else text
-    if len(body) != 64 or any(c not in "0123456789abcdef" for c in body):
-        raise click.BadParameter(f"{deal_id!r} is not a deal id (0x and 64 hex digits)", param_hint="DEAL_ID")
-    return "0x" + body
-
-
-@click.command()
-@click.argument("deal_id")
-@_network
-@_solver_url
-@_data_dir
-@_opt("--json", "as_json", env="LILYPAD_JSON", is_flag=True, default=False, help="Print JSON.")
-def status(deal_id: str, network: str, solver_url: str, data_dir: Path | None, as_json: bool) -> None:
-    """Show a deal: its terms, on-chain state and result CID."""
-    from lilypad.chain.connect import connected
-    from lilypad.jobcreator.logic import format_tokens
-    from lilypad.jobcreator.run import deal_status
-
-    deal_id = _check_deal_id(deal_id)
-    _quiet_ape()
-    with _errors(), connected(network) as contracts, _client(solver_url) as client:
-        info = deal_status(deal_id, contracts, client, _data_root(data_dir))
-    if as_json:
-        click.echo(json.dumps(info, indent=2, default=str))
+@click.group("jobcreator", cls=LilypadGroup, invoke_without_command=True)
+@service_options("bridge", _STATE)
+@account_option("Sign as this ape account alias (passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE), "
+                "or TEST::n on a local network.")
+@mediators_option()
+@solver_address_option()
+@click.option("--confirmations", envvar="LILYPAD_CONFIRMATIONS", show_envvar=True, type=click.IntRange(min=0),
+              default=0, show_default=True, help="Blocks a JobAdded must be buried under before it is handled.")
+@click.option("--match-timeout", envvar="LILYPAD_BRIDGE_MATCH_TIMEOUT", show_envvar=True,
+              type=click.FloatRange(min=1), default=120.0, show_default=True,
+              help="Seconds to wait for a provider before the job fails (payee refunded).")
+@click.option("--mediate/--no-mediate", envvar="LILYPAD_BRIDGE_MEDIATE", show_envvar=True, default=False,
+              show_default=True, help="Check every result with mediation instead of accepting it.")
+@mediation_chance_option("Percent of verified results sent to mediation anyway.")
+@click.option("--max-attempts", envvar="LILYPAD_BRIDGE_MAX_ATTEMPTS", show_envvar=True,
+              type=click.IntRange(min=1), default=8, show_default=True,
+              help="Tries of a failing step (other than RPC/solver outages) before the job fails.")
+@poll_interval_option(0.25, "Seconds between rounds.")
+@metrics_options
+@click.pass_context
+def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_key: str | None,
+               account: str | None, data_dir: Path | None, mediators: str, solver_address: str | None,
+               confirmations: int, match_timeout: float, mediate: bool, mediation_chance: int, max_attempts: int,
+               poll_interval: float, metrics_port: int | None, metrics_host: str) -> None:
+    """Run the bridge: JobAdded on-chain -> a deal on the market -> submitResults back to the client contract."""
+    if ctx.invoked_subcommand is not None:
         return
-    chain = info["chain"]
-    click.echo(f"Deal {deal_id}")
-    terms = (info.get("solver") or {}).get("terms")
-    if terms:
-        m, p, t = terms["members"], terms["pricing"], terms["timeouts"]
-        click.echo(f"  job creator        {m['job_creator']}")
-        click.echo(f"  resource provider  {m['resource_provider']}")
-        click.echo(f"  solver             {m['solver']}")
-        click.echo(f"  mediators          {', '.join(m['mediators'])}")
-        click.echo(f"  price              {format_tokens(p['instruction_price'])} per instruction, payment "
-                   f"collateral {format_tokens(p['payment_collateral'])}, results collateral x"
-                   f"{p['results_collateral_multiple']}, mediation fee {format_tokens(p['mediation_fee'])}")
-        click.echo(f"  timeouts (s)       agree {t['agree']}, submit {t['submit_results']}, judge "
-                   f"{t['judge_results']}, mediate {t['mediate_results']}")
-    else:
-        click.echo(f"  terms              unknown ({info.get('solver_error', 'no solver record')})")
-    click.echo(f"  on-chain state     {chain['state']}")
-    click.echo(f"  result CID         {chain['result_cid'] or '-'}"
-               + (f" ({chain['instruction_count']} instructions)" if chain["result_cid"] else ""))
-    esc = chain["escrow"]
-    click.echo(f"  escrow             job creator {format_tokens(esc['job_creator'])}, provider "
-               f"{format_tokens(esc['resource_provider'])}{' (settled)' if esc['settled'] else ''}")
-    if chain.get("timeout_at"):
-        click.echo(f"  timeout from       block time {chain['timeout_at']}")
-    if info.get("outcome"):
-        click.echo(f"  outcome            {info['outcome']}")
-    if info.get("downloaded"):
-        click.echo(f"  downloaded to      {info['downloaded']}")
+    from lilypad.jobcreator.bridge.daemon import Bridge, BridgeConfig
+
+    key = signer(web3_private_key, account)
+    trusted = trusted_mediators(mediators)
+    try:
+        config = BridgeConfig(network=network, solver_url=solver_url, private_key=key,
+                              data_dir=_state_dir(data_dir), mediators=trusted, solver_address=solver_address,
+                              confirmations=confirmations, match_timeout=match_timeout, mediate=mediate,
+                              mediation_chance=mediation_chance, max_attempts=max_attempts,
+                              poll_interval=poll_interval, metrics_port=metrics_port, metrics_host=metrics_host)
+        daemon = Bridge(config)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    serve(daemon)
 
 
-@click.command()
-@click.argument("deal_id")
-@_network
-@_solver_url
-@_data_dir
-@_opt("--wait", env="LILYPAD_FETCH_WAIT", type=click.FloatRange(min=0), default=0.0, show_default=True,
-      help="Seconds to keep retrying while the solver does not have the result yet.")
-def fetch(deal_id: str, network: str, solver_url: str, data_dir: Path | None, wait: float) -> None:
-    """Download a deal's result and verify it against the on-chain CID."""
-    from lilypad.chain.connect import connected
-    from lilypad.jobcreator.run import fetch_result, result_hints
+@jobcreator.command("status")
+@data_dir_option(f"State directory ({_STATE}).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest jobs shown.")
+@click.argument("job_id", required=False, type=int)
+def status(data_dir: Path | None, as_json: bool, limit: int, job_id: int | None) -> None:
+    """List the bridge's jobs and their states (or one job with its history)."""
+    from lilypad.jobcreator.bridge.store import BridgeJobStore
 
-    deal_id = _check_deal_id(deal_id)
-    _quiet_ape()
-    with _errors(), connected(network) as contracts, _client(solver_url) as client:
-        path, cid = fetch_result(deal_id, contracts, client, _data_root(data_dir), wait=wait)
-    click.echo("Verified: the result matches the CID recorded on-chain.", err=True)
-    for line in result_hints(path, cid):
-        click.echo(line)
-
-
-@click.group()
-def _standalone() -> None:
-    """The job creator's commands (also registered on ``lilypad``)."""
-
-
-for _command in (run, status, fetch):
-    _standalone.add_command(_command)
-
-if __name__ == "__main__":
-    _standalone()
+    path = _state_dir(data_dir) / "bridge.db"
+    if not path.is_file():
+        raise click.ClickException(f"no bridge state at {path} (pass the bridge's --data-dir)")
+    with BridgeJobStore(path) as store:
+        if job_id is not None:
+            job = store.get(job_id)
+            if job is None:
+                raise click.ClickException(f"the bridge has not seen job {job_id}")
+            view = job.view() | {"history": [{"at": a, "state": s, "reason": r} for a, s, r in store.history(job_id)]}
+            if as_json:
+                click.echo(json.dumps(view, indent=2))
+                return
+            for key, value in view.items():
+                if key != "history":
+                    click.echo(f"{key:<12} {value}")
+            for entry in view["history"]:
+                click.echo(f"  {entry['state']:<13} {entry['reason']}")
+            return
+        jobs = store.all(limit=limit)
+        counts = store.counts()
+    if as_json:
+        click.echo(json.dumps({"counts": counts, "jobs": [j.view() for j in jobs]}, indent=2))
+        return
+    click.echo("jobs: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    for j in jobs:
+        detail = j.data.get("reason") or j.data.get("result_cid") or j.data.get("deal_id") or ""
+        click.echo(f"{j.job_id:>6}  {j.state.value:<13} {j.module:<24} {detail}")

@@ -9,36 +9,39 @@ from pathlib import Path
 
 import click
 
-from lilypad.cli.options import service_options
-from lilypad.cli.provider import _serve, _split, metrics_options
+from lilypad.cli._common import LilypadCommand, serve
+from lilypad.cli.options import (
+    metrics_options,
+    poll_interval_option,
+    required_private_key,
+    service_options,
+    split_csv,
+)
 
 __all__ = ["mediator"]
 
 
-@click.command("mediator")
+@click.command("mediator", cls=LilypadCommand)
 @service_options("mediator", "mediator.db, runs, modules")
 @click.option("--modules", envvar="LILYPAD_MEDIATOR_MODULES", show_envvar=True, default="",
               help="Modules it re-runs, comma-separated (empty: any).")
-@click.option("--poll-interval", envvar="LILYPAD_POLL_INTERVAL", show_envvar=True,
-              type=click.FloatRange(min=0.05), default=0.5, show_default=True, help="Seconds between deal polls.")
+@poll_interval_option(0.5, "Seconds between deal polls.")
 @metrics_options
 def mediator(network: str, solver_url: str, web3_private_key: str | None, data_dir: Path | None, modules: str,
              poll_interval: float, metrics_port: int | None, metrics_host: str) -> None:
     """Run a mediator: re-run checked jobs and accept or reject their results."""
-    from lilypad.exceptions import LilypadError
     from lilypad.mediator.daemon import Mediator, MediatorConfig
     from lilypad.protocol.allowlist import Allowlist
     from lilypad.settings import get_settings
 
-    if not web3_private_key:
-        raise click.ClickException("no private key: pass --web3-private-key or set WEB3_PRIVATE_KEY")
+    key = required_private_key(web3_private_key)
     try:
-        entries = _split(modules)
+        entries = split_csv(modules)
         Allowlist.parse(list(entries))
-        config = MediatorConfig(network=network, solver_url=solver_url, private_key=web3_private_key,
+        config = MediatorConfig(network=network, solver_url=solver_url, private_key=key,
                                 data_dir=data_dir or get_settings().data_dir / "mediator", modules=entries,
                                 poll_interval=poll_interval, metrics_port=metrics_port, metrics_host=metrics_host)
         daemon = Mediator(config)
-    except (LilypadError, ValueError) as err:
+    except ValueError as err:
         raise click.ClickException(str(err)) from None
-    _serve(daemon)
+    serve(daemon)

@@ -9,6 +9,9 @@ from typing import Any
 
 import click
 
+from lilypad.cli._common import LilypadGroup
+from lilypad.cli.options import data_dir_option
+
 __all__ = ["module"]
 
 _inputs_option = click.option(
@@ -19,32 +22,25 @@ _inputs_path_option = click.option(
     "--inputs-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Directory mounted read-only at /inputs.",
 )
-_data_dir_option = click.option(
-    "--data-dir", type=click.Path(path_type=Path), envvar="LILYPAD_DATA_DIR", default=None,
-    help="lilypad's local state (module cache, results). Default /tmp/lilypad/data.",
-)
+_data_dir_option = data_dir_option("lilypad's local state (module cache, results). Default /tmp/lilypad/data.")
 
 
 def _prepare(ref: str, inputs: tuple[str, ...], data_dir: Path | None) -> tuple[Any, Any, Any, dict[str, str]]:
-    """Resolve the module and render its spec; every known failure becomes a ClickException."""
-    from lilypad.exceptions import LilypadError
+    """Resolve the module and render its spec (a LilypadError is a clean error: see ``_common``)."""
     from lilypad.protocol.allowlist import Allowlist
     from lilypad.modules.inputs import parse_inputs
     from lilypad.modules.resolve import ModuleResolver
     from lilypad.settings import get_settings
 
     settings = get_settings(**({"data_dir": data_dir} if data_dir else {}))
-    try:
-        values = parse_inputs(inputs)
-        resolver = ModuleResolver(settings.module_cache_dir, allowlist=Allowlist.parse(settings.offer_modules))
-        resolved = resolver.resolve(ref)
-        spec = resolved.render(values)
-    except LilypadError as err:
-        raise click.ClickException(str(err)) from None
+    values = parse_inputs(inputs)
+    resolver = ModuleResolver(settings.module_cache_dir, allowlist=Allowlist.parse(settings.offer_modules))
+    resolved = resolver.resolve(ref)
+    spec = resolved.render(values)
     return settings, resolved, spec, values
 
 
-@click.group()
+@click.group(cls=LilypadGroup)
 def module() -> None:
     """Render, run and check modules on this machine, without a chain."""
 
@@ -68,15 +64,11 @@ def render(ref: str, inputs: tuple[str, ...], data_dir: Path | None) -> None:
 
 
 def _run_once(settings: Any, resolved: Any, spec: Any, inputs_path: Path | None, work_dir: Path) -> Any:
-    from lilypad.exceptions import LilypadError
     from lilypad.executor import ExecutorLimits, detect_gpus, run_module
 
     limits = ExecutorLimits(max_timeout=settings.max_job_seconds, max_output_bytes=settings.max_output_bytes)
-    try:
-        return run_module(spec, module_dir=resolved.path, work_dir=work_dir, inputs_dir=inputs_path,
-                          limits=limits, gpus=detect_gpus())
-    except LilypadError as err:
-        raise click.ClickException(str(err)) from None
+    return run_module(spec, module_dir=resolved.path, work_dir=work_dir, inputs_dir=inputs_path,
+                      limits=limits, gpus=detect_gpus())
 
 
 @module.command()

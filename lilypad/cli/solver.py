@@ -28,6 +28,9 @@ from typing import Any
 
 import click
 
+from lilypad.cli._common import LilypadCommand
+from lilypad.cli.options import env_option, private_key_option
+
 __all__ = ["solver"]
 
 
@@ -37,10 +40,10 @@ def _env(name: str) -> str:
 
 def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A click option with its ``LILYPAD_SOLVER_*`` twin, shown in ``--help``."""
-    return click.option(*decls, envvar=_env(env), show_envvar=True, **kwargs)
+    return env_option(*decls, envvar=_env(env), **kwargs)
 
 
-@click.command()
+@click.command(cls=LilypadCommand)
 @_option("--host", env="HOST", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @_option("--port", env="PORT", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port to listen on.")
@@ -71,8 +74,7 @@ def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[Callable[..., Any
               help="EIP-712 chain id (with --controller, instead of the deployments file).")
 @_option("--controller", env="CONTROLLER", default=None,
               help="EIP-712 verifying contract: the LilypadController address.")
-@click.option("--web3-private-key", envvar="WEB3_PRIVATE_KEY", show_envvar=True, default=None,
-              help="The solver's private key: it signs on-chain timeouts and names the solver.")
+@private_key_option("The solver's private key: it signs on-chain timeouts and names the solver.")
 @_option("--confirmations", env="CONFIRMATIONS", type=click.IntRange(min=0), default=0, show_default=True,
               help="Blocks the chain watcher holds back before handling a log.")
 @_option("--watch-interval", env="WATCH_INTERVAL", type=click.FloatRange(min=0, min_open=True), default=0.25,
@@ -88,9 +90,7 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ex
            timeout_interval: float, log_level: str) -> None:
     """Run the solver: the offer book, matching, deals and results, over HTTP."""
     import uvicorn
-    from pydantic import ValidationError
 
-    from lilypad.exceptions import LilypadError
     from lilypad.protocol.deployments import deployment_path, load_deployment
     from lilypad.results.store import ResultsStore
     from lilypad.settings import get_settings
@@ -140,7 +140,7 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ex
 
             click.echo(f"solver: connecting to {network}", err=True)
             contracts = stack.enter_context(connected(network))
-    except (LilypadError, ValidationError, ValueError) as err:
+    except ValueError as err:  # pydantic's ValidationError too; a LilypadError is left to LilypadCommand
         stack.close()
         if store is not None:
             store.close()

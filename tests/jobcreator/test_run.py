@@ -207,7 +207,7 @@ def lilypad_run(chain: Chain, solver: Solver, data_dir: Path, *args: str, name_s
     address comes from its /health."""
     env = {**os.environ, "APE_FOUNDRY_HOST": chain.rpc_url, "LILYPAD_DEPLOYMENTS_DIR": str(chain.deployments),
            "WEB3_PRIVATE_KEY": dev_private_key(CREATOR), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "lilypad.cli.jobcreator", "run", "cowsay:v0.0.1", "--network", NETWORK,
+    cmd = [sys.executable, "-m", "lilypad.cli.run", "run", "cowsay:v0.0.1", "--network", NETWORK,
            "--solver-url", solver.url, "--mediators", address(MEDIATOR),
            "--data-dir", str(data_dir), "--timeout", "50", *args]
     if name_solver:
@@ -236,7 +236,7 @@ def drive(proc: subprocess.Popen, stand_in: StandIn | None, timeout: float = 55.
 
 
 def test_cowsay_end_to_end_then_status_and_fetch(chain: Chain, solver: Solver, tmp_path: Path) -> None:
-    from lilypad.cli.jobcreator import fetch, status
+    from lilypad.cli.run import fetch, status
 
     c = chain.contracts
     creator, provider = address(CREATOR), address(PROVIDER)
@@ -361,7 +361,7 @@ def test_ctrl_c_before_a_match_cancels_the_offer(chain: Chain, solver: Solver, t
 
 
 def test_bad_input_is_a_one_line_error(chain: Chain, solver: Solver, tmp_path: Path) -> None:
-    from lilypad.cli.jobcreator import run
+    from lilypad.cli.run import run
 
     runner = CliRunner()
     base = ["cowsay:v0.0.1", "--network", NETWORK, "--solver-url", solver.url, "--solver-address",

@@ -46,8 +46,8 @@ class Devnet:
                 "WEB3_PRIVATE_KEY": dev_private_key(key_index), "PYTHONUNBUFFERED": "1", **extra}
 
     def daemon(self, command: str, name: str, key_index: int, *args: str, **extra: str) -> ManagedProcess:
-        module, func = {"resource-provider": ("provider", "resource_provider"), "mediator": ("mediator", "mediator")}[
-            command]
+        module, func = {"resource-provider": ("resource_provider", "resource_provider"),
+                        "mediator": ("mediator", "mediator")}[command]
         code = f"from lilypad.cli.{module} import {func}; {func}(prog_name='lilypad {command}')"
         proc = ManagedProcess(name, [sys.executable, "-c", code, "--network", NETWORK, "--solver-url",
                                      self.solver_url, "--poll-interval", "0.3", *args],
