@@ -97,7 +97,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     if state.status in ("running", "starting", "stopping") and not supervisor:
         state.status = "crashed (supervisor gone)"
     probes = control.probe(state) if supervisor else {}
-    verdict, code = summarise(list(probes.values()), state.status if supervisor else state.status)
+    verdict, code = summarise(list(probes.values()), state.status)
     if as_json:
         raw = json.loads(state.to_json())
         for comp in raw["components"]:

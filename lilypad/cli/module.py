@@ -27,9 +27,9 @@ _data_dir_option = data_dir_option("lilypad's local state (module cache, results
 
 def _prepare(ref: str, inputs: tuple[str, ...], data_dir: Path | None) -> tuple[Any, Any, Any, dict[str, str]]:
     """Resolve the module and render its spec (a LilypadError is a clean error: see ``_common``)."""
-    from lilypad.protocol.allowlist import Allowlist
     from lilypad.modules.inputs import parse_inputs
     from lilypad.modules.resolve import ModuleResolver
+    from lilypad.protocol.allowlist import Allowlist
     from lilypad.settings import get_settings
 
     settings = get_settings(**({"data_dir": data_dir} if data_dir else {}))

@@ -66,9 +66,9 @@ def resource_provider(network: str, solver_url: str, web3_private_key: str | Non
     """Run a resource provider: offer this machine, run jobs, get paid."""
     from lilypad.protocol.allowlist import Allowlist
     from lilypad.protocol.deal import DealPricing
+    from lilypad.protocol.offers import lp
     from lilypad.provider.daemon import ProviderConfig, ResourceProvider
     from lilypad.settings import get_settings
-    from lilypad.protocol.offers import lp
 
     key = required_private_key(web3_private_key)
     trusted = trusted_mediators(mediators)

@@ -92,13 +92,13 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ex
     import uvicorn
 
     from lilypad.protocol.deployments import deployment_path, load_deployment
+    from lilypad.protocol.inputs import InputLimits
+    from lilypad.protocol.signing import OfferDomain
     from lilypad.results.store import ResultsStore
     from lilypad.settings import get_settings
     from lilypad.solver.app import create_app
-    from lilypad.protocol.inputs import InputLimits
     from lilypad.solver.limits import SolverTimeouts
     from lilypad.solver.service import SolverCore
-    from lilypad.protocol.signing import OfferDomain
     from lilypad.solver.store import SolverStore
 
     settings = get_settings()
@@ -153,6 +153,7 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ex
     onchain_result: Callable[[str], str | None] = core.onchain_result_cid
     head_block: Callable[[], int | None] | None = None
     threads: list[Any] = []
+    watcher: Any = None
     try:
         if contracts is not None:
             from lilypad.solver.watcher import ChainWatcher, TimeoutKeeper, chain_call

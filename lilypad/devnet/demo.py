@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return _failed("lilypad devnet up", root, code) if (root / "devnet.json").exists() else code
     try:
         state = DevnetState.load(root)
+        if state is None:  # `devnet up` succeeded, so this is a bug, not a user's mistake
+            return _failed("lilypad devnet up (no devnet.json)", root, 1)
         env = state.client_env()
         print("\ndemo: running the job as a CLI user would:")
         print(f'demo: lilypad run cowsay:v0.0.1 -i Message="{message}"\n')

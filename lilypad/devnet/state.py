@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,10 @@ PROVIDER_KEYS = (2, 5, 6, 7, 8)
 MAX_PROVIDERS = len(PROVIDER_KEYS)
 
 
-def default_data_dir(env: dict[str, str] | None = None) -> Path:
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     """``LILYPAD_DEVNET_DIR``, else ``~/.lilypad/devnet``."""
-    env = os.environ if env is None else env
-    value = env.get("LILYPAD_DEVNET_DIR")
+    source: Mapping[str, str] = os.environ if env is None else env
+    value = source.get("LILYPAD_DEVNET_DIR")
     return Path(value).expanduser() if value else Path("~/.lilypad/devnet").expanduser()
 
 
@@ -207,7 +208,7 @@ def render_table(state: DevnetState, probes: dict[str, Probe], now: float) -> st
         rows.append((c.name, p.state if p else c.state, str(c.pid or "-"), str(c.port), str(c.restarts),
                      _age(c.started_at, now) if c.pid else "-", who))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows]
     return "\n".join(lines)
 
 

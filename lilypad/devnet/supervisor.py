@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=2)
     parser.add_argument("--match-timeout", type=float, default=20.0)
     ns = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s supervisor %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s supervisor %(levelname)s %(message)s")
     sup = Supervisor(ns.data_dir, providers=ns.providers, slots=ns.slots, match_timeout=ns.match_timeout)
     return sup.run()
 

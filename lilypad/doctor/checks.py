@@ -15,6 +15,7 @@ does).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -125,7 +126,7 @@ def check_gpu(*, nvml: Any | None = None) -> CheckResult:
     offers CPU only), never a failure. ``nvml`` replaces ``pynvml`` (tests)."""
     no_gpu_fix = ("nothing to do for a CPU-only node; for GPU jobs install the NVIDIA driver "
                   "(`nvidia-smi` must work) and the NVIDIA container toolkit, then restart lilypad")
-    module = nvml
+    module: Any = nvml
     if module is None:
         try:
             with warnings.catch_warnings():
@@ -151,10 +152,8 @@ def check_gpu(*, nvml: Any | None = None) -> CheckResult:
         return CheckResult("gpu", Status.WARN, f"NVML initialised but a query failed ({_short(exc)})",
                            "check `nvidia-smi`; reinstall the driver if it fails too")
     finally:
-        try:
+        with contextlib.suppress(Exception):
             module.nvmlShutdown()
-        except Exception:  # noqa: S110 - shutting down must not hide the result
-            pass
     if count == 0:
         return CheckResult("gpu", Status.WARN, f"driver {driver} loaded but no GPU found: CPU-only offers",
                            no_gpu_fix)
@@ -236,20 +235,20 @@ def select_rpc(urls: list[str], expected_chain_id: int | None, *, timeout: float
             head = int(w3.eth.block_number)
         except Exception as exc:  # connection refused, timeout, not JSON-RPC...
             probes.append((url, "dead", f"{url} does not answer ({_short(exc)})",
-                           f"check the node at {url} is running and reachable from this machine "
-                           "(URL, port, firewall, API key)"))
+                           (f"check the node at {url} is running and reachable from this machine "
+                           "(URL, port, firewall, API key)")))
             continue
         if expected_chain_id is not None and chain_id != expected_chain_id:
-            probes.append((url, "wrong", f"{url} serves chain id {chain_id}, the deployment is on chain id "
-                                         f"{expected_chain_id}",
-                           f"use an RPC endpoint of chain {expected_chain_id}, or pick the matching deployment "
-                           "with --network"))
+            probes.append((url, "wrong", (f"{url} serves chain id {chain_id}, the deployment is on chain id "
+                                         f"{expected_chain_id}"),
+                           (f"use an RPC endpoint of chain {expected_chain_id}, or pick the matching deployment "
+                           "with --network")))
             continue
         probes.append((url, "ok", f"{url} answers: chain id {chain_id}, head block {head}", ""))
         if chosen is None:
             chosen, chosen_w3, chosen_index = url, w3, len(probes) - 1
     results = []
-    for index, (url, verdict, detail, fix) in enumerate(probes, start=1):
+    for index, (_url, verdict, detail, fix) in enumerate(probes, start=1):
         name = f"rpc[{index}]"
         if verdict == "ok":
             note = " (in use)" if index - 1 == chosen_index else " (fall-back)"

@@ -72,8 +72,16 @@ import requests
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig, Mount
 
-from lilypad.exceptions import (ContainerError, DockerUnavailableError, GPUUnavailableError, ImageBuildError,
-                                ImageNotAvailableError, OutputTooLargeError, SpecError, WorkDirError)
+from lilypad.exceptions import (
+    ContainerError,
+    DockerUnavailableError,
+    GPUUnavailableError,
+    ImageBuildError,
+    ImageNotAvailableError,
+    OutputTooLargeError,
+    SpecError,
+    WorkDirError,
+)
 from lilypad.executor.gpu import MIB, GPUInfo, detect_gpus
 from lilypad.modules.spec import ModuleSpec, check_runnable
 from lilypad.results.cid import directory_cid
@@ -345,30 +353,30 @@ def _container_kwargs(spec: ModuleSpec, image: str, outputs: list[tuple[str, Pat
     mounts = [Mount(target, str(host), type="bind", read_only=False) for target, host in outputs]
     if inputs_dir is not None:
         mounts.append(Mount(INPUTS_PATH, str(inputs_dir), type="bind", read_only=True))
-    kwargs: dict[str, Any] = dict(
-        image=image,
-        entrypoint=list(docker_spec.entrypoint) or None,
-        command=list(docker_spec.parameters) or None,
-        environment=[f"{key}={value}" for key, value in docker_spec.environment.items()],
-        working_dir=docker_spec.working_directory or None,
-        user=limits.user,
-        hostname="lilypad",
-        labels={JOB_LABEL: job_id},
-        network_mode="bridge" if spec.job.spec.network.type in ("Full", "HTTP") else "none",
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        ipc_mode="private",
-        read_only=True,
-        tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_bytes},mode=1777"},
-        mounts=mounts,
-        pids_limit=limits.pids_limit,
-        mem_limit=memory,
-        memswap_limit=memory,
-        nano_cpus=_cpu_millis(spec, limits, engine[0]) * 1_000_000,
-        log_config=LogConfig(type="none"),
-        stdin_open=False,
-        tty=False,
-    )
+    kwargs: dict[str, Any] = {
+        "image": image,
+        "entrypoint": list(docker_spec.entrypoint) or None,
+        "command": list(docker_spec.parameters) or None,
+        "environment": [f"{key}={value}" for key, value in docker_spec.environment.items()],
+        "working_dir": docker_spec.working_directory or None,
+        "user": limits.user,
+        "hostname": "lilypad",
+        "labels": {JOB_LABEL: job_id},
+        "network_mode": "bridge" if spec.job.spec.network.type in ("Full", "HTTP") else "none",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "ipc_mode": "private",
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_bytes},mode=1777"},
+        "mounts": mounts,
+        "pids_limit": limits.pids_limit,
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "nano_cpus": _cpu_millis(spec, limits, engine[0]) * 1_000_000,
+        "log_config": LogConfig(type="none"),
+        "stdin_open": False,
+        "tty": False,
+    }
     if gpu_count:
         kwargs["device_requests"] = [DeviceRequest(count=gpu_request_count(spec), capabilities=[["gpu"]])]
     return kwargs
@@ -387,7 +395,9 @@ class _Capture:
         self.written = {"stdout": 0, "stderr": 0}
         self.truncated = {"stdout": False, "stderr": False}
         self.error: BaseException | None = None
-        self._files: dict[str, BinaryIO] = {name: open(work_dir / name, "wb") for name in self.written}
+        self._files: dict[str, BinaryIO] = {  # closed in close()
+            name: open(work_dir / name, "wb") for name in self.written  # noqa: SIM115
+        }
         try:
             self._stream = container.attach(stdout=True, stderr=True, stream=True, logs=False, demux=True)
         except BaseException:
@@ -492,7 +502,7 @@ def cleanup_stale_containers(client: docker.DockerClient | None = None, *, job_i
     client = client or docker_client()
     selector = JOB_LABEL if job_id is None else f"{JOB_LABEL}={job_id}"
     if containers is not None:
-        ids = [c.id for c in containers]
+        ids = [str(c.id) for c in containers]
     else:
         # One low-level list call: the high-level list inspects each container and
         # fails if another user's container goes away in between.

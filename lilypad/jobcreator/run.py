@@ -6,7 +6,8 @@
    the job offer's resource requirements);
 2. post a signed :class:`~lilypad.protocol.offers.JobOffer` to the solver (with
    ``--inputs-path``, the offer signs the input files' CID and the files are
-   uploaded for it: :mod:`lilypad.jobcreator.inputs`) and wait for the match (server-sent events, with polling as the fallback);
+   uploaded for it: :mod:`lilypad.jobcreator.inputs`) and wait for the match
+   (server-sent events, with polling as the fallback);
 3. check the solver's deal against the offer (:func:`~lilypad.jobcreator.logic.deal_problems`),
    ``agree`` on-chain, escrowing the deposit with an EIP-2612 permit for exactly
    that amount signed in the same step (no separate approval transaction);
@@ -443,7 +444,7 @@ class _Run:
         self.stage(Stage.RESULTS_SUBMITTED, f"results submitted on-chain: data CID {cid}, {count} instruction(s)",
                    result_cid=cid)
         self.stage(Stage.DOWNLOADING, f"downloading the result from {self.client.base_url}")
-        assert cid is not None
+        assert cid is not None and self.report.deal_id is not None
         got = download_verified(self.client, self.report.deal_id, cid, self.request.data_dir,
                                 wait=min(self.request.download_timeout, max(0.0, self.deadline - time.monotonic())),
                                 poll=self.request.poll_interval)

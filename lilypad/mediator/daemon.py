@@ -87,8 +87,8 @@ class Mediator:
 
     def run(self) -> None:
         from lilypad.chain.connect import connected
-        from lilypad.protocol.accounts import account_from_private_key
         from lilypad.client import SolverClient
+        from lilypad.protocol.accounts import account_from_private_key
 
         c = self.config
         self.account = account_from_private_key(c.private_key)

@@ -47,7 +47,8 @@ HELPER_SOURCE_DIR = Path(__file__).resolve().with_name("gotemplate")
 _SOURCE_FILES = ("go.mod", "main.go")
 _GO_CANDIDATES = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
 _BUILD_TIMEOUT_S = 1800.0  # a cold build compiles the standard library: minutes on a busy machine
-_SETUP_HINT = "run `make setup` (it needs Go: `apt-get install golang-go`), or point LILYPAD_GOTEMPLATE at a built helper"
+_SETUP_HINT = ("run `make setup` (it needs Go: `apt-get install golang-go`), "
+               "or point LILYPAD_GOTEMPLATE at a built helper")
 
 
 @lru_cache(maxsize=1)

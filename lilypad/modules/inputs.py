@@ -109,7 +109,8 @@ def parse_inputs(items: Iterable[str]) -> dict[str, str]:
 def validate_inputs(inputs: Mapping[str, str]) -> dict[str, str]:
     """Check an already-split mapping against the same rules; return a plain dict copy."""
     total = 0
-    for key, value in inputs.items():
+    items: Iterable[tuple[object, object]] = inputs.items()  # callers may pass anything
+    for key, value in items:
         if not isinstance(key, str) or not isinstance(value, str):
             raise InputError("keys and values must be strings", str(key))
         _check_key(key)

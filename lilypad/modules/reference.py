@@ -84,7 +84,8 @@ def validate_revision(revision: str, ref_text: str | None = None) -> str:
         raise ModuleRefError(where, "the ref after ':' is empty")
     if _REVISION_RE.fullmatch(revision) is None:
         raise ModuleRefError(
-            where, f"ref {revision!r} may only contain letters, digits and '._+-' (and must not start with '.', '+' or '-')"
+            where,
+            f"ref {revision!r} may only contain letters, digits and '._+-' (and must not start with '.', '+' or '-')",
         )
     if ".." in revision or revision.endswith((".", ".lock")):
         raise ModuleRefError(where, f"ref {revision!r} is not a valid git ref name")
@@ -243,7 +244,8 @@ def parse_module_ref(text: str) -> ModuleRef:
         raise ModuleRefError(text, "too many ':' (use name:ref with a single ':')")
     if _NAME_RE.fullmatch(body) is None:
         raise ModuleRefError(
-            text, f"module name {body!r} may only contain letters, digits and '._-' (and must not start with '.' or '-')"
+            text,
+            f"module name {body!r} may only contain letters, digits and '._-' (and must not start with '.' or '-')",
         )
     return ModuleRef(text=text, kind="name", location=body, ref=revision)
 

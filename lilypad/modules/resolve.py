@@ -507,7 +507,7 @@ class ModuleResolver:
         if files:
             out = self._plumbing(["hash-object", "-w", "--no-filters", "--stdin-paths"], mirror,
                                  stdin="".join(f"{full}\n" for _, full in files).encode(), env=env)
-            for (rel, full), sha in zip(files, out.decode().split()):
+            for (rel, full), sha in zip(files, out.decode().split(), strict=False):
                 mode = "100755" if os.stat(full).st_mode & stat.S_IXUSR else "100644"
                 index.append(f"{mode} {sha}\t{rel}".encode() + b"\0")
         for rel, target in links:

@@ -45,9 +45,9 @@ def load_ape_account(alias: str, *, interactive: bool | None = None) -> Any:
     without it the passphrase is prompted for when ``interactive`` (default:
     stdin is a terminal), else :class:`~lilypad.exceptions.AccountAliasError`.
     """
-    from lilypad.exceptions import AccountAliasError
-
     from ape import accounts
+
+    from lilypad.exceptions import AccountAliasError
 
     try:
         account = accounts.load(alias)

@@ -25,7 +25,8 @@ The typed data, field by field (see :func:`offer_typed_data`)::
     Input(string key, string value)
 
 ``inputs`` are signed sorted by key; ``inputsCid`` is the empty string when
-the job has no input files; ``target`` is the zero address when the job names none; ``mediators`` and ``modules`` in their canonical (sorted) order.
+the job has no input files; ``target`` is the zero address when the job names
+none; ``mediators`` and ``modules`` in their canonical (sorted) order.
 
 An offer's id is the digest signed, as ``0x``-hex (:func:`offer_id`): anyone
 holding the offer computes it, and only its author can have produced it.

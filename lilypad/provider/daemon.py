@@ -187,8 +187,8 @@ class ResourceProvider:
     # ------------------------------------------------------------------ run
     def run(self) -> None:
         from lilypad.chain.connect import connected
-        from lilypad.protocol.accounts import account_from_private_key
         from lilypad.client import SolverClient, resolve_solver_address
+        from lilypad.protocol.accounts import account_from_private_key
         from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 
         c = self.config

@@ -368,7 +368,7 @@ def unpack(
             reader = _MeteredReader(decompressed)
             state = _Extraction(temp, reader, max_bytes, max_files)
             fileobj = cast(BinaryIO, reader)  # tarfile's stream mode only calls read()
-            tar = _guard(lambda: tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8"))
+            tar = _guard(lambda: tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8"))  # noqa: SIM115 - `with tar` below
             with tar:
                 while (member := _guard(tar.next)) is not None:
                     state.extract(member, tar)

@@ -169,7 +169,7 @@ def _excerpt(rel: str, a: Entry, b: Entry) -> str | None:
     ))
     if len(diff) > EXCERPT_MAX_LINES:
         more = len(diff) - EXCERPT_MAX_LINES
-        diff = diff[:EXCERPT_MAX_LINES] + [f"... ({more} more line{'s' if more != 1 else ''})"]
+        diff = [*diff[:EXCERPT_MAX_LINES], f"... ({more} more line{'s' if more != 1 else ''})"]
     return "\n".join(diff) if diff else None
 
 

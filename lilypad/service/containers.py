@@ -21,7 +21,7 @@ def remove_leftover_containers(data_dir: Path, logger: logging.Logger) -> list[s
     runs_dir = get_settings(data_dir=data_dir).runs_dir
     try:
         removed = cleanup_stale_containers(under=runs_dir)
-    except Exception as exc:  # noqa: BLE001 - the engine may be down; the job loop copes
+    except Exception as exc:
         log_event(logger, "leftover_containers_not_checked", error=f"{type(exc).__name__}: {exc}")
         return []
     if removed:

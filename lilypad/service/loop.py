@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from lilypad.observability.logs import log_event
 
@@ -119,7 +119,7 @@ class ServiceLoop:
         """Sleep ``seconds`` inside a round, cut short by :meth:`stop`; whether it was."""
         return self.stop_event.wait(seconds)
 
-    def start(self) -> Self:
+    def start(self) -> ServiceLoop:
         """Run the loop in a daemon thread named :attr:`name` (again, after a :meth:`stop`)."""
         if self.running:
             return self
@@ -134,7 +134,7 @@ class ServiceLoop:
         """Whether the loop's thread (:meth:`start`) is alive."""
         return self._thread is not None and self._thread.is_alive()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ServiceLoop:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -36,5 +36,5 @@ class EventWaker:
                             return
                         if event.type == "deal":
                             self.wake.set()
-            except Exception:  # noqa: BLE001 - the solver is down or restarting: polling covers it
+            except Exception:
                 self.stop.wait(1.0)

@@ -33,13 +33,13 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from lilypad.protocol.inputs import InputLimits
 from lilypad.results.store import ResultsStore
 from lilypad.solver.api import API_PREFIX, API_ROUTERS
 from lilypad.solver.api import status as status_api
 from lilypad.solver.api.deps import SolverAppState
 from lilypad.solver.api.errors import install_error_handlers
 from lilypad.solver.guards import JSONBodyLimit, install_http_error_handler
-from lilypad.protocol.inputs import InputLimits
 from lilypad.solver.metrics import StatusSources
 from lilypad.solver.service import SolverCore
 from lilypad.solver.status import DEFAULT_REFRESH_S

@@ -480,9 +480,9 @@ class Matcher:
         for mediator in job.meds:
             if mediator == job.creator or mediator not in book.by_mediator:
                 continue
-            r = self._first(book, job, mediator, run, best)
-            if r is not None:
-                best = r
+            found = self._first(book, job, mediator, run, best)
+            if found is not None:
+                best = found
         return best
 
     @staticmethod

@@ -188,7 +188,7 @@ class SolverCore:
         self._ids: dict[tuple[str, bytes], str] = {}
         self._awaiting_inputs: dict[str, OfferRecord] = {}
         for kind in ("resource", "job"):
-            for record in store.offers(kind, state="open"):  # type: ignore[arg-type]
+            for record in store.offers(kind, state="open"):
                 self._add_to_matcher(record)
 
     # Offers ---------------------------------------------------------------

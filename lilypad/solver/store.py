@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from lilypad.exceptions import SolverStoreError
 from lilypad.protocol.deal import TERMINAL_STATES, AgreementState, Deal
@@ -440,7 +440,7 @@ class SolverStore:
               limit: int | None = None) -> list[DealRecord]:
         """Deals, oldest first; only those ``party`` (any role) takes part in
         and those in one of ``states``, when given."""
-        sql, params = "SELECT d.* FROM deals d", cast(list[Any], [])
+        sql, params = "SELECT d.* FROM deals d", list[Any]()
         where = []
         if party is not None:
             where.append("d.deal_id IN (SELECT deal_id FROM deal_parties WHERE address = ?)")

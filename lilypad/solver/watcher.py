@@ -108,7 +108,7 @@ class _ChainLoop(ServiceLoop):
             log.warning("%s: round failed, the chain is unreachable (%s: %s); retrying in %.1fs",
                         self.name, type(exc).__name__, exc, self.interval)
         else:
-            log.exception("%s: round failed", self.name)
+            log.error("%s: round failed", self.name, exc_info=exc)
 
 
 class ChainWatcher(_ChainLoop):

@@ -339,8 +339,8 @@ class Bridge:
         inputs = parse_inputs(job.inputs)
         resolved, spec = self._spec(job.module, inputs)
         return job_offer(job_creator=self.account.address, solver=self.solver, module_ref=job.module,
-                         resolved=resolved, spec=spec, inputs=inputs, pricing=self.config.pricing or DEFAULT_JOB_PRICING,
-                         mediators=self.config.mediators,
+                         resolved=resolved, spec=spec, inputs=inputs,
+                         pricing=self.config.pricing or DEFAULT_JOB_PRICING, mediators=self.config.mediators,
                          nonce=offer_nonce(self.domain.chain_id, self.account.address, job.job_id, attempt))
 
     def post_offer(self, job: BridgeJob) -> BridgeJob:
@@ -395,6 +395,7 @@ class Bridge:
     def follow_offer(self, job: BridgeJob) -> BridgeJob:
         from lilypad.exceptions import DealTermsError, OfferStateError, SolverRequestError
         from lilypad.jobcreator.steps import checked_deal
+        from lilypad.protocol.offers import JobOffer
         from lilypad.protocol.signing import SignedOffer
 
         oid = job.data["offer_id"]
@@ -415,6 +416,7 @@ class Bridge:
             return self.fail(job, f"no resource provider matched the job (its offer is {state})")
         deal_id = str(view.deal_id)
         offer = SignedOffer.model_validate(job.data["signed_offer"]).offer
+        assert isinstance(offer, JobOffer)  # the bridge stored it: a job offer
         try:
             deal = checked_deal(self.client, deal_id, offer, oid).terms
         except DealTermsError as exc:
@@ -448,14 +450,14 @@ class Bridge:
                 self.store.update(job.job_id, job.state, results_seen_at=first_try)
                 return job  # not downloadable yet: try again next round
             mediate = got.verified and should_mediate(self.config.mediate, self.config.mediation_chance)
-            verdict = judge(got.verified, got.problem, mediate=mediate)
-            if verdict.accept:
+            judged = judge(got.verified, got.problem, mediate=mediate)
+            if judged.accept:
                 self.contracts.accept_result(deal, self.account)
                 self._fault("after-accept")
-                return self._set(job, BridgeState.RESULTS, verdict.reason, result_cid=cid)
+                return self._set(job, BridgeState.RESULTS, judged.reason, result_cid=cid)
             self.contracts.ensure_allowance(self.account, deal.pricing.mediation_fee, unlimited=True)
             self.contracts.check_result(deal, self.account)
-            return self._set(job, BridgeState.CHECKING, verdict.reason, result_cid=cid)
+            return self._set(job, BridgeState.CHECKING, judged.reason, result_cid=cid)
         due = agreement.timeout_at(deal)
         if due is not None and time.time() >= due:
             try:
@@ -472,7 +474,8 @@ class Bridge:
         after = JobState(int(self.contracts.job(job.job_id).state))
         if after == JobState.COMPLETED:
             return self._set(job, BridgeState.DELIVERED, "submitResults: the client's callback ran")
-        return self._set(job, BridgeState.FAILED, "the client's submitResults callback reverted; the payee was refunded",
+        return self._set(job, BridgeState.FAILED,
+                         "the client's submitResults callback reverted; the payee was refunded",
                          reason="client callback reverted")
 
     def fail(self, job: BridgeJob, reason: str) -> BridgeJob:

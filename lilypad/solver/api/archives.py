@@ -28,10 +28,10 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lilypad.exceptions import ResultCorruptedError, ResultNotFoundError
+from lilypad.protocol.auth import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER
 from lilypad.results.archive import pack_to
 from lilypad.results.store import ResultsStore
 from lilypad.solver.api.errors import ApiError
-from lilypad.protocol.auth import CID_HEADER, SHA256_HEADER, SIGNATURE_HEADER
 
 __all__ = ["Upload", "archive_response", "signed_upload", "unpack_into_store"]
 

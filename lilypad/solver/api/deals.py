@@ -10,9 +10,9 @@ from typing import Any
 from eth_utils import is_address
 from fastapi import APIRouter, Query
 
+from lilypad.protocol.deal import parse_state
 from lilypad.solver.api.deps import Core
 from lilypad.solver.api.errors import ApiError
-from lilypad.protocol.deal import parse_state
 from lilypad.solver.service import deal_view
 
 __all__ = ["router"]

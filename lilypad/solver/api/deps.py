@@ -20,8 +20,8 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from lilypad.exceptions import InputsNotFoundError
-from lilypad.results.store import ResultsStore
 from lilypad.protocol.inputs import InputLimits
+from lilypad.results.store import ResultsStore
 from lilypad.solver.metrics import StatusSources
 from lilypad.solver.service import SolverCore
 

@@ -99,7 +99,7 @@ def install_error_handlers(app: FastAPI) -> None:
         for cls, status, code in ERROR_CODES:
             if isinstance(exc, cls):
                 return error_response(status, code, str(exc))
-        log.exception("unexpected error", exc_info=exc)
+        log.error("unexpected error", exc_info=exc)
         return error_response(500, "internal", str(exc))
 
     @app.exception_handler(RequestValidationError)

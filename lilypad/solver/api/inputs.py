@@ -31,11 +31,11 @@ from lilypad.exceptions import (
     ResultTooLargeError,
     UnsafeResultError,
 )
+from lilypad.protocol.inputs import InputLimits, unpack_inputs
 from lilypad.results.store import ResultsStore
 from lilypad.solver.api.archives import archive_response, signed_upload, unpack_into_store
 from lilypad.solver.api.deps import AppState, Core, InputsStore
 from lilypad.solver.api.errors import ApiError
-from lilypad.protocol.inputs import InputLimits, unpack_inputs
 from lilypad.solver.rules import check_inputs_uploader
 
 __all__ = ["router"]

@@ -18,10 +18,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from lilypad.exceptions import OfferSignatureError
+from lilypad.protocol.signing import SignedOffer
 from lilypad.solver.api.deps import Core
 from lilypad.solver.api.errors import ApiError
 from lilypad.solver.service import SolverCore, offer_view
-from lilypad.protocol.signing import SignedOffer
 from lilypad.solver.store import OfferKind
 
 __all__ = ["CancelBody", "router"]

@@ -36,7 +36,7 @@ router = APIRouter()
 def metrics_registry(core: SolverCore, sources: StatusSources) -> CollectorRegistry:
     """A registry whose collector reads ``core`` and ``sources`` at each scrape."""
     registry = new_registry()
-    registry.register(SolverCollector(core, sources))  # type: ignore[arg-type]
+    registry.register(SolverCollector(core, sources))
     return registry
 
 
