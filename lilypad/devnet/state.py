@@ -44,8 +44,11 @@ MAX_PROVIDERS = len(PROVIDER_KEYS)
 
 
 def default_data_dir(env: dict[str, str] | None = None) -> Path:
-    """``LILYPAD_DEVNET_DIR``, else ``~/.lilypad/devnet``."""
-    env = os.environ if env is None else env
+    """``LILYPAD_DEVNET_DIR`` (of ``env``; default: the settings), else ``~/.lilypad/devnet``."""
+    if env is None:
+        from lilypad.settings import get_settings
+
+        return get_settings().devnet_dir
     value = env.get("LILYPAD_DEVNET_DIR")
     return Path(value).expanduser() if value else Path("~/.lilypad/devnet").expanduser()
 

@@ -36,7 +36,6 @@ silently refusing every job.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -105,11 +104,15 @@ class Allowlist:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Allowlist:
-        """The allowlist in ``OFFER_MODULES`` (or ``LILYPAD_OFFER_MODULES``); empty/unset allows all."""
-        env = os.environ if environ is None else environ
-        value = env.get(ENV_VAR)
+        """The allowlist in ``OFFER_MODULES`` (or ``LILYPAD_OFFER_MODULES``) of ``environ``
+        (default: :attr:`lilypad.settings.LilypadSettings.offer_modules`); empty/unset allows all."""
+        if environ is None:
+            from lilypad.settings import get_settings
+
+            return cls.parse(get_settings().offer_modules)
+        value = environ.get(ENV_VAR)
         if value is None:
-            value = env.get(_ENV_FALLBACK)
+            value = environ.get(_ENV_FALLBACK)
         return cls.parse(value)
 
     @property
