@@ -15,6 +15,8 @@ from __future__ import annotations
 
 __all__ = [
     "LilypadError",
+    # settings
+    "SettingsError",
     # modules
     "ModuleError",
     "TemplateError",
@@ -115,6 +117,20 @@ def _shorten(text: str, limit: int = 60) -> str:
 
 class LilypadError(Exception):
     """Base class of every error lilypad raises on purpose."""
+
+
+# --------------------------------------------------------------------------
+# Settings: lilypad's environment variables (lilypad.settings)
+# --------------------------------------------------------------------------
+
+
+class SettingsError(LilypadError):
+    """Environment variables lilypad cannot use. ``problems`` has one entry per
+    variable, ``NAME: what is wrong``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid settings: " + "; ".join(self.problems))
 
 
 # --------------------------------------------------------------------------

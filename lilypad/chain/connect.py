@@ -26,7 +26,6 @@ fails over to the next endpoint that answers.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,8 +81,9 @@ def provider_from_choice(network_choice: str, provider_settings: dict | None = N
 
 def rpc_urls_from_env() -> list[str]:
     """The endpoints in ``LILYPAD_RPC_URLS`` (comma- or space-separated), in order."""
-    raw = os.environ.get(RPC_URLS_ENV, "")
-    return [u for u in raw.replace(",", " ").split() if u]
+    from lilypad.settings import get_settings
+
+    return get_settings().rpc_url_list
 
 
 def pick_rpc(urls: Sequence[str], chain_id: int, *, timeout: float = 5.0) -> tuple[str | None, list[str]]:

@@ -19,7 +19,6 @@ is found from this file's location; ``$LILYPAD_PROJECT_ROOT`` overrides it.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +58,11 @@ T = TypeVar("T")
 
 def project_root() -> Path:
     """The lilypad repository root: ``$LILYPAD_PROJECT_ROOT`` or this package's checkout."""
-    configured = os.environ.get("LILYPAD_PROJECT_ROOT")
-    if configured:
-        return Path(configured).resolve()
+    from lilypad.settings import get_settings
+
+    configured = get_settings().project_root
+    if configured is not None:
+        return configured.resolve()
     return Path(__file__).resolve().parents[2]
 
 

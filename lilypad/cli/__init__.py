@@ -2,17 +2,23 @@
 
 One module per command (``run.py`` holds ``run``, ``status`` and ``fetch``);
 ``options.py`` defines every option several commands share, ``_common.py`` the
-click classes that turn a :class:`~lilypad.exceptions.LilypadError` into a clean error.
+click classes that turn a :class:`~lilypad.exceptions.LilypadError` into a clean
+error and the invocation's one :class:`~lilypad.settings.LilypadSettings`, kept
+in the root context's ``obj`` and passed to what needs it.
 """
 
 from __future__ import annotations
 
 import atexit
 import gc
+from typing import TYPE_CHECKING
 
 import click
 
-from lilypad.cli._common import LilypadGroup
+from lilypad.cli._common import LilypadGroup, pass_settings
+
+if TYPE_CHECKING:
+    from lilypad.settings import LilypadSettings
 
 __all__ = ["main"]
 
@@ -61,12 +67,13 @@ def version() -> None:
 
 @main.command()
 @click.option("--network", default="ethereum:local", show_default=True, help="ECOSYSTEM:NETWORK of the deployment.")
-def addresses(network: str) -> None:
+@pass_settings
+def addresses(settings: LilypadSettings, network: str) -> None:
     """Print the contract addresses recorded in the deployments file."""
     from lilypad.protocol.deployments import load_deployment
 
     ecosystem, _, name = network.partition(":")
-    deployment = load_deployment(ecosystem, name or "local")
+    deployment = load_deployment(ecosystem, name or "local", settings.deployments_dir)
     click.echo(f"{deployment.ecosystem}:{deployment.network} (chain {deployment.chain_id})")
     for key, address in deployment.contracts.items():
         click.echo(f"  {key:<12} {address}")

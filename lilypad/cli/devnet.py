@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from lilypad.cli._common import LilypadGroup
+from lilypad.cli._common import LilypadGroup, cli_settings
 
 __all__ = ["devnet"]
 
@@ -31,9 +31,7 @@ def _data_dir(func: Any) -> Any:
 
 
 def _root(data_dir: Path | None) -> Path:
-    from lilypad.devnet.state import default_data_dir
-
-    return (data_dir or default_data_dir()).expanduser().resolve()
+    return (data_dir or cli_settings().devnet_dir).expanduser().resolve()
 
 
 def _load(root: Path) -> Any:

@@ -9,10 +9,15 @@ only to derive it, never printed) or ``--address``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from lilypad.cli._common import LilypadCommand
+from lilypad.cli._common import LilypadCommand, pass_settings
 from lilypad.cli.options import network_option, split_csv
+
+if TYPE_CHECKING:
+    from lilypad.settings import LilypadSettings
 
 __all__ = ["doctor"]
 
@@ -28,10 +33,10 @@ __all__ = ["doctor"]
               help="What the node runs: decides which checks apply (Docker, LP balance, allowance).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds to wait for each endpoint.")
-def doctor(network: str, rpc: tuple[str, ...], address: str | None, role: str, timeout: float) -> None:
+@pass_settings
+def doctor(settings: LilypadSettings, network: str, rpc: tuple[str, ...], address: str | None, role: str,
+           timeout: float) -> None:
     """Check this node's setup: Docker, GPUs, the Go template helper, RPC, contracts, balances, allowance."""
-    import os
-
     from lilypad.doctor import DoctorConfig, exit_code, run_doctor
     from lilypad.doctor.checks import Status
 
@@ -41,7 +46,7 @@ def doctor(network: str, rpc: tuple[str, ...], address: str | None, role: str, t
             parts = [parts[0], "local"]
         else:
             raise click.ClickException(f"--network {network!r}: expected ECOSYSTEM:NETWORK, e.g. ethereum:local")
-    urls = list(rpc) or list(split_csv(os.environ.get("LILYPAD_RPC_URLS")))
+    urls = list(rpc) or list(split_csv(settings.rpc_urls))
     bad = [u for u in urls if not u.startswith(("http://", "https://"))]
     if bad:
         raise click.ClickException(f"not an http(s) RPC URL: {', '.join(bad)}")
@@ -52,7 +57,7 @@ def doctor(network: str, rpc: tuple[str, ...], address: str | None, role: str, t
             raise click.ClickException(f"--address {address!r} is not an address")
         address = to_checksum_address(address)
     else:
-        key = os.environ.get("WEB3_PRIVATE_KEY", "").strip()
+        key = (settings.private_key or "").strip()
         if key:
             from eth_account import Account
 
@@ -61,7 +66,7 @@ def doctor(network: str, rpc: tuple[str, ...], address: str | None, role: str, t
             except Exception:  # eth-account raises several types; never echo the key
                 raise click.ClickException("WEB3_PRIVATE_KEY is not a valid private key") from None
     results = run_doctor(DoctorConfig(ecosystem=parts[0], network=parts[1], rpc_urls=urls, address=address,
-                                      role=role, timeout=timeout))
+                                      role=role, deployments_dir=settings.deployments_dir, timeout=timeout))
     for result in results:
         click.echo(result.line())
     failed = sum(r.status == Status.FAIL for r in results)

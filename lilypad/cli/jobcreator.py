@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from lilypad.cli._common import LilypadGroup, serve
+from lilypad.cli._common import LilypadGroup, cli_settings, serve
 from lilypad.cli.options import (
     account_option,
     data_dir_option,
@@ -34,11 +34,7 @@ __all__ = ["jobcreator"]
 
 
 def _state_dir(data_dir: Path | None) -> Path:
-    if data_dir is not None:
-        return data_dir
-    from lilypad.settings import get_settings
-
-    return get_settings().data_dir / "jobcreator"
+    return data_dir if data_dir is not None else cli_settings().data_dir / "jobcreator"
 
 
 _STATE = "bridge.db, events cursor, module cache, downloads"
@@ -73,11 +69,13 @@ def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_k
         return
     from lilypad.jobcreator.bridge.daemon import Bridge, BridgeConfig
 
+    settings = cli_settings(ctx)
     key = signer(web3_private_key, account)
     trusted = trusted_mediators(mediators)
     try:
         config = BridgeConfig(network=network, solver_url=solver_url, private_key=key,
                               data_dir=_state_dir(data_dir), mediators=trusted, solver_address=solver_address,
+                              deployments_dir=settings.deployments_dir, fault=settings.bridge_fault,
                               confirmations=confirmations, match_timeout=match_timeout, mediate=mediate,
                               mediation_chance=mediation_chance, max_attempts=max_attempts,
                               poll_interval=poll_interval, metrics_port=metrics_port, metrics_host=metrics_host)

@@ -6,10 +6,11 @@ Options have environment twins (``LILYPAD_SOLVER_URL``, ``WEB3_PRIVATE_KEY``, ..
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from lilypad.cli._common import LilypadCommand, serve
+from lilypad.cli._common import LilypadCommand, pass_settings, serve
 from lilypad.cli.options import (
     metrics_options,
     poll_interval_option,
@@ -17,6 +18,9 @@ from lilypad.cli.options import (
     service_options,
     split_csv,
 )
+
+if TYPE_CHECKING:
+    from lilypad.settings import LilypadSettings
 
 __all__ = ["mediator"]
 
@@ -27,20 +31,22 @@ __all__ = ["mediator"]
               help="Modules it re-runs, comma-separated (empty: any).")
 @poll_interval_option(0.5, "Seconds between deal polls.")
 @metrics_options
-def mediator(network: str, solver_url: str, web3_private_key: str | None, data_dir: Path | None, modules: str,
-             poll_interval: float, metrics_port: int | None, metrics_host: str) -> None:
+@pass_settings
+def mediator(settings: LilypadSettings, network: str, solver_url: str, web3_private_key: str | None,
+             data_dir: Path | None, modules: str, poll_interval: float, metrics_port: int | None,
+             metrics_host: str) -> None:
     """Run a mediator: re-run checked jobs and accept or reject their results."""
     from lilypad.mediator.daemon import Mediator, MediatorConfig
     from lilypad.protocol.allowlist import Allowlist
-    from lilypad.settings import get_settings
 
     key = required_private_key(web3_private_key)
     try:
         entries = split_csv(modules)
         Allowlist.parse(list(entries))
         config = MediatorConfig(network=network, solver_url=solver_url, private_key=key,
-                                data_dir=data_dir or get_settings().data_dir / "mediator", modules=entries,
-                                poll_interval=poll_interval, metrics_port=metrics_port, metrics_host=metrics_host)
+                                data_dir=data_dir or settings.data_dir / "mediator", modules=entries,
+                                deployments_dir=settings.deployments_dir, poll_interval=poll_interval,
+                                metrics_port=metrics_port, metrics_host=metrics_host)
         daemon = Mediator(config)
     except ValueError as err:
         raise click.ClickException(str(err)) from None

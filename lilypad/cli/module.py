@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from lilypad.cli._common import LilypadGroup
+from lilypad.cli._common import LilypadGroup, cli_settings
 from lilypad.cli.options import data_dir_option
 
 __all__ = ["module"]
@@ -30,9 +30,10 @@ def _prepare(ref: str, inputs: tuple[str, ...], data_dir: Path | None) -> tuple[
     from lilypad.modules.inputs import parse_inputs
     from lilypad.modules.resolve import ModuleResolver
     from lilypad.protocol.allowlist import Allowlist
-    from lilypad.settings import get_settings
 
-    settings = get_settings(**({"data_dir": data_dir} if data_dir else {}))
+    settings = cli_settings()
+    if data_dir:
+        settings = settings.model_copy(update={"data_dir": data_dir})
     values = parse_inputs(inputs)
     resolver = ModuleResolver(settings.module_cache_dir, allowlist=Allowlist.parse(settings.offer_modules))
     resolved = resolver.resolve(ref)

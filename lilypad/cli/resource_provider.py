@@ -8,10 +8,11 @@ Every option has an environment twin (``--solver-url`` and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from lilypad.cli._common import LilypadCommand, serve
+from lilypad.cli._common import LilypadCommand, pass_settings, serve
 from lilypad.cli.options import (
     mediators_option,
     metrics_options,
@@ -24,6 +25,9 @@ from lilypad.cli.options import (
     split_csv,
     trusted_mediators,
 )
+
+if TYPE_CHECKING:
+    from lilypad.settings import LilypadSettings
 
 __all__ = ["resource_provider"]
 
@@ -58,8 +62,10 @@ __all__ = ["resource_provider"]
               help="Runs of one job that fail (executor errors) before the deal is given up and left to its "
                    "on-chain submit timeout.")
 @metrics_options
-def resource_provider(network: str, solver_url: str, web3_private_key: str | None, data_dir: Path | None,
-                      slots: int, cpu: int | None, ram: int | None, gpu: int | None, disk: int | None, price: str,
+@pass_settings
+def resource_provider(settings: LilypadSettings, network: str, solver_url: str, web3_private_key: str | None,
+                      data_dir: Path | None, slots: int, cpu: int | None, ram: int | None, gpu: int | None,
+                      disk: int | None, price: str,
                       payment_collateral: str, results_collateral_multiple: int, mediation_fee: str, mediators: str,
                       offer_modules: str, solver_address: str | None, poll_interval: float, offer_ttl: int,
                       max_run_attempts: int, metrics_port: int | None, metrics_host: str) -> None:
@@ -68,7 +74,6 @@ def resource_provider(network: str, solver_url: str, web3_private_key: str | Non
     from lilypad.protocol.deal import DealPricing
     from lilypad.protocol.offers import lp
     from lilypad.provider.daemon import ProviderConfig, ResourceProvider
-    from lilypad.settings import get_settings
 
     key = required_private_key(web3_private_key)
     trusted = trusted_mediators(mediators)
@@ -80,10 +85,11 @@ def resource_provider(network: str, solver_url: str, web3_private_key: str | Non
                               mediation_fee=lp(mediation_fee))
         config = ProviderConfig(
             network=network, solver_url=solver_url, private_key=key,
-            data_dir=data_dir or get_settings().data_dir / "resource-provider", mediators=trusted, slots=slots,
+            data_dir=data_dir or settings.data_dir / "resource-provider", mediators=trusted, slots=slots,
             cpu=cpu, ram=ram, gpu=gpu, disk=disk, pricing=pricing, modules=modules, solver_address=solver_address,
-            poll_interval=poll_interval, offer_ttl=offer_ttl, max_run_attempts=max_run_attempts,
-            metrics_port=metrics_port, metrics_host=metrics_host,
+            deployments_dir=settings.deployments_dir, poll_interval=poll_interval, offer_ttl=offer_ttl,
+            max_run_attempts=max_run_attempts, metrics_port=metrics_port, metrics_host=metrics_host,
+            fault=settings.provider_fault,
         )
         daemon = ResourceProvider(config)
     except (ValueError, ArithmeticError) as err:  # pydantic's ValidationError is a ValueError

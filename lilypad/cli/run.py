@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from lilypad.cli._common import LilypadCommand, LilypadGroup
+from lilypad.cli._common import LilypadCommand, LilypadGroup, cli_settings
 from lilypad.cli.options import (
     account_option,
     data_dir_option,
@@ -83,11 +83,15 @@ def _quiet_ape() -> None:
 
 
 def _data_root(data_dir: Path | None) -> Path:
-    if data_dir is not None:
-        return data_dir
-    from lilypad.settings import get_settings
+    return data_dir if data_dir is not None else cli_settings().data_dir
 
-    return get_settings().data_dir
+
+def _connected(network: str) -> Any:
+    """:func:`lilypad.chain.connected` to ``network`` with the invocation's deployments and RPC endpoints."""
+    from lilypad.chain.connect import connected
+
+    settings = cli_settings()
+    return connected(network, settings.deployments_dir, rpc_urls=settings.rpc_url_list)
 
 
 def _tokens(value: str, what: str) -> int:
@@ -204,13 +208,12 @@ def _check_deal_id(deal_id: str) -> str:
 @env_option("--json", "as_json", envvar="LILYPAD_JSON", is_flag=True, default=False, help="Print JSON.")
 def status(deal_id: str, network: str, solver_url: str, data_dir: Path | None, as_json: bool) -> None:
     """Show a deal: its terms, on-chain state and result CID."""
-    from lilypad.chain.connect import connected
     from lilypad.jobcreator.logic import format_tokens
     from lilypad.jobcreator.run import deal_status
 
     deal_id = _check_deal_id(deal_id)
     _quiet_ape()
-    with _errors(), connected(network) as contracts, _client(solver_url) as client:
+    with _errors(), _connected(network) as contracts, _client(solver_url) as client:
         info = deal_status(deal_id, contracts, client, _data_root(data_dir))
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
@@ -254,12 +257,11 @@ def status(deal_id: str, network: str, solver_url: str, data_dir: Path | None, a
             help="Seconds to keep retrying while the solver does not have the result yet.")
 def fetch(deal_id: str, network: str, solver_url: str, data_dir: Path | None, wait: float) -> None:
     """Download a deal's result and verify it against the on-chain CID."""
-    from lilypad.chain.connect import connected
     from lilypad.jobcreator.run import fetch_result, result_hints
 
     deal_id = _check_deal_id(deal_id)
     _quiet_ape()
-    with _errors(), connected(network) as contracts, _client(solver_url) as client:
+    with _errors(), _connected(network) as contracts, _client(solver_url) as client:
         path, cid = fetch_result(deal_id, contracts, client, _data_root(data_dir), wait=wait)
     click.echo("Verified: the result matches the CID recorded on-chain.", err=True)
     for line in result_hints(path, cid):

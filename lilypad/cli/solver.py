@@ -24,12 +24,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from lilypad.cli._common import LilypadCommand
+from lilypad.cli._common import LilypadCommand, pass_settings
 from lilypad.cli.options import env_option, private_key_option
+
+if TYPE_CHECKING:
+    from lilypad.settings import LilypadSettings
 
 __all__ = ["solver"]
 
@@ -83,8 +86,10 @@ def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[Callable[..., Any
               default=3.0, show_default=True, help="Seconds between the timeout keeper's rounds.")
 @_option("--log-level", env="LOG_LEVEL", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
-def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, execution_timeout: float,
-           download_timeout: float, total_timeout: float, max_inputs_bytes: int, match_interval: float,
+@pass_settings
+def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | None, match_timeout: float,
+           execution_timeout: float, download_timeout: float, total_timeout: float, max_inputs_bytes: int,
+           match_interval: float,
            max_result_bytes: int | None, solver_address: str | None, network: str, chain_id: int | None,
            controller: str | None, web3_private_key: str | None, confirmations: int, watch_interval: float,
            timeout_interval: float, log_level: str) -> None:
@@ -95,13 +100,11 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ex
     from lilypad.protocol.inputs import InputLimits
     from lilypad.protocol.signing import OfferDomain
     from lilypad.results.store import ResultsStore
-    from lilypad.settings import get_settings
     from lilypad.solver.app import create_app
     from lilypad.solver.limits import SolverTimeouts
     from lilypad.solver.service import SolverCore
     from lilypad.solver.store import SolverStore
 
-    settings = get_settings()
     root = data_dir or settings.data_dir / "solver"
     limit = max_result_bytes or settings.max_output_bytes
     parts = network.split(":", 2)
@@ -122,7 +125,7 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ex
         if (chain_id is None) != (controller is None):
             raise click.UsageError("give both --chain-id and --controller, or neither")
         if chain_id is None:
-            deployment = load_deployment(ecosystem, network_name)
+            deployment = load_deployment(ecosystem, network_name, settings.deployments_dir)
             chain_id, controller = deployment.chain_id, deployment.address("controller")
         assert controller is not None
         domain = OfferDomain(chain_id=chain_id, verifying_contract=controller)
@@ -135,11 +138,12 @@ def solver(host: str, port: int, data_dir: Path | None, match_timeout: float, ex
                           inputs_ready=inputs.has if inputs is not None else None)
         results = ResultsStore(root / "results", max_result_bytes=limit)
         contracts = None
-        if network_given and deployment_path(ecosystem, network_name).is_file():
+        if network_given and deployment_path(ecosystem, network_name, settings.deployments_dir).is_file():
             from lilypad.chain.connect import connected
 
             click.echo(f"solver: connecting to {network}", err=True)
-            contracts = stack.enter_context(connected(network))
+            contracts = stack.enter_context(connected(network, settings.deployments_dir,
+                                                      rpc_urls=settings.rpc_url_list))
     except ValueError as err:  # pydantic's ValidationError too; a LilypadError is left to LilypadCommand
         stack.close()
         if store is not None:

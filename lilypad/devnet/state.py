@@ -45,9 +45,12 @@ MAX_PROVIDERS = len(PROVIDER_KEYS)
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``LILYPAD_DEVNET_DIR``, else ``~/.lilypad/devnet``."""
-    source: Mapping[str, str] = os.environ if env is None else env
-    value = source.get("LILYPAD_DEVNET_DIR")
+    """``LILYPAD_DEVNET_DIR`` (of ``env``; default: the settings), else ``~/.lilypad/devnet``."""
+    if env is None:
+        from lilypad.settings import get_settings
+
+        return get_settings().devnet_dir
+    value = env.get("LILYPAD_DEVNET_DIR")
     return Path(value).expanduser() if value else Path("~/.lilypad/devnet").expanduser()
 
 

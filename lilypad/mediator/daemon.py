@@ -192,14 +192,14 @@ class Mediator:
     def _rerun(self, client: Any, deal_id: str) -> str:
         from lilypad.protocol.allowlist import Allowlist
         from lilypad.provider.execution import run_deal_job
-        from lilypad.settings import get_settings
+        from lilypad.settings import DataLayout
 
         job = client.job(deal_id)
-        settings = get_settings(data_dir=self.config.data_dir)
+        layout = DataLayout(self.config.data_dir)
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
         started, outcome = time.monotonic(), "failed"
         try:
-            result = run_deal_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+            result = run_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
                                   allowlist=allowlist, client=client)
             outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
         finally:

@@ -102,9 +102,11 @@ BUILTIN_DIR_ENV = "LILYPAD_BUILTIN_MODULES_DIR"
 
 def default_builtin_dir() -> Path:
     """``modules/`` at the root of the repository lilypad runs from (or ``$LILYPAD_BUILTIN_MODULES_DIR``)."""
-    override = os.environ.get(BUILTIN_DIR_ENV)
-    if override:
-        return Path(override)
+    from lilypad.settings import get_settings
+
+    override = get_settings().builtin_modules_dir
+    if override is not None:
+        return override
     return Path(lilypad.__file__).resolve().parents[1] / "modules"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from typing import Any
 
@@ -51,7 +50,11 @@ def format_state_change(component: str, entity: str, id: Any, old: Any, new: Any
         if is_secret_field(name) or name in record:
             continue
         record[name] = value
-    fmt = (fmt or os.environ.get(LOG_FORMAT_ENV) or "json").lower()
+    if not fmt:
+        from lilypad.settings import get_settings
+
+        fmt = get_settings().log_format
+    fmt = (fmt or "json").lower()
     if fmt == "kv":
         return " ".join(f"{k}={_kv(v)}" for k, v in record.items() if v is not None or k in ("old", "new"))
     return json.dumps(record, default=str, sort_keys=False)

@@ -121,7 +121,9 @@ def resolve_account(account: Any | None, *, is_local: bool) -> Any:
     """``account`` if given; else ``WEB3_PRIVATE_KEY``; else TEST::0 on a local network."""
     if account is not None:
         return account
-    key = os.environ.get("WEB3_PRIVATE_KEY")
+    from lilypad.settings import get_settings
+
+    key = get_settings().private_key
     if key:
         return account_from_private_key(key)
     if is_local:

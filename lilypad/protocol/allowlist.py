@@ -47,7 +47,6 @@ resource offers for the matcher.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -153,12 +152,15 @@ class Allowlist:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Allowlist:
-        """The allowlist in ``OFFER_MODULES`` (or ``LILYPAD_OFFER_MODULES``) of
-        ``environ`` (default: this process's environment); empty/unset allows all."""
-        env = os.environ if environ is None else environ
-        value = env.get(ALLOWLIST_ENV_VAR)
+        """The allowlist in ``OFFER_MODULES`` (or ``LILYPAD_OFFER_MODULES``) of ``environ``
+        (default: :attr:`lilypad.settings.LilypadSettings.offer_modules`); empty/unset allows all."""
+        if environ is None:
+            from lilypad.settings import get_settings
+
+            return cls.parse(get_settings().offer_modules)
+        value = environ.get(ALLOWLIST_ENV_VAR)
         if value is None:
-            value = env.get(_ENV_FALLBACK)
+            value = environ.get(_ENV_FALLBACK)
         return cls.parse(value)
 
     @property

@@ -43,9 +43,13 @@ class Deployment(BaseModel):
 
 
 def deployments_dir() -> Path:
-    configured = os.environ.get("LILYPAD_DEPLOYMENTS_DIR")
-    if configured:
-        return Path(configured)
+    """``LILYPAD_DEPLOYMENTS_DIR`` (:class:`~lilypad.settings.LilypadSettings`), else
+    ``deployments/`` of the checkout."""
+    from lilypad.settings import get_settings
+
+    configured = get_settings().deployments_dir
+    if configured is not None:
+        return configured
     return Path(__file__).resolve().parents[2] / "deployments"
 
 

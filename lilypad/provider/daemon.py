@@ -105,7 +105,7 @@ class ProviderConfig:
     max_run_attempts: int = 3  # failed runs (executor errors) of one deal before giving up on it
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
     metrics_host: str = "127.0.0.1"
-    fault: str = field(default_factory=lambda: os.environ.get(FAULT_ENV, ""))
+    fault: str = ""  # LILYPAD_PROVIDER_FAULT, from the settings (see the module docstring)
 
 
 class ResourceProvider:
@@ -343,17 +343,17 @@ class ResourceProvider:
         from lilypad.protocol.allowlist import Allowlist
         from lilypad.provider.execution import run_deal_job
         from lilypad.results.cid import directory_cid
-        from lilypad.settings import get_settings
+        from lilypad.settings import DataLayout
 
         started, outcome = time.monotonic(), "failed"
         try:
-            settings = get_settings(data_dir=self.config.data_dir)
+            layout = DataLayout(self.config.data_dir)
             allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
             with _client(solver_url) as client:
                 job = client.job(deal_id)
                 log_event(log, "job_started", deal_id=deal_id, module=job.module.ref,
                           inputs_cid=job.inputs_cid)
-                result = run_deal_job(job, cache_dir=settings.module_cache_dir, runs_dir=settings.runs_dir,
+                result = run_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
                                       allowlist=allowlist, client=client)
             cid = result.cid
             if self.config.fault == "wrong-result":
@@ -394,11 +394,11 @@ class ResourceProvider:
         """Why we will not run this deal's module (``None``: it resolves to the offer's signed commit)."""
         from lilypad.protocol.allowlist import Allowlist
         from lilypad.provider.execution import module_problem
-        from lilypad.settings import get_settings
+        from lilypad.settings import DataLayout
 
-        settings = get_settings(data_dir=self.config.data_dir)
+        layout = DataLayout(self.config.data_dir)
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
-        return module_problem(client.job(deal_id), cache_dir=settings.module_cache_dir, allowlist=allowlist)
+        return module_problem(client.job(deal_id), cache_dir=layout.module_cache_dir, allowlist=allowlist)
 
 
 def _client(url: str) -> Any:

@@ -87,7 +87,7 @@ class BridgeConfig:
     max_attempts: int = 8
     pricing: DealPricing | None = None
     start_block: int | None = None
-    fault: str = field(default_factory=lambda: os.environ.get(FAULT_ENV, ""))
+    fault: str = ""  # LILYPAD_BRIDGE_FAULT, from the settings (see the module docstring)
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
     metrics_host: str = "127.0.0.1"
 
