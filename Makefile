@@ -1,8 +1,9 @@
 # lilypad: set up the whole toolchain from nothing and run things.
 #
-# The machines reach only PyPI, npm and Debian's apt mirror, so everything
-# comes from those: the venv (pyproject.toml pins), solcjs + anvil +
-# OpenZeppelin (package.json), the Docker engine and base images (apt).
+# The machines reach only PyPI, npm, Debian's apt mirror and the Go module
+# proxy, so everything comes from those: the venv (pyproject.toml pins), solcjs +
+# anvil + OpenZeppelin (package.json), the Docker engine and base images (apt),
+# kubo's ipfs (scripts/_toolchain/go/kubo, built with the preinstalled Go).
 # `make setup` is idempotent; a second run only checks and returns.
 
 SHELL := /bin/bash
@@ -39,7 +40,7 @@ NODE_STAMP := $(ROOT)/node_modules/.lilypad-installed
 
 .PHONY: setup venv node solc docker-engine base-images compile test fuzz demo bench clean distclean
 
-setup: venv node solc docker-engine base-images
+setup: venv node solc docker-engine base-images kubo
 
 # --- Python: .venv, reinstalled only when pyproject.toml changed; recreated
 # when it was moved (venvs are not relocatable: scripts hard-code the path) --
@@ -93,6 +94,21 @@ docker-engine:
 
 base-images: docker-engine
 	@bash scripts/_toolchain/base-images.sh
+
+# --- Go-built programs: kubo's ipfs and bacalhau, from the Go module proxy ----
+# Pinned in scripts/_toolchain/go/<program>/go.mod + go.sum; installed outside the
+# clone in ${LILYPAD_BIN_DIR:-${XDG_CACHE_HOME:-~/.cache}/lilypad/bin} (where
+# lilypad.toolchain looks). A second run only compares a stamp and returns.
+# `make setup` builds kubo (cold: ~650 CPU-seconds, 83 MB); bacalhau is built on
+# demand by `make bacalhau` (see docs/infra-notes.md for its cost).
+.PHONY: go-tools kubo bacalhau
+go-tools: kubo bacalhau
+
+kubo:
+	@bash scripts/_toolchain/build-go-tools.sh ipfs
+
+bacalhau:
+	@bash scripts/_toolchain/build-go-tools.sh bacalhau
 
 # --- Everyday targets ---------------------------------------------------------
 compile: venv node solc
