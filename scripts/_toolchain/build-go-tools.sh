@@ -78,12 +78,19 @@ build_one() {
     echo "setup: built $name in $((SECONDS - started)) s ($(du -h "$out" | cut -f1))"
 }
 
-names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=(ipfs bacalhau)
-for name in "${names[@]}"; do
-    if [[ -z "${module_dir[$name]:-}" ]]; then
-        echo "build-go-tools.sh: unknown program '$name' (known: ${!module_dir[*]})" >&2
-        exit 2
-    fi
-    build_one "$name"
-done
+main() {
+    local names=("$@") name
+    [[ ${#names[@]} -gt 0 ]] || names=(ipfs bacalhau)
+    for name in "${names[@]}"; do
+        if [[ -z "${module_dir[$name]:-}" ]]; then
+            echo "build-go-tools.sh: unknown program '$name' (known: ${!module_dir[*]})" >&2
+            exit 2
+        fi
+        build_one "$name"
+    done
+}
+
+# One parsed call, then exit: bash reads a script as it runs, and a checkout that
+# changes this file during a long build must not make it run a shifted tail.
+main "$@"
+exit
