@@ -1,9 +1,10 @@
 # lilypad: set up the whole toolchain from nothing and run things.
 #
-# The machines reach only PyPI, npm and Debian's apt mirror, so everything
-# comes from those: the venv (pyproject.toml pins), solcjs + anvil +
-# OpenZeppelin (package.json), the Docker engine and base images (apt), Go
-# (apt's golang-go, unless a `go` is installed) for the template helper.
+# The machines reach only PyPI, npm, Debian's apt mirror and the Go module
+# proxy, so everything comes from those: the venv (pyproject.toml pins), solcjs +
+# anvil + OpenZeppelin (package.json), the Docker engine and base images (apt), Go
+# (apt's golang-go, unless a `go` is installed) for the template helper, and
+# kubo's ipfs (scripts/_toolchain/go/kubo, built with that Go).
 # `make setup` is idempotent; a second run only checks and returns.
 
 SHELL := /bin/bash
@@ -40,7 +41,7 @@ NODE_STAMP := $(ROOT)/node_modules/.lilypad-installed
 
 .PHONY: setup venv node solc docker-engine base-images gotemplate compile lint test fuzz demo bench clean distclean
 
-setup: venv node solc docker-engine base-images gotemplate
+setup: venv node solc docker-engine base-images gotemplate kubo
 
 # --- Python: .venv with the package and its test extra (hypothesis, schemathesis,
 # ruff, mypy), reinstalled only when pyproject.toml changed; recreated
@@ -106,6 +107,21 @@ gotemplate: venv
 	    echo "setup: installing golang-go (apt)"; $(SUDO) apt-get update -qq; $(APT_INSTALL) golang-go >/dev/null; \
 	fi; \
 	python -m lilypad.modules.gotemplate_helper >/dev/null
+
+# --- Go-built programs: kubo's ipfs and bacalhau, from the Go module proxy ----
+# Pinned in scripts/_toolchain/go/<program>/go.mod + go.sum; installed outside the
+# clone in ${LILYPAD_BIN_DIR:-${XDG_CACHE_HOME:-~/.cache}/lilypad/bin} (where
+# lilypad.toolchain looks). A second run only compares a stamp and returns.
+# `make setup` builds kubo (cold: ~650 CPU-seconds, 83 MB); bacalhau is built on
+# demand by `make bacalhau` (see docs/infra-notes.md for its cost).
+.PHONY: go-tools kubo bacalhau
+go-tools: kubo bacalhau
+
+kubo:
+	@bash scripts/_toolchain/build-go-tools.sh ipfs
+
+bacalhau:
+	@bash scripts/_toolchain/build-go-tools.sh bacalhau
 
 # --- Everyday targets ---------------------------------------------------------
 compile: venv node solc

@@ -106,6 +106,8 @@ __all__ = [
     # bridge
     "BridgeError",
     "BridgeFaultError",
+    # Go-built programs (kubo's ipfs, bacalhau)
+    "GoToolMissingError",
 ]
 
 
@@ -1039,3 +1041,18 @@ class BridgeFaultError(BridgeError):
         self.value = value
         self.known = known
         super().__init__(f"unknown bridge fault {value!r} (known: {', '.join(known)})")
+
+
+# --------------------------------------------------------------------------
+# Go-built programs: kubo's ipfs, bacalhau (lilypad.toolchain)
+# --------------------------------------------------------------------------
+
+
+class GoToolMissingError(LilypadError):
+    """The Go program ``name`` is not built at ``path``; ``make <make_target>`` builds it."""
+
+    def __init__(self, name: str, path: str, make_target: str) -> None:
+        self.name = name
+        self.path = path
+        self.make_target = make_target
+        super().__init__(f"{name} is not built at {path}: run `make {make_target}`")

@@ -13,13 +13,15 @@ defaults for CIDv1:
 * directories are dag-pb UnixFS ``Directory`` nodes whose links are sorted by
   the bytes of their UTF-8 names and carry each child's cumulative size;
 * symbolic links inside the tree are stored as UnixFS ``Symlink`` nodes (not
-  followed); a symlink given as the top-level path itself is followed;
+  followed); a symlink given as the top-level path itself is followed, as
+  ``ipfs add --dereference-args`` does (kubo 0.43 without that flag stores the
+  argument as a symlink node: add a directory by its real path);
 * names starting with ``.`` are skipped, as kubo does without ``--hidden``
   (pass ``hidden=True`` for ``ipfs add -r --hidden``);
 * sha2-256 multihashes, CIDv1, printed in base32 (``bafy...``/``bafk...``).
 
 Directories that kubo would turn into HAMT shards (when the sum of their
-links' name and CID lengths reaches 256 KiB, several thousand entries) are
+links' name and CID lengths exceeds 256 KiB, several thousand entries) are
 rejected with :class:`~lilypad.exceptions.CIDError` instead of getting a CID
 that would not match. File modes and mtimes are not stored (kubo's default).
 The multicodec and multihash codes, varints and the final multibase text come
@@ -57,7 +59,7 @@ CHUNK_SIZE = 262_144
 MAX_LINKS = 174
 """kubo's balanced layout: the most links a file node holds."""
 HAMT_SHARDING_SIZE = 262_144
-"""kubo shards a directory once its links' estimated size reaches this."""
+"""kubo shards a directory once its links' estimated size exceeds this (boxo: ``>``)."""
 
 # UnixFS Data.DataType values
 _DIRECTORY, _FILE, _SYMLINK = 1, 2, 4
@@ -208,11 +210,11 @@ def _list_dir(path: str, hidden: bool) -> list[tuple[bytes, os.DirEntry[str]]]:
 
 def _close_dir(frame: _OpenDir) -> _Node:
     estimate = sum(len(name) + len(node.cid) for name, node in frame.links)
-    if estimate >= HAMT_SHARDING_SIZE:
+    if estimate > HAMT_SHARDING_SIZE:
         raise CIDError(
             frame.path,
             f"the directory has {len(frame.links)} entries; kubo would store it as a HAMT shard "
-            f"(links of {estimate} bytes >= {HAMT_SHARDING_SIZE}), which is not supported",
+            f"(links of {estimate} bytes > {HAMT_SHARDING_SIZE}), which is not supported",
         )
     links = [(node.cid, name, node.tsize) for name, node in frame.links]
     cid, tsize = _dag_pb_node(_unixfs_data(_DIRECTORY), links)

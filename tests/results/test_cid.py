@@ -226,11 +226,21 @@ def test_directory_just_below_the_sharding_threshold(oracle: Oracle, tmp_path: P
     assert_matches(oracle, root)
 
 
+def test_directory_exactly_at_the_sharding_threshold_stays_flat(oracle: Oracle, tmp_path: Path) -> None:
+    # kubo (boxo) and the JS importer shard only when the estimate *exceeds* the threshold:
+    # 1024 * (220 + 36) = 262144 = HAMT_SHARDING_SIZE is still a flat directory.
+    root = tmp_path / "wide"
+    root.mkdir()
+    for i in range(HAMT_SHARDING_SIZE // 256):
+        (root / f"{i:05d}".ljust(220, "x")).write_bytes(b"")
+    assert_matches(oracle, root)
+
+
 def test_directory_needing_sharding_is_rejected(tmp_path: Path) -> None:
     root = tmp_path / "wider"
     root.mkdir()
-    for i in range(HAMT_SHARDING_SIZE // 256):  # 1024 * (220 + 36) = 262144
-        (root / f"{i:05d}".ljust(220, "x")).write_bytes(b"")
+    for i in range(HAMT_SHARDING_SIZE // 256):  # 1023 * (220 + 36) + (221 + 36) = 262145
+        (root / f"{i:05d}".ljust(221 if i == 0 else 220, "x")).write_bytes(b"")
     with pytest.raises(CIDError, match="HAMT") as info:
         directory_cid(root)
     assert info.value.path == str(root)
