@@ -73,9 +73,14 @@ def test_a_job_whose_spec_cannot_run_is_refused_before_agreeing(tmp_path: Path) 
     (module / "lilypad_module.json.tmpl").write_text(
         '{"job": {"Spec": {"Docker": {"Image": {{ if .Image }}{{ .Image }}{{ else }}""{{ end }}}}}}')
     resolved = ModuleResolver(tmp_path / "cache").resolve(str(module))
-    problem = module_problem(job_of(resolved), cache_dir=tmp_path / "cache", allowlist=None)
+    # A local path is never offered to the market (JobModule refuses it), so the deal's job is
+    # built without that check: what is under test is the provider's check of the spec.
+    local = JobModule.model_construct(ref=resolved.ref, repo=resolved.repo, commit=resolved.commit)
+    job = DealJob(deal_id="0x" + "ab" * 32, job_offer_id="0x" + "cd" * 32, inputs={}, module=local,
+                  spec=ResourceSpec())
+    problem = module_problem(job, cache_dir=tmp_path / "cache", allowlist=None)
     assert problem is not None and "job.Spec.Docker.Image" in problem and "no container image" in problem
-    given = job_of(resolved).model_copy(update={"inputs": {"Image": "lilypad/busybox:1"}})
+    given = job.model_copy(update={"inputs": {"Image": "lilypad/busybox:1"}})
     assert module_problem(given, cache_dir=tmp_path / "cache", allowlist=None) is None
 
 
