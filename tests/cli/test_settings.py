@@ -12,7 +12,12 @@ from click.testing import CliRunner
 
 from lilypad.cli import main
 from lilypad.cli._common import cli_settings
-from lilypad.settings import DataLayout, LilypadSettings, environment_variables, get_settings
+from lilypad.settings import (
+    DataLayout,
+    LilypadSettings,
+    environment_variables,
+    get_settings,
+)
 
 VALUES = {
     "LILYPAD_DATA_DIR": ("data_dir", "/srv/lilypad", Path("/srv/lilypad")),

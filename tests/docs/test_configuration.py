@@ -18,7 +18,7 @@ DOC = ROOT / "docs" / "configuration.md"
 
 def section(title: str) -> str:
     text = DOC.read_text()
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
     assert match, f"docs/configuration.md has no section {title!r}"
     return match.group(1)
 
@@ -82,7 +82,7 @@ def test_every_variable_named_in_the_package_is_documented():
     literals = set()
     for path in (ROOT / "lilypad").rglob("*.py"):
         source = path.read_text()
-        constants.update(re.findall(r"^([A-Z][A-Z0-9_]*)\s*[:=]", source, re.M))
+        constants.update(re.findall(r"^([A-Z][A-Z0-9_]*)\s*[:=]", source, re.MULTILINE))
         literals.update(re.findall(r"""["']((?:LILYPAD|APE|WEB3|DOCKER)_[A-Z0-9_]*[A-Z0-9]|OFFER_MODULES)["']""",
                                    source))
     missing = sorted(name for name in literals - constants if f"`{name}`" not in text)
