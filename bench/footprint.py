@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from bench.chain import MAX_UINT, Chain, funded_job_creators
-from bench.common import ROOT, cli_job, devnet, figure, proc_sample, section
+from bench.common import cli_job, devnet, figure, proc_sample, section
 from bench.throughput import run_batch, run_sc_batch
 
 __all__ = ["Sampler", "run"]
@@ -80,7 +80,9 @@ def run(quick: bool) -> dict[str, Any]:
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         out["skipped"] = "Docker is not available (docker info failed)"
         return out
-    have_bridge = (ROOT / "lilypad" / "cli" / "bridge.py").is_file()
+    from lilypad.cli import main as cli
+
+    have_bridge = "jobcreator" in cli.commands  # asked of the CLI, not of a file path that moves
     cli_jobs, sc_jobs = (2, 1) if quick else (8, 8)
     with devnet("footprint", match_timeout=600.0) as net:
         net.add_provider("provider", "--slots", "4")
