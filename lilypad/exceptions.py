@@ -100,6 +100,7 @@ __all__ = [
     "JobCreatorError",
     "NoMatchError",
     "DealTermsError",
+    "DealBindingError",
     "JobTimeoutError",
     "JobInterruptedError",
     "InputFilesError",
@@ -993,6 +994,18 @@ class DealTermsError(JobCreatorError):
             f"the solver's deal for job offer {_shorten(offer_id, 80)} does not match the offer, "
             "so it was not agreed to: " + "; ".join(self.problems)
         )
+
+
+class DealBindingError(LilypadError):
+    """The job the solver shows for deal ``deal_id`` is not the one the deal is
+    bound to (``problems``: its nonce does not commit to the signed job offer,
+    or the job differs from it); nobody should run or judge it."""
+
+    def __init__(self, deal_id: str, problems: list[str]) -> None:
+        self.deal_id = deal_id
+        self.problems = list(problems)
+        super().__init__(f"deal {_shorten(deal_id, 80)} is not bound to the job the solver shows: "
+                         + "; ".join(self.problems))
 
 
 class JobTimeoutError(JobCreatorError):

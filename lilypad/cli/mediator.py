@@ -29,11 +29,15 @@ __all__ = ["mediator"]
 @service_options("mediator", "mediator.db, runs, modules")
 @click.option("--modules", envvar="LILYPAD_MEDIATOR_MODULES", show_envvar=True, default="",
               help="Modules it re-runs, comma-separated (empty: any).")
+@click.option("--reruns", envvar="LILYPAD_MEDIATOR_RERUNS", show_envvar=True, type=click.IntRange(min=2, max=5),
+              default=2, show_default=True,
+              help="Re-runs of each checked job, at least (a module may ask for more; two runs that disagree "
+                   "show the job is non-deterministic).")
 @poll_interval_option(0.5, "Seconds between deal polls.")
 @metrics_options
 @pass_settings
 def mediator(settings: LilypadSettings, network: str, solver_url: str, web3_private_key: str | None,
-             data_dir: Path | None, modules: str, poll_interval: float, metrics_port: int | None,
+             data_dir: Path | None, modules: str, reruns: int, poll_interval: float, metrics_port: int | None,
              metrics_host: str) -> None:
     """Run a mediator: re-run checked jobs and accept or reject their results."""
     from lilypad.mediator.daemon import Mediator, MediatorConfig
@@ -44,7 +48,7 @@ def mediator(settings: LilypadSettings, network: str, solver_url: str, web3_priv
         entries = split_csv(modules)
         Allowlist.parse(list(entries))
         config = MediatorConfig(network=network, solver_url=solver_url, private_key=key,
-                                data_dir=data_dir or settings.data_dir / "mediator", modules=entries,
+                                data_dir=data_dir or settings.data_dir / "mediator", modules=entries, min_reruns=reruns,
                                 deployments_dir=settings.deployments_dir, poll_interval=poll_interval,
                                 metrics_port=metrics_port, metrics_host=metrics_host)
         daemon = Mediator(config)

@@ -11,7 +11,8 @@ events for many, resuming after crashes. The steps they share are here:
   on, or :class:`~lilypad.exceptions.SolverDomainMismatchError` (each front
   end words it for its user);
 * :func:`checked_deal` - the solver's deal for a matched offer, refused with
-  :class:`~lilypad.exceptions.DealTermsError` unless it is what the offer asked for;
+  :class:`~lilypad.exceptions.DealTermsError` unless it is what the offer asked
+  for and its nonce commits to the offer (:mod:`lilypad.protocol.binding`);
 * judging a downloaded result is :func:`~lilypad.jobcreator.logic.judge` on a
   :class:`~lilypad.jobcreator.results.Download`, whose ``final`` says whether
   waiting could still help.
@@ -75,8 +76,13 @@ def checked_deal(client: SolverClient, deal_id: str, offer: JobOffer, offer_id: 
     """The solver's view of ``deal_id``, made for job offer ``offer`` (id ``offer_id``),
     if its terms are what the offer asked for; else
     :class:`~lilypad.exceptions.DealTermsError` listing each difference."""
+    from lilypad.protocol.binding import deal_binding_problems
+
     view = client.deal(deal_id)
     problems = deal_problems(view.terms, offer, deal_id=deal_id)
+    if view.job_offer_id.lower() != offer_id.lower():
+        problems.append(f"the deal was made for job offer {view.job_offer_id}, not {offer_id}")
+    problems += deal_binding_problems(view.terms, offer_id, view.resource_offer_id)
     if problems:
         raise DealTermsError(offer_id, problems)
     return view

@@ -7,19 +7,30 @@ solver's ``/events``); the state of each comes from the chain. For a deal in
 
 1. fixes the draw with ``assignMediator`` as soon as it can (anyone may; it
    makes the choice permanent) and reads the chosen mediator;
-2. if chosen, fetches the job (module and inputs) from the solver, re-runs the
-   module with the executor (the signed module commit checked, the job's input
-   files downloaded and verified against the offer's ``inputs_cid``), and
-   compares the CID of its result with the
-   result CID the provider posted on-chain;
-3. calls ``mediationAcceptResult`` when they are equal, ``mediationRejectResult``
-   otherwise.
+2. if chosen, fetches the job (module and inputs) from the solver, checks it
+   is the job the deal is bound to (:func:`lilypad.protocol.binding.job_binding_problems`:
+   the job creator's signed offer, whose id the deal's nonce commits to),
+   and re-runs the module **several times, concurrently** (the module's
+   ``verification.reruns``, at least ``min_reruns``; the signed module commit
+   checked, the job's input files downloaded and verified against the
+   offer's ``inputs_cid``);
+3. judges with :func:`lilypad.verification.judge_result` under the module's
+   declared comparator and metering: the provider's claimed instruction count
+   above what its own runs measured (plus the module's tolerance) -> reject;
+   its own runs disagreeing with each other -> the job is non-deterministic,
+   the job creator's fault (``mediationNonDeterministic``: the provider is paid);
+   its runs agreeing and the provider's result equivalent -> accept; else
+   reject. Comparators other than plain ``exact`` need the provider's files:
+   they are downloaded from the solver and checked against the on-chain CID
+   (unavailable files -> reject: the job creator could not get them either).
 
-Handled deals are kept in SQLite (``<data_dir>/mediator.db``) with the verdict,
-so a restart neither re-runs nor double-judges. Each state change is one JSON
-log line (logger ``lilypad.mediator``, :func:`lilypad.observability.log_state_change`).
-With ``metrics_port`` it serves ``/metrics`` (re-runs by outcome and their
-durations, deal transitions, verdicts, balances, chain head and lag) and
+Handled deals are kept in SQLite (``<data_dir>/mediator.db``): the re-runs
+(directories, CIDs, durations) once all have finished and the judgement
+before its transaction is sent, so a restart neither re-runs finished runs
+nor judges twice. Each state change is one JSON log line (logger
+``lilypad.mediator``, :func:`lilypad.observability.log_state_change`). With
+``metrics_port`` it serves ``/metrics`` (re-runs by outcome and their
+durations, deal transitions - verdicts among them - balances, chain head and lag) and
 ``/health`` on that port. The loop, the store, the waker, the chain metrics
 and the container cleanup come from the service kit (:mod:`lilypad.service`).
 """
@@ -27,7 +38,9 @@ and the container cleanup come from the service kit (:mod:`lilypad.service`).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,14 +56,33 @@ from lilypad.service import (
     remove_leftover_containers,
 )
 
-__all__ = ["MediatorConfig", "Mediator", "verdict"]
+__all__ = ["DONE_STATUSES", "MIN_RERUNS", "Mediator", "MediatorConfig", "StoredRun", "rerun_count"]
 
 log = logging.getLogger("lilypad.mediator")
 
 
-def verdict(rerun_cid: str, posted_cid: str | None) -> bool:
-    """Whether the provider's posted result stands (pure)."""
-    return posted_cid is not None and rerun_cid == posted_cid
+#: The fewest re-runs a mediator makes of a checked job: one run cannot tell
+#: a non-deterministic job from a wrong result.
+MIN_RERUNS = 2
+
+#: Local statuses after which a deal needs nothing more from this mediator.
+DONE_STATUSES = frozenset({"accepted", "rejected", "non_deterministic", "done", "not_chosen"})
+
+
+def rerun_count(declared: int, configured: int) -> int:
+    """How many times to re-run a job (pure): the module's declared ``reruns``
+    or the mediator's own ``min_reruns``, whichever is more, and at least 2."""
+    return max(MIN_RERUNS, int(declared), int(configured))
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One finished re-run, as persisted: what the judgement needs of it."""
+
+    result_dir: Path
+    cid: str
+    duration_s: float
+    exit_code: int = 0
 
 
 @dataclass
@@ -60,6 +92,7 @@ class MediatorConfig:
     private_key: str = field(repr=False)
     data_dir: Path
     modules: tuple[str, ...] = ()  # modules it will re-run (empty: any)
+    min_reruns: int = MIN_RERUNS  # re-runs per checked job, at least (the module may ask for more)
     deployments_dir: Path | None = None
     poll_interval: float = 0.5
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
@@ -136,7 +169,7 @@ class Mediator:
         for view in client.deals(party=self.address):
             deal_id = view.deal_id
             stored = self.store.get(deal_id)
-            if stored is not None and stored[0] in ("accepted", "rejected", "done", "not_chosen"):
+            if stored is not None and stored[0] in DONE_STATUSES:
                 continue
             if self._retry_at.get(deal_id, 0) > time.time():
                 continue
@@ -144,7 +177,7 @@ class Mediator:
             if self.address.lower() not in {m.lower() for m in deal.members.mediators}:
                 continue
             try:
-                self._handle(client, deal_id, deal)
+                self._handle(client, view)
             except Exception as exc:
                 self._retry_at[deal_id] = time.time() + 2.0
                 log_event(log, "deal_action_failed", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
@@ -159,7 +192,8 @@ class Mediator:
             chosen = self.contracts.chosen_mediator(deal)
         return chosen
 
-    def _handle(self, client: Any, deal_id: str, deal: Deal) -> None:
+    def _handle(self, client: Any, view: Any) -> None:
+        deal_id, deal = view.deal_id, view.terms
         state = self.contracts.state(deal)
         if state.is_terminal:
             self._set(deal_id, "done", final_state=state.name)
@@ -173,35 +207,108 @@ class Mediator:
             self._set(deal_id, "not_chosen", chosen=chosen)
             return
         stored = self.store.get(deal_id)
-        data = stored[1] if stored else {}
-        rerun_cid = data.get("rerun_cid")
-        if rerun_cid is None:
-            self._set(deal_id, "rerunning", chosen=chosen)
-            rerun_cid = self._rerun(client, deal_id)
-            self._set(deal_id, "reran", rerun_cid=rerun_cid)
-        posted, _ = self.contracts.result(deal)
-        if verdict(rerun_cid, posted):
-            receipt = self.contracts.mediation_accept(deal, self.account)
-            self._set(deal_id, "accepted", rerun_cid=rerun_cid, posted_cid=posted,
-                      tx=str(getattr(receipt, "txn_hash", "")))
-        else:
-            receipt = self.contracts.mediation_reject(deal, self.account)
-            self._set(deal_id, "rejected", rerun_cid=rerun_cid, posted_cid=posted,
-                      tx=str(getattr(receipt, "txn_hash", "")))
+        data = dict(stored[1]) if stored else {}
+        if "verdict" not in data:
+            data = self._judge(client, view, chosen, data)
+        self._send_verdict(deal_id, deal, data)
 
-    def _rerun(self, client: Any, deal_id: str) -> str:
+    def _judge(self, client: Any, view: Any, chosen: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Re-run (or reuse the persisted re-runs) and judge; the judgement is
+        persisted before any transaction is sent."""
+        from lilypad.exceptions import DealBindingError
+        from lilypad.protocol.binding import job_binding_problems
+        from lilypad.verification import judge_result, needs_provider_files
+
+        deal_id, deal = view.deal_id, view.terms
+        job = client.job(deal_id)
+        signed = client.job_offer(job.job_offer_id).offer
+        problems = job_binding_problems(deal, job_offer_id=job.job_offer_id, module=job.module, inputs=job.inputs,
+                                        inputs_cid=job.inputs_cid, signed=signed,
+                                        resource_offer_id=view.resource_offer_id, domain=client.offer_domain())
+        if problems:  # the solver shows a job the deal is not bound to: never judge on it
+            raise DealBindingError(deal_id, problems)
+        prepared = self._prepare(client, job)
+        vspec = prepared.spec.verification
+        runs = self._stored_runs(data)
+        if runs is None:
+            self._set(deal_id, "rerunning", chosen=chosen, reruns=rerun_count(vspec.reruns, self.config.min_reruns))
+            runs = self._rerun(prepared, rerun_count(vspec.reruns, self.config.min_reruns))
+            data = {"chosen": chosen, "runs": [{"dir": str(r.result_dir), "cid": r.cid, "duration_s": r.duration_s,
+                                                "exit_code": r.exit_code} for r in runs]}
+            self._set(deal_id, "reran", **data)
+        posted, claimed = self.contracts.result(deal)
+        provider_dir = self._provider_files(client, deal_id, posted) if needs_provider_files(vspec) else None
+        judgement = judge_result(vspec, runs, provider_dir, posted, claimed, module_dir=prepared.module_dir)
+        data.update(verdict=judgement.verdict.value, reason=judgement.reason, posted_cid=posted,
+                    claimed_instructions=claimed)
+        self._set(deal_id, "judged", **data)
+        return data
+
+    def _send_verdict(self, deal_id: str, deal: Deal, data: dict[str, Any]) -> None:
+        from lilypad.verification import Verdict
+
+        verdict = Verdict(data["verdict"])
+        send, status = {
+            Verdict.ACCEPT: (self.contracts.mediation_accept, "accepted"),
+            Verdict.REJECT: (self.contracts.mediation_reject, "rejected"),
+            Verdict.NON_DETERMINISTIC: (self.contracts.mediation_non_deterministic, "non_deterministic"),
+        }[verdict]
+        receipt = send(deal, self.account)
+        self._set(deal_id, status, **{**data, "tx": str(getattr(receipt, "txn_hash", ""))})
+
+    def _prepare(self, client: Any, job: Any) -> Any:
         from lilypad.protocol.allowlist import Allowlist
-        from lilypad.provider.execution import run_deal_job
+        from lilypad.provider.execution import prepare_deal_job
         from lilypad.settings import DataLayout
 
-        job = client.job(deal_id)
         layout = DataLayout(self.config.data_dir)
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
-        started, outcome = time.monotonic(), "failed"
+        return prepare_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
+                                allowlist=allowlist, client=client)
+
+    @staticmethod
+    def _stored_runs(data: dict[str, Any]) -> list[StoredRun] | None:
+        """The persisted re-runs, if every one's directory is still there."""
+        runs = data.get("runs")
+        if not runs or not all(Path(r["dir"]).is_dir() for r in runs):
+            return None
+        return [StoredRun(Path(r["dir"]), r["cid"], float(r["duration_s"]), int(r.get("exit_code", 0)))
+                for r in runs]
+
+    def _rerun(self, prepared: Any, count: int) -> list[StoredRun]:
+        """Run ``prepared`` ``count`` times at once; every run must finish (an
+        executor error is raised, and the deal is retried next round)."""
+        from lilypad.provider.execution import run_prepared
+        from lilypad.settings import DataLayout
+
+        runs_dir = DataLayout(self.config.data_dir).runs_dir
+
+        def one(_: int) -> StoredRun:
+            started, outcome = time.monotonic(), "failed"
+            try:
+                result = run_prepared(prepared, runs_dir=runs_dir)
+                outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
+                return StoredRun(Path(result.result_dir), str(result.cid), float(result.duration_s),
+                                 int(result.exit_code))
+            finally:
+                self.metrics.job_finished(time.monotonic() - started, outcome)
+
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="mediator-rerun") as pool:
+            return list(pool.map(one, range(count)))
+
+    def _provider_files(self, client: Any, deal_id: str, posted: str | None) -> Path | None:
+        """The provider's result, downloaded and checked against the on-chain CID
+        (``None`` when it cannot be had: never uploaded, or not that CID)."""
+        from lilypad.exceptions import LilypadError
+
+        if posted is None:
+            return None
+        dest = Path(self.config.data_dir) / "provider-results" / deal_id[2:18]
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
-            result = run_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
-                                  allowlist=allowlist, client=client)
-            outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
-        finally:
-            self.metrics.job_finished(time.monotonic() - started, outcome)
-        return str(result.cid)
+            client.download_result(deal_id, dest, posted)
+        except LilypadError as exc:
+            log_event(log, "provider_result_unavailable", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
+            return None
+        return dest

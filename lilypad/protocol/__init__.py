@@ -12,6 +12,8 @@ daemon loop.
   result and input uploads) and their HTTP headers;
 * :mod:`~lilypad.protocol.inputs` - a job's input files: limits, tree checks,
   their CID and safe unpacking;
+* :mod:`~lilypad.protocol.binding` - the deal's nonce that commits it to its
+  job offer, and the check that a job shown for a deal is the one it is bound to;
 * :mod:`~lilypad.protocol.cid` - CID text validation and the bytes32 digest
   the contracts store;
 * :mod:`~lilypad.protocol.allowlist` - the module allowlist rule, for the
@@ -64,6 +66,11 @@ if TYPE_CHECKING:
         sign_inputs_upload,
         sign_upload,
         upload_message,
+    )
+    from lilypad.protocol.binding import (
+        deal_binding_problems,
+        deal_nonce,
+        job_binding_problems,
     )
     from lilypad.protocol.cid import (
         ZERO_DIGEST,
@@ -181,6 +188,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "recover_cancel_signer", "recover_inputs_upload_signer", "recover_upload_signer", "sign_cancel",
         "sign_inputs_upload", "sign_upload", "upload_message",
     ),
+    "binding": (
+        "deal_binding_problems", "deal_nonce", "job_binding_problems",
+    ),
     "cid": (
         "ZERO_DIGEST", "cid_to_digest", "digest_to_cid", "validate_cid",
     ),
@@ -225,21 +235,21 @@ __all__ = [
     "CID_HEADER", "CONTRACT_NAMES", "DEAL_ABI_TYPE", "DEFAULT_JOB_PRICING", "DEFAULT_MAX_INPUTS_BYTES",
     "DEFAULT_MAX_INPUT_FILES", "DEFAULT_PROVIDER_SPEC", "DEFAULT_RESOURCE_OFFER_TTL", "DEFAULT_RESOURCE_PRICING",
     "DEFAULT_TIMEOUTS", "DOMAIN_NAME", "DOMAIN_VERSION", "Deal", "DealMembers", "DealPricing", "DealTimeouts",
-    "DeploySettings", "Deployment", "EIP712_TYPES", "HexBytes32", "InMemoryNonceRegistry", "InputLimits",
-    "JobModule", "JobOffer", "JobState", "LP", "LP_DECIMALS", "MAX_CLOCK_SKEW", "MAX_DEAL_MEDIATORS",
-    "MAX_INPUT_FILE_BYTES", "MAX_MODULE_ENTRIES", "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE",
-    "MAX_TIMEOUT", "MINTER_ROLE", "ModuleKey", "NonceRegistry", "Offer", "OfferDomain", "OfferKey", "Permit",
-    "PermitDomain", "PricingMode", "ResourceOffer", "ResourceSpec", "SHA256_HEADER", "SIGNATURE_HEADER",
-    "SignedOffer", "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "ZERO_ADDRESS", "ZERO_DIGEST",
-    "account_from_private_key", "amounts_fit", "cancel_typed_data", "check_input_tree", "cid_to_digest",
-    "compile_allowlist", "deploy_system", "deployment_path", "deployments_dir", "digest_to_cid", "draw_mediator",
-    "inputs_cid", "inputs_upload_message", "is_ape_account", "load_ape_account", "load_deployment", "lp",
-    "module_allowed", "module_key", "offer_digest", "offer_id", "offer_typed_data", "parse_address",
-    "parse_fixed_bytes", "parse_state", "passphrase_variable", "permit_typed_data", "price_acceptable",
-    "recover_cancel_signer", "recover_inputs_upload_signer", "recover_signer", "recover_upload_signer",
-    "resolve_account", "resources_suffice", "save_deployment", "sign_cancel", "sign_inputs_upload", "sign_offer",
-    "sign_permit", "sign_signable", "sign_upload", "signer_address", "state_name", "timeouts_acceptable",
-    "unpack_inputs", "upload_message", "validate_cid", "verify_offer", "verify_wiring",
+    "DeploySettings", "Deployment", "EIP712_TYPES", "HexBytes32", "InMemoryNonceRegistry", "InputLimits", "JobModule",
+    "JobOffer", "JobState", "LP", "LP_DECIMALS", "MAX_CLOCK_SKEW", "MAX_DEAL_MEDIATORS", "MAX_INPUT_FILE_BYTES",
+    "MAX_MODULE_ENTRIES", "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE", "MAX_TIMEOUT", "MINTER_ROLE",
+    "ModuleKey", "NonceRegistry", "Offer", "OfferDomain", "OfferKey", "Permit", "PermitDomain", "PricingMode",
+    "ResourceOffer", "ResourceSpec", "SHA256_HEADER", "SIGNATURE_HEADER", "SignedOffer", "TERMINAL_STATES",
+    "TIMEOUT_FOR_STATE", "ZERO_ADDRESS", "ZERO_DIGEST", "account_from_private_key", "amounts_fit",
+    "cancel_typed_data", "check_input_tree", "cid_to_digest", "compile_allowlist", "deal_binding_problems",
+    "deal_nonce", "deploy_system", "deployment_path", "deployments_dir", "digest_to_cid", "draw_mediator",
+    "inputs_cid", "inputs_upload_message", "is_ape_account", "job_binding_problems", "load_ape_account",
+    "load_deployment", "lp", "module_allowed", "module_key", "offer_digest", "offer_id", "offer_typed_data",
+    "parse_address", "parse_fixed_bytes", "parse_state", "passphrase_variable", "permit_typed_data",
+    "price_acceptable", "recover_cancel_signer", "recover_inputs_upload_signer", "recover_signer",
+    "recover_upload_signer", "resolve_account", "resources_suffice", "save_deployment", "sign_cancel",
+    "sign_inputs_upload", "sign_offer", "sign_permit", "sign_signable", "sign_upload", "signer_address", "state_name",
+    "timeouts_acceptable", "unpack_inputs", "upload_message", "validate_cid", "verify_offer", "verify_wiring",
 ]
 
 

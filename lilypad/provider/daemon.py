@@ -11,7 +11,9 @@
   deal's state comes from the chain (``getAgreement``), never from the solver;
 * for each deal :func:`decide` says what to do: ``agree`` (after approving
   Payments for the deposit), run the module in a worker thread (at most
-  ``slots`` at once), upload the result, ``addResult`` (instruction count 1),
+  ``slots`` at once), upload the result, ``addResult`` (with the run's
+  instruction count as the module's ``verification.metering`` defines it,
+  capped at what the deal's payment collateral covers),
   or call the timeout that is due (``timeoutJudgeResult`` pays us when the job
   creator never judges);
 * per-deal progress is kept in SQLite (``<data_dir>/provider.db``), so after a
@@ -26,7 +28,11 @@
 
 **Test-only fault injection.** ``LILYPAD_PROVIDER_FAULT=wrong-result`` makes
 the provider tamper with every result (it appends a line to ``stdout``) before
-computing its CID, so that a mediator's re-run disagrees;
+computing its CID, so that a mediator's re-run disagrees; ``forge-json`` adds
+1.0 to every number in the result's ``outputs/**/*.json`` (a forged result of a
+module whose comparator tolerates small numeric differences);
+``inflate-instructions`` claims ten times the metered instruction count (capped
+at what the deal can pay);
 ``LILYPAD_PROVIDER_FAULT=die-mid-job`` makes the process die abruptly
 (``os._exit``) when an agreed job is about to run, as a crashed node would.
 Never set them in production: they exist only to test mediation rejection and
@@ -66,7 +72,7 @@ log = logging.getLogger("lilypad.provider")
 
 #: The test-only fault injection variable (see the module docstring).
 FAULT_ENV = "LILYPAD_PROVIDER_FAULT"
-_FAULTS = frozenset({"", "wrong-result", "die-mid-job"})
+_FAULTS = frozenset({"", "wrong-result", "forge-json", "inflate-instructions", "die-mid-job"})
 
 
 def snapshot_from_chain(contracts: Any, deal: Deal, module_ref: str | None) -> DealSnapshot:
@@ -116,7 +122,8 @@ class ResourceProvider:
         from lilypad.exceptions import ServiceConfigError
 
         if config.fault not in _FAULTS:
-            raise ServiceConfigError(FAULT_ENV, f"unknown fault {config.fault!r} (known: wrong-result, die-mid-job)")
+            known = ", ".join(sorted(_FAULTS - {""}))
+            raise ServiceConfigError(FAULT_ENV, f"unknown fault {config.fault!r} (known: {known})")
         if not config.mediators:
             raise ServiceConfigError("--mediators", "name at least one trusted mediator")
         if config.slots < 1:
@@ -250,7 +257,8 @@ class ResourceProvider:
         if stored is None:
             return LocalJob(running=running)
         status, data = stored
-        return LocalJob(JobStatus(status), data.get("result_cid"), data.get("result_dir"), running)
+        return LocalJob(JobStatus(status), data.get("result_cid"), data.get("result_dir"), running,
+                        int(data.get("instructions") or 1))
 
     def _set(self, deal_id: str, status: JobStatus, reason: str = "", **data: Any) -> None:
         previous = self.store.get(deal_id)
@@ -303,7 +311,7 @@ class ResourceProvider:
         elif action == Action.REFUSE:
             self._set(deal_id, JobStatus.REFUSED, decision.reason)
         elif action == Action.AGREE:
-            problem = self._module_problem(client, deal_id)
+            problem = self._module_problem(client, deal_id, deal)
             if problem is not None:
                 log_event(log, "deal_refused", deal_id=deal_id, reason=problem)
                 self._set(deal_id, JobStatus.REFUSED, f"not agreeing: {problem}")
@@ -317,7 +325,7 @@ class ResourceProvider:
                 log.error("LILYPAD_PROVIDER_FAULT=die-mid-job: dying with deal %s agreed", deal_id)
                 os._exit(1)
             self._set(deal_id, JobStatus.RUNNING, decision.reason)
-            self._running[deal_id] = pool.submit(self._run_job, client.base_url, deal_id)
+            self._running[deal_id] = pool.submit(self._run_job, client.base_url, deal_id, deal)
         elif action == Action.UPLOAD:
             if not local.result_dir or not Path(local.result_dir).is_dir():
                 self._set(deal_id, JobStatus.AGREED, "the result directory is gone: run again")
@@ -327,10 +335,11 @@ class ResourceProvider:
             self._set(deal_id, JobStatus.UPLOADED, decision.reason)
         elif action == Action.ADD_RESULT:
             assert local.result_cid is not None
-            self.contracts.ensure_allowance(self.account, deal.results_collateral(1), unlimited=True)
+            count = local.instructions
+            self.contracts.ensure_allowance(self.account, deal.results_collateral(count), unlimited=True)
             self._set(deal_id, JobStatus.SUBMITTED, "sending addResult")
-            receipt = self.contracts.add_result(deal, local.result_cid, 1, self.account)
-            log_event(log, "result_posted", deal_id=deal_id, result_cid=local.result_cid,
+            receipt = self.contracts.add_result(deal, local.result_cid, count, self.account)
+            log_event(log, "result_posted", deal_id=deal_id, result_cid=local.result_cid, instructions=count,
                       tx=getattr(receipt, "txn_hash", None))
         elif action == Action.TIMEOUT:
             receipt = self.contracts.timeout(deal, self.account)
@@ -338,10 +347,11 @@ class ResourceProvider:
                       tx=getattr(receipt, "txn_hash", None))
             self.loop.wake()
 
-    def _run_job(self, solver_url: str, deal_id: str) -> None:
+    def _run_job(self, solver_url: str, deal_id: str, deal: Deal | None = None) -> None:
         """In a worker thread: fetch the job, run it, keep its result."""
         from lilypad.protocol.allowlist import Allowlist
         from lilypad.provider.execution import run_deal_job
+        from lilypad.provider.logic import claimable_instructions
         from lilypad.results.cid import directory_cid
         from lilypad.settings import DataLayout
 
@@ -353,15 +363,19 @@ class ResourceProvider:
                 job = client.job(deal_id)
                 log_event(log, "job_started", deal_id=deal_id, module=job.module.ref,
                           inputs_cid=job.inputs_cid)
-                result = run_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
-                                      allowlist=allowlist, client=client)
+                prepared, result = run_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
+                                                allowlist=allowlist, client=client)
+            metered = prepared.spec.verification.metering.claim(result.duration_s)
+            if self.config.fault == "inflate-instructions":
+                metered *= 10
+            instructions = claimable_instructions(metered, deal) if deal is not None else metered
             cid = result.cid
-            if self.config.fault == "wrong-result":
-                with open(Path(result.result_dir) / "stdout", "a", encoding="utf-8") as handle:
-                    handle.write("tampered by LILYPAD_PROVIDER_FAULT=wrong-result\n")
+            if self.config.fault in ("wrong-result", "forge-json"):
+                _tamper(Path(result.result_dir), self.config.fault)
                 cid = directory_cid(result.result_dir)
             self._set(deal_id, JobStatus.RAN, f"exit code {result.exit_code}", result_cid=cid,
-                      result_dir=str(result.result_dir), exit_code=result.exit_code)
+                      result_dir=str(result.result_dir), exit_code=result.exit_code, instructions=instructions,
+                      metered_instructions=metered, duration_s=round(result.duration_s, 3))
             outcome = "succeeded" if result.exit_code == 0 else "nonzero_exit"
         except Exception as exc:
             self._run_failed(deal_id, exc)
@@ -390,15 +404,49 @@ class ResourceProvider:
         self._set(deal_id, JobStatus.AGREED, f"{reason} (failed run {failures} of at most {limit})",
                   run_failures=failures)
 
-    def _module_problem(self, client: Any, deal_id: str) -> str | None:
-        """Why we will not run this deal's module (``None``: it resolves to the offer's signed commit)."""
+    def _module_problem(self, client: Any, deal_id: str, deal: Deal) -> str | None:
+        """Why we will not run this deal's job (``None``: the deal is bound to the
+        job the solver shows (:mod:`lilypad.protocol.binding`) and its module
+        resolves to the offer's signed commit)."""
         from lilypad.protocol.allowlist import Allowlist
+        from lilypad.protocol.binding import job_binding_problems
         from lilypad.provider.execution import module_problem
         from lilypad.settings import DataLayout
 
+        job = client.job(deal_id)
+        view = client.deal(deal_id)
+        signed = client.job_offer(job.job_offer_id).offer
+        problems = job_binding_problems(deal, job_offer_id=job.job_offer_id, module=job.module, inputs=job.inputs,
+                                        inputs_cid=job.inputs_cid, signed=signed,
+                                        resource_offer_id=view.resource_offer_id, domain=client.offer_domain())
+        if problems:
+            return "the deal is not bound to the job the solver shows: " + "; ".join(problems)
         layout = DataLayout(self.config.data_dir)
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
-        return module_problem(client.job(deal_id), cache_dir=layout.module_cache_dir, allowlist=allowlist)
+        return module_problem(job, cache_dir=layout.module_cache_dir, allowlist=allowlist)
+
+
+def _tamper(result_dir: Path, fault: str) -> None:
+    """Test-only (``LILYPAD_PROVIDER_FAULT``): forge a finished result in place."""
+    import json
+
+    if fault == "wrong-result":
+        with open(result_dir / "stdout", "a", encoding="utf-8") as handle:
+            handle.write("tampered by LILYPAD_PROVIDER_FAULT=wrong-result\n")
+        return
+    for path in sorted((result_dir / "outputs").rglob("*.json")):  # forge-json: every number + 1.0
+        def bump(value: Any) -> Any:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, (int, float)):
+                return value + 1.0
+            if isinstance(value, list):
+                return [bump(v) for v in value]
+            if isinstance(value, dict):
+                return {k: bump(v) for k, v in value.items()}
+            return value
+
+        path.write_text(json.dumps(bump(json.loads(path.read_text()))))
 
 
 def _client(url: str) -> Any:

@@ -17,13 +17,16 @@ names its module as the job creator resolved and signed it (``ref``, ``repo``,
   them only if their CID is the signed one and they pass the input checks
   (no links, size limits: :mod:`lilypad.protocol.inputs`), and returns the
   directory to mount read-only at ``/inputs``.
-* :func:`run_deal_job` does both and runs the module in a fresh work directory.
+* :func:`prepare_deal_job` does both (a :class:`PreparedJob`); :func:`run_prepared`
+  runs it in a fresh work directory (a mediator runs one prepared job several
+  times); :func:`run_deal_job` prepares and runs once.
 """
 
 from __future__ import annotations
 
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +34,18 @@ from lilypad.exceptions import LilypadError, ModuleCommitMismatchError
 
 if TYPE_CHECKING:
     from lilypad.client import DealJob
+    from lilypad.executor import RunResult
+    from lilypad.modules.spec import ModuleSpec
 
-__all__ = ["fetch_job_inputs", "module_problem", "resolve_job_module", "run_deal_job"]
+__all__ = [
+    "PreparedJob",
+    "fetch_job_inputs",
+    "module_problem",
+    "prepare_deal_job",
+    "resolve_job_module",
+    "run_deal_job",
+    "run_prepared",
+]
 
 
 def resolve_job_module(job: DealJob, *, cache_dir: Path, allowlist: Any | None) -> Any:
@@ -84,16 +97,40 @@ def fetch_job_inputs(client: Any, job: DealJob, dest: Path) -> Path | None:
     return dest
 
 
-def run_deal_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
-                 client: Any | None = None) -> Any:
-    """Resolve and check the module, render it with the job's inputs, fetch and
-    verify its input files, and run it in a fresh work directory under
-    ``runs_dir``; the executor's ``RunResult``."""
-    from lilypad.executor import run_module
+@dataclass(frozen=True)
+class PreparedJob:
+    """A deal's job ready to run: its module checked out at the signed commit,
+    the spec rendered with the job's inputs, and the verified input files."""
 
+    job: DealJob
+    module_dir: Path
+    spec: ModuleSpec
+    inputs_dir: Path | None
+
+
+def prepare_deal_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
+                     client: Any | None = None) -> PreparedJob:
+    """Resolve and check the module, render it with the job's inputs, and fetch
+    and verify its input files (into ``runs_dir``)."""
     resolved = resolve_job_module(job, cache_dir=cache_dir, allowlist=allowlist)
     spec = resolved.render(dict(job.inputs))
-    work = runs_dir / f"{job.deal_id[2:18]}-{uuid.uuid4().hex[:8]}"
-    work.parent.mkdir(parents=True, exist_ok=True)
+    runs_dir.mkdir(parents=True, exist_ok=True)
     inputs_dir = fetch_job_inputs(client, job, runs_dir / f"{job.deal_id[2:18]}-inputs")
-    return run_module(spec, module_dir=resolved.path, work_dir=work, inputs_dir=inputs_dir)
+    return PreparedJob(job=job, module_dir=resolved.path, spec=spec, inputs_dir=inputs_dir)
+
+
+def run_prepared(prepared: PreparedJob, *, runs_dir: Path) -> RunResult:
+    """Run a prepared job in a fresh work directory under ``runs_dir``."""
+    from lilypad.executor import run_module
+
+    work = runs_dir / f"{prepared.job.deal_id[2:18]}-{uuid.uuid4().hex[:8]}"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    return run_module(prepared.spec, module_dir=prepared.module_dir, work_dir=work, inputs_dir=prepared.inputs_dir)
+
+
+def run_deal_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
+                 client: Any | None = None) -> tuple[PreparedJob, RunResult]:
+    """:func:`prepare_deal_job`, then :func:`run_prepared` once: the prepared job
+    (its spec says how the run is metered and judged) and the executor's ``RunResult``."""
+    prepared = prepare_deal_job(job, cache_dir=cache_dir, runs_dir=runs_dir, allowlist=allowlist, client=client)
+    return prepared, run_prepared(prepared, runs_dir=runs_dir)

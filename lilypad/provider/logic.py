@@ -31,6 +31,7 @@ __all__ = [
     "JobStatus",
     "LocalJob",
     "OfferTerms",
+    "claimable_instructions",
     "decide",
     "refusal_reason",
     "timeout_window",
@@ -68,6 +69,15 @@ class LocalJob:
     result_cid: str | None = None
     result_dir: str | None = None
     running: bool = False  # a worker is running it in this process now
+    instructions: int = 1  # the run's metered instruction count (what addResult claims)
+
+
+def claimable_instructions(metered: int, deal: Deal) -> int:
+    """What ``addResult`` may claim for a run metered at ``metered`` instructions:
+    at least 1, and no more than the deal's payment collateral pays for (the
+    controller refuses a job cost above it; the rest of the work goes unpaid)."""
+    cap = deal.pricing.payment_collateral // max(1, deal.pricing.instruction_price)
+    return max(1, min(int(metered), cap))
 
 
 @dataclass(frozen=True)

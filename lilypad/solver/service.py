@@ -13,8 +13,8 @@ in-memory :class:`~lilypad.solver.matching.Matcher` holding the open offers
   uploaded or served (the pure rules of :mod:`lilypad.solver.rules`);
 * runs matching rounds (:meth:`SolverCore.match_round`): the providers' slot
   usage comes from their deals not yet terminal (:func:`provider_usage`), every
-  match becomes a :class:`~lilypad.protocol.deal.Deal` with a fresh random
-  nonce, stored together with its job offer's move to ``matched``;
+  match becomes a :class:`~lilypad.protocol.deal.Deal` whose nonce commits to
+  both offers (:func:`~lilypad.protocol.binding.deal_nonce`), stored together with its job offer's move to ``matched``;
 * expires job offers unmatched ``match_timeout`` seconds after they were
   accepted and resource offers at their ``expires_at`` (:meth:`SolverCore.expire`);
 * records the on-chain state a chain watcher feeds it
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +50,7 @@ from lilypad.exceptions import (
     ResultCIDMismatchError,
 )
 from lilypad.protocol.auth import recover_cancel_signer
+from lilypad.protocol.binding import deal_nonce
 from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, state_name
 from lilypad.protocol.offers import JobOffer, ResourceOffer
 from lilypad.protocol.signing import MAX_CLOCK_SKEW, OfferDomain, SignedOffer, offer_id, verify_offer
@@ -321,7 +321,7 @@ class SolverCore:
             for match in self._matcher.match_all(self.usage(now), now=int(now)):
                 job_id = self._ids[(match.job.signer.lower(), match.job.nonce)]
                 offer_id_ = self._ids[(match.offer.signer.lower(), match.offer.nonce)]
-                deal = match.build_deal(secrets.token_bytes(32))
+                deal = match.build_deal(deal_nonce(job_id, offer_id_))
                 record = self.store.record_match(deal, job_offer_id=job_id, resource_offer_id=offer_id_, now=now)
                 self._matcher.remove_job_offer(match.job)
                 self._ids.pop((match.job.signer.lower(), match.job.nonce), None)

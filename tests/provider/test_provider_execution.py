@@ -113,7 +113,7 @@ def test_inputs_are_downloaded_verified_and_mounted(stats: Any, tmp_path: Path) 
         got = fetch_job_inputs(client, job, stale)
         assert got == stale and directory_cid(stale) == cid
 
-        result = run_deal_job(job, cache_dir=tmp_path / "cache", runs_dir=runs, allowlist=None, client=client)
+        _, result = run_deal_job(job, cache_dir=tmp_path / "cache", runs_dir=runs, allowlist=None, client=client)
         stdout = (Path(result.result_dir) / "stdout").read_text()
         assert result.exit_code == 0, stdout + (Path(result.result_dir) / "stderr").read_text()
         assert "count=4 sum=120.0 mean=30.0" in stdout, stdout  # /inputs/numbers.txt, read in the container
