@@ -30,6 +30,7 @@ import enum
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lilypad.protocol.deal import AgreementState, Deal
 from lilypad.protocol.offers import JobOffer
@@ -44,6 +45,7 @@ __all__ = [
     "format_tokens",
     "interrupt_plan",
     "judge",
+    "overbilling",
     "outcome_of",
     "should_mediate",
     "stage_of",
@@ -209,13 +211,28 @@ class Verdict:
     reason: str
 
 
-def judge(verified: bool, problem: str | None, *, mediate: bool) -> Verdict:
+def overbilling(claimed: int, metering: Any) -> str | None:
+    """Why ``claimed`` instructions are more than the module's ``verification.metering``
+    (a :class:`~lilypad.verification.MeteringSpec`) says is due, as far as a job
+    creator can tell without re-running the job: a fixed count per job (unit
+    ``job``) is known in advance; a measured one (unit ``second``) only the
+    mediator's own runs can bound. ``None``: not known to be overbilled."""
+    if metering is not None and metering.unit == "job" and claimed > metering.instructions:
+        return (f"the provider claims {claimed} instructions, the module is metered at "
+                f"{metering.instructions} per job")
+    return None
+
+
+def judge(verified: bool, problem: str | None, *, mediate: bool, overbilled: str | None = None) -> Verdict:
     """Accept only a result whose download matched the CID recorded on-chain
-    (``verified``) and that is not picked for mediation; otherwise check it.
-    ``problem`` says why verification failed."""
+    (``verified``), whose instruction count is not known to be inflated
+    (``overbilled``, from :func:`overbilling`) and that is not picked for
+    mediation; otherwise check it. ``problem`` says why verification failed."""
     if not verified:
         why = problem or "the result could not be verified"
         return Verdict(False, f"not accepting: {why}; asking a mediator to check the result")
+    if overbilled:
+        return Verdict(False, f"not accepting: {overbilled}; asking a mediator to check the result")
     if mediate:
         return Verdict(False, "the result matches the on-chain CID; sending it to mediation as asked")
     return Verdict(True, "the result matches the CID recorded on-chain; accepting it")

@@ -61,6 +61,7 @@ from lilypad.jobcreator.logic import (
     interrupt_plan,
     judge,
     outcome_of,
+    overbilling,
     should_mediate,
     stage_of,
 )
@@ -279,6 +280,7 @@ class _Run:
         self.contracts, self.client, self.sleep = contracts, client, sleep
         self.account = private_key if is_ape_account(private_key) else account_from_private_key(private_key)
         self.inputs_cid: str | None = None
+        self.metering: Any = None  # the module's verification.metering, once resolved
         self.records = RunRecords(request.data_dir)
         self.report = RunReport(run_id=self.records.new_id())
         self.tracker = StageTracker()
@@ -330,6 +332,7 @@ class _Run:
         resolved = ModuleResolver(Path(req.data_dir) / "modules").resolve(req.module)
         spec = resolved.render(req.inputs)
         check_runnable(spec)  # no provider could run it: say so before anything is signed or paid
+        self.metering = spec.verification.metering
         self.inputs_cid = check_inputs_path(req.inputs_path, tuple(spec.input_files.required))
         machine = ResourceSpec.from_machine(spec.machine)
         self.echo(f"[{Stage.PREPARING.value}] module {req.module} -> {resolved.repo}@{resolved.commit[:12]} "
@@ -451,7 +454,7 @@ class _Run:
         self.report.results_dir = path = got.path
         problem = got.problem
         mediate = got.verified and should_mediate(self.request.mediate, self.request.mediation_chance)
-        verdict = judge(got.verified, problem, mediate=mediate)
+        verdict = judge(got.verified, problem, mediate=mediate, overbilled=overbilling(count, self.metering))
         if verdict.accept:
             self.echo(f"[{Stage.DOWNLOADING.value}] {verdict.reason}")
             self.contracts.accept_result(self.deal, self.account)

@@ -16,6 +16,7 @@ from lilypad.jobcreator.logic import (
     interrupt_plan,
     judge,
     outcome_of,
+    overbilling,
     should_mediate,
     stage_of,
 )
@@ -148,6 +149,19 @@ def test_judge_never_accepts_an_unverified_result() -> None:
     assert not mediated.accept and "mediation" in mediated.reason
     bad = judge(False, "CID bafyX is not bafyY", mediate=False)
     assert not bad.accept and "bafyX" in bad.reason and "mediator" in bad.reason
+
+
+def test_a_fixed_per_job_metering_exposes_an_inflated_instruction_count() -> None:
+    from lilypad.verification import MeteringSpec
+
+    per_job = MeteringSpec.model_validate({"unit": "job", "instructions": 3})
+    assert overbilling(3, per_job) is None and overbilling(1, per_job) is None
+    problem = overbilling(30, per_job)
+    assert problem is not None and "claims 30 instructions" in problem and "3 per job" in problem
+    # a measured unit can only be bounded by the mediator's own runs
+    assert overbilling(10_000, MeteringSpec.model_validate({"unit": "second"})) is None
+    checked = judge(True, None, mediate=False, overbilled=problem)
+    assert not checked.accept and "claims 30 instructions" in checked.reason and "mediator" in checked.reason
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------

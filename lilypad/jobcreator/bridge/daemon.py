@@ -288,6 +288,14 @@ class Bridge:
         if job.state == BridgeState.RESULTS:
             self.deliver(job)
 
+    def _overbilling(self, job: BridgeJob, count: int) -> str | None:
+        """:func:`~lilypad.jobcreator.logic.overbilling` of ``count`` under the job's module."""
+        from lilypad.jobcreator.logic import overbilling
+        from lilypad.modules.inputs import parse_inputs
+
+        _, spec = self._spec(job.module, parse_inputs(job.inputs))
+        return overbilling(count, spec.verification.metering)
+
     def _spec(self, module: str, inputs: dict[str, str]) -> tuple[Any, Any]:
         """``(resolved module, rendered spec)``, the spec checked to be runnable;
         module errors propagate."""
@@ -443,14 +451,14 @@ class Bridge:
             cid, _ = self.contracts.result(deal_id)
             return self._set(job, BridgeState.RESULTS, verdict.reason, result_cid=cid)
         if agreement.state == AgreementState.RESULTS_SUBMITTED and job.state == BridgeState.DEAL_AGREED:
-            cid, _ = self.contracts.result(deal_id)
+            cid, count = self.contracts.result(deal_id)
             got = download_verified(self.client, deal_id, cid, Path(self.config.data_dir), wait=0.0)
             first_try = float(job.data.setdefault("results_seen_at", time.time()))
             if not got.verified and time.time() - first_try < self.config.download_timeout and not got.final:
                 self.store.update(job.job_id, job.state, results_seen_at=first_try)
                 return job  # not downloadable yet: try again next round
             mediate = got.verified and should_mediate(self.config.mediate, self.config.mediation_chance)
-            judged = judge(got.verified, got.problem, mediate=mediate)
+            judged = judge(got.verified, got.problem, mediate=mediate, overbilled=self._overbilling(job, count))
             if judged.accept:
                 self.contracts.accept_result(deal, self.account)
                 self._fault("after-accept")
