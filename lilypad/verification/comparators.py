@@ -292,9 +292,9 @@ def compare_under(comparator: Comparator, a: str | os.PathLike[str], b: str | os
             problem = _accepts(comparator, diff.a, diff.b, rel)
             if problem is not None:
                 return Comparison(False, problem)
-        what = "numbers within tolerance" if isinstance(comparator, NumericComparator) else "images alike"
-        ignored = " and ignored paths" if comparator.ignore else ""
-        return Comparison(True, f"equivalent under the {comparator.type} comparator ({what}{ignored})")
+        what = ("numbers within tolerance" if isinstance(comparator, NumericComparator)
+                else "images within maxDistance")
+        return Comparison(True, what + ("; ignored paths left out" if comparator.ignore else ""))
     if content:
         return Comparison(False, f"{_listing(content)} differ{'s' if len(content) == 1 else ''}")
     return Comparison(True, "equal except for ignored paths")
