@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,10 @@ from PIL import Image, ImageDraw
 from lilypad.verification.comparators import compare_under, image_distance, numeric_difference
 from lilypad.verification.spec import VerificationSpec, glob_matches
 
-from conftest import ResultMaker
+MakeResult = Callable[..., Path]  # the make_result fixture (conftest.py)
 
 
-def comparator(**data: object):  # noqa: ANN201 - the union of comparator models
+def comparator(**data: object):
     return VerificationSpec.model_validate({"comparator": data}).comparator
 
 
@@ -49,7 +50,7 @@ def test_glob_matches(pattern: str, path: str, matches: bool) -> None:
 # --------------------------------------------------------------------------
 
 
-def test_exact_accepts_identical_and_rejects_a_changed_file(make_result: ResultMaker) -> None:
+def test_exact_accepts_identical_and_rejects_a_changed_file(make_result: MakeResult) -> None:
     a = make_result("a", outputs={"x.txt": b"1"})
     same = make_result("same", outputs={"x.txt": b"1"})
     forged = make_result("forged", outputs={"x.txt": b"2"})
@@ -58,7 +59,7 @@ def test_exact_accepts_identical_and_rejects_a_changed_file(make_result: ResultM
     assert not verdict.equal and "outputs/x.txt" in verdict.reason
 
 
-def test_exact_with_ignore_accepts_the_ignored_variation_only(make_result: ResultMaker) -> None:
+def test_exact_with_ignore_accepts_the_ignored_variation_only(make_result: MakeResult) -> None:
     exact = comparator(type="exact", ignore=["outputs/time.txt", "outputs/logs"])
     a = make_result("a", outputs={"data": b"same", "time.txt": b"12:00", "logs/1.log": b"x"})
     honest = make_result("b", outputs={"data": b"same", "time.txt": b"12:01", "logs/2.log": b"y"})
@@ -68,14 +69,14 @@ def test_exact_with_ignore_accepts_the_ignored_variation_only(make_result: Resul
     assert not verdict.equal and "outputs/data" in verdict.reason
 
 
-def test_exact_rejects_entries_present_on_one_side(make_result: ResultMaker) -> None:
+def test_exact_rejects_entries_present_on_one_side(make_result: MakeResult) -> None:
     a = make_result("a", outputs={"x": b"1"})
     b = make_result("b", outputs={"x": b"1", "extra": b""})
     verdict = compare_under(comparator(ignore=["outputs/other"]), a, b)
     assert not verdict.equal and "outputs/extra" in verdict.reason
 
 
-def test_a_different_exit_code_or_stdout_is_a_difference(make_result: ResultMaker) -> None:
+def test_a_different_exit_code_or_stdout_is_a_difference(make_result: MakeResult) -> None:
     a = make_result("a", outputs={"r.json": as_json(v=1.0)})
     numeric = comparator(type="numeric", files=["outputs/*.json"], absTolerance=0.1)
     assert not compare_under(numeric, a, make_result("b", outputs={"r.json": as_json(v=1.0)}, exit_code=b"1")).equal
@@ -90,7 +91,7 @@ def test_a_different_exit_code_or_stdout_is_a_difference(make_result: ResultMake
 JITTER = comparator(type="numeric", files=["outputs/*.json"], absTolerance=0.01, ignore=["outputs/run.log"])
 
 
-def test_numeric_accepts_jitter_and_rejects_a_forged_value(make_result: ResultMaker) -> None:
+def test_numeric_accepts_jitter_and_rejects_a_forged_value(make_result: MakeResult) -> None:
     a = make_result("a", outputs={"result.json": as_json(count=4, mean=2.5004), "run.log": b"12:00"})
     honest = make_result("b", outputs={"result.json": as_json(count=4, mean=2.4993), "run.log": b"12:01"})
     forged = make_result("c", outputs={"result.json": as_json(count=4, mean=3.5004), "run.log": b"12:01"})
@@ -106,13 +107,13 @@ def test_numeric_accepts_jitter_and_rejects_a_forged_value(make_result: ResultMa
     (json.dumps({"count": 4, "mean": [2.5]}).encode(), "in the other"),
     (b"{not json", "cannot be read as JSON"),
 ])
-def test_numeric_rejects_structural_changes(make_result: ResultMaker, other: bytes, why: str) -> None:
+def test_numeric_rejects_structural_changes(make_result: MakeResult, other: bytes, why: str) -> None:
     a = make_result("a", outputs={"result.json": as_json(count=4, mean=2.5)})
     verdict = compare_under(JITTER, a, make_result("b", outputs={"result.json": other}))
     assert not verdict.equal and why in verdict.reason
 
 
-def test_numeric_compares_nested_lists_and_csv(make_result: ResultMaker) -> None:
+def test_numeric_compares_nested_lists_and_csv(make_result: MakeResult) -> None:
     numeric = comparator(type="numeric", files=["outputs/**/*.json", "outputs/*.csv"], relTolerance=1e-6)
     a = make_result("a", outputs={"t.csv": b"name,value\nx,1000000\ny,2\n",
                                   "d/n.json": json.dumps({"v": [[1e9, 2.0], {"k": 3}]}).encode()})
@@ -128,7 +129,7 @@ def test_numeric_compares_nested_lists_and_csv(make_result: ResultMaker) -> None
     assert not compare_under(numeric, a, far).equal
 
 
-def test_numeric_compares_files_outside_its_globs_exactly(make_result: ResultMaker) -> None:
+def test_numeric_compares_files_outside_its_globs_exactly(make_result: MakeResult) -> None:
     a = make_result("a", outputs={"r.json": as_json(v=1.0), "other.json": as_json(v=1.0)})
     b = make_result("b", outputs={"r.json": as_json(v=1.0), "other.json": as_json(v=1.001)})
     verdict = compare_under(comparator(type="numeric", files=["outputs/r.json"], absTolerance=1.0), a, b)
@@ -163,7 +164,7 @@ def picture(kind: str, fmt: str = "PNG", quality: int = 95, shift: int = 0) -> b
     return out.getvalue()
 
 
-def test_image_accepts_a_re_encoded_picture_and_rejects_another(make_result: ResultMaker) -> None:
+def test_image_accepts_a_re_encoded_picture_and_rejects_another(make_result: MakeResult) -> None:
     images = comparator(type="image", files=["outputs/*.png", "outputs/*.jpg"], maxDistance=6)
     a = make_result("a", outputs={"out.png": picture("circle"), "out.jpg": picture("circle", "JPEG", 95)})
     honest = make_result("b", outputs={"out.png": picture("circle", shift=3),
@@ -184,7 +185,7 @@ def test_image_hashes(tmp_path: Path, kind: str) -> None:
     assert near <= 6 < far
 
 
-def test_image_that_does_not_decode_is_not_equivalent(make_result: ResultMaker) -> None:
+def test_image_that_does_not_decode_is_not_equivalent(make_result: MakeResult) -> None:
     images = comparator(type="image", files=["outputs/*.png"], maxDistance=64)
     a = make_result("a", outputs={"out.png": picture("circle")})
     b = make_result("b", outputs={"out.png": b"\x89PNG\r\n\x1a\n not really"})

@@ -30,7 +30,7 @@ def runs(name: str, spec: ModuleSpec, where: Path, client: docker.DockerClient, 
             for index in range(count)]
 
 
-def forge(result: RunResult, where: Path, rel: str, change) -> Path:  # noqa: ANN001 - a str -> str function
+def forge(result: RunResult, where: Path, rel: str, change) -> Path:
     copy = where / "forged"
     shutil.copytree(result.result_dir, copy)
     path = copy / rel

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
@@ -13,10 +15,10 @@ from lilypad.verification.comparators import compare_under
 from lilypad.verification.spec import VerificationSpec
 from lilypad.verification.suggest import round_up, suggest_comparator
 
-from conftest import ResultMaker
+MakeResult = Callable[..., Path]  # the make_result fixture (conftest.py)
 
 
-def accepts(suggested: dict[str, object], a, b) -> bool:  # noqa: ANN001 - paths
+def accepts(suggested: dict[str, object], a, b) -> bool:
     spec = VerificationSpec.model_validate(json.loads(json.dumps({"comparator": suggested})))
     return compare_under(spec.comparator, a, b).equal
 
@@ -27,11 +29,11 @@ def test_round_up(value: float, rounded: float) -> None:
     assert round_up(value) == rounded
 
 
-def test_identical_results_need_no_suggestion(make_result: ResultMaker) -> None:
+def test_identical_results_need_no_suggestion(make_result: MakeResult) -> None:
     assert suggest_comparator(make_result("a"), make_result("b")) is None
 
 
-def test_a_few_differing_files_suggest_ignoring_them(make_result: ResultMaker) -> None:
+def test_a_few_differing_files_suggest_ignoring_them(make_result: MakeResult) -> None:
     a = make_result("a", outputs={"data": b"x", "time.txt": b"12:00", "uuid.txt": b"1"})
     b = make_result("b", outputs={"data": b"x", "time.txt": b"12:01", "uuid.txt": b"2", "extra/f": b""})
     suggestion = suggest_comparator(a, b)
@@ -42,7 +44,7 @@ def test_a_few_differing_files_suggest_ignoring_them(make_result: ResultMaker) -
     assert json.loads(suggestion.snippet())["verification"]["comparator"]["type"] == "exact"
 
 
-def test_numeric_differences_suggest_a_tolerance(make_result: ResultMaker) -> None:
+def test_numeric_differences_suggest_a_tolerance(make_result: MakeResult) -> None:
     a = make_result("a", outputs={"result.json": json.dumps({"mean": 2.50041}).encode(), "run.log": b"1"})
     b = make_result("b", outputs={"result.json": json.dumps({"mean": 2.49952}).encode(), "run.log": b"2"})
     suggestion = suggest_comparator(a, b)
@@ -61,7 +63,7 @@ def png(shade: int) -> bytes:
     return out.getvalue()
 
 
-def test_slightly_different_images_suggest_an_image_comparator(make_result: ResultMaker) -> None:
+def test_slightly_different_images_suggest_an_image_comparator(make_result: MakeResult) -> None:
     a = make_result("a", outputs={"img.png": png(200)})
     b = make_result("b", outputs={"img.png": png(203)})
     suggestion = suggest_comparator(a, b)

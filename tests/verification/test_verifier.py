@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -16,7 +17,8 @@ from lilypad.executor.docker_runner import JOB_LABEL, run_sandboxed
 from lilypad.verification.spec import VerificationSpec, VerifierComparator
 from lilypad.verification.verifier import VERIFIER_LIMITS, build_verifier, run_verifier
 
-from conftest import ResultMaker, VerifierMaker
+MakeResult = Callable[..., Path]  # the make_result fixture (conftest.py)
+MakeVerifier = Callable[[str], Path]  # the make_verifier fixture
 
 MODULES = Path(__file__).resolve().parents[2] / "modules"
 SORT = MODULES / "verified-sort"
@@ -34,12 +36,12 @@ def no_containers_left(client: docker.DockerClient, image: str) -> bool:
                 if c.attrs.get("Config", {}).get("Image") == image]
 
 
-def sorted_result(make_result: ResultMaker, name: str, words: list[str]) -> Path:
+def sorted_result(make_result: MakeResult, name: str, words: list[str]) -> Path:
     return make_result(name, outputs={"sorted.txt": "".join(w + "\n" for w in words).encode()},
                        stdout=b"verified-sort: sorted 4 words by length into outputs/sorted.txt\n")
 
 
-def test_verified_sort_verifier_accepts_equal_length_reorderings(make_result: ResultMaker,
+def test_verified_sort_verifier_accepts_equal_length_reorderings(make_result: MakeResult,
                                                                 client: docker.DockerClient) -> None:
     a = sorted_result(make_result, "a", ["ox", "cat", "dog", "horse"])
     honest = sorted_result(make_result, "b", ["ox", "dog", "cat", "horse"])
@@ -53,7 +55,7 @@ def test_verified_sort_verifier_accepts_equal_length_reorderings(make_result: Re
     (["cat", "ox", "dog", "horse"], "not sorted by length"),
     (["ox", "cat", "dog"], "the words differ"),
 ])
-def test_verified_sort_verifier_rejects_forgeries(make_result: ResultMaker, client: docker.DockerClient,
+def test_verified_sort_verifier_rejects_forgeries(make_result: MakeResult, client: docker.DockerClient,
                                                  words: list[str], why: str) -> None:
     a = sorted_result(make_result, "a", ["ox", "cat", "dog", "horse"])
     forged = sorted_result(make_result, "b", words)
@@ -62,7 +64,7 @@ def test_verified_sort_verifier_rejects_forgeries(make_result: ResultMaker, clie
     assert "exited with status 1" in verdict.reason and why in verdict.reason
 
 
-def test_a_hanging_verifier_is_killed_at_its_timeout(make_result: ResultMaker, make_verifier: VerifierMaker,
+def test_a_hanging_verifier_is_killed_at_its_timeout(make_result: MakeResult, make_verifier: MakeVerifier,
                                                     client: docker.DockerClient) -> None:
     module = make_verifier("sleep 1000\n")
     a, b = make_result("a"), make_result("b", stdout=b"other\n")
@@ -76,7 +78,7 @@ def test_a_hanging_verifier_is_killed_at_its_timeout(make_result: ResultMaker, m
     assert no_containers_left(client, image)
 
 
-def test_a_verifier_flooding_its_output_is_capped(make_result: ResultMaker, make_verifier: VerifierMaker,
+def test_a_verifier_flooding_its_output_is_capped(make_result: MakeResult, make_verifier: MakeVerifier,
                                                  client: docker.DockerClient, tmp_path: Path) -> None:
     module = make_verifier("head -c 50000000 /dev/zero; head -c 50000000 /dev/zero >&2; exit 0\n")
     a, b = make_result("a"), make_result("b", stdout=b"other\n")
@@ -89,7 +91,7 @@ def test_a_verifier_flooding_its_output_is_capped(make_result: ResultMaker, make
     assert run_verifier(verifier(), a, b, module_dir=module, client=client).equal  # it said 0: its call
 
 
-def test_a_verifier_has_no_network(make_result: ResultMaker, make_verifier: VerifierMaker,
+def test_a_verifier_has_no_network(make_result: MakeResult, make_verifier: MakeVerifier,
                                    client: docker.DockerClient, tmp_path: Path) -> None:
     script = ("ls /sys/class/net\n"
               "if wget -q -T 3 -O /dev/null http://1.1.1.1/ || nc -w 3 8.8.8.8 53 </dev/null; then exit 0; fi\n"
@@ -105,7 +107,7 @@ def test_a_verifier_has_no_network(make_result: ResultMaker, make_verifier: Veri
     assert not verdict.equal and verdict.reason == "not equivalent: the verifier exited with status 7: no network"
 
 
-def test_the_results_are_mounted_read_only(make_result: ResultMaker, make_verifier: VerifierMaker,
+def test_the_results_are_mounted_read_only(make_result: MakeResult, make_verifier: MakeVerifier,
                                            client: docker.DockerClient) -> None:
     script = ("ls /results/a/outputs/x.txt /results/b/stdout >/dev/null || exit 3\n"
               "if echo forged > /results/b/outputs/x.txt || touch /results/a/new; then exit 0; fi\n"
@@ -119,7 +121,7 @@ def test_the_results_are_mounted_read_only(make_result: ResultMaker, make_verifi
     assert not (a / "new").exists()
 
 
-def test_a_verifier_context_must_stay_inside_the_module(tmp_path: Path, make_verifier: VerifierMaker,
+def test_a_verifier_context_must_stay_inside_the_module(tmp_path: Path, make_verifier: MakeVerifier,
                                                        client: docker.DockerClient) -> None:
     module = make_verifier("exit 0\n")
     (module / "escape").symlink_to(tmp_path)  # a link out of the module directory
