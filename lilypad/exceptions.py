@@ -24,6 +24,7 @@ __all__ = [
     "InputError",
     "SpecError",
     "SpecJSONError",
+    "VerifierContextError",
     # module resolution
     "ModuleResolutionError",
     "ModuleRefError",
@@ -221,6 +222,19 @@ class SpecJSONError(SpecError):
         if excerpt:
             detail += f": {_shorten(excerpt.strip(), 80)!r}"
         super().__init__("", detail)
+
+
+class VerifierContextError(ModuleError):
+    """A module's verifier container cannot be built from what the spec names
+    (lilypad.verification.verifier): ``context`` is the spec's
+    ``verification.comparator.context``, ``reason`` what is wrong (outside
+    the module directory, no Dockerfile, no module directory given).
+    """
+
+    def __init__(self, context: str, reason: str) -> None:
+        self.context = context
+        self.reason = reason
+        super().__init__(f"cannot build the verifier from context {context!r}: {reason}")
 
 
 # --------------------------------------------------------------------------

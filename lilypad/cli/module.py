@@ -102,12 +102,16 @@ def run(ref: str, inputs: tuple[str, ...], inputs_path: Path | None, data_dir: P
 @_inputs_path_option
 @_data_dir_option
 def check(ref: str, inputs: tuple[str, ...], inputs_path: Path | None, data_dir: Path | None) -> None:
-    """Run REF twice and report whether its result is reproducible (exit 1 if not).
+    """Run REF twice; report whether the results are equal, byte for byte and under the
+    module's declared comparator (exit 1 if not), and suggest a comparator when they differ.
 
-    Mediation re-runs a job and compares result CIDs, so a module must be
-    deterministic to survive it.
+    Mediation re-runs a job and compares the results under the module's
+    ``verification.comparator`` (default: byte equality), so a module must
+    give equivalent results every run to survive it.
     """
     from lilypad.results.compare import compare_results
+    from lilypad.verification.comparators import compare_under
+    from lilypad.verification.suggest import suggest_comparator
 
     settings, resolved, spec, _ = _prepare(ref, inputs, data_dir)
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +120,17 @@ def check(ref: str, inputs: tuple[str, ...], inputs_path: Path | None, data_dir:
         work_dir = Path(tempfile.mkdtemp(prefix=f"check{attempt}-", dir=settings.runs_dir))
         results.append(_run_once(settings, resolved, spec, inputs_path, work_dir))
         click.echo(f"run {attempt}: {results[-1].cid} (exit {results[-1].exit_code})")
-    diff = compare_results(results[0].result_dir, results[1].result_dir)
+    a, b = results[0].result_dir, results[1].result_dir
+    diff = compare_results(a, b)
     click.echo(diff.summary())
-    if not diff.reproducible:
-        raise click.exceptions.Exit(1)
+    comparator = spec.verification.comparator
+    verdict = compare_under(comparator, a, b, module_dir=resolved.path)
+    click.echo(f"under the module's {comparator.type} comparator: {'equal' if verdict.equal else 'NOT equal'} "
+               f"({verdict.reason})")
+    if verdict.equal:
+        return
+    suggestion = suggest_comparator(a, b)
+    if suggestion is not None:
+        click.echo(f"suggested comparator ({suggestion.explanation}); paste into the module spec:")
+        click.echo(suggestion.snippet())
+    raise click.exceptions.Exit(1)

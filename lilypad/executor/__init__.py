@@ -26,6 +26,7 @@ __all__ = [
     "docker_client",
     "ensure_image",
     "run_module",
+    "run_sandboxed",
 ]
 
 _HOMES = {
@@ -35,6 +36,7 @@ _HOMES = {
     "docker_client": "docker_runner",
     "ensure_image": "docker_runner",
     "run_module": "docker_runner",
+    "run_sandboxed": "docker_runner",
     "GPUInfo": "gpu",
     "HardwareInfo": "gpu",
     "detect_gpus": "gpu",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
         docker_client,
         ensure_image,
         run_module,
+        run_sandboxed,
     )
     from lilypad.executor.gpu import GPUInfo, HardwareInfo, detect_gpus, detect_hardware
 

@@ -44,6 +44,10 @@ Before anything runs, :func:`~lilypad.modules.spec.check_runnable` refuses a
 spec the original would load but could not run (no image, a relative output
 path, ...) with a :class:`~lilypad.exceptions.SpecError` naming the field.
 
+:func:`run_sandboxed` runs another image (a module's verifier container,
+:mod:`lilypad.verification.verifier`) in the same sandbox, with no network and
+only read-only mounts.
+
 Containers carry the label ``lilypad.job=<job id>`` and are removed in a
 ``finally`` on every path (success, failure, timeout, exceptions, Ctrl-C);
 :func:`cleanup_stale_containers` removes any a killed process left. When
@@ -90,7 +94,7 @@ __all__ = [
     "IMAGE_REPOSITORY", "INPUTS_PATH", "JOB_LABEL", "OUTPUTS_PATH", "TIMEOUT_EXIT_CODE",
     "ExecutorLimits", "RunResult",
     "cleanup_stale_containers", "docker_client", "effective_timeout", "ensure_image", "gpu_request_count",
-    "module_image_tag", "required_gpus", "run_module",
+    "module_image_tag", "required_gpus", "run_module", "run_sandboxed",
 ]
 
 log = logging.getLogger(__name__)
@@ -346,23 +350,15 @@ def _output_dirs(spec: ModuleSpec, work_dir: Path) -> list[tuple[str, Path]]:
     return list(unique.items())
 
 
-def _container_kwargs(spec: ModuleSpec, image: str, outputs: list[tuple[str, Path]], inputs_dir: Path | None,
-                      limits: ExecutorLimits, gpu_count: int, engine: tuple[int, int], job_id: str) -> dict[str, Any]:
-    docker_spec = spec.docker
-    memory = _memory_bytes(spec, limits, engine[1])
-    mounts = [Mount(target, str(host), type="bind", read_only=False) for target, host in outputs]
-    if inputs_dir is not None:
-        mounts.append(Mount(INPUTS_PATH, str(inputs_dir), type="bind", read_only=True))
-    kwargs: dict[str, Any] = {
+def _sandbox_kwargs(image: str, mounts: list[Mount], limits: ExecutorLimits, memory: int, cpu_millis: int,
+                    network_mode: str, job_id: str) -> dict[str, Any]:
+    """The container settings every sandboxed container gets (see the module docstring)."""
+    return {
         "image": image,
-        "entrypoint": list(docker_spec.entrypoint) or None,
-        "command": list(docker_spec.parameters) or None,
-        "environment": [f"{key}={value}" for key, value in docker_spec.environment.items()],
-        "working_dir": docker_spec.working_directory or None,
         "user": limits.user,
         "hostname": "lilypad",
         "labels": {JOB_LABEL: job_id},
-        "network_mode": "bridge" if spec.job.spec.network.type in ("Full", "HTTP") else "none",
+        "network_mode": network_mode,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "ipc_mode": "private",
@@ -372,11 +368,28 @@ def _container_kwargs(spec: ModuleSpec, image: str, outputs: list[tuple[str, Pat
         "pids_limit": limits.pids_limit,
         "mem_limit": memory,
         "memswap_limit": memory,
-        "nano_cpus": _cpu_millis(spec, limits, engine[0]) * 1_000_000,
+        "nano_cpus": cpu_millis * 1_000_000,
         "log_config": LogConfig(type="none"),
         "stdin_open": False,
         "tty": False,
     }
+
+
+def _container_kwargs(spec: ModuleSpec, image: str, outputs: list[tuple[str, Path]], inputs_dir: Path | None,
+                      limits: ExecutorLimits, gpu_count: int, engine: tuple[int, int], job_id: str) -> dict[str, Any]:
+    docker_spec = spec.docker
+    mounts = [Mount(target, str(host), type="bind", read_only=False) for target, host in outputs]
+    if inputs_dir is not None:
+        mounts.append(Mount(INPUTS_PATH, str(inputs_dir), type="bind", read_only=True))
+    network = "bridge" if spec.job.spec.network.type in ("Full", "HTTP") else "none"
+    kwargs = _sandbox_kwargs(image, mounts, limits, _memory_bytes(spec, limits, engine[1]),
+                             _cpu_millis(spec, limits, engine[0]), network, job_id)
+    kwargs.update({
+        "entrypoint": list(docker_spec.entrypoint) or None,
+        "command": list(docker_spec.parameters) or None,
+        "environment": [f"{key}={value}" for key, value in docker_spec.environment.items()],
+        "working_dir": docker_spec.working_directory or None,
+    })
     if gpu_count:
         kwargs["device_requests"] = [DeviceRequest(count=gpu_request_count(spec), capabilities=[["gpu"]])]
     return kwargs
@@ -620,6 +633,50 @@ def run_module(
         for _, host in outputs:
             host.mkdir(parents=True, exist_ok=True)
         return _run(client, kwargs, work_dir, effective_timeout(spec, limits), limits, job_id, on_started)
+    except BaseException:
+        _discard(work_dir, created)
+        raise
+
+
+def run_sandboxed(
+    image: str,
+    *,
+    work_dir: Path,
+    read_only_mounts: Mapping[str, Path],
+    timeout: float,
+    limits: ExecutorLimits = ExecutorLimits(),
+    client: docker.DockerClient | None = None,
+    job_id: str | None = None,
+) -> RunResult:
+    """Run ``image``'s own entrypoint in the job sandbox, with no network (a module's verifier).
+
+    Every setting of :func:`run_module`'s sandbox applies, with the defaults of
+    ``limits`` for memory and CPU (capped by the engine) and
+    ``min(timeout, limits.max_timeout)`` as the timeout; the only mounts are
+    ``read_only_mounts`` (container path -> host directory), read-only.
+    ``work_dir`` (absent or empty) receives ``stdout`` and ``stderr`` (each
+    capped at ``limits.max_log_bytes``), ``exitCode`` and an empty
+    ``outputs/`` (not mounted). Raises ContainerError, DockerUnavailableError
+    or WorkDirError; a non-zero exit or a timeout is a result.
+    """
+    work_dir = Path(work_dir)
+    for target, host in read_only_mounts.items():
+        if not target.startswith("/") or not Path(host).is_dir():
+            raise WorkDirError(str(host), f"a read-only mount needs an absolute container path and a host "
+                                          f"directory (got {target!r})")
+    client = client or docker_client()
+    engine = _engine_caps(client)
+    memory = max(_MIN_MEMORY, min(limits.default_memory_bytes, limits.max_memory_bytes or engine[1]
+                                  or limits.default_memory_bytes))
+    cpu = max(_MIN_CPU_MILLIS, min(limits.default_cpu_millis, limits.max_cpu_millis or engine[0] * 1000,
+                                   engine[0] * 1000))
+    mounts = [Mount(target, str(Path(host).resolve()), type="bind", read_only=True)
+              for target, host in read_only_mounts.items()]
+    job_id = job_id or uuid.uuid4().hex
+    kwargs = _sandbox_kwargs(image, mounts, limits, memory, cpu, "none", job_id)
+    created = _prepare_work_dir(work_dir)
+    try:
+        return _run(client, kwargs, work_dir, float(min(timeout, limits.max_timeout)), limits, job_id, None)
     except BaseException:
         _discard(work_dir, created)
         raise

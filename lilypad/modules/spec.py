@@ -15,7 +15,12 @@ and ``executionTimeoutSeconds``::
                       "Resources": {"CPU": "1", "Memory": "16Gb", "GPU": "1"},
                       "Timeout": 1800}},
      "inputFiles": {"required": ["cat.jpg"], "optional": []},
-     "executionTimeoutSeconds": 900}
+     "executionTimeoutSeconds": 900,
+     "verification": {"comparator": {"type": "exact", "ignore": ["outputs/time.txt"]}}}
+
+``verification`` is a lilypad extension (the original ignores it as an unknown
+key): how two results of the module are compared and what an instruction is;
+see :mod:`lilypad.verification.spec`.
 
 Compatibility with the original's Go JSON decoding, which public modules rely
 on: object keys match field names case-insensitively (``"outputs"``/``"path"``
@@ -53,9 +58,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     StrictInt,
@@ -66,8 +69,10 @@ from pydantic import (
 )
 
 from lilypad.exceptions import SpecError, SpecJSONError
+from lilypad.modules.gojson import GoModel, json_number
 from lilypad.modules.inputs import validate_inputs
 from lilypad.modules.template import render_template
+from lilypad.verification.spec import VerificationSpec
 
 __all__ = [
     "DockerSpec",
@@ -165,40 +170,11 @@ def parse_gpu(value: object) -> int | Literal["all"] | None:
 # --------------------------------------------------------------------------
 
 
-def _json_number(value: Any) -> Any:
-    if isinstance(value, (bool, str)):
-        raise ValueError(f"must be a JSON number, not {type(value).__name__}")
-    return value
-
-
 _Count = Annotated[StrictInt, Field(ge=0)]
-_Seconds = Annotated[float, BeforeValidator(_json_number), Field(ge=0)]
+_Seconds = Annotated[float, BeforeValidator(json_number), Field(ge=0)]
 
 
-class _GoModel(BaseModel):
-    """Base model decoding JSON objects the way Go's encoding/json does."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _go_keys(cls, data: Any) -> Any:
-        """Match keys case-insensitively (last one wins) and treat ``null`` as absent."""
-        if not isinstance(data, Mapping):
-            return data
-        names = [field.alias or name for name, field in cls.model_fields.items()]
-        folded = {name.lower(): name for name in names}
-        out: dict[Any, Any] = {}
-        for key, value in data.items():
-            if value is None:
-                continue
-            if isinstance(key, str) and key not in names:
-                key = folded.get(key.lower(), key)
-            out[key] = value
-        return out
-
-
-class GPUSpec(_GoModel):
+class GPUSpec(GoModel):
     """One GPU a job needs; ``vram`` in MB (0: any)."""
 
     name: StrictStr = ""
@@ -206,7 +182,7 @@ class GPUSpec(_GoModel):
     vram: _Count = 0
 
 
-class MachineSpec(_GoModel):
+class MachineSpec(GoModel):
     """What a provider must offer to run the module."""
 
     gpu: _Count = 0
@@ -222,7 +198,7 @@ class MachineSpec(_GoModel):
         return max([gpu.vram for gpu in self.gpus] + [self.vram or 0])
 
 
-class DockerSpec(_GoModel):
+class DockerSpec(GoModel):
     """The container to run (Bacalhau's ``Spec.Docker`` or ``EngineSpec.Params``)."""
 
     image: StrictStr = Field("", alias="Image")
@@ -267,7 +243,7 @@ class DockerSpec(_GoModel):
         return found
 
 
-class EngineSpec(_GoModel):
+class EngineSpec(GoModel):
     """Bacalhau's ``Spec.EngineSpec``: ``{"Type": "docker", "Params": {...}}``."""
 
     type: StrictStr = Field("", alias="Type")
@@ -281,7 +257,7 @@ class EngineSpec(_GoModel):
         return value
 
 
-class NetworkSpec(_GoModel):
+class NetworkSpec(GoModel):
     """Network access of the container: ``None`` (default), ``Full`` or ``HTTP``."""
 
     type: Literal["None", "Full", "HTTP"] = Field("None", alias="Type")
@@ -304,7 +280,7 @@ class NetworkSpec(_GoModel):
         return self
 
 
-class OutputSpec(_GoModel):
+class OutputSpec(GoModel):
     """A directory of the container collected as a result (``Name`` and ``Path``)."""
 
     name: StrictStr = Field(alias="Name", min_length=1)
@@ -316,7 +292,7 @@ class OutputSpec(_GoModel):
         return self.path.startswith("/") and ".." not in self.path.split("/")
 
 
-class ResourcesSpec(_GoModel):
+class ResourcesSpec(GoModel):
     """``Spec.Resources``, parsed: milli-CPUs, bytes and a GPU count (``None``: unset)."""
 
     cpu_millis: int | None = Field(None, alias="CPU")
@@ -340,7 +316,7 @@ class ResourcesSpec(_GoModel):
         return parse_gpu(value)
 
 
-class JobSpecBody(_GoModel):
+class JobSpecBody(GoModel):
     """Bacalhau V1beta1 ``Spec``; read the container from :attr:`docker`."""
 
     engine: StrictStr = Field("", alias="Engine")
@@ -390,7 +366,7 @@ class JobSpecBody(_GoModel):
         return "job.Spec.Docker"
 
 
-class JobSpec(_GoModel):
+class JobSpec(GoModel):
     """The ``job`` block: a Bacalhau V1beta1 job."""
 
     api_version: StrictStr = Field("V1beta1", alias="APIVersion")
@@ -406,7 +382,7 @@ def _plain_file_names(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
-class InputFilesSpec(_GoModel):
+class InputFilesSpec(GoModel):
     """Files the job creator must (``required``) or may (``optional``) supply; mounted at ``/inputs``."""
 
     required: tuple[StrictStr, ...] = ()
@@ -425,8 +401,9 @@ class InputFilesSpec(_GoModel):
         return self
 
 
-class ModuleSpec(_GoModel):
-    """A rendered module: machine requirements, the job, input files, timeout."""
+class ModuleSpec(GoModel):
+    """A rendered module: machine requirements, the job, input files, timeout, and
+    how its results are verified (``verification``, :mod:`lilypad.verification.spec`)."""
 
     machine: MachineSpec = Field(default_factory=MachineSpec)
     job: JobSpec
@@ -434,6 +411,7 @@ class ModuleSpec(_GoModel):
     execution_timeout_seconds: Annotated[StrictInt, Field(ge=0)] | None = Field(
         None, alias="executionTimeoutSeconds"
     )  # 0: not set, as in the original (its default applies)
+    verification: VerificationSpec = Field(default_factory=VerificationSpec)  # a lilypad extension
 
     @property
     def docker(self) -> DockerSpec:

@@ -102,6 +102,26 @@ def test_check_tells_deterministic_from_nondeterministic(run_cli):
     same = run_cli("module", "check", "stats:v0.0.1", "-i", "Numbers=3,1,4,1,5")
     assert same.exit_code == 0, same.output
     assert "reproducible" in same.output
+    assert "under the module's exact comparator: equal" in same.output
     differs = run_cli("module", "check", "nondeterministic:v0.0.1")
     assert differs.exit_code == 1
     assert "outputs/" in differs.output  # says where the results differ
+    assert "under the module's exact comparator: NOT equal" in differs.output
+    # ... and suggests the comparator its differences would pass, as JSON to paste into the spec
+    snippet = json.loads(differs.output[differs.output.index("paste into the module spec:\n") + 28:])
+    assert snippet["verification"]["comparator"]["type"] == "exact"
+    assert {"outputs/random.bin", "outputs/time.txt", "outputs/uuid.txt", "stdout"} <= set(
+        snippet["verification"]["comparator"]["ignore"])
+
+
+def test_check_judges_by_the_declared_comparator(run_cli):
+    # jitter's results never share a CID, but its numeric comparator accepts them: exit 0
+    jitter = run_cli("module", "check", "jitter:v0.0.1", "-i", "Numbers=1,2,3")
+    assert jitter.exit_code == 0, jitter.output
+    assert "NOT reproducible" in jitter.output
+    assert "under the module's numeric comparator: equal" in jitter.output
+    # verified-sort's verifier container decides for it (8 words of one length: 8! orders, so two
+    # runs are byte-identical once in 40320)
+    ordered = run_cli("module", "check", "verified-sort:v0.0.1", "-i", "Words=aa bb cc dd ee ff gg hh")
+    assert ordered.exit_code == 0, ordered.output
+    assert "under the module's verifier comparator: equal (the verifier container says equivalent" in ordered.output

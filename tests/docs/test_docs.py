@@ -105,3 +105,15 @@ def test_readme_and_guides_link_only_existing_files():
     readme = (ROOT / "README.md").read_text()
     for guide in GUIDES:
         assert f"(docs/{guide})" in readme, f"README's Guides list misses {guide}"
+
+
+def test_verification_examples_are_valid_spec_blocks():
+    from lilypad.verification.spec import VerificationSpec
+
+    section = (ROOT / "docs" / "modules.md").read_text().split("## Verification:", 1)[1].split("\n## ", 1)[0]
+    blocks = [json.loads("{" + block + "}")["verification"] for block in _blocks(section, ("json",))]
+    assert len(blocks) == 2
+    specs = [VerificationSpec.model_validate(block) for block in blocks]  # raises on an invalid block
+    for name, spec in zip(("jitter", "verified-sort"), specs, strict=True):  # the modules' own blocks
+        template = (ROOT / "modules" / name / "lilypad_module.json.tmpl").read_text()
+        assert parse_spec(render_template(template, {})).verification == spec, name

@@ -34,7 +34,7 @@ from lilypad.modules.spec import ModuleSpec, parse_spec, render_spec
 from lilypad.results.cid import directory_cid
 
 MODULES = Path(__file__).resolve().parents[2] / "modules"
-BUILTIN = ("cowsay", "stats", "gpu-probe", "nondeterministic")
+BUILTIN = ("cowsay", "stats", "gpu-probe", "nondeterministic", "jitter", "verified-sort")
 LOCAL_BASES = ("lilypad/busybox:1", "lilypad/python:3-bookworm")
 SESSION = f"builtin-{uuid.uuid4().hex[:8]}-"
 
