@@ -118,14 +118,14 @@ def test_non_determinism_attack_costs_the_job_creator_and_pays_the_provider(devn
 
 
 def test_honest_tolerant_result_is_accepted(devnet):  # noqa: F811
-    got = _mediate(devnet, "jitter-honest", "jitter:v0.0.1", {"Values": "1,2,3,4"})
+    got = _mediate(devnet, "jitter-honest", "jitter:v0.0.1", {"Numbers": "1,2,3,4"})
     assert got.state == AgreementState.MEDIATION_ACCEPTED, got.reason
     assert got.change == {"creator": -(got.claimed * lp(1) + lp(1)), "provider": got.claimed * lp(1),
                           "mediator": lp(1)}
 
 
 def test_forged_tolerant_result_is_rejected(devnet):  # noqa: F811
-    got = _mediate(devnet, "jitter-forged", "jitter:v0.0.1", {"Values": "1,2,3,4"}, fault="forge-json")
+    got = _mediate(devnet, "jitter-forged", "jitter:v0.0.1", {"Numbers": "1,2,3,4"}, fault="forge-json")
     assert got.state == AgreementState.MEDIATION_REJECTED, got.reason
     results_collateral = 2 * got.claimed * lp(1)
     assert got.change == {"creator": results_collateral - lp(1), "provider": -results_collateral,
@@ -145,6 +145,6 @@ def test_inflated_instruction_count_is_caught(devnet):  # noqa: F811
 
 
 def test_verifier_container_accepts_an_honest_result(devnet):  # noqa: F811
-    got = _mediate(devnet, "verifier", "shuffle:v0.0.1", {"Words": "pear apple fig"})
+    got = _mediate(devnet, "verifier", "verified-sort:v0.0.1", {"Words": "pear apple fig kiwi"})
     assert got.state == AgreementState.MEDIATION_ACCEPTED, got.reason
     assert got.change["provider"] == got.claimed * lp(1) and got.change["mediator"] == lp(1)
