@@ -248,12 +248,12 @@ class Mediator:
         from lilypad.verification import Verdict
 
         verdict = Verdict(data["verdict"])
-        send, status = {
-            Verdict.ACCEPT: (self.contracts.mediation_accept, "accepted"),
-            Verdict.REJECT: (self.contracts.mediation_reject, "rejected"),
-            Verdict.NON_DETERMINISTIC: (self.contracts.mediation_non_deterministic, "non_deterministic"),
+        call, status = {
+            Verdict.ACCEPT: ("mediation_accept", "accepted"),
+            Verdict.REJECT: ("mediation_reject", "rejected"),
+            Verdict.NON_DETERMINISTIC: ("mediation_non_deterministic", "non_deterministic"),
         }[verdict]
-        receipt = send(deal, self.account)
+        receipt = getattr(self.contracts, call)(deal, self.account)
         self._set(deal_id, status, **{**data, "tx": str(getattr(receipt, "txn_hash", ""))})
 
     def _prepare(self, client: Any, job: Any) -> Any:
