@@ -19,8 +19,11 @@ collateral multiple 2, mediation fee 1 LP, judging collateral 1 wei).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "provider"))
 
@@ -44,6 +47,14 @@ from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, lp  # noqa: E402
 
 WEI = 1
 PARTIES = {"creator": CREATOR, "provider": PROVIDER, "mediator": MEDIATOR}
+
+
+@pytest.fixture
+def _function_isolation() -> Iterator[None]:
+    """No chain snapshot per test here: ape would revert each test's deals on the chain while
+    the solver and the providers remember them (a later provider would re-agree to a vanished
+    deal, and its slots would stay busy with deals that no longer end)."""
+    yield
 
 
 @dataclass
