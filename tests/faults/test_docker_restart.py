@@ -116,7 +116,7 @@ def test_docker_engine_restart_mid_job(tmp_path, start_network):
         out = subprocess.run(lilypad_run_args(net, next_dir, "cowsay:v0.0.1", "-i", "Message=after the restart"),
                              env=net.client_env(next_dir), capture_output=True, text=True, timeout=240)
         assert out.returncode == 0, out.stdout + out.stderr + net.logs()
-        print(f"\ndocker restart mid-job: {outcome}; deal state {deal['state']}; next job ok")
+        print(f"\ndocker restart mid-job: {outcome}; deal state {deal.state}; next job ok")
     finally:
         net.stop()
         if not docker_info_ok() and dockerd_pid() is None:  # never leave the machine without its engine

@@ -178,7 +178,7 @@ def test_kill_campaign(tmp_path, project, start_network):
         settled = Counter("0x" + bytes(e.args.dealId).hex() for e in payments.events.Settled().get_logs(from_block=0))
         callbacks = Counter(int(e.args.id) for e in runner.events.JobCompleted().get_logs(from_block=0))
         after = {h: chain.balance(h) for h in holders}
-        job_offers = Counter(d["job_offer_id"] for d in deals)
+        job_offers = Counter(d.job_offer_id for d in deals)
 
         cli_ok, cli_verified = 0, 0
         for job in cli_jobs:
