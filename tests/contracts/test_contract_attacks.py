@@ -178,7 +178,7 @@ def test_a_job_creator_gains_nothing_by_posting_a_non_deterministic_job(controll
             assert (AgreementState(storage.getAgreement(deal.deal_id).state)
                     == AgreementState.MEDIATION_NON_DETERMINISTIC)
         after = [token.balanceOf(p) for p in (job_creator, resource_provider, payments)]
-        return tuple(a - b for a, b in zip(after, before))  # type: ignore[return-value]
+        return tuple(a - b for a, b in zip(after, before, strict=True))  # type: ignore[return-value]
 
     jc_accept, rp_accept, pay_accept = run("accept")
     jc_attack, rp_attack, pay_attack = run("non-deterministic")

@@ -21,9 +21,17 @@ import pytest
 from ape.exceptions import ContractLogicError
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState as S, Deal, DealMembers, DealPricing, DealTimeouts
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, Deal, DealMembers, DealPricing, DealTimeouts
+from lilypad.protocol.deal import AgreementState as S
 
 MAX = 2**256 - 1
 CID = bytes.fromhex("44" * 32)
