@@ -5,9 +5,11 @@ services (``lilypad run`` as the job creator, ``lilypad resource-provider``,
 ``lilypad mediator``; reject with a provider started with the test-only
 ``LILYPAD_PROVIDER_FAULT=wrong-result``). The smart-contract path goes through
 ``ExampleClient.runCowsay`` and the real bridge (``lilypad jobcreator``). The
-four timeouts need parties that stop acting, so they are driven directly on a
-chain of their own (same contracts, ``evm_increaseTime``), each party sending
-exactly what the services send (an exact approval before every escrow).
+four timeouts need parties that stop acting, and the non-deterministic verdict
+a job whose re-runs disagree, so they are driven directly on a chain of their
+own (same contracts, ``evm_increaseTime``), each party sending exactly what the
+services send (an exact approval before every escrow; the mediator fixes the
+draw with ``assignMediator`` before its verdict, as ``lilypad mediator`` does).
 
 Every transaction mined while one job is in flight belongs to that job (one
 job at a time; anvil mines each transaction in its own block).
@@ -129,11 +131,11 @@ def _service_paths(paths: _Paths, repeats: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# Timeouts, on a chain of their own
+# Timeouts and the non-deterministic verdict, on a chain of their own
 # --------------------------------------------------------------------------
 
 
-def _timeout_paths(paths: _Paths, repeats: int) -> None:
+def _direct_paths(paths: _Paths, repeats: int) -> None:
     from lilypad.devnet.network import JOB_CREATOR, MEDIATOR, PROVIDER, SOLVER, address_of
     from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil
     from lilypad.protocol.deal import Deal, DealMembers
@@ -146,7 +148,7 @@ def _timeout_paths(paths: _Paths, repeats: int) -> None:
         deploy_contracts(port, root / "deployments", root / "deploy.log")
         chain = Chain(f"http://127.0.0.1:{port}", root / "deployments")
         ledger = ChainLedger(f"http://127.0.0.1:{port}", _parties(), chain.contract_names())
-        jc, rp = address_of(JOB_CREATOR), address_of(PROVIDER)
+        jc, rp, mediator = address_of(JOB_CREATOR), address_of(PROVIDER), address_of(MEDIATOR)
         ctl = chain.c["controller"].functions
         t = DEFAULT_TIMEOUTS
 
@@ -154,6 +156,11 @@ def _timeout_paths(paths: _Paths, repeats: int) -> None:
             return Deal(members=DealMembers(solver=address_of(SOLVER), job_creator=jc, resource_provider=rp,
                                             mediators=(address_of(MEDIATOR),)),
                         timeouts=DEFAULT_TIMEOUTS, pricing=DEFAULT_RESOURCE_PRICING)
+
+        def check(d: Deal) -> None:
+            # lilypad run --mediate: a permit for exactly the mediation fee, inside checkResult.
+            chain.send(ctl.checkResultWithPermit(d.as_tuple(), *chain.permit_args(jc_key, d.pricing.mediation_fee)),
+                       jc)
 
         jc_key = dev_private_key(JOB_CREATOR)
         provider_approved = False
@@ -203,11 +210,20 @@ def _timeout_paths(paths: _Paths, repeats: int) -> None:
             mark = ledger.head()
             agree_both(d)
             add_result(d)
-            chain.send(ctl.checkResultWithPermit(d.as_tuple(), *chain.permit_args(jc_key, d.pricing.mediation_fee)),
-                       jc)
+            check(d)
             chain.advance(t.mediate_results)
             chain.send(ctl.timeoutMediateResult(d.as_tuple()), jc)
             paths.add("timeout_mediate_result", ledger.since(mark))
+
+            # The mediator's own runs disagreed: the job is non-deterministic (its only mediator is drawn).
+            d = deal()
+            mark = ledger.head()
+            agree_both(d)
+            add_result(d)
+            check(d)
+            chain.send(ctl.assignMediator(d.as_tuple()), mediator)
+            chain.send(ctl.mediationNonDeterministic(d.as_tuple()), mediator)
+            paths.add("mediation_non_deterministic", ledger.since(mark))
     finally:
         anvil.stop()
 
@@ -226,9 +242,12 @@ def run(quick: bool) -> dict[str, Any]:
     repeats = 1 if quick else 3
     paths = _Paths()
     out["notes"] += _service_paths(paths, repeats)
-    _timeout_paths(paths, 1 if quick else 2)
+    _direct_paths(paths, 1 if quick else 2)
     out["notes"].append("timeouts: driven directly on a chain of their own (parties that stop acting), with the "
                         "approvals the services send; the timeout is sent by the party it pays")
+    out["notes"].append("mediation_non_deterministic: driven directly on that chain (a job whose re-runs disagree), "
+                        "with the transactions the services send: permits inside agree and check, the mediator's "
+                        "assignMediator, then its verdict")
     out["notes"].append("targets are judged on the median job; a provider's one-time unlimited approval of "
                         "Payments lands in its first job (the max of the spread)")
     table = {"title": "Transactions of one job (the first job of each path)",

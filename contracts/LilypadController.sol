@@ -21,6 +21,10 @@ import {Agreement, AgreementState, Deal, ReputationField} from "./interfaces/Lil
 ///   job creator gets the rest of its escrow back; the mediator gets the fee.
 /// - mediationRejectResult: job creator gets its escrow back plus the provider's
 ///   resultsCollateral; the mediator gets the fee.
+/// - mediationNonDeterministic (the mediator's own runs of the job disagreed, so
+///   the job itself is at fault, not the provider): provider gets jobCost +
+///   resultsCollateral + the job creator's judgeResultsCollateral; job creator
+///   gets paymentCollateral - jobCost back; the mediator gets the fee.
 /// - timeoutAgree: whoever agreed gets its escrow back.
 /// - timeoutSubmitResult: the provider's submit collateral goes to the job creator.
 /// - timeoutJudgeResult: as accept, plus the job creator's judging collateral to the provider.
@@ -252,6 +256,24 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
             deal,
             uint256(deal.pricing.paymentCollateral) + deal.timeouts.judgeResultsCollateral + resultsCollateral,
             0,
+            mediator,
+            deal.pricing.mediationFee
+        );
+    }
+
+    /// @notice The mediator's own runs of the job disagreed with each other: the
+    /// job is non-deterministic, which is the job creator's doing, so the
+    /// provider is paid as if accepted plus the job creator's judging collateral,
+    /// and the job creator pays the job cost and the mediation fee.
+    function mediationNonDeterministic(Deal calldata deal) external nonReentrant {
+        (bytes32 dealId, Agreement memory a, address mediator) = _mediationVerdict(deal);
+        _finish(dealId, deal, a, AgreementState.MediationNonDeterministic, ReputationField.MediationsPassed);
+        (uint256 jobCost, uint256 resultsCollateral) = _costs(deal, a);
+        _settle(
+            dealId,
+            deal,
+            deal.pricing.paymentCollateral - jobCost,
+            jobCost + resultsCollateral + deal.timeouts.judgeResultsCollateral,
             mediator,
             deal.pricing.mediationFee
         );

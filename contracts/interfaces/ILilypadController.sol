@@ -30,6 +30,7 @@ interface ILilypadController {
     function assignMediator(Deal calldata deal) external returns (address);
     function mediationAcceptResult(Deal calldata deal) external;
     function mediationRejectResult(Deal calldata deal) external;
+    function mediationNonDeterministic(Deal calldata deal) external;
     function timeoutAgree(Deal calldata deal) external;
     function timeoutSubmitResult(Deal calldata deal) external;
     function timeoutJudgeResult(Deal calldata deal) external;

@@ -20,7 +20,8 @@ enum AgreementState {
     TimeoutAgree, // terminal
     TimeoutSubmitResults, // terminal
     TimeoutJudgeResults, // terminal
-    TimeoutMediateResults // terminal
+    TimeoutMediateResults, // terminal
+    MediationNonDeterministic // terminal: the mediator's own runs disagreed (the job creator's fault)
 }
 
 struct DealMembers {

@@ -401,6 +401,11 @@ class LilypadContracts:
     def mediation_reject(self, deal: Deal, account: Any, **tx: Any) -> Any:
         return self._send(self.controller.mediationRejectResult, deal.as_tuple(), account=account, **tx)
 
+    def mediation_non_deterministic(self, deal: Deal, account: Any, **tx: Any) -> Any:
+        """The drawn mediator's verdict that its own runs of the job disagreed: the
+        provider is paid as if accepted plus the job creator's judging collateral."""
+        return self._send(self.controller.mediationNonDeterministic, deal.as_tuple(), account=account, **tx)
+
     def timeout_agree(self, deal: Deal, account: Any, **tx: Any) -> Any:
         return self._send(self.controller.timeoutAgree, deal.as_tuple(), account=account, **tx)
 

@@ -74,8 +74,11 @@ class Stage(str, enum.Enum):
 
 _ORDER = list(Stage)
 
-#: On-chain states in which the job creator's job is over and the result good.
-_SUCCESS = frozenset({AgreementState.RESULTS_ACCEPTED, AgreementState.MEDIATION_ACCEPTED})
+#: On-chain states in which the job creator's job is over with a result it paid
+#: for (a non-deterministic job's result is one of its possible outputs: the
+#: provider's work was not wrong, so the run ends with it).
+_SUCCESS = frozenset({AgreementState.RESULTS_ACCEPTED, AgreementState.MEDIATION_ACCEPTED,
+                      AgreementState.MEDIATION_NON_DETERMINISTIC})
 
 
 def stage_of(
@@ -319,6 +322,12 @@ _OUTCOMES = {
     AgreementState.MEDIATION_ACCEPTED: Outcome(True, "the mediator found the result correct; the provider was paid"),
     AgreementState.MEDIATION_REJECTED: Outcome(
         False, "the mediator rejected the result; your collateral was refunded and the provider's stake slashed"
+    ),
+    AgreementState.MEDIATION_NON_DETERMINISTIC: Outcome(
+        True,
+        "the mediator found the job non-deterministic (its own runs disagreed), which is the job's fault, not "
+        "the provider's: the provider was paid, your mediation fee went to the mediator and your judging "
+        "collateral to the provider; the result you have is one of the job's possible outputs",
     ),
     AgreementState.TIMEOUT_AGREE: Outcome(False, "the deal timed out before both sides agreed; deposits refunded"),
     AgreementState.TIMEOUT_SUBMIT_RESULTS: Outcome(

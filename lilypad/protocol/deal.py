@@ -63,6 +63,8 @@ class AgreementState(enum.IntEnum):
     TIMEOUT_SUBMIT_RESULTS = 9
     TIMEOUT_JUDGE_RESULTS = 10
     TIMEOUT_MEDIATE_RESULTS = 11
+    #: The mediator's own runs of the job disagreed: the job, not the provider, is at fault.
+    MEDIATION_NON_DETERMINISTIC = 12
 
     @property
     def is_terminal(self) -> bool:
@@ -88,6 +90,7 @@ TERMINAL_STATES = frozenset(
         AgreementState.TIMEOUT_SUBMIT_RESULTS,
         AgreementState.TIMEOUT_JUDGE_RESULTS,
         AgreementState.TIMEOUT_MEDIATE_RESULTS,
+        AgreementState.MEDIATION_NON_DETERMINISTIC,
     }
 )
 

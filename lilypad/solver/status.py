@@ -34,6 +34,7 @@ th{background:#dbe9ff}td.num{text-align:right}code{font:12px ui-monospace,monosp
 .cards{display:flex;flex-wrap:wrap;gap:.6em}.card{background:#fff;border:1px solid #d0d7de;border-left:5px solid
 #2f81f7;padding:.4em .8em;min-width:9em}.card b{display:block;font-size:1.5em}
 .s-ResultsAccepted,.s-MediationAccepted{color:#1a7f37;font-weight:600}
+.s-MediationNonDeterministic{color:#9a6700;font-weight:600}
 .s-MediationRejected,.s-TimeoutSubmitResults,.s-TimeoutAgree,.s-TimeoutJudgeResults,.s-TimeoutMediateResults
 {color:#cf222e;font-weight:600}.muted{color:#656d76}
 """

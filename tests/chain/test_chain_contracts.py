@@ -183,6 +183,28 @@ def test_mediation_reject(contracts, make_deal, agreed, job_creator, resource_pr
     assert contracts.reputation(resource_provider).mediations_failed == 1
 
 
+
+def test_mediation_non_deterministic(contracts, make_deal, agreed, job_creator, resource_provider, signer, chain):
+    deal = make_deal()
+    agreed(deal)
+    contracts.ensure_allowance(resource_provider, 2 * TOKEN)
+    contracts.add_result(deal, RESULT, 2, resource_provider)
+    jc0, rp0 = contracts.balance_of(job_creator), contracts.balance_of(resource_provider)
+    contracts.check_result(deal, job_creator)
+    chain.mine()
+    mediator = signer(contracts.chosen_mediator(deal))
+    m0 = contracts.balance_of(mediator)
+    contracts.mediation_non_deterministic(deal, mediator)
+    assert contracts.state(deal) == AgreementState.MEDIATION_NON_DETERMINISTIC
+    # job creator: paymentCollateral 5 less the job cost 2 back, less the fee it paid
+    assert contracts.balance_of(job_creator) == jc0 - 1 * TOKEN + (5 - 2) * TOKEN
+    # provider: job cost 2 + its results collateral 4 + the job creator's judging collateral 3
+    assert contracts.balance_of(resource_provider) == rp0 + (2 + 4 + 3) * TOKEN
+    assert contracts.balance_of(mediator) == m0 + TOKEN
+    assert contracts.escrow(deal) == Escrow(0, 0, True)
+    assert contracts.reputation(resource_provider).mediations_passed == 1
+
+
 @pytest.mark.parametrize(
     ("stage", "method", "final"),
     [

@@ -140,3 +140,53 @@ def test_front_running_a_mediation(controller, storage, token, payments, mediati
     controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
     assert AgreementState(storage.getAgreement(deal.deal_id).state) == AgreementState.TIMEOUT_MEDIATE_RESULTS
     assert token.balanceOf(payments) == 0 and _settled(token, payments, parties) == total
+
+
+@pytest.mark.parametrize("multiple", [2, 100], ids=["default-terms", "results-collateral-x100"])
+def test_a_job_creator_gains_nothing_by_posting_a_non_deterministic_job(controller, storage, mediation, payments,
+                                                                        token, chain, job_creator, resource_provider,
+                                                                        solver, mediators, signer, multiple):
+    """The non-determinism attack: post a job whose output differs run to run, check the
+    provider's (honest) result, and hope the mediator's re-run differs and slashes the provider.
+    The mediator's own runs disagree, so it rules the job non-deterministic: against accepting,
+    the job creator loses exactly the mediation fee and its judging collateral, and the provider
+    gets exactly what accepting pays plus that judging collateral (never slashed)."""
+    from lilypad.protocol.deal import Deal, DealMembers
+    from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
+
+    pricing = DEFAULT_RESOURCE_PRICING.model_copy(update={"results_collateral_multiple": multiple})
+    members = DealMembers(solver=solver, job_creator=job_creator, resource_provider=resource_provider,
+                          mediators=mediators)
+    fee, judge = pricing.mediation_fee, DEFAULT_TIMEOUTS.judge_results_collateral
+    count = 1  # the provider daemon's instruction count; job cost = 1 LP at the defaults
+
+    def run(verdict: str) -> tuple[int, int, int]:
+        deal = Deal(members=members, timeouts=DEFAULT_TIMEOUTS, pricing=pricing)
+        before = [token.balanceOf(p) for p in (job_creator, resource_provider, payments)]
+        controller.agree(deal.as_tuple(), sender=job_creator)
+        controller.agree(deal.as_tuple(), sender=resource_provider)
+        controller.addResult(deal.as_tuple(), CID, count, sender=resource_provider)
+        if verdict == "accept":
+            controller.acceptResult(deal.as_tuple(), sender=job_creator)
+        else:
+            controller.checkResult(deal.as_tuple(), sender=job_creator)
+            chain.mine()
+            drawn = signer(mediation.drawMediator(deal.deal_id, list(deal.members.mediators)))
+            m0 = token.balanceOf(drawn)
+            controller.mediationNonDeterministic(deal.as_tuple(), sender=drawn)
+            assert token.balanceOf(drawn) - m0 == fee
+            assert (AgreementState(storage.getAgreement(deal.deal_id).state)
+                    == AgreementState.MEDIATION_NON_DETERMINISTIC)
+        after = [token.balanceOf(p) for p in (job_creator, resource_provider, payments)]
+        return tuple(a - b for a, b in zip(after, before, strict=True))  # type: ignore[return-value]
+
+    jc_accept, rp_accept, pay_accept = run("accept")
+    jc_attack, rp_attack, pay_attack = run("non-deterministic")
+    job_cost = pricing.instruction_price * count
+    assert (jc_accept, rp_accept, pay_accept) == (-job_cost, job_cost, 0)
+    assert jc_attack == jc_accept - fee - judge  # the attack costs the job creator fee + judging collateral
+    assert rp_attack == rp_accept + judge  # the provider is paid as if accepted, plus the compensation
+    assert pay_attack == 0  # nothing is left behind in escrow
+    # A reject would have handed the job creator the provider's results collateral (multiple x job cost)
+    # for the fee; now the attack is a net loss at any multiple.
+    assert jc_attack == -(job_cost + fee + judge)

@@ -109,6 +109,82 @@ def test_check_then_mediation_reject_slashes_provider(controller, storage, media
     assert reputation(storage, resource_provider)["mediationsFailed"] == 1
 
 
+def test_check_then_mediation_non_deterministic_pays_the_provider(controller, storage, mediation, payments, token,
+                                                                  chain, make_deal, agreed, job_creator,
+                                                                  resource_provider, stranger, signer, balances):
+    deal = make_deal()
+    jc0, rp0 = balances(job_creator, resource_provider)
+    chosen, others = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
+    med0, pay0 = token.balanceOf(chosen), token.balanceOf(payments)
+    # escrowed: job creator 5 + 3 + fee 1, provider its results collateral 2 x 3 = 6
+    assert pay0 == 15 * TOKEN
+    for who in (*(signer(o) for o in others), job_creator, resource_provider, stranger):
+        with ape.reverts(controller.NotChosenMediator):  # only the drawn mediator may judge
+            controller.mediationNonDeterministic(deal.as_tuple(), sender=who)
+    receipt = controller.mediationNonDeterministic(deal.as_tuple(), sender=signer(chosen))
+    assert state(storage, deal) == AgreementState.MEDIATION_NON_DETERMINISTIC
+    # job creator: gets back 5 - 3 of its 9, so pays the job cost 3, the fee 1 and its judging collateral 3;
+    # provider: job cost 3 + its collateral 6 + the judging collateral 3 for its 6, so earns 3 + 3
+    assert balances(job_creator, resource_provider) == [jc0 - 7 * TOKEN, rp0 + 6 * TOKEN]
+    assert token.balanceOf(chosen) == med0 + TOKEN
+    assert token.balanceOf(payments) == pay0 - 15 * TOKEN == 0
+    escrow = payments.getEscrow(deal.deal_id)
+    assert escrow.settled and escrow.jobCreator == 0 and escrow.resourceProvider == 0
+    (settled,) = receipt.events.filter(payments.Settled)
+    assert (settled.dealId, settled.toJobCreator, settled.toResourceProvider, settled.mediator,
+            settled.toMediator) == (deal.deal_id, 2 * TOKEN, 12 * TOKEN, chosen, TOKEN)
+    (changed,) = receipt.events.filter(storage.AgreementStateChanged)
+    assert AgreementState(changed.state) == AgreementState.MEDIATION_NON_DETERMINISTIC
+    assert reputation(storage, resource_provider) == {  # the provider's work was not wrong
+        "dealsAgreed": 1, "resultsSubmitted": 1, "resultsAccepted": 0, "resultsChecked": 1,
+        "mediationsPassed": 1, "mediationsFailed": 0, "submitTimeouts": 0, "otherTimeouts": 0,
+    }
+    # terminal: no second verdict of any kind, and no timeout once the window has passed
+    for verdict in (controller.mediationNonDeterministic, controller.mediationAcceptResult,
+                    controller.mediationRejectResult):
+        with ape.reverts(controller.WrongState):
+            verdict(deal.as_tuple(), sender=signer(chosen))
+    chain.mine(timestamp=chain.pending_timestamp + deal.timeouts.mediate_results)
+    with ape.reverts(controller.WrongState):
+        controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    assert balances(job_creator, resource_provider) == [jc0 - 7 * TOKEN, rp0 + 6 * TOKEN]
+
+
+def test_mediation_non_deterministic_only_inside_the_mediation_window(controller, storage, mediation, token,
+                                                                      payments, chain, make_deal, agreed,
+                                                                      job_creator, resource_provider, stranger,
+                                                                      advance, signer, balances):
+    deal = make_deal()
+    jc0, rp0 = balances(job_creator, resource_provider)
+    chosen, _ = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
+    advance(400)  # the 400 s mediation window has closed
+    with ape.reverts(controller.WindowClosed):
+        controller.mediationNonDeterministic(deal.as_tuple(), sender=signer(chosen))
+    controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    assert state(storage, deal) == AgreementState.TIMEOUT_MEDIATE_RESULTS
+    assert balances(job_creator, resource_provider) == [jc0, rp0]
+    assert token.balanceOf(payments) == 0
+
+
+def test_mediation_non_deterministic_needs_a_checked_result(controller, storage, make_deal, agreed, job_creator,
+                                                            resource_provider, mediators):
+    deal = make_deal()
+    anyone = mediators[0]
+    expected = {  # each state before ResultsChecked is refused, whoever calls
+        AgreementState.NONE: lambda: None,
+        AgreementState.DEAL_NEGOTIATING: lambda: controller.agree(deal.as_tuple(), sender=job_creator),
+        AgreementState.DEAL_AGREED: lambda: controller.agree(deal.as_tuple(), sender=resource_provider),
+        AgreementState.RESULTS_SUBMITTED: lambda: controller.addResult(deal.as_tuple(), CID, 1,
+                                                                       sender=resource_provider),
+    }
+    for reached, step in expected.items():
+        step()
+        assert state(storage, deal) == reached
+        for who in (anyone, job_creator):
+            with ape.reverts(controller.WrongState):
+                controller.mediationNonDeterministic(deal.as_tuple(), sender=who)
+
+
 def test_assign_mediator_by_anyone_fixes_the_draw(controller, mediation, chain, make_deal, agreed,
                                                   job_creator, resource_provider, stranger):
     deal = make_deal()
@@ -253,6 +329,7 @@ def test_a_settled_deal_never_settles_again(controller, make_deal, agreed, job_c
         (controller.timeoutSubmitResult, stranger),
         (controller.timeoutAgree, stranger),
         (controller.timeoutMediateResult, stranger),
+        (controller.mediationNonDeterministic, stranger),
         (controller.agree, job_creator),
     ]:
         with ape.reverts(controller.WrongState):

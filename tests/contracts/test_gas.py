@@ -6,6 +6,8 @@ transaction table is printed for the record (run with ``-s`` to see it).
 
 from __future__ import annotations
 
+import pytest
+
 TOKEN = 10**18
 CID = bytes.fromhex("33" * 32)
 MAX = 2**256 - 1
@@ -13,6 +15,7 @@ MAX = 2**256 - 1
 # Lilypad's own contracts, all parties' transactions on a local chain.
 REFERENCE_HAPPY_PATH = 1_768_831
 REFERENCE_SMART_CONTRACT_PATH = 2_159_341
+REFERENCE_MEDIATION_PATH = 2_013_250  # the reference's check + mediation accept
 
 
 def _report(title: str, rows: list[tuple[str, int]]) -> int:
@@ -41,6 +44,26 @@ def test_happy_path_gas(controller, make_deal, agreed, job_creator, resource_pro
                     _happy_path(controller, make_deal(), job_creator, resource_provider))
     assert cold <= REFERENCE_HAPPY_PATH // 4
     assert total <= REFERENCE_HAPPY_PATH // 4
+
+
+@pytest.mark.parametrize("verdict", ["mediationAcceptResult", "mediationRejectResult", "mediationNonDeterministic"])
+def test_mediation_path_gas(controller, mediation, chain, make_deal, agreed, job_creator, resource_provider, signer,
+                            verdict):
+    agreed(make_deal())  # a running system: another deal is open
+    deal = make_deal()
+    rows = [
+        ("agree (job creator)", controller.agree(deal.as_tuple(), sender=job_creator).gas_used),
+        ("agree (resource provider)", controller.agree(deal.as_tuple(), sender=resource_provider).gas_used),
+        ("addResult", controller.addResult(deal.as_tuple(), CID, 2, sender=resource_provider).gas_used),
+        ("checkResult", controller.checkResult(deal.as_tuple(), sender=job_creator).gas_used),
+    ]
+    chain.mine()  # seal the check block: the draw uses its hash
+    mediator = signer(mediation.drawMediator(deal.deal_id, list(deal.members.mediators)))
+    rows.append((f"{verdict} (mediator)", getattr(controller, verdict)(deal.as_tuple(), sender=mediator).gas_used))
+    total = _report(f"check + {verdict}, running system", rows)
+    # The 25% target (REFERENCE_MEDIATION_PATH // 4 = 503,312) is not met yet (bench/gas.py reports it):
+    # guard against regressions at the figure reached (accept 552,888; the third verdict costs no more).
+    assert total <= 555_000
 
 
 def test_smart_contract_path_gas(project, controller, token, payments, job_manager, deployer, payee, bridge,

@@ -1,6 +1,7 @@
 """Hypothesis stateful fuzzing of the whole protocol on a real chain.
 
-Random sequences of agree / addResult / accept / check / mediate / time travel /
+Random sequences of agree / addResult / accept / check / mediate (accept, reject or
+non-deterministic) / time travel /
 timeouts over several deals and parties. A model predicts every outcome and
 every payout from the deal terms alone; after every step we check that the
 protocol's token balance equals the sum of open escrows, that each escrow and
@@ -20,13 +21,24 @@ import pytest
 from ape.exceptions import ContractLogicError
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState as S, Deal, DealMembers, DealPricing, DealTimeouts
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, Deal, DealMembers, DealPricing, DealTimeouts
+from lilypad.protocol.deal import AgreementState as S
 
 MAX = 2**256 - 1
 CID = bytes.fromhex("44" * 32)
 SLACK = 3  # seconds of clock uncertainty around a deadline: outcome not predicted there
+#: The mediator's verdicts, by the rule's name for them.
+VERDICTS = {"accept": "mediationAcceptResult", "reject": "mediationRejectResult",
+            "non_deterministic": "mediationNonDeterministic"}
 REP_FIELDS = ("dealsAgreed", "resultsSubmitted", "resultsAccepted", "resultsChecked",
               "mediationsPassed", "mediationsFailed", "submitTimeouts", "otherTimeouts")
 
@@ -104,6 +116,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             return receipt
 
         def _pay(self, m: Model, to_jc: int, to_rp: int, mediator: str | None = None, fee: int = 0):
+            assert not m.settled, m.history  # each deal settles exactly once
             assert to_jc + to_rp + fee == m.escrow_jc + m.escrow_rp
             self.balances[m.deal.members.job_creator] += to_jc
             self.balances[m.deal.members.resource_provider] += to_rp
@@ -212,10 +225,13 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                 self._pay(m, m.escrow_jc - cost, m.escrow_rp + cost)
                 self._rep(m, "resultsAccepted")
 
-        @rule(i=st.integers(0, 3), accept=st.booleans(), wrong_mediator=st.booleans())
-        def mediate(self, i, accept, wrong_mediator):
+        @rule(i=st.integers(0, 3), verdict=st.sampled_from(sorted(VERDICTS)), wrong_mediator=st.booleans())
+        def mediate(self, i, verdict, wrong_mediator):
             m = self.deals[i % len(self.deals)]
             if m.state != S.RESULTS_CHECKED:
+                if m.state.is_terminal:  # no verdict after the end: a settled deal never pays again
+                    for mediator in m.deal.members.mediators:
+                        assert self._do(m, VERDICTS[verdict], everyone[mediator]) is None, (m.state, m.history)
                 return
             req = mediation.getRequest(m.deal.deal_id)
             if req.mediator == "0x" + "0" * 40 and chain.blocks.head.number <= req.checkBlock:
@@ -223,24 +239,30 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             chosen = mediation.drawMediator(m.deal.deal_id, list(m.deal.members.mediators))
             who = next(x for x in m.deal.members.mediators if x != chosen) if wrong_mediator else chosen
             expected = False if wrong_mediator else self._window(m.checked_at, m.deal.timeouts.mediate_results)
-            receipt = self._do(m, "mediationAcceptResult" if accept else "mediationRejectResult", everyone[who])
+            receipt = self._do(m, VERDICTS[verdict], everyone[who])
             if expected is not None:
                 assert (receipt is not None) == expected, (m.state, m.history)
             if receipt is None:
                 return
             fee = m.deal.pricing.mediation_fee
             cost = m.deal.job_cost(m.instructions)
-            if accept:
+            judge_c = m.deal.timeouts.judge_results_collateral
+            if verdict == "accept":
                 m.state = S.MEDIATION_ACCEPTED
                 self._pay(m, m.escrow_jc - fee - cost, m.escrow_rp + cost, chosen, fee)
+                self._rep(m, "mediationsPassed")
+            elif verdict == "non_deterministic":  # the job's fault: paid as accepted, plus the judging collateral
+                m.state = S.MEDIATION_NON_DETERMINISTIC
+                self._pay(m, m.escrow_jc - fee - cost - judge_c, m.escrow_rp + cost + judge_c, chosen, fee)
                 self._rep(m, "mediationsPassed")
             else:
                 m.state = S.MEDIATION_REJECTED
                 self._pay(m, m.escrow_jc - fee + m.escrow_rp, 0, chosen, fee)
                 self._rep(m, "mediationsFailed")
 
-        @rule(i=st.integers(0, 3), check=st.booleans(), accept=st.booleans(), count=st.integers(1, 3))
-        def progress(self, i, check, accept, count):
+        @rule(i=st.integers(0, 3), check=st.booleans(), verdict=st.sampled_from(sorted(VERDICTS)),
+              count=st.integers(1, 3))
+        def progress(self, i, check, verdict, count):
             """Take a deal's next natural step, so runs reach the deep states."""
             m = self.deals[i % len(self.deals)]
             if m.state in (S.NONE, S.DEAL_NEGOTIATING):
@@ -250,7 +272,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             elif m.state == S.RESULTS_SUBMITTED:
                 self.judge(i, check)
             elif m.state == S.RESULTS_CHECKED:
-                self.mediate(i, accept, False)
+                self.mediate(i, verdict, False)
 
         @rule(seconds=st.sampled_from([1, 20, 50, 120]))
         def time_travel(self, seconds):
@@ -323,4 +345,5 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
         ),
     )
     print(f"fuzzing reached: {sorted(s.name for s in reached)}")
-    assert reached & {S.RESULTS_ACCEPTED, S.MEDIATION_ACCEPTED, S.MEDIATION_REJECTED, S.TIMEOUT_JUDGE_RESULTS}
+    assert reached & {S.RESULTS_ACCEPTED, S.MEDIATION_ACCEPTED, S.MEDIATION_REJECTED, S.MEDIATION_NON_DETERMINISTIC,
+                      S.TIMEOUT_JUDGE_RESULTS}

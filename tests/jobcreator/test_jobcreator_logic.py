@@ -60,6 +60,7 @@ def deal_for(job: JobOffer, **kw: object) -> Deal:
     ("matched", "0xd", S.RESULTS_ACCEPTED, True, False, Stage.DONE),
     ("matched", "0xd", S.MEDIATION_ACCEPTED, True, False, Stage.DONE),
     ("matched", "0xd", S.MEDIATION_REJECTED, True, False, Stage.FAILED),
+    ("matched", "0xd", S.MEDIATION_NON_DETERMINISTIC, True, False, Stage.DONE),
     ("matched", "0xd", S.TIMEOUT_SUBMIT_RESULTS, True, False, Stage.FAILED),
     ("expired", None, None, False, False, Stage.FAILED),
     ("cancelled", None, None, False, False, Stage.FAILED),
@@ -74,6 +75,10 @@ def test_every_terminal_state_is_final_and_has_an_outcome() -> None:
         assert outcome_of(state) is not None
     assert outcome_of(S.RESULTS_ACCEPTED).success and outcome_of(S.MEDIATION_ACCEPTED).success
     assert not outcome_of(S.MEDIATION_REJECTED).success
+    non_deterministic = outcome_of(S.MEDIATION_NON_DETERMINISTIC)
+    assert non_deterministic.success  # the result was delivered and paid for ...
+    assert "non-deterministic" in non_deterministic.message  # ... and the message says what happened
+    assert "mediation fee" in non_deterministic.message and "judging collateral" in non_deterministic.message
     assert outcome_of(S.DEAL_AGREED) is None
 
 

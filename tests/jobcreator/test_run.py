@@ -133,7 +133,9 @@ def solver(chain: Chain, tmp_path: Path) -> Iterator[Solver]:
 class StandIn:
     """TEST::2 as a resource provider; with ``tamper``, it records on-chain the CID of
     a doctored copy of its result while uploading the genuine one. It also plays
-    TEST::3, an honest mediator that reruns the module and compares CIDs."""
+    TEST::3, an honest mediator that reruns the module twice: runs that disagree with
+    each other make the job non-deterministic; otherwise it compares their CID with
+    the provider's."""
 
     contracts: Any
     client: SolverClient
@@ -187,8 +189,11 @@ class StandIn:
                 self.log.append(f"result {cid}")
             elif a.state == S.RESULTS_CHECKED and f"mediated {deal_id}" not in self.log:
                 rerun = self.run_module(deal_id, "mediator")
+                again = self.run_module(deal_id, "mediator-again")
                 onchain, _ = self.contracts.result(deal_id)
-                if rerun.cid == onchain:
+                if rerun.cid != again.cid:
+                    self.contracts.mediation_non_deterministic(deal, self.mediator)
+                elif rerun.cid == onchain:
                     self.contracts.mediation_accept(deal, self.mediator)
                 else:
                     self.contracts.mediation_reject(deal, self.mediator)
@@ -201,13 +206,13 @@ class StandIn:
                 self.client.cancel_resource_offer(self.offer_id, self.key)
 
 
-def lilypad_run(chain: Chain, solver: Solver, data_dir: Path, *args: str, name_solver: bool = True
-                ) -> subprocess.Popen:
-    """``lilypad run cowsay:v0.0.1`` as TEST::1; without ``name_solver`` the solver's
+def lilypad_run(chain: Chain, solver: Solver, data_dir: Path, *args: str, name_solver: bool = True,
+                module: str = "cowsay:v0.0.1") -> subprocess.Popen:
+    """``lilypad run <module>`` (cowsay) as TEST::1; without ``name_solver`` the solver's
     address comes from its /health."""
     env = {**os.environ, "APE_FOUNDRY_HOST": chain.rpc_url, "LILYPAD_DEPLOYMENTS_DIR": str(chain.deployments),
            "WEB3_PRIVATE_KEY": dev_private_key(CREATOR), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "lilypad.cli.run", "run", "cowsay:v0.0.1", "--network", NETWORK,
+    cmd = [sys.executable, "-m", "lilypad.cli.run", "run", module, "--network", NETWORK,
            "--solver-url", solver.url, "--mediators", address(MEDIATOR),
            "--data-dir", str(data_dir), "--timeout", "50", *args]
     if name_solver:
@@ -318,6 +323,39 @@ def test_tampered_result_is_never_accepted(chain: Chain, solver: Solver, tmp_pat
     results_collateral = d.results_collateral(1)
     assert c.balance_of(creator) == before[0] + results_collateral - d.pricing.mediation_fee
     assert c.balance_of(mediator) == before[1] + d.pricing.mediation_fee
+
+
+def test_a_non_deterministic_job_is_paid_for_and_says_so(chain: Chain, solver: Solver, tmp_path: Path) -> None:
+    from lilypad.cli.run import status
+
+    c = chain.contracts
+    creator, provider, mediator = address(CREATOR), address(PROVIDER), address(MEDIATOR)
+    before = (c.balance_of(creator), c.balance_of(provider), c.balance_of(mediator))
+    with SolverClient(solver.url) as client:
+        stand_in = StandIn(c, client, tmp_path / "provider")
+        stand_in.post_offer()
+        data_dir = tmp_path / "creator"
+        code, out, err = drive(lilypad_run(chain, solver, data_dir, "--mediate",
+                                           module="nondeterministic:v0.0.1"), stand_in)
+        stand_in.close()
+    print(out, err, sep="\n")
+    (deal,) = solver.core.deals(party=creator)
+    assert c.agreement(deal.deal_id).state == S.MEDIATION_NON_DETERMINISTIC, f"{out}\n{err}\n{stand_in.log}"
+    # The result was delivered and paid for: the run ends done, and says what happened.
+    assert code == 0, f"{out}\n{err}\n{stand_in.log}"
+    assert "[checked]" in err and "[done]" in err, err
+    assert "found the job non-deterministic" in out and "your mediation fee went to the mediator" in out, out
+    results = data_dir / "downloaded-files" / deal.deal_id
+    assert directory_cid(results) == c.result(deal.deal_id)[0]
+    d, count = deal.deal, c.result(deal.deal_id)[1]
+    cost, fee, judge = d.job_cost(count), d.pricing.mediation_fee, d.timeouts.judge_results_collateral
+    assert c.balance_of(creator) == before[0] - cost - fee - judge
+    assert c.balance_of(provider) == before[1] + cost + judge
+    assert c.balance_of(mediator) == before[2] + fee
+    shown = CliRunner().invoke(status, [deal.deal_id, "--network", NETWORK, "--solver-url", solver.url,
+                                        "--data-dir", str(tmp_path / "elsewhere")])
+    assert shown.exit_code == 0, shown.output
+    assert "MediationNonDeterministic" in shown.output and "non-deterministic" in shown.output, shown.output
 
 
 def test_no_match_expires_cleanly_and_escrows_nothing(chain: Chain, solver: Solver, tmp_path: Path) -> None:

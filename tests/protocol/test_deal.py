@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -16,6 +18,7 @@ from lilypad.protocol.deal import (
     DealPricing,
     DealTimeouts,
     draw_mediator,
+    state_name,
 )
 
 A, B, C, D = ("0x" + c * 40 for c in "abcd")
@@ -66,6 +69,14 @@ def test_every_open_state_has_a_timeout_and_terminal_states_have_none():
     open_states = {s for s in AgreementState if s not in TERMINAL_STATES and s != AgreementState.NONE}
     assert set(TIMEOUT_FOR_STATE) == open_states
     assert all(s.is_terminal for s in TERMINAL_STATES)
+
+
+def test_agreement_states_mirror_the_solidity_enum_in_order():
+    # The enum's order is ABI: the Python mirror must list the same names at the same numbers.
+    source = (Path(__file__).parents[2] / "contracts" / "interfaces" / "LilypadTypes.sol").read_text()
+    body = re.search(r"enum AgreementState \{(.*?)\}", source, re.S).group(1)
+    names = [line.split("//")[0].strip().rstrip(",") for line in body.splitlines()]
+    assert [n for n in names if n] == [state_name(s) for s in sorted(AgreementState)]
 
 
 def test_mediator_draw_is_deterministic_spreads_and_refuses_a_forgotten_hash():

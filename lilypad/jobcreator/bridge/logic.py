@@ -89,6 +89,14 @@ class DealVerdict:
     reason: str
 
 
+_DEAL_DELIVERIES = {
+    AgreementState.RESULTS_ACCEPTED: "result accepted",
+    AgreementState.MEDIATION_ACCEPTED: "the mediator confirmed the result",
+    AgreementState.MEDIATION_NON_DETERMINISTIC: (
+        "the mediator found the job non-deterministic (its own runs disagreed); the result was paid for"
+    ),
+}
+
 _DEAL_FAILURES = {
     AgreementState.MEDIATION_REJECTED: "the mediator rejected the provider's result",
     AgreementState.TIMEOUT_AGREE: "the resource provider did not agree to the deal in time",
@@ -100,10 +108,11 @@ _DEAL_FAILURES = {
 
 def deal_verdict(state: AgreementState) -> DealVerdict | None:
     """``None`` while the deal is open; otherwise deliver (accepted, by us or
-    by mediation) or fail with the reason the client contract is told."""
-    if state in (AgreementState.RESULTS_ACCEPTED, AgreementState.MEDIATION_ACCEPTED):
-        return DealVerdict(True, "result accepted" if state == AgreementState.RESULTS_ACCEPTED
-                           else "the mediator confirmed the result")
+    by mediation, or paid for after the mediator found the job non-deterministic)
+    or fail with the reason the client contract is told."""
+    delivered = _DEAL_DELIVERIES.get(state)
+    if delivered is not None:
+        return DealVerdict(True, delivered)
     reason = _DEAL_FAILURES.get(state)
     return None if reason is None else DealVerdict(False, reason)
 

@@ -67,6 +67,8 @@ def test_deal_verdicts():
     assert deal_verdict(AgreementState.MEDIATION_ACCEPTED).deliver
     rejected = deal_verdict(AgreementState.MEDIATION_REJECTED)
     assert not rejected.deliver and "rejected" in rejected.reason
+    non_deterministic = deal_verdict(AgreementState.MEDIATION_NON_DETERMINISTIC)
+    assert non_deterministic.deliver and "non-deterministic" in non_deterministic.reason
     for state in (AgreementState.TIMEOUT_AGREE, AgreementState.TIMEOUT_SUBMIT_RESULTS,
                   AgreementState.TIMEOUT_JUDGE_RESULTS, AgreementState.TIMEOUT_MEDIATE_RESULTS):
         verdict = deal_verdict(state)
