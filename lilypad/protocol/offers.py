@@ -18,7 +18,8 @@ results-collateral multiple 2, mediation fee 1 LP; providers default to
 Values are kept in one canonical form, because that form is what gets signed:
 addresses are checksummed, ``mediators`` and ``modules`` are sorted and
 without duplicates (an offer listing a mediator twice is invalid: on-chain a
-deal naming one twice is refused, as it would weight the mediator draw). Every offer is identified by its :attr:`~ResourceOffer.key`,
+deal naming one twice is refused, as it would weight the mediator draw).
+Every offer is identified by its :attr:`~ResourceOffer.key`,
 ``(author address, nonce)``; replay protection makes it unique.
 
 Offers are validated against the controller's rules for a deal
