@@ -9,6 +9,7 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 import {LilypadStorage} from "./LilypadStorage.sol";
 import {LilypadPayments} from "./LilypadPayments.sol";
 import {LilypadMediation} from "./LilypadMediation.sol";
+import {LilypadMediatorRegistry} from "./LilypadMediatorRegistry.sol";
 import {Agreement, AgreementState, Deal, ReputationField} from "./interfaces/LilypadTypes.sol";
 
 /// @title LilypadController: the single entry point of the protocol.
@@ -34,16 +35,26 @@ import {Agreement, AgreementState, Deal, ReputationField} from "./interfaces/Lil
 /// Deposits are pulled by LilypadPayments: approve it beforehand, or send an
 /// EIP-2612 permit for it with `agreeWithPermit` / `checkResultWithPermit`
 /// (one transaction instead of approve + agree, for the exact amount).
+/// Mediators: a deal lists 1 to 16 distinct mediators. While the admin's
+/// `minMediatorStake` is above zero (0, the default, switches the check off),
+/// the first `agree` of a deal also requires every listed mediator to be
+/// registered in LilypadMediatorRegistry with at least that stake and not
+/// unbonding; the check is made once, when the deal is created, so a later
+/// change of the minimum or an unbond request never alters an open deal.
 contract LilypadController is ILilypadController, AccessControl, ReentrancyGuardTransient {
     uint256 public constant MAX_MEDIATORS = 16;
     uint256 public constant MAX_TIMEOUT = 30 days;
     uint256 public constant MAX_RESULTS_COLLATERAL_MULTIPLE = 100;
+    /// @notice Upper bound of `minMediatorStake`: one million LP (18 decimals).
+    uint256 public constant MAX_MIN_MEDIATOR_STAKE = 1_000_000 ether;
 
     address private immutable _token;
     LilypadStorage private immutable _store;
     LilypadPayments private immutable _payments;
     LilypadMediation private immutable _mediation;
+    LilypadMediatorRegistry private immutable _registry;
     address private _jobCreator;
+    uint96 private _minMediatorStake; // shares _jobCreator's slot
 
     error InvalidDeal(string reason);
     error NotADealParty(address caller);
@@ -56,8 +67,9 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
     error TimeoutNotExpired(bytes32 dealId, uint256 deadline);
     error EmptyResult(bytes32 dealId);
     error JobCostTooHigh(bytes32 dealId, uint256 jobCost, uint256 paymentCollateral);
+    error MinMediatorStakeTooHigh(uint256 minStake, uint256 max);
 
-    /// @notice Creates storage, payments and mediation bound to this controller
+    /// @notice Creates storage, payments, mediation and the mediator registry bound to this controller
     /// for ever (see OnlyController): nobody can re-point them later.
     constructor(address admin, address token_) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
@@ -65,6 +77,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         _store = new LilypadStorage();
         _payments = new LilypadPayments(IERC20(token_));
         _mediation = new LilypadMediation();
+        _registry = new LilypadMediatorRegistry(IERC20(token_));
     }
 
     // ------------------------------------------------------------ discovery
@@ -91,6 +104,22 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
 
     function getMediationAddress() external view returns (address) {
         return address(_mediation);
+    }
+
+    function getMediatorRegistryAddress() external view returns (address) {
+        return address(_registry);
+    }
+
+    /// @notice The stake (LP base units) every mediator a new deal names must
+    /// have in the registry; 0: any address may be named.
+    function getMinMediatorStake() external view returns (uint256) {
+        return _minMediatorStake;
+    }
+
+    function setMinMediatorStake(uint256 minStake) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (minStake > MAX_MIN_MEDIATOR_STAKE) revert MinMediatorStakeTooHigh(minStake, MAX_MIN_MEDIATOR_STAKE);
+        _minMediatorStake = uint96(minStake);
+        emit MinMediatorStakeChanged(minStake);
     }
 
     function setJobCreatorAddress(address jobCreator) external onlyRole(DEFAULT_ADMIN_ROLE) {
@@ -420,18 +449,27 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         if (block.timestamp < start + window) revert TimeoutNotExpired(dealId, start + window);
     }
 
-    function _validate(Deal calldata deal) private pure {
+    function _validate(Deal calldata deal) private view {
         address jc = deal.members.jobCreator;
         address rp = deal.members.resourceProvider;
         if (jc == address(0) || rp == address(0) || deal.members.solver == address(0)) {
             revert InvalidDeal("zero address member");
         }
         if (jc == rp) revert InvalidDeal("job creator is the resource provider");
-        uint256 n = deal.members.mediators.length;
+        address[] calldata mediators = deal.members.mediators;
+        uint256 n = mediators.length;
         if (n == 0 || n > MAX_MEDIATORS) revert InvalidDeal("need 1 to 16 mediators");
         for (uint256 i = 0; i < n; ++i) {
-            address m = deal.members.mediators[i];
+            address m = mediators[i];
             if (m == address(0) || m == jc || m == rp) revert InvalidDeal("mediator is zero or a party");
+            // A mediator listed twice would weight the draw towards it.
+            for (uint256 j = 0; j < i; ++j) {
+                if (mediators[j] == m) revert InvalidDeal("duplicate mediator");
+            }
+        }
+        uint256 minStake = _minMediatorStake;
+        if (minStake != 0 && !_registry.allStaked(mediators, minStake)) {
+            revert InvalidDeal("mediator not staked");
         }
         if (
             deal.timeouts.agree == 0 || deal.timeouts.submitResults == 0 || deal.timeouts.judgeResults == 0

@@ -97,6 +97,7 @@ __all__ = [
     "ServiceError",
     "ServiceConfigError",
     "SolverAddressUnknownError",
+    "MediatorStakeError",
     # job creator (lilypad run, status, fetch)
     "JobCreatorError",
     "NoMatchError",
@@ -957,6 +958,16 @@ class SolverAddressUnknownError(ServiceError):
             f"the solver at {url} does not report its address (no 'solver' in /api/v1/health); "
             "pass --solver-address or set LILYPAD_SOLVER_ADDRESS"
         )
+
+
+class MediatorStakeError(ServiceError):
+    """The mediator ``mediator`` cannot stake ``wanted`` LP base units in the registry: ``reason``."""
+
+    def __init__(self, mediator: str, wanted: int, reason: str) -> None:
+        self.mediator = mediator
+        self.wanted = wanted
+        self.reason = reason
+        super().__init__(f"mediator {mediator} cannot stake {wanted} LP base units: {reason}")
 
 
 class SolverDomainMismatchError(SolverError):

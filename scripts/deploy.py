@@ -19,7 +19,9 @@ from ape.cli import ConnectedProviderCommand, account_option
 @click.option("--force", is_flag=True, help="Deploy a fresh system even if a wired one is on record.")
 @click.option("--bridge", "bridges", multiple=True, help="Address (or TEST::n) to grant BRIDGE_ROLE.")
 @click.option("--required-deposit", type=int, default=None, help="Deposit for on-chain jobs, token base units.")
-def cli(ecosystem, network, provider, account, force, bridges, required_deposit):
+@click.option("--min-mediator-stake", type=int, default=None,
+              help="LP (token base units) every mediator a deal names must stake; default 0: no stake required.")
+def cli(ecosystem, network, provider, account, force, bridges, required_deposit, min_mediator_stake):
     from ape import accounts, project
 
     from lilypad.exceptions import LilypadError
@@ -50,6 +52,8 @@ def cli(ecosystem, network, provider, account, force, bridges, required_deposit)
     settings = DeploySettings()
     if required_deposit is not None:
         settings.required_deposit = required_deposit
+    if min_mediator_stake is not None:
+        settings.min_mediator_stake = min_mediator_stake
     try:
         deployment, _ = deploy_system(project, deployer, settings=settings, bridges=bridge_accounts, fund=fund)
     except LilypadError as err:

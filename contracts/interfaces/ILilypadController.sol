@@ -10,6 +10,7 @@ interface ILilypadController {
     event DealAgreed(bytes32 indexed dealId, address indexed party, bool jobCreatorSide);
     event ResultAdded(bytes32 indexed dealId, bytes32 dataCid, uint64 instructionCount);
     event JobCreatorAddressChanged(address jobCreator);
+    event MinMediatorStakeChanged(uint256 minStake);
 
     function getDealId(Deal calldata deal) external pure returns (bytes32);
     function getJobCreatorAddress() external view returns (address);
@@ -17,6 +18,9 @@ interface ILilypadController {
     function getStorageAddress() external view returns (address);
     function getPaymentsAddress() external view returns (address);
     function getMediationAddress() external view returns (address);
+    function getMediatorRegistryAddress() external view returns (address);
+    function getMinMediatorStake() external view returns (uint256);
+    function setMinMediatorStake(uint256 minStake) external;
 
     function agree(Deal calldata deal) external returns (bytes32 dealId);
     function agreeWithPermit(Deal calldata deal, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)

@@ -1,4 +1,4 @@
-"""Typed wrappers over the six deployed lilypad contracts.
+"""Typed wrappers over the seven deployed lilypad contracts.
 
 :class:`LilypadContracts` is built from a :class:`~lilypad.protocol.deployments.Deployment`
 and gives the services (solver, resource provider, job creator, mediator,
@@ -7,7 +7,7 @@ bridge) one method per protocol action, each taking a
 typed reads (:class:`Agreement`, :class:`Escrow`, :class:`Reputation`,
 :class:`Job`) instead of raw ABI structs. The raw ape contract instances stay
 available as attributes (``token``, ``storage``, ``payments``, ``mediation``,
-``controller``, ``job_creator``).
+``mediator_registry``, ``controller``, ``job_creator``).
 
 Contract types come from the lilypad ape project at the repository root
 (``ape.Project(root)``, which reads ``<root>/.build/__local__.json`` and only
@@ -37,6 +37,7 @@ __all__ = [
     "Escrow",
     "Job",
     "LilypadContracts",
+    "MediatorStake",
     "Reputation",
     "ZERO_ADDRESS",
     "load_contract_containers",
@@ -130,6 +131,31 @@ class Agreement:
             return None
         start, window = starts[self.state]
         return start + window
+
+
+@dataclass(frozen=True)
+class MediatorStake:
+    """``LilypadMediatorRegistry.getStake``: a mediator's stake (LP base units).
+
+    ``amount`` 0: not registered. ``unbonding_since`` 0: bonded; otherwise when
+    ``requestUnbond`` was sent, and the stake may be withdrawn from ``withdrawable_at``.
+    """
+
+    amount: int
+    unbonding_since: int
+    withdrawable_at: int | None
+
+    @property
+    def registered(self) -> bool:
+        return self.amount > 0
+
+    @property
+    def unbonding(self) -> bool:
+        return self.unbonding_since > 0
+
+    def qualifies(self, min_stake: int) -> bool:
+        """Whether a new deal may name this mediator under the protocol minimum ``min_stake``."""
+        return min_stake == 0 or (self.registered and not self.unbonding and self.amount >= min_stake)
 
 
 @dataclass(frozen=True)
@@ -272,6 +298,7 @@ class LilypadContracts:
         self.storage = self.instances["storage"]
         self.payments = self.instances["payments"]
         self.mediation = self.instances["mediation"]
+        self.mediator_registry = self.instances["mediator_registry"]
         self.controller = self.instances["controller"]
         self.job_creator = self.instances["job_creator"]
         self._permit_domain: Any = None
@@ -491,6 +518,36 @@ class LilypadContracts:
                 return None  # a node behind the one that answered the head
             raise
         return _address(chosen)
+
+    # -------------------------------------------------------------- mediator registry
+
+    def register_mediator(self, amount: int, account: Any, **tx: Any) -> Any:
+        """Register ``account`` as a mediator staking ``amount`` LP base units
+        (approve the registry first: :meth:`ensure_allowance` with ``spender=self.mediator_registry``)."""
+        return self._send(self.mediator_registry.register, amount, account=account, **tx)
+
+    def add_stake(self, amount: int, account: Any, **tx: Any) -> Any:
+        """Add ``amount`` to a registered, bonded mediator's stake (approve the registry first)."""
+        return self._send(self.mediator_registry.addStake, amount, account=account, **tx)
+
+    def request_unbond(self, account: Any, **tx: Any) -> Any:
+        """Start the unbonding delay; new deals may no longer name ``account``."""
+        return self._send(self.mediator_registry.requestUnbond, account=account, **tx)
+
+    def withdraw_stake(self, account: Any, **tx: Any) -> Any:
+        """Take the whole stake back once the unbonding delay has passed."""
+        return self._send(self.mediator_registry.withdraw, account=account, **tx)
+
+    def mediator_stake(self, mediator: Any) -> MediatorStake:
+        s = self._read(self.mediator_registry.getStake, _address(mediator))
+        since = int(s.unbondingSince)
+        delay = int(self._read(self.mediator_registry.UNBONDING_DELAY)) if since else 0
+        return MediatorStake(amount=int(s.amount), unbonding_since=since,
+                             withdrawable_at=since + delay if since else None)
+
+    def min_mediator_stake(self) -> int:
+        """The protocol's minimum mediator stake (LP base units; 0: any address may mediate)."""
+        return int(self._read(self.controller.getMinMediatorStake))
 
     # -------------------------------------------------------------- tokens
 

@@ -159,7 +159,7 @@ class EventPoller:
     ``event_abis`` are event names (``"AgreementStateChanged"``: every
     deployed contract that declares it), ape ``ContractEvent``\\ s
     (``contracts.storage.AgreementStateChanged``: that contract only) or
-    ``EventABI``\\ s (any of the six deployed contracts). See the module's
+    ``EventABI``\\ s (any of the seven deployed contracts). See the module's
     docstring for the delivery guarantees.
     """
 

@@ -33,25 +33,32 @@ __all__ = ["mediator"]
               default=2, show_default=True,
               help="Re-runs of each checked job, at least (a module may ask for more; two runs that disagree "
                    "show the job is non-deterministic).")
+@click.option("--stake", envvar="LILYPAD_MEDIATOR_STAKE", show_envvar=True, default="0", show_default=True,
+              help="LP to hold staked in the mediator registry: on start, register or add stake up to this "
+                   "much (0: leave the stake as it is).")
 @poll_interval_option(0.5, "Seconds between deal polls.")
 @metrics_options
 @pass_settings
 def mediator(settings: LilypadSettings, network: str, solver_url: str, web3_private_key: str | None,
-             data_dir: Path | None, modules: str, reruns: int, poll_interval: float, metrics_port: int | None,
-             metrics_host: str) -> None:
+             data_dir: Path | None, modules: str, reruns: int, stake: str, poll_interval: float,
+             metrics_port: int | None, metrics_host: str) -> None:
     """Run a mediator: re-run checked jobs and accept or reject their results."""
     from lilypad.mediator.daemon import Mediator, MediatorConfig
     from lilypad.protocol.allowlist import Allowlist
+    from lilypad.protocol.offers import lp
 
     key = required_private_key(web3_private_key)
     try:
         entries = split_csv(modules)
         Allowlist.parse(list(entries))
+        stake_units = lp(stake)
+        if stake_units < 0:
+            raise ValueError(f"--stake {stake}: a stake cannot be negative")
         config = MediatorConfig(network=network, solver_url=solver_url, private_key=key,
                                 data_dir=data_dir or settings.data_dir / "mediator", modules=entries, min_reruns=reruns,
                                 deployments_dir=settings.deployments_dir, poll_interval=poll_interval,
-                                metrics_port=metrics_port, metrics_host=metrics_host)
+                                metrics_port=metrics_port, metrics_host=metrics_host, stake=stake_units)
         daemon = Mediator(config)
-    except ValueError as err:
+    except (ValueError, ArithmeticError) as err:  # lp() of a non-number: decimal.InvalidOperation
         raise click.ClickException(str(err)) from None
     serve(daemon)

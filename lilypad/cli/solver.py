@@ -172,6 +172,9 @@ def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | Non
 
                 return chain_call(lambda: int(chain.blocks.height))
 
+            from lilypad.solver.stakes import MediatorStakes
+
+            core.mediator_eligible = MediatorStakes.from_contracts(contracts).eligible
             watcher = ChainWatcher(contracts, core, root / "chain-events.sqlite", confirmations=confirmations,
                                    interval=watch_interval)
             threads.append(watcher)

@@ -26,6 +26,7 @@ from lilypad.doctor.checks import (
     check_docker,
     check_gotemplate,
     check_gpu,
+    check_mediator_stake,
     select_rpc,
 )
 
@@ -137,4 +138,11 @@ def run_doctor(config: DoctorConfig) -> list[CheckResult]:
     results.extend(check_balances(choice.web3, config.address, token, needs_lp=needs_lp))
     if needs_lp:
         results.append(check_allowance(choice.web3, config.address, token, payments))
+    if config.role == "mediator":
+        registry, controller = deployment.contracts.get("mediator_registry"), deployment.contracts.get("controller")
+        if not registry or not controller:
+            results.append(CheckResult("mediator-stake", Status.WARN, f"{path} names no mediator registry",
+                                       "redeploy: this deployment predates the mediator registry"))
+        else:
+            results.append(check_mediator_stake(choice.web3, config.address, registry, controller))
     return results

@@ -31,6 +31,7 @@ __all__ = [
     "check_docker",
     "check_gotemplate",
     "check_gpu",
+    "check_mediator_stake",
     "connect_rpc",
     "select_rpc",
 ]
@@ -337,3 +338,45 @@ def check_allowance(w3: Any, address: str, token: str, payments: str) -> CheckRe
             f"token {token} approve({payments}, AMOUNT)",
         )
     return CheckResult("allowance", Status.OK, f"{address} allows Payments {payments} {_lp(allowed)} LP")
+
+
+#: The reads of LilypadMediatorRegistry and the controller the mediator's stake check needs.
+_STAKE_ABI = [
+    {"name": "getStake", "type": "function", "stateMutability": "view",
+     "inputs": [{"name": "mediator", "type": "address"}],
+     "outputs": [{"name": "", "type": "tuple", "components": [
+         {"name": "amount", "type": "uint96"}, {"name": "unbondingSince", "type": "uint40"}]}]},
+    {"name": "UNBONDING_DELAY", "type": "function", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "uint256"}]},
+    {"name": "getMinMediatorStake", "type": "function", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "uint256"}]},
+]
+
+
+def check_mediator_stake(w3: Any, address: str, registry: str, controller: str) -> CheckResult:
+    """The mediator's stake in the registry, its unbonding state and the protocol
+    minimum. With a minimum above zero, a stake below it (or unbonding) fails:
+    no new deal can name this mediator."""
+    try:
+        reg = w3.eth.contract(address=w3.to_checksum_address(registry), abi=_STAKE_ABI)
+        ctl = w3.eth.contract(address=w3.to_checksum_address(controller), abi=_STAKE_ABI)
+        amount, since = reg.functions.getStake(w3.to_checksum_address(address)).call()
+        delay = int(reg.functions.UNBONDING_DELAY().call())
+        minimum = int(ctl.functions.getMinMediatorStake().call())
+    except Exception as exc:
+        return CheckResult("mediator-stake", Status.FAIL, f"could not read the mediator registry ({_short(exc)})",
+                           "check the RPC endpoint and the contracts check above")
+    need = f"protocol minimum {_lp(minimum)} LP" + (" (no stake required)" if minimum == 0 else "")
+    if since:
+        status = Status.FAIL if minimum else Status.WARN
+        return CheckResult("mediator-stake", status,
+                           f"{address} is unbonding {_lp(amount)} LP (withdrawable from unix time {since + delay}); "
+                           f"{need}", "new deals cannot name an unbonding mediator: withdraw once the delay has "
+                           "passed, then register again (`lilypad mediator --stake LP`)")
+    if amount == 0 and minimum == 0:
+        return CheckResult("mediator-stake", Status.OK, f"{address} is not registered; {need}")
+    if amount < minimum:
+        return CheckResult("mediator-stake", Status.FAIL, f"{address} has {_lp(amount)} LP staked; {need}",
+                           f"stake at least {_lp(minimum)} LP: `lilypad mediator --stake {_lp(minimum)}` "
+                           "(needs that much LP in the account)")
+    return CheckResult("mediator-stake", Status.OK, f"{address} has {_lp(amount)} LP staked, bonded; {need}")

@@ -170,6 +170,8 @@ def deal_problems(deal: Deal, offer: JobOffer, *, deal_id: str | None = None,
     parties = {m.job_creator.lower(), m.resource_provider.lower()}
     if any(a.lower() in parties for a in m.mediators):
         problems.append("a party of the deal is also its mediator")
+    if len({a.lower() for a in m.mediators}) != len(m.mediators):
+        problems.append("a mediator is listed twice (it would weight the draw)")
     p, limit = deal.pricing, offer.pricing
     if p.instruction_price > limit.instruction_price:
         problems.append(f"instruction price {p.instruction_price} is over the limit {limit.instruction_price}")

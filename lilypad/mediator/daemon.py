@@ -97,6 +97,7 @@ class MediatorConfig:
     poll_interval: float = 0.5
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
     metrics_host: str = "127.0.0.1"
+    stake: int = 0  # LP base units to hold staked in the registry, topped up on start (0: leave it)
 
 
 class Mediator:
@@ -129,6 +130,11 @@ class Mediator:
         client = SolverClient(c.solver_url)
         with connected(c.network, c.deployments_dir) as contracts:
             self.contracts = contracts
+            if c.stake:
+                from lilypad.mediator.stake import ensure_stake
+
+                plan = ensure_stake(contracts, self.account, c.stake)
+                log_event(log, "mediator_staked", address=self.address, action=plan.action, amount=plan.amount)
             server = self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host,
                                              health=lambda: {"address": self.address})
             log_event(log, "mediator_started", address=self.address, data_dir=str(c.data_dir),

@@ -1,8 +1,10 @@
 """Deploy and wire the whole protocol (used by ``scripts/deploy.py`` and the tests).
 
-Order: token; controller, which creates storage, payments and mediation bound
-to itself for ever (no admin can re-point them); the on-chain job creator; then
-the controller learns the job creator's address and bridges get BRIDGE_ROLE.
+Order: token; controller, which creates storage, payments, mediation and the
+mediator registry bound to itself for ever (no admin can re-point them); the
+on-chain job creator; then the controller learns the job creator's address,
+its minimum mediator stake is set when :class:`DeploySettings` asks for one
+(default 0: any address may be named a mediator) and bridges get BRIDGE_ROLE.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ class DeploySettings:
         callback_gas_limit: int = 500_000,
         job_timeout: int = 2 * 3600,
         initial_supply: int = 0,
+        min_mediator_stake: int = 0,
     ) -> None:
         self.required_deposit = required_deposit
         self.callback_gas_limit = callback_gas_limit
         self.job_timeout = job_timeout
         self.initial_supply = initial_supply
+        #: LP base units every mediator a deal names must stake (0: no registry check).
+        self.min_mediator_stake = min_mediator_stake
 
 
 def deploy_system(
@@ -62,10 +67,13 @@ def deploy_system(
     storage = project.LilypadStorage.at(controller.getStorageAddress())
     payments = project.LilypadPayments.at(controller.getPaymentsAddress())
     mediation = project.LilypadMediation.at(controller.getMediationAddress())
+    mediator_registry = project.LilypadMediatorRegistry.at(controller.getMediatorRegistryAddress())
     job_creator = project.LilypadOnChainJobCreator.deploy(
         deployer, token, controller, s.required_deposit, s.callback_gas_limit, s.job_timeout, **tx
     )
     controller.setJobCreatorAddress(job_creator, **tx)
+    if s.min_mediator_stake:
+        controller.setMinMediatorStake(s.min_mediator_stake, **tx)
     bridge_addresses = []
     for bridge in bridges:
         job_creator.grantRole(BRIDGE_ROLE, bridge, **tx)
@@ -78,6 +86,7 @@ def deploy_system(
         "storage": storage,
         "payments": payments,
         "mediation": mediation,
+        "mediator_registry": mediator_registry,
         "controller": controller,
         "job_creator": job_creator,
     }
@@ -117,7 +126,7 @@ def verify_wiring(project: Any, deployment: Deployment) -> list[str]:
 
     c = {key: project.get_contract(name).at(deployment.contracts[key]) for key, name in CONTRACT_NAMES.items()}
     controller = c["controller"].address
-    for key in ("storage", "payments", "mediation"):
+    for key in ("storage", "payments", "mediation", "mediator_registry"):
         if str(c[key].controller()).lower() != str(controller).lower():
             problems.append(f"{key} is bound to controller {c[key].controller()}, not {controller}")
     checks = {
@@ -125,10 +134,13 @@ def verify_wiring(project: Any, deployment: Deployment) -> list[str]:
         "controller.getStorageAddress": (c["controller"].getStorageAddress(), c["storage"].address),
         "controller.getPaymentsAddress": (c["controller"].getPaymentsAddress(), c["payments"].address),
         "controller.getMediationAddress": (c["controller"].getMediationAddress(), c["mediation"].address),
+        "controller.getMediatorRegistryAddress": (
+            c["controller"].getMediatorRegistryAddress(), c["mediator_registry"].address),
         "controller.getJobCreatorAddress": (c["controller"].getJobCreatorAddress(), c["job_creator"].address),
         "job_creator.getControllerAddress": (c["job_creator"].getControllerAddress(), controller),
         "job_creator.getTokenAddress": (c["job_creator"].getTokenAddress(), c["token"].address),
         "payments.token": (c["payments"].token(), c["token"].address),
+        "mediator_registry.token": (c["mediator_registry"].token(), c["token"].address),
     }
     for name, (actual, expected) in checks.items():
         if str(actual).lower() != str(expected).lower():

@@ -24,6 +24,7 @@ CONTRACT_NAMES = {
     "storage": "LilypadStorage",
     "payments": "LilypadPayments",
     "mediation": "LilypadMediation",
+    "mediator_registry": "LilypadMediatorRegistry",
     "controller": "LilypadController",
     "job_creator": "LilypadOnChainJobCreator",
 }

@@ -17,7 +17,9 @@ results-collateral multiple 2, mediation fee 1 LP; providers default to
 
 Values are kept in one canonical form, because that form is what gets signed:
 addresses are checksummed, ``mediators`` and ``modules`` are sorted and
-without duplicates. Every offer is identified by its :attr:`~ResourceOffer.key`,
+without duplicates (an offer listing a mediator twice is invalid: on-chain a
+deal naming one twice is refused, as it would weight the mediator draw).
+Every offer is identified by its :attr:`~ResourceOffer.key`,
 ``(author address, nonce)``; replay protection makes it unique.
 
 Offers are validated against the controller's rules for a deal
@@ -287,7 +289,10 @@ class _Offer(_Frozen):
     @field_validator("mediators", mode="before")
     @classmethod
     def _mediators(cls, value: Any) -> tuple[str, ...]:
-        return _sorted_addresses(value)
+        unique = _sorted_addresses(value)
+        if len(unique) != len(value):
+            raise ValueError("a mediator is listed twice")
+        return unique
 
     @field_validator("pricing")
     @classmethod

@@ -62,7 +62,7 @@ plus, per job and mediator, the offers it must pass over that it cannot use.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -83,6 +83,7 @@ from lilypad.protocol.offers import (
 __all__ = [
     "Match",
     "Matcher",
+    "MediatorFilter",
     "job_order_key",
     "offer_order_key",
     "pair_acceptable",
@@ -177,9 +178,29 @@ class Match:
         )
 
 
-def _match(job: JobOffer, offer: ResourceOffer) -> Match:
-    meds = shared_mediators(job.mediators, offer.mediators, exclude=(job.job_creator, offer.resource_provider))
+#: Whether a new deal may name a mediator (lower-case address); see :meth:`Matcher.match_all`.
+MediatorFilter = Callable[[str], bool]
+
+
+def _match(job: JobOffer, offer: ResourceOffer, eligible: MediatorFilter | None = None) -> Match:
+    mediators = job.mediators if eligible is None else [m for m in job.mediators if eligible(m.lower())]
+    meds = shared_mediators(mediators, offer.mediators, exclude=(job.job_creator, offer.resource_provider))
     return Match(job=job, offer=offer, mediators=meds)
+
+
+def _eligible_only(job: _Job, eligible: MediatorFilter | None) -> _Job:
+    """``job`` trusting only its ``eligible`` mediators (itself when all are, or no filter)."""
+    if eligible is None:
+        return job
+    meds = frozenset(m for m in job.meds if eligible(m))
+    if meds == job.meds:
+        return job
+    copy = _Job.__new__(_Job)
+    for name in _Job.__slots__:
+        setattr(copy, name, getattr(job, name))
+    copy.meds = meds
+    copy.sig = (*job.sig[:-2], meds, job.sig[-1])
+    return copy
 
 
 # --------------------------------------------------------------------------
@@ -439,28 +460,33 @@ class Matcher:
         return len(self._jobs)
 
     # Matching -------------------------------------------------------------
-    def match_all(self, usage: Mapping[str, int] | None = None, *, now: int | None = None) -> list[Match]:
+    def match_all(self, usage: Mapping[str, int] | None = None, *, now: int | None = None,
+                  eligible: MediatorFilter | None = None) -> list[Match]:
         """Match every open job offer it can, oldest first (the greedy policy of
         the module docstring). ``usage`` maps provider addresses to their deals
         in progress; ``now`` (Unix seconds), when given, excludes expired
-        resource offers. Returns the matches in job order; changes nothing here."""
+        resource offers; ``eligible``, when given, says which mediators (lower-case
+        addresses) a deal may name (the protocol's minimum mediator stake): the
+        others are left out of every match. Returns the matches in job order;
+        changes nothing here."""
         run = _Run(usage, now)
         matches: list[Match] = []
         for job in sorted(self._jobs.values(), key=_ORDER):
-            r = self._best(job, run)
+            r = self._best(_eligible_only(job, eligible), run)
             if r is not None:
                 run.used[r.provider] = run.used.get(r.provider, 0) + 1
-                matches.append(_match(job.offer, r.offer))
+                matches.append(_match(job.offer, r.offer, eligible))
         for book in self._books.values():
             book.forget_untouched()
         return matches
 
     def match_one(
-        self, job: JobOffer, usage: Mapping[str, int] | None = None, *, now: int | None = None
+        self, job: JobOffer, usage: Mapping[str, int] | None = None, *, now: int | None = None,
+        eligible: MediatorFilter | None = None,
     ) -> Match | None:
         """The best match for ``job`` alone (it need not have been added), or ``None``."""
-        r = self._best(_Job(job), _Run(usage, now))
-        return None if r is None else _match(job, r.offer)
+        r = self._best(_eligible_only(_Job(job), eligible), _Run(usage, now))
+        return None if r is None else _match(job, r.offer, eligible)
 
     def _best(self, job: _Job, run: _Run) -> _Res | None:
         book = self._books.get(job.solver)

@@ -165,13 +165,16 @@ class SolverCore:
     whether the input files ``cid`` are uploaded (``None``: this solver takes
     no input files) - a job offer with ``inputs_cid`` is matched only once
     they are; ``skew`` the clock skew allowed on offers and cancels; ``clock``
-    the solver's clock (Unix seconds).
+    the solver's clock (Unix seconds); ``mediator_eligible(address)``, when set,
+    whether a new deal may name that mediator (the protocol's minimum mediator
+    stake, :class:`~lilypad.solver.stakes.MediatorStakes`): matches use only those.
     """
 
     def __init__(self, store: SolverStore, domain: OfferDomain, *, solver: str | None = None,
                  match_timeout: float = DEFAULT_MATCH_TIMEOUT, timeouts: SolverTimeouts | None = None,
                  inputs_ready: Callable[[str], bool] | None = None, skew: int = MAX_CLOCK_SKEW,
-                 clock: Callable[[], float] = time.time, bus: EventBus | None = None) -> None:
+                 clock: Callable[[], float] = time.time, bus: EventBus | None = None,
+                 mediator_eligible: Callable[[str], bool] | None = None) -> None:
         if match_timeout <= 0:
             raise ValueError("match_timeout must be positive")
         self.store = store
@@ -183,6 +186,7 @@ class SolverCore:
         self.skew = skew
         self.clock = clock
         self.bus = bus or EventBus()
+        self.mediator_eligible = mediator_eligible
         self._lock = threading.RLock()
         self._matcher = Matcher()
         self._ids: dict[tuple[str, bytes], str] = {}
@@ -318,7 +322,7 @@ class SolverCore:
         created: list[DealRecord] = []
         with self._lock:
             now = self.clock()
-            for match in self._matcher.match_all(self.usage(now), now=int(now)):
+            for match in self._matcher.match_all(self.usage(now), now=int(now), eligible=self.mediator_eligible):
                 job_id = self._ids[(match.job.signer.lower(), match.job.nonce)]
                 offer_id_ = self._ids[(match.offer.signer.lower(), match.offer.nonce)]
                 deal = match.build_deal(deal_nonce(job_id, offer_id_))

@@ -77,3 +77,8 @@ def advance(chain):
         chain.mine(timestamp=chain.pending_timestamp + seconds)
 
     return move
+
+
+@pytest.fixture(scope="session")
+def mediator_registry(system):
+    return system["mediator_registry"]

@@ -62,8 +62,9 @@ def test_mediation_path_gas(controller, mediation, chain, make_deal, agreed, job
     rows.append((f"{verdict} (mediator)", getattr(controller, verdict)(deal.as_tuple(), sender=mediator).gas_used))
     total = _report(f"check + {verdict}, running system", rows)
     # The 25% target (REFERENCE_MEDIATION_PATH // 4 = 503,312) is not met yet (bench/gas.py reports it):
-    # guard against regressions at the figure reached (accept 552,888; the third verdict costs no more).
-    assert total <= 555_000
+    # guard against regressions at the figure reached (accept 555,363; the third verdict costs no more;
+    # the first agree's duplicate-mediator loop and minimum-stake read added 2,397 to 552,888).
+    assert total <= 557_000
 
 
 def test_smart_contract_path_gas(project, controller, token, payments, job_manager, deployer, payee, bridge,

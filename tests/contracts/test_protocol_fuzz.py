@@ -2,9 +2,11 @@
 
 Random sequences of agree / addResult / accept / check / mediate (accept, reject or
 non-deterministic) / time travel /
-timeouts over several deals and parties. A model predicts every outcome and
+timeouts over several deals and parties, interleaved with mediators staking, unbonding and
+withdrawing in the mediator registry and the admin changing the minimum mediator stake (a
+deal's first agree succeeds only if every mediator it names qualifies). A model predicts every outcome and
 every payout from the deal terms alone; after every step we check that the
-protocol's token balance equals the sum of open escrows, that each escrow and
+protocol's token balance equals the sum of open escrows, the registry's the sum of the stakes, that each escrow and
 each party's balance is what the model says, that reputation counters match the
 history, and that settled deals never move again. At teardown every open deal
 is driven to a terminal state through the timeouts anyone can trigger.
@@ -35,6 +37,7 @@ from lilypad.protocol.deal import AgreementState as S
 
 MAX = 2**256 - 1
 CID = bytes.fromhex("44" * 32)
+DELAY = 37 * 24 * 3600  # the registry's UNBONDING_DELAY
 SLACK = 3  # seconds of clock uncertainty around a deadline: outcome not predicted there
 #: The mediator's verdicts, by the rule's name for them.
 VERDICTS = {"accept": "mediationAcceptResult", "reject": "mediationRejectResult",
@@ -60,13 +63,22 @@ class Model:
     history: list = field(default_factory=list)
 
 
+@dataclass
+class StakeModel:
+    amount: int = 0
+    since: int = 0  # unbonding since (0: bonded)
+
+
 @pytest.mark.fuzzing
 def test_protocol_state_machine(chain, accounts, system, job_creator, resource_provider, stranger, payee,
-                                mediators):
-    token, controller, storage, payments, mediation = (
-        system[k] for k in ("token", "controller", "storage", "payments", "mediation"))
+                                mediators, deployer):
+    token, controller, storage, payments, mediation, registry = (
+        system[k] for k in ("token", "controller", "storage", "payments", "mediation", "mediator_registry"))
     for who in (payee,):
         token.approve(payments, MAX, sender=who)
+    for mediator in mediators:
+        token.mint(mediator, 100, sender=deployer)
+        token.approve(registry, MAX, sender=mediator)
     creators = [job_creator, stranger]
     providers = [resource_provider, payee]
     everyone = {a.address: a for a in creators + providers + list(mediators)}
@@ -80,6 +92,8 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             self.deals: list[Model] = []
             self.balances = {a: token.balanceOf(a) for a in everyone}
             self.reputation = {p.address: dict.fromkeys(REP_FIELDS, 0) for p in providers}
+            self.stakes = {m.address: StakeModel() for m in mediators}
+            self.min_stake = 0
 
         def teardown(self):
             try:
@@ -92,6 +106,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                     assert m.state == S.NONE or S(storage.getAgreement(m.deal.deal_id).state).is_terminal
                 self.check_money()
                 assert token.balanceOf(payments) == 0
+                assert token.balanceOf(registry) == sum(st_.amount for st_ in self.stakes.values())
                 reached.update(m.state for m in self.deals)
             finally:
                 self._isolation.__exit__(None, None, None)
@@ -161,7 +176,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             who = everyone[m.deal.members.job_creator if job_creator_side else m.deal.members.resource_provider]
             already = m.jc_agreed if job_creator_side else m.rp_agreed
             if m.state == S.NONE:
-                expected = True
+                expected = all(self._qualifies(x) for x in m.deal.members.mediators)
             elif m.state == S.DEAL_NEGOTIATING and not already:
                 expected = self._window(m.created, m.deal.timeouts.agree)
             else:
@@ -315,6 +330,61 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                 self._pay(m, m.escrow_jc, m.escrow_rp)
                 self._rep(m, "otherTimeouts")
 
+        # -------------------------------------------------------- mediator stakes
+        def _qualifies(self, mediator: str) -> bool:
+            s_ = self.stakes[mediator]
+            return self.min_stake == 0 or (s_.amount >= self.min_stake and s_.since == 0)
+
+        @rule(k=st.integers(0, 2), amount=st.integers(0, 20))
+        def stake(self, k, amount):
+            who = mediators[k]
+            s_ = self.stakes[who.address]
+            fn = registry.addStake if s_.amount else registry.register
+            expected = amount > 0 and s_.since == 0 and self.balances[who.address] >= amount
+            try:
+                fn(amount, sender=who)
+            except ContractLogicError:
+                assert not expected
+                return
+            assert expected
+            s_.amount += amount
+            self.balances[who.address] -= amount
+
+        @rule(k=st.integers(0, 2))
+        def unbond(self, k):
+            who = mediators[k]
+            s_ = self.stakes[who.address]
+            try:
+                receipt = registry.requestUnbond(sender=who)
+            except ContractLogicError:
+                assert s_.amount == 0 or s_.since != 0
+                return
+            assert s_.amount > 0 and s_.since == 0
+            s_.since = self._ts(receipt)
+
+        @rule(k=st.integers(0, 2))
+        def withdraw(self, k):
+            who = mediators[k]
+            s_ = self.stakes[who.address]
+            try:
+                registry.withdraw(sender=who)
+            except ContractLogicError:
+                assert s_.amount == 0 or s_.since == 0 or self._now() < s_.since + DELAY + SLACK
+                return
+            assert s_.amount > 0 and s_.since != 0 and self._now() >= s_.since + DELAY - SLACK
+            self.balances[who.address] += s_.amount
+            self.stakes[who.address] = StakeModel()
+
+        @precondition(lambda self: any(s_.since for s_ in self.stakes.values()))
+        @rule()
+        def wait_out_unbonding(self):
+            chain.mine(timestamp=chain.pending_timestamp + DELAY)
+
+        @rule(value=st.sampled_from([0, 0, 5, 10]))
+        def set_min_stake(self, value):
+            controller.setMinMediatorStake(value, sender=deployer)
+            self.min_stake = value
+
         # -------------------------------------------------------- invariants
         @invariant()
         def check_money(self):
@@ -326,6 +396,10 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                 assert S(storage.getAgreement(m.deal.deal_id).state) == m.state, m.history
                 open_total += escrow.jobCreator + escrow.resourceProvider
             assert token.balanceOf(payments) == open_total
+            assert token.balanceOf(registry) == sum(s_.amount for s_ in self.stakes.values())
+            for address, s_ in self.stakes.items():
+                on_chain = registry.getStake(address)
+                assert (int(on_chain.amount), int(on_chain.unbondingSince)) == (s_.amount, s_.since)
             for address, expected in self.balances.items():
                 assert token.balanceOf(address) == expected, address
 

@@ -104,6 +104,7 @@ def test_a_faithful_deal_has_no_problems() -> None:
     ({"members": {"solver": OTHER}}, "solver"),
     ({"members": {"mediators": [OTHER]}}, "not trusted"),
     ({"members": {"mediators": [PROVIDER]}}, "not trusted"),
+    ({"members": {"mediators": [MEDIATOR, MEDIATOR.lower()]}}, "listed twice"),
     ({"pricing": "price"}, "instruction price"),
     ({"pricing": "collateral"}, "payment collateral"),
     ({"pricing": "fee"}, "mediation fee"),

@@ -70,10 +70,13 @@ def test_lp_conversion() -> None:
 
 
 def test_addresses_are_checksummed_and_mediators_canonical() -> None:
-    offer = resource(mediators=[MED2, MED1.upper().replace("0X", "0x"), MED2, MED1])
+    offer = resource(mediators=[MED2, MED1.upper().replace("0X", "0x")])
     assert offer.resource_provider == "0xaAaAaAaaAaAaAaaAaAAAAAAAAaaaAaAaAaaAaaAa"
     assert offer.mediators == (to_checksum_address(MED1), to_checksum_address(MED2))
     assert offer.mediators[0] == "0xDDdDddDdDdddDDddDDddDDDDdDdDDdDDdDDDDDDd"
+    # A mediator listed twice (in any spelling) would weight the on-chain draw: the offer is invalid.
+    with pytest.raises(ValidationError, match="listed twice"):
+        resource(mediators=[MED2, MED1.upper().replace("0X", "0x"), MED2, MED1])
 
 
 @pytest.mark.parametrize("bad", ["0x" + "00" * 20, "0x1234", "not an address", 42])

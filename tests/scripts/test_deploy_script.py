@@ -27,7 +27,8 @@ def test_deploy_writes_file_is_idempotent_and_replaces_a_stale_record(anvil, tmp
     assert "Deployed and verified" in first.stdout
     record = json.loads((tmp_path / "ethereum-local.json").read_text())
     assert record["chain_id"] == 31337
-    assert set(record["contracts"]) == {"token", "storage", "payments", "mediation", "controller", "job_creator"}
+    assert set(record["contracts"]) == {"token", "storage", "payments", "mediation", "mediator_registry", "controller",
+                                       "job_creator"}
     assert record["bridges"], "local deploys grant BRIDGE_ROLE to a test account"
 
     again = _deploy(port, tmp_path)

@@ -171,6 +171,32 @@ def test_a_match_builds_the_deal() -> None:
     assert match.build_deal(b"\x0a" * 32).deal_id != deal.deal_id
 
 
+def test_offers_listing_a_mediator_twice_are_invalid_and_deals_never_repeat_one() -> None:
+    with pytest.raises(ValueError, match="listed twice"):
+        res(mediators=[M1, M2, M1.lower()])
+    with pytest.raises(ValueError, match="listed twice"):
+        jb(mediators=[M2, M2])
+    [match] = _matcher([res(mediators=[M1, M2, M3])], [jb(mediators=[M3, M2, M1])]).match_all()
+    assert match.mediators == (M1, M2, M3)
+
+
+def test_only_eligible_mediators_are_matched_when_a_filter_is_given() -> None:
+    """The solver's view of the protocol's minimum mediator stake: a mediator that is not
+    eligible is left out of the deal, and a pair sharing only such mediators is not matched."""
+    staked = {M2.lower()}
+    offers = [res(P1, mediators=[M1]), res(P2, mediators=[M1, M2], pricing=pricing(ip=5))]
+    jobs = [jb(mediators=[M1, M2])]
+    [plain] = _matcher(offers, jobs).match_all()
+    assert plain.offer.resource_provider == P1 and plain.mediators == (M1,)  # the cheaper offer
+    [match] = _matcher(offers, jobs).match_all(eligible=staked.__contains__)
+    assert match.offer.resource_provider == P2 and match.mediators == (M2,)
+    assert match.build_deal(b"\x01" * 32).members.mediators == (M2,)
+    assert _matcher(offers, [jb(mediators=[M1])]).match_all(eligible=staked.__contains__) == []
+    one = _matcher(offers, []).match_one(jobs[0], eligible=staked.__contains__)
+    assert one is not None and one.mediators == (M2,)
+    assert _matcher(offers, jobs).match_all(eligible=lambda m: True)[0].mediators == (M1,)
+
+
 def test_targeted_job_to_a_provider_lacking_resources_is_not_matched() -> None:
     small, fits = res(P1, spec=ResourceSpec(cpu=1000, ram=1024)), res(P2)
     assert run([small, fits], [jb(spec=ResourceSpec(cpu=8000, ram=1024), target=P1)]) == []
@@ -394,7 +420,7 @@ def resource_offers(draw: Any) -> ResourceOffer:
         resource_provider=draw(st.sampled_from(PROVIDERS)), solver=draw(st.sampled_from(SOLVERS)),
         spec=draw(specs(2, 12, [0, 1, 2, 3])), slots=draw(st.integers(1, 3)),
         pricing=draw(prices([1, 2, 3, 4], (1, 6), [1, 2, 3], (0, 2))),
-        mediators=draw(st.lists(st.sampled_from(MEDIATOR_POOL), min_size=1, max_size=3)),
+        mediators=draw(st.lists(st.sampled_from(MEDIATOR_POOL), min_size=1, max_size=3, unique=True)),
         modules=draw(st.one_of(st.just(()), st.just(()), st.lists(st.sampled_from(MODULE_ENTRIES), max_size=2))),
         timeouts=draw(st.sampled_from(TIMEOUTS)), created_at=created, expires_at=created + draw(st.integers(1, 6)),
         nonce=draw(st.binary(min_size=32, max_size=32)),
@@ -410,7 +436,7 @@ def job_offers(draw: Any) -> JobOffer:
         module=JobModule(ref=draw(st.sampled_from(JOB_REFS)), repo="https://example.org/a/b", commit=COMMIT),
         spec=draw(specs(0, 6, [0, 0, 0, 1, 1, 2])), pricing_mode=draw(st.sampled_from(list(PricingMode))),
         pricing=draw(prices([3, 4, 4], (5, 8), [1, 1, 1, 2], (1, 2))),
-        mediators=draw(st.lists(st.sampled_from(MEDIATOR_POOL), min_size=1, max_size=3)),
+        mediators=draw(st.lists(st.sampled_from(MEDIATOR_POOL), min_size=1, max_size=3, unique=True)),
         target=None if target == creator else target, timeouts=draw(st.sampled_from(TIMEOUTS)),
         created_at=draw(st.integers(0, 3)), nonce=draw(st.binary(min_size=32, max_size=32)),
     )
