@@ -102,7 +102,8 @@ def test_metrics_move_when_a_job_runs(tmp_path, start_network):
         assert value(after["provider"], "lilypad_provider_escrow_locked_lp") == 0, "every escrow settled"
 
         after["mediator"] = scrape(mediator_m)
-        assert value(after["mediator"], "lilypad_mediator_jobs_total", outcome="succeeded") == 1
+        # the mediator re-runs a checked job twice (MIN_RERUNS): one run cannot tell non-determinism apart
+        assert value(after["mediator"], "lilypad_mediator_jobs_total", outcome="succeeded") == 2
         assert value(after["mediator"], "lilypad_mediator_deal_transitions_total", status="accepted") == 1
         code, body = health(f"http://127.0.0.1:{mediator_port}/health")
         assert code == 200 and body["component"] == "mediator"
