@@ -8,7 +8,7 @@ solver's ``/events``); the state of each comes from the chain. For a deal in
 1. fixes the draw with ``assignMediator`` as soon as it can (anyone may; it
    makes the choice permanent) and reads the chosen mediator;
 2. if chosen, fetches the job (module and inputs) from the solver, checks it
-   is the job the deal is bound to (:func:`lilypad.protocol.binding.job_binding_problems`:
+   is the job the deal is bound to (:func:`lilypad.provider.execution.binding_problems`:
    the job creator's signed offer, whose id the deal's nonce commits to),
    and re-runs the module **several times, concurrently** (the module's
    ``verification.reruns``, at least ``min_reruns``; the signed module commit
@@ -222,23 +222,21 @@ class Mediator:
         """Re-run (or reuse the persisted re-runs) and judge; the judgement is
         persisted before any transaction is sent."""
         from lilypad.exceptions import DealBindingError
-        from lilypad.protocol.binding import job_binding_problems
+        from lilypad.provider.execution import binding_problems
         from lilypad.verification import judge_result, needs_provider_files
 
         deal_id, deal = view.deal_id, view.terms
         job = client.job(deal_id)
-        signed = client.job_offer(job.job_offer_id).offer
-        problems = job_binding_problems(deal, job_offer_id=job.job_offer_id, module=job.module, inputs=job.inputs,
-                                        inputs_cid=job.inputs_cid, signed=signed,
-                                        resource_offer_id=view.resource_offer_id, domain=client.offer_domain())
+        problems = binding_problems(client, deal, job, view.resource_offer_id)
         if problems:  # the solver shows a job the deal is not bound to: never judge on it
             raise DealBindingError(deal_id, problems)
         prepared = self._prepare(client, job)
         vspec = prepared.spec.verification
         runs = self._stored_runs(data)
         if runs is None:
-            self._set(deal_id, "rerunning", chosen=chosen, reruns=rerun_count(vspec.reruns, self.config.min_reruns))
-            runs = self._rerun(prepared, rerun_count(vspec.reruns, self.config.min_reruns))
+            count = rerun_count(vspec.reruns, self.config.min_reruns)
+            self._set(deal_id, "rerunning", chosen=chosen, reruns=count)
+            runs = self._rerun(prepared, count)
             data = {"chosen": chosen, "runs": [{"dir": str(r.result_dir), "cid": r.cid, "duration_s": r.duration_s,
                                                 "exit_code": r.exit_code} for r in runs]}
             self._set(deal_id, "reran", **data)

@@ -409,21 +409,29 @@ class ResourceProvider:
         job the solver shows (:mod:`lilypad.protocol.binding`) and its module
         resolves to the offer's signed commit)."""
         from lilypad.protocol.allowlist import Allowlist
-        from lilypad.protocol.binding import job_binding_problems
-        from lilypad.provider.execution import module_problem
+        from lilypad.provider.execution import binding_problems, module_problem
         from lilypad.settings import DataLayout
 
         job = client.job(deal_id)
-        view = client.deal(deal_id)
-        signed = client.job_offer(job.job_offer_id).offer
-        problems = job_binding_problems(deal, job_offer_id=job.job_offer_id, module=job.module, inputs=job.inputs,
-                                        inputs_cid=job.inputs_cid, signed=signed,
-                                        resource_offer_id=view.resource_offer_id, domain=client.offer_domain())
+        problems = binding_problems(client, deal, job, client.deal(deal_id).resource_offer_id)
         if problems:
             return "the deal is not bound to the job the solver shows: " + "; ".join(problems)
         layout = DataLayout(self.config.data_dir)
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
         return module_problem(job, cache_dir=layout.module_cache_dir, allowlist=allowlist)
+
+
+def _forged(value: Any) -> Any:
+    """``value`` (parsed JSON) with every number plus 1.0 (``forge-json``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value + 1.0
+    if isinstance(value, list):
+        return [_forged(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _forged(v) for k, v in value.items()}
+    return value
 
 
 def _tamper(result_dir: Path, fault: str) -> None:
@@ -434,19 +442,8 @@ def _tamper(result_dir: Path, fault: str) -> None:
         with open(result_dir / "stdout", "a", encoding="utf-8") as handle:
             handle.write("tampered by LILYPAD_PROVIDER_FAULT=wrong-result\n")
         return
-    for path in sorted((result_dir / "outputs").rglob("*.json")):  # forge-json: every number + 1.0
-        def bump(value: Any) -> Any:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, (int, float)):
-                return value + 1.0
-            if isinstance(value, list):
-                return [bump(v) for v in value]
-            if isinstance(value, dict):
-                return {k: bump(v) for k, v in value.items()}
-            return value
-
-        path.write_text(json.dumps(bump(json.loads(path.read_text()))))
+    for path in sorted((result_dir / "outputs").rglob("*.json")):  # forge-json
+        path.write_text(json.dumps(_forged(json.loads(path.read_text()))))
 
 
 def _client(url: str) -> Any:

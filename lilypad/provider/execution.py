@@ -36,9 +36,11 @@ if TYPE_CHECKING:
     from lilypad.client import DealJob
     from lilypad.executor import RunResult
     from lilypad.modules.spec import ModuleSpec
+    from lilypad.protocol.deal import Deal
 
 __all__ = [
     "PreparedJob",
+    "binding_problems",
     "fetch_job_inputs",
     "module_problem",
     "prepare_deal_job",
@@ -46,6 +48,19 @@ __all__ = [
     "run_deal_job",
     "run_prepared",
 ]
+
+
+def binding_problems(client: Any, deal: Deal, job: DealJob, resource_offer_id: str) -> list[str]:
+    """Why ``job``, as the solver shows it, is not the job ``deal`` is bound to
+    (empty: it is): the job creator's signed offer is fetched from the solver and
+    checked with :func:`lilypad.protocol.binding.job_binding_problems`. A provider
+    checks this before it agrees, a mediator before it judges."""
+    from lilypad.protocol.binding import job_binding_problems
+
+    signed = client.job_offer(job.job_offer_id).offer
+    return job_binding_problems(deal, job_offer_id=job.job_offer_id, module=job.module, inputs=job.inputs,
+                                inputs_cid=job.inputs_cid, signed=signed, resource_offer_id=resource_offer_id,
+                                domain=client.offer_domain())
 
 
 def resolve_job_module(job: DealJob, *, cache_dir: Path, allowlist: Any | None) -> Any:
