@@ -75,8 +75,8 @@ class Oracle:
 
 @pytest.fixture(scope="module")
 def oracle() -> Iterator[Oracle]:
-    if NODE is None:
-        pytest.skip("node is not installed: the JS UnixFS importer oracle cannot run")
+    # make setup installs node (the toolchain needs it): a missing one is a broken setup, not a skip
+    assert NODE is not None, "node is missing: run `make setup` (the JS UnixFS importer oracle needs it)"
     server = Oracle()
     yield server
     server.close()
