@@ -100,8 +100,8 @@ def test_only_the_admin_sets_the_minimum_within_bounds(controller, deployer, str
 
 
 def test_with_a_minimum_only_deals_naming_staked_mediators_are_agreed(
-        controller, mediator_registry, token, deployer, mediators, make_deal, job_creator, resource_provider, agreed,
-        advance):
+        controller, mediator_registry, token, payments, deployer, mediators, make_deal, job_creator,
+        resource_provider, agreed, advance):
     r = mediator_registry
     staked, under, unbonding = mediators
     for m, amount in ((staked, 10 * TOKEN), (under, 9 * TOKEN), (unbonding, 10 * TOKEN)):
@@ -111,11 +111,16 @@ def test_with_a_minimum_only_deals_naming_staked_mediators_are_agreed(
     r.requestUnbond(sender=unbonding)
     controller.setMinMediatorStake(10 * TOKEN, sender=deployer)
 
+    holders = (job_creator, resource_provider, payments, r)
+    before = [token.balanceOf(h) for h in holders]
     for names in ([under], [unbonding], [staked, under], [staked, deployer]):  # deployer never registered
         deal = make_deal(mediators=names)
         for party in (job_creator, resource_provider):
             with ape.reverts(controller.InvalidDeal, reason="mediator not staked"):
                 controller.agree(deal.as_tuple(), sender=party)
+    # refused before anything moved: no party escrowed or lost anything, the stakes are intact
+    assert [token.balanceOf(h) for h in holders] == before
+    assert token.balanceOf(r) == 29 * TOKEN
 
     deal = make_deal(mediators=[staked])
     agreed(deal)
@@ -147,7 +152,7 @@ def test_with_minimum_zero_any_address_may_be_named(controller, make_deal, agree
 
 
 def test_a_mediator_listed_twice_is_refused_so_the_draw_cannot_be_weighted(
-        controller, make_deal, mediators, job_creator, resource_provider):
+        controller, token, payments, make_deal, mediators, job_creator, resource_provider):
     """Attack: the job creator lists its colluding mediator 15 times beside one honest one, so
     the draw picks it 15 times in 16. The first agree now refuses any repeated mediator, by
     either party, wherever the repeat sits in the list."""
@@ -157,9 +162,12 @@ def test_a_mediator_listed_twice_is_refused_so_the_draw_cannot_be_weighted(
         [colluder, colluder],
         [honest, other, colluder, other],
     ]
+    holders = (job_creator, resource_provider, payments)
+    before = [token.balanceOf(h) for h in holders]
     for names in attacks:
         deal = make_deal(mediators=names)
         for party in (job_creator, resource_provider):
             with ape.reverts(controller.InvalidDeal, reason="duplicate mediator"):
                 controller.agree(deal.as_tuple(), sender=party)
+    assert [token.balanceOf(h) for h in holders] == before  # nothing escrowed for a weighted deal
     controller.agree(make_deal(mediators=[colluder, honest, other]).as_tuple(), sender=job_creator)
