@@ -11,20 +11,22 @@ import {OnlyController} from "./OnlyController.sol";
 /// @notice A mediator `register`s with a stake (pulled with `transferFrom`:
 /// approve this contract first), may `addStake`, and leaves in two steps:
 /// `requestUnbond`, then `withdraw` of the whole stake once `UNBONDING_DELAY`
-/// has passed. The delay (the controller's MAX_TIMEOUT of 30 days plus a
-/// 7-day margin) is longer than any mediation window, so a mediator drawn for
-/// a check cannot take its stake out before that check's window has closed.
-/// While unbonding it counts as not staked: no new deal may name it.
+/// has passed. While unbonding it counts as not staked: no new deal may name
+/// it and no new mediation round draws it (when the deal's minimum stake is
+/// above zero). The delay (twice the controller's MAX_TIMEOUT of 30 days, the
+/// longest commit + reveal round, plus a 7-day margin) is longer than any
+/// round it was drawn for before it asked to leave, so a drawn mediator cannot
+/// take its stake out before its round has closed and it could be slashed.
 /// The controller (which creates this contract) reads `allStaked` at a deal's
-/// first `agree` when the protocol's minimum stake is above zero. Stakes stay
-/// here so that a later version of the protocol can slash them; nothing is
-/// slashed today.
+/// first `agree` when the deal's minimum stake is above zero, and `slash`es a
+/// mediator that stayed silent or voted against the majority (the slashed LP
+/// goes to LilypadPayments, which pays it to the majority and the jackpot).
 contract LilypadMediatorRegistry is ILilypadMediatorRegistry, OnlyController {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
-    /// @notice 30 days (the longest mediation window a deal may set) + 7 days of margin.
-    uint256 public constant UNBONDING_DELAY = 37 days;
+    /// @notice 2 x 30 days (the longest commit + reveal round a deal may set) + 7 days of margin.
+    uint256 public constant UNBONDING_DELAY = 67 days;
 
     IERC20 private immutable _token;
     mapping(address mediator => Stake) private _stakes;
@@ -57,11 +59,29 @@ contract LilypadMediatorRegistry is ILilypadMediatorRegistry, OnlyController {
         return true;
     }
 
+    /// @notice True when `mediator` has at least `minStake` (and something) staked and is not unbonding.
+    function isStaked(address mediator, uint256 minStake) external view returns (bool) {
+        Stake memory s = _stakes[mediator];
+        return s.amount >= minStake && s.amount != 0 && s.unbondingSince == 0;
+    }
+
+    /// @notice Take up to `amount` of `mediator`'s stake (all of it if it has
+    /// less; nothing if it has none) and send it to `to`. Returns what was taken.
+    function slash(address mediator, uint256 amount, address to) external onlyController returns (uint256 taken) {
+        Stake storage s = _stakes[mediator];
+        taken = amount < s.amount ? amount : s.amount;
+        if (taken == 0) return 0;
+        s.amount -= uint96(taken);
+        emit MediatorSlashed(mediator, taken, s.amount);
+        _token.safeTransfer(to, taken);
+    }
+
     function register(uint256 amount) external {
         Stake storage s = _stakes[msg.sender];
         if (s.amount != 0) revert AlreadyRegistered(msg.sender);
         if (amount == 0) revert ZeroStake();
         s.amount = amount.toUint96();
+        s.unbondingSince = 0; // a stake slashed to nothing while unbonding starts afresh
         emit MediatorRegistered(msg.sender, amount);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }

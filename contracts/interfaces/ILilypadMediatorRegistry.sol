@@ -12,10 +12,13 @@ interface ILilypadMediatorRegistry {
     event StakeAdded(address indexed mediator, uint256 amount, uint256 stake);
     event UnbondRequested(address indexed mediator, uint256 stake, uint256 withdrawableAt);
     event StakeWithdrawn(address indexed mediator, uint256 stake);
+    event MediatorSlashed(address indexed mediator, uint256 amount, uint256 stakeLeft);
 
     function token() external view returns (address);
     function getStake(address mediator) external view returns (Stake memory);
     function allStaked(address[] calldata mediators, uint256 minStake) external view returns (bool);
+    function isStaked(address mediator, uint256 minStake) external view returns (bool);
+    function slash(address mediator, uint256 amount, address to) external returns (uint256 taken);
 
     function register(uint256 amount) external;
     function addStake(uint256 amount) external;

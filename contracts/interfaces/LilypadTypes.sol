@@ -53,14 +53,50 @@ struct DealPricing {
     uint96 mediationFee;
 }
 
+/// @dev The protocol terms a deal is made under (see docs/protocol.md).
+/// `consortiumSize` (k) is how many mediators judge a checked result: 1 (one
+/// mediator gives its verdict directly, no commit-reveal) or an odd 3..7
+/// (each commits a hash of its verdict, then reveals; the majority settles).
+/// `settingsVersion` names the protocol settings (tax, audit rate, stakes,
+/// slashing) the deal is made under; the first `agree` requires it to be the
+/// current version, and the deal keeps it for life, so a settings change never
+/// alters an open deal.
+struct DealProtocol {
+    uint8 consortiumSize;
+    uint32 settingsVersion;
+}
+
 struct Deal {
     DealMembers members;
     DealTimeouts timeouts;
     DealPricing pricing;
     bytes32 nonce; // makes otherwise identical terms a different deal
+    DealProtocol protocol;
 }
 
-/// @dev One storage slot (248 bits).
+/// @dev Protocol settings, one storage slot, versioned: each change by the
+/// admin appends a new version; deals name the version they were agreed under.
+/// Bounds are in LilypadController (MAX_*).
+struct ProtocolSettings {
+    uint16 taxBps; // of each paid job cost, taken from the provider's payment
+    uint16 treasuryShareBps; // of the tax, to the treasury; the rest to the jackpot
+    uint16 auditBps; // chance that an unchecked result is audited (mediated at the jackpot's cost)
+    uint16 rewardBps; // of the jackpot, paid out when a mediation rejects a result
+    uint96 minMediatorStake; // every listed mediator's stake at the first agree (0: no check)
+    uint96 mediatorSlash; // taken from a mediator's stake per offence on a deal (silent, or in the minority)
+}
+
+/// @dev A mediator's verdict on a checked result (the values a consortium votes on).
+enum Verdict {
+    None,
+    Accept,
+    Reject,
+    NonDeterministic
+}
+
+/// @dev One storage slot (256 bits). `resultsBlock` is the block that
+/// included `addResult`: its hash draws the audit (unknown to the provider
+/// when it sends the result).
 struct Agreement {
     AgreementState state;
     bool jobCreatorAgreed;
@@ -68,8 +104,9 @@ struct Agreement {
     uint40 createdAt; // first agree
     uint40 agreedAt; // second agree
     uint40 resultsSubmittedAt;
-    uint40 mediationRequestedAt;
-    uint64 instructionCount;
+    uint40 mediationRequestedAt; // start of the current mediation round
+    uint40 instructionCount;
+    uint32 resultsBlock;
 }
 
 struct Result {
