@@ -27,7 +27,9 @@ __all__ = [
     "Deal",
     "DealMembers",
     "DealPricing",
+    "DealProtocol",
     "DealTimeouts",
+    "Verdict",
     "DEAL_ABI_TYPE",
     "TERMINAL_STATES",
     "TIMEOUT_FOR_STATE",
@@ -44,8 +46,21 @@ DEAL_ABI_TYPE = (
     "((address,address,address,address[]),"
     "(uint32,uint32,uint32,uint32,uint96,uint96),"
     "(uint96,uint96,uint16,uint96),"
-    "bytes32)"
+    "bytes32,"
+    "(uint8,uint32))"
 )
+
+#: Largest mediator panel a deal may ask for (``LilypadMediation.MAX_CONSORTIUM``).
+MAX_CONSORTIUM = 7
+
+
+class Verdict(enum.IntEnum):
+    """Mirrors ``Verdict`` in ``LilypadTypes.sol``: what a mediator decides (and a panel votes on)."""
+
+    NONE = 0
+    ACCEPT = 1
+    REJECT = 2
+    NON_DETERMINISTIC = 3
 
 
 class AgreementState(enum.IntEnum):
@@ -165,11 +180,28 @@ class DealPricing(_Frozen):
     mediation_fee: int = Field(1, ge=0, le=UINT96_MAX)
 
 
+class DealProtocol(_Frozen):
+    """The protocol terms of a deal: the mediator panel's size ``k`` (1, or odd
+    up to :data:`MAX_CONSORTIUM`) and the protocol settings version the deal
+    is made under (must be the controller's current one at the first agree)."""
+
+    consortium_size: int = Field(1, ge=1, le=MAX_CONSORTIUM)
+    settings_version: int = Field(0, ge=0, le=UINT32_MAX)
+
+    @field_validator("consortium_size")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError("the mediator panel size must be odd (1, 3, 5 or 7)")
+        return value
+
+
 class Deal(_Frozen):
     members: DealMembers
     timeouts: DealTimeouts = DealTimeouts()
     pricing: DealPricing = DealPricing()
     nonce: HexBytes32 = Field(default_factory=lambda: secrets.token_bytes(32))
+    protocol: DealProtocol = DealProtocol()
 
     def as_tuple(self) -> tuple:
         """The value to pass wherever the contracts take a ``Deal``."""
@@ -186,6 +218,7 @@ class Deal(_Frozen):
             ),
             (p.instruction_price, p.payment_collateral, p.results_collateral_multiple, p.mediation_fee),
             self.nonce,
+            (self.protocol.consortium_size, self.protocol.settings_version),
         )
 
     @property
