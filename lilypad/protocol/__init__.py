@@ -197,7 +197,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ZERO_DIGEST", "cid_to_digest", "digest_to_cid", "validate_cid",
     ),
     "deal": (
-        "AgreementState", "DEAL_ABI_TYPE", "Deal", "DealMembers", "DealPricing", "DealProtocol", "DealTimeouts", "JobState", "Verdict",
+        "AgreementState", "DEAL_ABI_TYPE", "Deal", "DealMembers", "DealPricing", "DealProtocol", "DealTimeouts",
+        "JobState", "Verdict",
         "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "draw_mediator", "parse_state", "state_name",
     ),
     "deploy": (
@@ -237,7 +238,8 @@ __all__ = [
     "CID_HEADER", "CONTRACT_NAMES", "DEAL_ABI_TYPE", "DEFAULT_JOB_PRICING", "DEFAULT_MAX_INPUTS_BYTES",
     "DEFAULT_MAX_INPUT_FILES", "DEFAULT_PROVIDER_SPEC", "DEFAULT_RESOURCE_OFFER_TTL", "DEFAULT_RESOURCE_PRICING",
     "DEFAULT_TIMEOUTS", "DOMAIN_NAME", "DOMAIN_VERSION", "Deal", "DealMembers", "DealPricing", "DealProtocol",
-    "DealTimeouts", "DeploySettings", "Deployment", "EIP712_TYPES", "HexBytes32", "InMemoryNonceRegistry", "InputLimits", "JobModule",
+    "DealTimeouts", "DeploySettings", "Deployment", "EIP712_TYPES", "HexBytes32", "InMemoryNonceRegistry",
+    "InputLimits", "JobModule",
     "JobOffer", "JobState", "LP", "LP_DECIMALS", "MAX_CLOCK_SKEW", "MAX_DEAL_MEDIATORS", "MAX_INPUT_FILE_BYTES",
     "MAX_MODULE_ENTRIES", "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE", "MAX_TIMEOUT", "MINTER_ROLE",
     "ModuleKey", "NonceRegistry", "Offer", "OfferDomain", "OfferKey", "Permit", "PermitDomain", "PricingMode",
