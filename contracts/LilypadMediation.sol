@@ -54,9 +54,10 @@ contract LilypadMediation is ILilypadMediation, OnlyController {
     }
 
     /// @notice The members the current round draws (or drew). Reverts until the
-    /// draw block is sealed, and once its hash is forgotten (then `assign`
-    /// draws afresh). Eligible: listed, not slashed on this deal, and (when
-    /// `minStake` > 0) staked at least `minStake` and not unbonding.
+    /// draw block is sealed, once its hash is forgotten (then `assign` draws
+    /// afresh), and when fewer than `size` mediators are eligible. Eligible:
+    /// listed, not slashed on this deal, and (when `minStake` > 0) staked at
+    /// least `minStake` and not unbonding.
     function drawPanel(bytes32 dealId, address[] calldata mediators, uint256 minStake)
         public
         view
@@ -70,13 +71,7 @@ contract LilypadMediation is ILilypadMediation, OnlyController {
         if (seed == bytes32(0)) revert DrawExpired(dealId, p.drawBlock);
         address[] memory pool = _eligible(dealId, mediators, minStake);
         if (pool.length < p.size) revert NotEnoughMediators(dealId, pool.length, p.size);
-        chosen = new address[](p.size);
-        // Partial Fisher-Yates: `size` distinct members, each position from its own hash.
-        for (uint256 i = 0; i < p.size; ++i) {
-            uint256 j = i + uint256(keccak256(abi.encode(seed, dealId, p.round, i))) % (pool.length - i);
-            (pool[i], pool[j]) = (pool[j], pool[i]);
-            chosen[i] = pool[i];
-        }
+        return _draw(dealId, p, pool, seed);
     }
 
     /// @notice How many of `mediators` a new round could draw from.
@@ -100,9 +95,11 @@ contract LilypadMediation is ILilypadMediation, OnlyController {
         emit MediationRequested(dealId, 1, uint32(block.number), size, audited);
     }
 
-    /// @notice Fix this round's members. Returns them, or an empty list when the
-    /// draw block's hash was forgotten: the round is then redrawn from the
-    /// current block (the caller cannot know that block's hash either).
+    /// @notice Fix this round's members. Returns them, or an empty list (and
+    /// fixes nothing) when the draw block's hash was forgotten — the round is
+    /// then redrawn from the current block, whose hash the caller cannot know —
+    /// or when fewer than `size` mediators are eligible (the controller then
+    /// ends the round without a panel).
     function assign(bytes32 dealId, address[] calldata mediators, uint256 minStake)
         external
         onlyController
@@ -111,12 +108,16 @@ contract LilypadMediation is ILilypadMediation, OnlyController {
         Panel storage p = _panels[dealId];
         if (p.assigned) return _members[dealId];
         if (p.round == 0) revert MediationNotRequested(dealId);
-        if (block.number > p.drawBlock && blockhash(p.drawBlock) == bytes32(0)) {
+        if (block.number <= p.drawBlock) revert DrawNotReady(dealId, p.drawBlock);
+        bytes32 seed = blockhash(p.drawBlock);
+        if (seed == bytes32(0)) {
             p.drawBlock = uint32(block.number);
             emit PanelRedrawn(dealId, p.round, uint32(block.number));
             return members;
         }
-        members = drawPanel(dealId, mediators, minStake);
+        address[] memory pool = _eligible(dealId, mediators, minStake);
+        if (pool.length < p.size) return members;
+        members = _draw(dealId, p, pool, seed);
         _members[dealId] = members;
         p.assigned = true;
         emit PanelAssigned(dealId, p.round, members);
@@ -209,6 +210,20 @@ contract LilypadMediation is ILilypadMediation, OnlyController {
     }
 
     // ------------------------------------------------------------ internals
+
+    /// @dev Partial Fisher-Yates over `pool`: `size` distinct members, each position from its own hash.
+    function _draw(bytes32 dealId, Panel memory p, address[] memory pool, bytes32 seed)
+        private
+        pure
+        returns (address[] memory chosen)
+    {
+        chosen = new address[](p.size);
+        for (uint256 i = 0; i < p.size; ++i) {
+            uint256 j = i + uint256(keccak256(abi.encode(seed, dealId, p.round, i))) % (pool.length - i);
+            (pool[i], pool[j]) = (pool[j], pool[i]);
+            chosen[i] = pool[i];
+        }
+    }
 
     function _onPanel(bytes32 dealId, address mediator) private view {
         if (!_panels[dealId].assigned) revert NotOnPanel(dealId, mediator);
