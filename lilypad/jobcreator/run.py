@@ -131,6 +131,7 @@ class RunReport:
     result_cid: str | None = None
     results_dir: Path | None = None
     mediated: bool = False
+    audited: bool = False  # drawn for a random audit at acceptResult (mediation paid by the jackpot)
     success: bool = False
     outcome: str = ""
     history: list[str] = field(default_factory=list)
@@ -458,8 +459,15 @@ class _Run:
         if verdict.accept:
             self.echo(f"[{Stage.DOWNLOADING.value}] {verdict.reason}")
             self.contracts.accept_result(self.deal, self.account)
+            state = self.agreement().state
+            if state == AgreementState.RESULTS_CHECKED:
+                self.report.mediated = self.report.audited = True
+                self.stage(Stage.CHECKED, "acceptResult sent: the deal was drawn for a random audit (the jackpot pays "
+                                          "the mediation fee); waiting for the mediators' verdict", results_dir=path,
+                           audited=True)
+                return self.finish(self.wait_chain(lambda s: s.is_terminal))
             self.stage(Stage.ACCEPTED, "acceptResult sent", results_dir=path)
-            return self.finish(self.agreement().state)
+            return self.finish(state)
         self.report.mediated = True
         self.echo(f"[{Stage.DOWNLOADING.value}] {verdict.reason}")
         self.contracts.check_result_paying(self.deal, self.account, self.deal.pricing.mediation_fee)

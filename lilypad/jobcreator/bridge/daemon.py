@@ -462,6 +462,11 @@ class Bridge:
             if judged.accept:
                 self.contracts.accept_result(deal, self.account)
                 self._fault("after-accept")
+                if self.contracts.agreement(deal_id).state == AgreementState.RESULTS_CHECKED:
+                    # A random audit: the deal went to mediation (fee from the jackpot).
+                    # Deliver only once the mediators have judged the result.
+                    return self._set(job, BridgeState.CHECKING, "the deal was drawn for a random audit; "
+                                     "waiting for the mediators' verdict", result_cid=cid, audited=True)
                 return self._set(job, BridgeState.RESULTS, judged.reason, result_cid=cid)
             self.contracts.ensure_allowance(self.account, deal.pricing.mediation_fee, unlimited=True)
             self.contracts.check_result(deal, self.account)
