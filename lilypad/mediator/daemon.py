@@ -3,12 +3,14 @@
 :class:`Mediator` follows the deals that name it as a mediator (the solver's
 ``/deals?party=<address>`` every ``poll_interval`` seconds, woken early by the
 solver's ``/events``); the state of each comes from the chain. For a deal in
-``ResultsChecked`` it
+``ResultsChecked`` (checked by its job creator, or drawn for a random audit)
+it does what :func:`lilypad.mediator.panel.next_action` says:
 
-1. fixes the draw with ``assignMediator`` as soon as it can (anyone may; it
-   makes the choice permanent) and reads the chosen mediator;
-2. if chosen, fetches the job (module and inputs) from the solver, checks it
-   is the job the deal is bound to (:func:`lilypad.provider.execution.binding_problems`:
+1. fixes the round's draw with ``assignMediator`` as soon as it can (anyone
+   may; it makes the panel permanent, so the draw cannot expire while the
+   job re-runs) and reads the panel;
+2. if it is a member, fetches the job (module and inputs) from the solver,
+   checks it is the job the deal is bound to (:func:`lilypad.provider.execution.binding_problems`:
    the job creator's signed offer, whose id the deal's nonce commits to),
    and re-runs the module **several times, concurrently** (the module's
    ``verification.reruns``, at least ``min_reruns``; the signed module commit
@@ -18,16 +20,23 @@ solver's ``/events``); the state of each comes from the chain. For a deal in
    declared comparator and metering: the provider's claimed instruction count
    above what its own runs measured (plus the module's tolerance) -> reject;
    its own runs disagreeing with each other -> the job is non-deterministic,
-   the job creator's fault (``mediationNonDeterministic``: the provider is paid);
-   its runs agreeing and the provider's result equivalent -> accept; else
-   reject. Comparators other than plain ``exact`` need the provider's files:
-   they are downloaded from the solver and checked against the on-chain CID
-   (unavailable files -> reject: the job creator could not get them either).
+   the job creator's fault (the provider is paid); its runs agreeing and the
+   provider's result equivalent -> accept; else reject. Comparators other than
+   plain ``exact`` need the provider's files: they are downloaded from the
+   solver and checked against the on-chain CID (unavailable files -> reject:
+   the job creator could not get them either);
+4. on a panel of one, sends the verdict; on a larger panel, commits a hash of
+   it (with a fresh salt), reveals it once the reveal window opens, and
+   resolves the round (``timeoutMediateResult``) once every member revealed or
+   the window closed. A later round (the first had no majority) may draw it
+   again: it judges once per deal and votes once per round.
 
 Handled deals are kept in SQLite (``<data_dir>/mediator.db``): the re-runs
-(directories, CIDs, durations) once all have finished and the judgement
-before its transaction is sent, so a restart neither re-runs finished runs
-nor judges twice. Each state change is one JSON log line (logger
+(directories, CIDs, durations) once all have finished, the judgement before
+any transaction is sent, and the salt and commitment before the commit is
+sent, so a restart neither re-runs finished runs, nor judges twice, nor loses
+the salt it needs to reveal (kill it between commit and reveal: it still
+reveals). Each state change is one JSON log line (logger
 ``lilypad.mediator``, :func:`lilypad.observability.log_state_change`). With
 ``metrics_port`` it serves ``/metrics`` (re-runs by outcome and their
 durations, deal transitions - verdicts among them - balances, chain head and lag) and
@@ -38,6 +47,7 @@ and the container cleanup come from the service kit (:mod:`lilypad.service`).
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -65,8 +75,9 @@ log = logging.getLogger("lilypad.mediator")
 #: a non-deterministic job from a wrong result.
 MIN_RERUNS = 2
 
-#: Local statuses after which a deal needs nothing more from this mediator.
-DONE_STATUSES = frozenset({"accepted", "rejected", "non_deterministic", "done", "not_chosen"})
+#: Local statuses after which a deal needs nothing more from this mediator
+#: (not being on a round's panel is not one: a later round may draw it).
+DONE_STATUSES = frozenset({"accepted", "rejected", "non_deterministic", "done"})
 
 
 def rerun_count(declared: int, configured: int) -> int:
@@ -188,37 +199,89 @@ class Mediator:
                 self._retry_at[deal_id] = time.time() + 2.0
                 log_event(log, "deal_action_failed", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
 
-    def _chosen(self, deal: Deal) -> str | None:
-        chosen = self.contracts.chosen_mediator(deal)
-        if chosen is None:
-            try:  # fix the draw now (a new block seals the check block)
+    def _panel(self, deal: Deal) -> Any:
+        """The current round's panel, fixed on-chain first if nobody has yet."""
+        panel = self.contracts.panel(deal.deal_id)
+        if not panel.assigned:
+            try:  # fix the draw now (a new block seals the draw block)
                 self.contracts.assign_mediator(deal, self.account)
-            except Exception as exc:  # someone else did, or the draw is not ready yet
+            except Exception as exc:  # someone else did, or the draw block is not sealed yet
                 log.debug("assignMediator: %s", exc)
-            chosen = self.contracts.chosen_mediator(deal)
-        return chosen
+            panel = self.contracts.panel(deal.deal_id)
+        return panel
 
     def _handle(self, client: Any, view: Any) -> None:
+        from lilypad.mediator.panel import PanelAction, next_action
+
         deal_id, deal = view.deal_id, view.terms
-        state = self.contracts.state(deal)
+        agreement = self.contracts.agreement(deal)
+        state = agreement.state
         if state.is_terminal:
             self._set(deal_id, "done", final_state=state.name)
             return
         if state != AgreementState.RESULTS_CHECKED:
             return
-        chosen = self._chosen(deal)
-        if chosen is None:
-            return
-        if chosen.lower() != self.address.lower():
-            self._set(deal_id, "not_chosen", chosen=chosen)
-            return
+        panel = self._panel(deal)
         stored = self.store.get(deal_id)
         data = dict(stored[1]) if stored else {}
-        if "verdict" not in data:
-            data = self._judge(client, view, chosen, data)
-        self._send_verdict(deal_id, deal, data)
+        action = next_action(panel, self.address, judged="verdict" in data,
+                             committed_round=data.get("committed_round"), revealed_round=data.get("revealed_round"),
+                             now=self.contracts.chain_time(), round_started_at=agreement.mediation_requested_at,
+                             window=deal.timeouts.mediate_results)
+        if action is PanelAction.NOT_CHOSEN:
+            if stored is None or stored[0] != "not_chosen" or data.get("round") != panel.round:
+                self._set(deal_id, "not_chosen", **{**data, "round": panel.round, "panel": list(panel.members)})
+            return
+        if action is PanelAction.JUDGE:
+            data = self._judge(client, view, panel.members, data)
+            return  # act on the judgement next round, with a fresh view of the chain
+        if action is PanelAction.VERDICT:
+            self._send_verdict(deal_id, deal, data)
+        elif action is PanelAction.COMMIT:
+            self._commit(deal_id, deal, panel.round, data)
+        elif action is PanelAction.REVEAL:
+            self._reveal(deal_id, deal, panel.round, data)
+        elif action is PanelAction.RESOLVE:
+            receipt = self.contracts.timeout_mediate_result(deal, self.account)
+            self._set(deal_id, "resolved", **{**data, "resolved_round": panel.round,
+                                               "tx": str(getattr(receipt, "txn_hash", ""))})
 
-    def _judge(self, client: Any, view: Any, chosen: str, data: dict[str, Any]) -> dict[str, Any]:
+    def _commit(self, deal_id: str, deal: Deal, round_: int, data: dict[str, Any]) -> None:
+        """Commit this round's vote. The salt and commitment are persisted before
+        the transaction, and reused if it has to be sent again (a restart)."""
+        from lilypad.mediator.panel import chain_verdict, commitment
+
+        if data.get("commit_round") != round_:
+            salt = secrets.token_bytes(32)
+            digest = commitment(deal.deal_id, round_, self.address, chain_verdict(data["verdict"]),
+                                self._result_digest(data), salt)
+            data.update(commit_round=round_, salt=salt.hex(), commitment=digest.hex())
+            self._set(deal_id, "committing", **data)
+        vote = self.contracts.vote(deal.deal_id, self.address)
+        if not (vote.round == round_ and vote.commitment.hex() == data["commitment"]):
+            self.contracts.commit_verdict(deal, bytes.fromhex(data["commitment"]), self.account)
+        data["committed_round"] = round_
+        self._set(deal_id, "committed", **data)
+
+    def _reveal(self, deal_id: str, deal: Deal, round_: int, data: dict[str, Any]) -> None:
+        from lilypad.mediator.panel import chain_verdict
+
+        vote = self.contracts.vote(deal.deal_id, self.address)
+        if not (vote.round == round_ and int(vote.verdict) != 0):
+            self.contracts.reveal_verdict(deal, chain_verdict(data["verdict"]), self._result_digest(data),
+                                          bytes.fromhex(data["salt"]), self.account)
+        data["revealed_round"] = round_
+        self._set(deal_id, "revealed", **data)
+
+    @staticmethod
+    def _result_digest(data: dict[str, Any]) -> bytes:
+        """The digest of this mediator's own result (its first re-run's CID), committed with the verdict."""
+        from lilypad.protocol.cid import ZERO_DIGEST, cid_to_digest
+
+        runs = data.get("runs") or []
+        return cid_to_digest(runs[0]["cid"]) if runs else ZERO_DIGEST
+
+    def _judge(self, client: Any, view: Any, panel: tuple[str, ...], data: dict[str, Any]) -> dict[str, Any]:
         """Re-run (or reuse the persisted re-runs) and judge; the judgement is
         persisted before any transaction is sent."""
         from lilypad.exceptions import DealBindingError
@@ -235,9 +298,9 @@ class Mediator:
         runs = self._stored_runs(data)
         if runs is None:
             count = rerun_count(vspec.reruns, self.config.min_reruns)
-            self._set(deal_id, "rerunning", chosen=chosen, reruns=count)
+            self._set(deal_id, "rerunning", panel=list(panel), reruns=count)
             runs = self._rerun(prepared, count)
-            data = {"chosen": chosen, "runs": [{"dir": str(r.result_dir), "cid": r.cid, "duration_s": r.duration_s,
+            data = {"panel": list(panel), "runs": [{"dir": str(r.result_dir), "cid": r.cid, "duration_s": r.duration_s,
                                                 "exit_code": r.exit_code} for r in runs]}
             self._set(deal_id, "reran", **data)
         posted, claimed = self.contracts.result(deal)
