@@ -87,6 +87,9 @@ class LilypadSettings(BaseSettings):
     provider_fault: str = Field(
         "", description="Test-only: make lilypad resource-provider misbehave (wrong-result, die-mid-job).")
     bridge_fault: str = Field("", description="Test-only: make lilypad jobcreator die at a named point.")
+    mediator_fault: str = Field(
+        "", description="Test-only: make lilypad mediator misbehave (collude: vote accept without re-running; "
+                        "no-reveal: commit but never reveal; silent: never vote).")
 
     @field_validator("builtin_modules_dir", "deployments_dir", "project_root", "web3_private_key", "devnet_dir",
                      mode="before")

@@ -57,7 +57,8 @@ def mediator(settings: LilypadSettings, network: str, solver_url: str, web3_priv
         config = MediatorConfig(network=network, solver_url=solver_url, private_key=key,
                                 data_dir=data_dir or settings.data_dir / "mediator", modules=entries, min_reruns=reruns,
                                 deployments_dir=settings.deployments_dir, poll_interval=poll_interval,
-                                metrics_port=metrics_port, metrics_host=metrics_host, stake=stake_units)
+                                metrics_port=metrics_port, metrics_host=metrics_host, stake=stake_units,
+                                fault=settings.mediator_fault)
         daemon = Mediator(config)
     except (ValueError, ArithmeticError) as err:  # lp() of a non-number: decimal.InvalidOperation
         raise click.ClickException(str(err)) from None

@@ -66,7 +66,7 @@ from lilypad.service import (
     remove_leftover_containers,
 )
 
-__all__ = ["DONE_STATUSES", "MIN_RERUNS", "Mediator", "MediatorConfig", "StoredRun", "rerun_count"]
+__all__ = ["DONE_STATUSES", "FAULTS", "MIN_RERUNS", "Mediator", "MediatorConfig", "StoredRun", "rerun_count"]
 
 log = logging.getLogger("lilypad.mediator")
 
@@ -74,6 +74,12 @@ log = logging.getLogger("lilypad.mediator")
 #: The fewest re-runs a mediator makes of a checked job: one run cannot tell
 #: a non-deterministic job from a wrong result.
 MIN_RERUNS = 2
+
+#: Test-only misbehaviours (``LILYPAD_MEDIATOR_FAULT``), to prove that the
+#: protocol punishes them; never set in production. ``collude``: judge every
+#: result "accept" without re-running (a mediator bribed by the provider);
+#: ``no-reveal``: commit, never reveal; ``silent``: never vote at all.
+FAULTS = frozenset({"", "collude", "no-reveal", "silent"})
 
 #: Local statuses after which a deal needs nothing more from this mediator
 #: (not being on a round's panel is not one: a later round may draw it).
@@ -109,12 +115,15 @@ class MediatorConfig:
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
     metrics_host: str = "127.0.0.1"
     stake: int = 0  # LP base units to hold staked in the registry, topped up on start (0: leave it)
+    fault: str = ""  # LILYPAD_MEDIATOR_FAULT, test-only (see FAULTS)
 
 
 class Mediator:
     """The mediator's I/O loop. ``run()`` blocks until ``stop()``."""
 
     def __init__(self, config: MediatorConfig) -> None:
+        if config.fault not in FAULTS:
+            raise ValueError(f"LILYPAD_MEDIATOR_FAULT={config.fault!r}: not one of {sorted(f for f in FAULTS if f)}")
         self.config = config
         self.store = DealStateStore(Path(config.data_dir) / "mediator.db")
         self._retry_at: dict[str, float] = {}
@@ -233,8 +242,14 @@ class Mediator:
                 self._set(deal_id, "not_chosen", **{**data, "round": panel.round, "panel": list(panel.members)})
             return
         if action is PanelAction.JUDGE:
-            data = self._judge(client, view, panel.members, data)
+            if self.config.fault == "collude":  # bribed: vouch for the provider without re-running
+                data.update(verdict="accept", reason="fault injection: collude", panel=list(panel.members))
+                self._set(deal_id, "judged", **data)
+            else:
+                self._judge(client, view, panel.members, data)
             return  # act on the judgement next round, with a fresh view of the chain
+        if self.config.fault == "silent" or (self.config.fault == "no-reveal" and action is PanelAction.REVEAL):
+            return
         if action is PanelAction.VERDICT:
             self._send_verdict(deal_id, deal, data)
         elif action is PanelAction.COMMIT:
