@@ -39,6 +39,8 @@ class PanelView:
     audited: bool
     members: tuple[str, ...]
     draw_block: int
+    #: (member, revealed verdict as an int, 0 until revealed) for this round, when read with the votes
+    votes: tuple[tuple[str, int], ...] = ()
 
     def has_member(self, address: str) -> bool:
         return address.lower() in {m.lower() for m in self.members}

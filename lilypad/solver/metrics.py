@@ -47,15 +47,23 @@ class StatusSources:
 
     ``chain_head()`` gives ``(block number, block timestamp)``;
     ``reputation(address)`` a provider's on-chain
-    :class:`~lilypad.chain.contracts.Reputation` (cached ``reputation_ttl``
-    seconds); ``watcher`` the :class:`~lilypad.solver.watcher.ChainWatcher`.
+    :class:`~lilypad.chain.contracts.Reputation`; ``protocol()`` the
+    protocol's jackpot, treasury balance and current settings
+    (:class:`~lilypad.chain.mediation.ProtocolView`); ``stake(address)`` a
+    mediator's registry stake; ``panel(deal_id)`` a checked deal's mediation
+    panel (:class:`~lilypad.mediator.panel.PanelView`). Chain reads are cached
+    ``reputation_ttl`` seconds; ``watcher`` is the
+    :class:`~lilypad.solver.watcher.ChainWatcher`.
     """
 
     chain_head: Callable[[], tuple[int, int]] | None = None
     reputation: Callable[[str], Any] | None = None
+    protocol: Callable[[], Any] | None = None
+    stake: Callable[[str], Any] | None = None
+    panel: Callable[[str], Any] | None = None
     watcher: Any = None
     reputation_ttl: float = 15.0
-    _cache: dict[str, tuple[float, Any]] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, str], tuple[float, Any]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def head(self) -> tuple[int, int] | None:
@@ -68,29 +76,45 @@ class StatusSources:
             log.warning("reading the chain head failed: %s", exc)
             return None
 
-    def reputation_of(self, address: str) -> Any | None:
-        """The provider's reputation, or ``None`` without a chain (or on a read error)."""
-        if self.reputation is None:
-            return None
-        key, now = address.lower(), time.monotonic()
+    def _cached(self, what: str, key: str, read: Callable[[], Any]) -> Any | None:
+        """``read()`` (a chain read), cached ``reputation_ttl`` seconds; ``None`` on a read error."""
+        now = time.monotonic()
         with self._lock:
-            cached = self._cache.get(key)
+            cached = self._cache.get((what, key))
         if cached is not None and now - cached[0] < self.reputation_ttl:
             return cached[1]
         try:
-            value = self.reputation(address)
+            value = read()
         except Exception as exc:
-            log.warning("reading the reputation of %s failed: %s", address, exc)
+            log.warning("reading the %s of %s failed: %s", what, key or "protocol", exc)
             return None
         with self._lock:
-            self._cache[key] = (now, value)
+            self._cache[(what, key)] = (now, value)
         return value
+
+    def reputation_of(self, address: str) -> Any | None:
+        """The provider's reputation, or ``None`` without a chain (or on a read error)."""
+        read = self.reputation
+        return None if read is None else self._cached("reputation", address.lower(), lambda: read(address))
+
+    def protocol_view(self) -> Any | None:
+        """Jackpot, treasury and settings, or ``None`` without a chain (or on a read error)."""
+        read = self.protocol
+        return None if read is None else self._cached("protocol", "", read)
+
+    def stake_of(self, address: str) -> Any | None:
+        read = self.stake
+        return None if read is None else self._cached("stake", address.lower(), lambda: read(address))
+
+    def panel_of(self, deal_id: str) -> Any | None:
+        read = self.panel
+        return None if read is None else self._cached("panel", deal_id.lower(), lambda: read(deal_id))
 
 
 def snapshot(core: Any, sources: StatusSources | None = None, *, recent: int = 20) -> dict[str, Any]:
     """One consistent-enough read of the solver for the status page and metrics:
     open offers, offer and deal counts, queue depths, results stored, recent
-    deals and results, and the chain head."""
+    deals and results, the mediators of recent deals, and the chain head."""
     store = core.store
     offer_counts: dict[tuple[str, str], int] = {}
     for kind, table in (("resource", "resource_offers"), ("job", "job_offers")):
@@ -105,6 +129,9 @@ def snapshot(core: Any, sources: StatusSources | None = None, *, recent: int = 2
     recent_deals = [dict(r) for r in store._query(
         "SELECT deal_id, state, resource_provider, job_offer_id, updated_at, result_cid FROM deals"
         " ORDER BY updated_at DESC LIMIT ?", (recent,))]
+    mediators = [r["address"] for r in store._query(
+        "SELECT address, MAX(d.updated_at) AS seen FROM deal_parties p JOIN deals d ON d.deal_id = p.deal_id"
+        " WHERE p.role = 'mediator' GROUP BY address ORDER BY seen DESC LIMIT ?", (recent,))]
     queues = {name: sum(deal_counts.get(s, 0) for s in states) for name, states in QUEUES.items()}
     queues["unmatched_job_offers"] = offer_counts.get(("job", "open"), 0)
     try:
@@ -123,6 +150,7 @@ def snapshot(core: Any, sources: StatusSources | None = None, *, recent: int = 2
         "results_bytes": int(results["bytes"]),
         "recent_results": recent_results,
         "recent_deals": recent_deals,
+        "mediators": mediators,
         "usage": core.usage(),
         "head": head,
     }

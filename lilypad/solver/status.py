@@ -3,8 +3,11 @@
 A self-contained page (no scripts, no external CSS or fonts: nothing outside
 may be reachable) that refreshes itself every ``refresh_s`` seconds: open
 offers, deals by state and queue, providers with their offered hardware,
-slots in use and on-chain reputation, recent deals and recent results, all
-from one :func:`~lilypad.solver.metrics.snapshot`. The solver serves it at
+slots in use and on-chain reputation, the protocol's jackpot, treasury and
+settings, the mediators' stakes, recent verdicts (who judged, audited or
+checked, the panel's votes), recent deals and recent results, all from one
+:func:`~lilypad.solver.metrics.snapshot` and the cached chain reads of
+:class:`~lilypad.solver.metrics.StatusSources`. The solver serves it at
 ``/status`` (and ``/``), beside ``/health`` and ``/metrics``
 (:mod:`lilypad.solver.api.status`).
 
@@ -100,6 +103,64 @@ def _providers(snap: dict[str, Any], sources: StatusSources) -> list[str]:
     return rows
 
 
+_VERDICT_NAMES = {0: "-", 1: "accept", 2: "reject", 3: "non-deterministic"}
+_MEDIATED = ("MediationAccepted", "MediationRejected", "MediationNonDeterministic", "TimeoutMediateResults",
+             "ResultsChecked")
+
+
+def _protocol(sources: StatusSources) -> str:
+    view = sources.protocol_view()
+    if view is None:
+        return '<p class="muted">not connected to a chain</p>'
+    st = view.settings
+    rows = [("jackpot", f"{_lp(view.jackpot)} LP"), ("treasury (unclaimed)", f"{_lp(view.treasury)} LP"),
+            ("settings version", str(view.settings_version)),
+            ("tax", (f"{st.tax_bps / 100:g} % of the job cost "
+                    f"({st.treasury_share_bps / 100:g} % of it to the treasury)")),
+            ("random audits", f"{st.audit_bps / 100:g} % of unchecked results"),
+            ("catch reward", f"{st.reward_bps / 100:g} % of the jackpot"),
+            ("minimum mediator stake", f"{_lp(st.min_mediator_stake)} LP" if st.min_mediator_stake else "off"),
+            ("slash per offence", f"{_lp(st.mediator_slash)} LP")]
+    body = "".join(f'<tr class="protocol"><td>{_e(k)}</td><td>{_e(v)}</td></tr>' for k, v in rows)
+    return f'<table id="protocol"><tbody>{body}</tbody></table>'
+
+
+def _mediators(snap: dict[str, Any], sources: StatusSources) -> list[str]:
+    rows = []
+    for address in snap.get("mediators", []):
+        stake = sources.stake_of(address)
+        if stake is None:
+            text = '<span class="muted">unknown</span>'
+        elif not stake.amount:
+            text = "not registered"
+        else:
+            text = _e(f"{_lp(stake.amount)} LP" + (" (unbonding)" if stake.unbonding_since else ""))
+        rows.append(f'<tr class="mediator" data-address="{_e(address)}"><td><code>{_e(address)}</code></td>'
+                    f"<td>{text}</td></tr>")
+    return rows
+
+
+def _verdicts(snap: dict[str, Any], sources: StatusSources) -> list[str]:
+    from lilypad.protocol.deal import AgreementState, state_name
+
+    rows = []
+    for d in snap["recent_deals"]:
+        state = state_name(AgreementState(int(d["state"])))
+        if state not in _MEDIATED:
+            continue
+        panel = sources.panel_of(d["deal_id"])
+        if panel is None or not panel.round:
+            how, votes = "-", '<span class="muted">unknown</span>'
+        else:
+            how = "audit" if panel.audited else "checked"
+            votes = ", ".join(f"{m[:10]}…: {_VERDICT_NAMES.get(int(v), '?')}" for m, v in panel.votes) or "-"
+            votes = _e(f"round {panel.round}, panel of {panel.size}: {votes}")
+        rows.append(f'<tr class="verdict" id="verdict-{_e(d["deal_id"])}" data-state="{_e(state)}"><td><code>'
+                    f'{_e(d["deal_id"])}</code></td><td class="s-{_e(state)}">{_e(state)}</td><td>{_e(how)}</td>'
+                    f"<td>{votes}</td></tr>")
+    return rows
+
+
 def render_status_page(snap: dict[str, Any], sources: StatusSources, *, title: str = "lilypad solver",
                        solver: str | None = None, chain_id: Any = None, refresh_s: int = DEFAULT_REFRESH_S) -> str:
     """The status page's HTML for a :func:`~lilypad.solver.metrics.snapshot`."""
@@ -156,6 +217,12 @@ def render_status_page(snap: dict[str, Any], sources: StatusSources, *, title: s
 <h2>Providers</h2>
 {_table(["provider", "hardware offered", "slots in use", "price", "reputation (on-chain)"],
         _providers(snap, sources), "no providers yet", "providers")}
+<h2>Protocol</h2>
+{_protocol(sources)}
+<h2>Mediators</h2>
+{_table(["mediator", "stake (registry)"], _mediators(snap, sources), "no mediators yet", "mediators")}
+<h2>Recent verdicts</h2>
+{_table(["deal id", "state", "how", "panel and votes"], _verdicts(snap, sources), "no mediations yet", "verdicts")}
 <h2>Recent deals</h2>
 {_table(["deal id", "state", "provider", "result CID (on-chain)", "updated"], deal_rows, "no deals yet", "deals")}
 <h2>Recent results</h2>
