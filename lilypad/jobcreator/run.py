@@ -436,10 +436,27 @@ class _Run:
             self.report.success = False
             self.report.outcome = (f"{outcome.message}, but the result could not be downloaded and verified; "
                                    f"try `lilypad fetch {self.report.deal_id}` later")
+        if self.report.mediated:
+            self.echo(f"[{Stage.CHECKED.value}] {self.mediation_summary()}")
         final = Stage.DONE if self.report.success else Stage.FAILED
         self.stage(final, self.report.outcome, outcome=self.report.outcome, result_cid=self.report.result_cid,
                    results_dir=self.report.results_dir, chain_state=state.name)
         return self.report
+
+    def mediation_summary(self) -> str:
+        """Who judged the deal and how they voted (read from the chain)."""
+        from lilypad.mediator.panel import VERDICT_WORDS
+
+        try:
+            panel = self.contracts.panel(self.report.deal_id, votes=True)
+        except Exception as exc:  # the summary is a courtesy: never fail a finished run on it
+            return f"could not read the mediation panel: {type(exc).__name__}: {exc}"
+        how = "random audit" if panel.audited else "check"
+        if panel.size == 1:
+            who = panel.members[0] if panel.members else "nobody"
+            return f"mediation ({how}, round {panel.round}): mediator {who}"
+        votes = ", ".join(f"{m} {VERDICT_WORDS.get(v, '?')}" for m, v in panel.votes) or "no votes"
+        return f"mediation ({how}, round {panel.round}) by a panel of {panel.size}: {votes}"
 
     def judge_and_settle(self) -> RunReport:
         assert self.deal is not None

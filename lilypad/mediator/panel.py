@@ -24,7 +24,10 @@ from eth_utils import keccak, to_checksum_address
 
 from lilypad.protocol.deal import Verdict as ChainVerdict
 
-__all__ = ["PanelAction", "PanelView", "chain_verdict", "commitment", "next_action"]
+__all__ = ["VERDICT_WORDS", "PanelAction", "PanelView", "chain_verdict", "commitment", "next_action"]
+
+#: How a revealed verdict reads (0: not revealed).
+VERDICT_WORDS = {0: "did not reveal", 1: "accept", 2: "reject", 3: "non-deterministic"}
 
 
 @dataclass(frozen=True)
