@@ -194,6 +194,12 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         return _payments.claimTreasury(_treasury);
     }
 
+    /// @notice Anyone may add LP to the jackpot (approve LilypadPayments first),
+    /// e.g. to fund random audits on a new deployment.
+    function fundJackpot(uint256 amount) external nonReentrant {
+        _payments.donateToJackpot(msg.sender, amount);
+    }
+
     function isTaxExempt(address jobCreator) external view returns (bool) {
         return _taxExempt[jobCreator];
     }

@@ -94,6 +94,14 @@ contract LilypadPayments is ILilypadPayments, OnlyController {
         emit JackpotChanged(dealId, amount, 0, jackpot);
     }
 
+    /// @notice Pull `amount` from `from` (who approved this contract) into the jackpot.
+    function donateToJackpot(address from, uint256 amount) external onlyController {
+        uint256 jackpot = uint256(_pot.jackpot) + amount;
+        _pot.jackpot = jackpot.toUint128();
+        emit JackpotChanged(bytes32(0), amount, 0, jackpot);
+        _token.safeTransferFrom(from, address(this), amount);
+    }
+
     /// @notice Pay the treasury's whole balance to `to`.
     function claimTreasury(address to) external onlyController returns (uint256 amount) {
         amount = _pot.treasury;

@@ -32,6 +32,7 @@ interface ILilypadController {
     function getTreasury() external view returns (address);
     function setTreasury(address treasury) external;
     function claimTreasury() external returns (uint256);
+    function fundJackpot(uint256 amount) external;
     function isTaxExempt(address jobCreator) external view returns (bool);
     function setTaxExempt(address jobCreator, bool exempt) external;
 

@@ -59,6 +59,7 @@ interface ILilypadPayments {
     function setResourceProviderEscrow(bytes32 dealId, address resourceProvider, uint256 newAmount) external;
     function fundFromJackpot(bytes32 dealId, uint256 amount) external;
     function creditJackpot(bytes32 dealId, uint256 amount) external;
+    function donateToJackpot(address from, uint256 amount) external;
     function claimTreasury(address to) external returns (uint256);
     function settle(bytes32 dealId, Payout calldata payout) external;
 }
