@@ -80,7 +80,10 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
     address private _jobCreator;
     address private _treasury;
     ProtocolSettings[] private _settings;
-    mapping(address jobCreator => bool) private _taxExempt;
+    /// @dev The settings versions at which each job creator's tax exemption was
+    /// switched (on at odd positions, off at even ones): a deal is exempt when
+    /// an odd number of switches happened at or before its version.
+    mapping(address jobCreator => uint32[]) private _exemptionSwitches;
 
     error InvalidDeal(string reason);
     error InvalidSettings(string reason);
@@ -200,13 +203,18 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         _payments.donateToJackpot(msg.sender, amount);
     }
 
+    /// @notice Whether `jobCreator`'s deals made under the current settings version pay no tax.
     function isTaxExempt(address jobCreator) external view returns (bool) {
-        return _taxExempt[jobCreator];
+        return _isExempt(jobCreator, getSettingsVersion());
     }
 
-    /// @notice Public-good rule: deals of an exempt job creator pay no tax.
+    /// @notice Public-good rule: deals of an exempt job creator pay no tax. A
+    /// switch appends a settings version (the others unchanged) and applies to
+    /// deals made under it and later ones only: an open deal keeps its terms.
     function setTaxExempt(address jobCreator, bool exempt) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _taxExempt[jobCreator] = exempt;
+        if (_isExempt(jobCreator, getSettingsVersion()) == exempt) return;
+        _pushSettings(_settings[_settings.length - 1]);
+        _exemptionSwitches[jobCreator].push(getSettingsVersion());
         emit TaxExemptionChanged(jobCreator, exempt);
     }
 
@@ -491,6 +499,13 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         emit ProtocolSettingsChanged(uint32(_settings.length - 1), s);
     }
 
+    function _isExempt(address jobCreator, uint32 version) private view returns (bool exempt) {
+        uint32[] storage switches = _exemptionSwitches[jobCreator];
+        for (uint256 i = 0; i < switches.length && switches[i] <= version; ++i) {
+            exempt = !exempt;
+        }
+    }
+
     /// @dev Send the deal to mediation (state, reputation, panel request).
     function _toMediation(bytes32 dealId, Deal calldata deal, Agreement memory a, bool audited) private {
         a.state = AgreementState.ResultsChecked;
@@ -595,7 +610,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         bool toProvider = judgeToProvider;
         p.toJobCreator = deal.pricing.paymentCollateral - jobCost + (toProvider ? 0 : judge);
         uint256 tax;
-        if (!_taxExempt[deal.members.jobCreator]) {
+        if (!_isExempt(deal.members.jobCreator, deal.protocol.settingsVersion)) {
             ProtocolSettings memory s = _settings[deal.protocol.settingsVersion];
             tax = jobCost * s.taxBps / BPS;
             p.toTreasury = tax * s.treasuryShareBps / BPS;
