@@ -174,7 +174,9 @@ def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | Non
 
             from lilypad.solver.stakes import MediatorStakes
 
-            core.mediator_eligible = MediatorStakes.from_contracts(contracts).eligible
+            stakes = MediatorStakes.from_contracts(contracts)
+            core.mediator_eligible = stakes.eligible
+            core.settings_version = stakes.settings_version
             watcher = ChainWatcher(contracts, core, root / "chain-events.sqlite", confirmations=confirmations,
                                    interval=watch_interval)
             threads.append(watcher)

@@ -115,6 +115,7 @@ class JobRequest:
     mediate: bool = False
     mediation_chance: int = 0
     inputs_path: Path | None = None
+    consortium_size: int = 1  # mediators judging a checked result (odd, 1..7)
     timeout: float = 7200.0
     download_timeout: float = 120.0
     poll_interval: float = 0.5
@@ -342,7 +343,8 @@ class _Run:
         try:
             return job_offer(job_creator=self.account.address, solver=sol, module_ref=req.module, resolved=resolved,
                              spec=spec, inputs=req.inputs, pricing=req.pricing, mediators=req.mediators,
-                             pricing_mode=req.pricing_mode, target=req.target, inputs_cid=self.inputs_cid)
+                             pricing_mode=req.pricing_mode, target=req.target, inputs_cid=self.inputs_cid,
+                             consortium_size=req.consortium_size)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "offer"

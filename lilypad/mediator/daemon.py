@@ -5,9 +5,15 @@
 solver's ``/events``); the state of each comes from the chain. For a deal in
 ``ResultsChecked`` it
 
-1. fixes the draw with ``assignMediator`` as soon as it can (anyone may; it
-   makes the choice permanent) and reads the chosen mediator;
-2. if chosen, fetches the job (module and inputs) from the solver, checks it
+1. reads the current round's panel on-chain (the deal's
+   ``protocol.consortium_size`` members, drawn by ``LilypadMediation``; see
+   :mod:`lilypad.chain.mediation`) as soon as the draw block is sealed, and if
+   it is a member fixes the draw with ``assignMediator`` at once, before any
+   re-run, so the draw cannot expire (256 blocks) while it works; a draw
+   nobody fixed in time is redrawn by its ``assignMediator``. A mediator not
+   drawn looks again when a new round (or a redraw) starts: a silent panel is
+   replaced;
+2. if a member, fetches the job (module and inputs) from the solver, checks it
    is the job the deal is bound to (:func:`lilypad.provider.execution.binding_problems`:
    the job creator's signed offer, whose id the deal's nonce commits to),
    and re-runs the module **several times, concurrently** (the module's
@@ -22,7 +28,15 @@ solver's ``/events``); the state of each comes from the chain. For a deal in
    its runs agreeing and the provider's result equivalent -> accept; else
    reject. Comparators other than plain ``exact`` need the provider's files:
    they are downloaded from the solver and checked against the on-chain CID
-   (unavailable files -> reject: the job creator could not get them either).
+   (unavailable files -> reject: the job creator could not get them either);
+4. gives the verdict: a panel of one sends it directly
+   (``mediationAcceptResult`` & co.). A larger panel votes by commit-reveal,
+   which this daemon does not do yet (:meth:`Mediator._vote_in_panel`, the
+   seam where it plugs in): it keeps its judgement and marks the deal
+   ``panel_vote_pending``.
+
+Checks and random audits are handled alike: both put the deal in
+``ResultsChecked`` with a panel to draw.
 
 Handled deals are kept in SQLite (``<data_dir>/mediator.db``): the re-runs
 (directories, CIDs, durations) once all have finished and the judgement
@@ -56,7 +70,8 @@ from lilypad.service import (
     remove_leftover_containers,
 )
 
-__all__ = ["DONE_STATUSES", "MIN_RERUNS", "Mediator", "MediatorConfig", "StoredRun", "rerun_count"]
+__all__ = ["DONE_STATUSES", "MIN_RERUNS", "NOT_CHOSEN_RECHECK_S", "Mediator", "MediatorConfig", "StoredRun",
+           "rerun_count"]
 
 log = logging.getLogger("lilypad.mediator")
 
@@ -66,7 +81,11 @@ log = logging.getLogger("lilypad.mediator")
 MIN_RERUNS = 2
 
 #: Local statuses after which a deal needs nothing more from this mediator.
-DONE_STATUSES = frozenset({"accepted", "rejected", "non_deterministic", "done", "not_chosen"})
+#: (``not_chosen`` is not one: a later round or a redraw may draw it.)
+DONE_STATUSES = frozenset({"accepted", "rejected", "non_deterministic", "done"})
+
+#: Seconds before a deal whose current draw left this mediator out is read again.
+NOT_CHOSEN_RECHECK_S = 5.0
 
 
 def rerun_count(declared: int, configured: int) -> int:
@@ -188,15 +207,23 @@ class Mediator:
                 self._retry_at[deal_id] = time.time() + 2.0
                 log_event(log, "deal_action_failed", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
 
-    def _chosen(self, deal: Deal) -> str | None:
-        chosen = self.contracts.chosen_mediator(deal)
-        if chosen is None:
-            try:  # fix the draw now (a new block seals the check block)
-                self.contracts.assign_mediator(deal, self.account)
-            except Exception as exc:  # someone else did, or the draw is not ready yet
-                log.debug("assignMediator: %s", exc)
-            chosen = self.contracts.chosen_mediator(deal)
-        return chosen
+    def _panel(self, deal: Deal) -> tuple[Any, tuple[str, ...] | None]:
+        """``(panel, members)`` of the current round; ``members`` is ``None`` while
+        there is no draw to read (not sealed yet, or too few eligible mediators).
+        A draw that names this mediator is fixed on-chain at once; a draw whose
+        block's hash is about to be forgotten is redrawn."""
+        panel = self.contracts.panel(deal)
+        if not panel.requested or panel.assigned:
+            return panel, (panel.members if panel.assigned else None)
+        members = self.contracts.draw_panel(deal)
+        if members is None:
+            if panel.draw_forgotten(self.contracts.head_block()):
+                self.contracts.assign_mediator(deal, self.account)  # a fresh draw from a later block
+            return panel, None
+        if self.address.lower() in {m.lower() for m in members}:
+            # Fix it before the re-runs: an unfixed draw expires after 256 blocks.
+            members = self.contracts.assign_mediator(deal, self.account) or None
+        return panel, members
 
     def _handle(self, client: Any, view: Any) -> None:
         deal_id, deal = view.deal_id, view.terms
@@ -206,19 +233,23 @@ class Mediator:
             return
         if state != AgreementState.RESULTS_CHECKED:
             return
-        chosen = self._chosen(deal)
-        if chosen is None:
+        panel, members = self._panel(deal)
+        if members is None:
             return
-        if chosen.lower() != self.address.lower():
-            self._set(deal_id, "not_chosen", chosen=chosen)
+        if self.address.lower() not in {m.lower() for m in members}:
+            self._set(deal_id, "not_chosen", round=panel.round, draw_block=panel.draw_block, members=list(members))
+            self._retry_at[deal_id] = time.time() + NOT_CHOSEN_RECHECK_S
             return
         stored = self.store.get(deal_id)
         data = dict(stored[1]) if stored else {}
         if "verdict" not in data:
-            data = self._judge(client, view, chosen, data)
-        self._send_verdict(deal_id, deal, data)
+            data = self._judge(client, view, list(members), data)
+        if deal.protocol.consortium_size == 1:
+            self._send_verdict(deal_id, deal, data)
+        else:
+            self._vote_in_panel(deal_id, deal, panel, data)
 
-    def _judge(self, client: Any, view: Any, chosen: str, data: dict[str, Any]) -> dict[str, Any]:
+    def _judge(self, client: Any, view: Any, panel: list[str], data: dict[str, Any]) -> dict[str, Any]:
         """Re-run (or reuse the persisted re-runs) and judge; the judgement is
         persisted before any transaction is sent."""
         from lilypad.exceptions import DealBindingError
@@ -235,9 +266,9 @@ class Mediator:
         runs = self._stored_runs(data)
         if runs is None:
             count = rerun_count(vspec.reruns, self.config.min_reruns)
-            self._set(deal_id, "rerunning", chosen=chosen, reruns=count)
+            self._set(deal_id, "rerunning", panel=panel, reruns=count)
             runs = self._rerun(prepared, count)
-            data = {"chosen": chosen, "runs": [{"dir": str(r.result_dir), "cid": r.cid, "duration_s": r.duration_s,
+            data = {"panel": panel, "runs": [{"dir": str(r.result_dir), "cid": r.cid, "duration_s": r.duration_s,
                                                 "exit_code": r.exit_code} for r in runs]}
             self._set(deal_id, "reran", **data)
         posted, claimed = self.contracts.result(deal)
@@ -259,6 +290,17 @@ class Mediator:
         }[verdict]
         receipt = getattr(self.contracts, call)(deal, self.account)
         self._set(deal_id, status, **{**data, "tx": str(getattr(receipt, "txn_hash", ""))})
+
+    def _vote_in_panel(self, deal_id: str, deal: Deal, panel: Any, data: dict[str, Any]) -> None:
+        """A panel of three or more votes by commit-reveal (``commitVerdict``
+        within the round's first window, ``revealVerdict`` in the second; see
+        :mod:`lilypad.chain.mediation`). This daemon does not vote in panels
+        yet: it keeps its judgement (``data``) and says so, once per round."""
+        stored = self.store.get(deal_id)
+        if stored is not None and stored[0] == "panel_vote_pending" and stored[1].get("round") == panel.round:
+            return
+        self._set(deal_id, "panel_vote_pending", **{**data, "round": panel.round, "size": panel.size})
+        log_event(log, "panel_vote_unsupported", deal_id=deal_id, size=panel.size, round=panel.round)
 
     def _prepare(self, client: Any, job: Any) -> Any:
         from lilypad.protocol.allowlist import Allowlist
