@@ -4,6 +4,16 @@
     ape run deploy --network arbitrum:sepolia:node --account my-alias
     WEB3_PRIVATE_KEY=0x... ape run deploy --network arbitrum:sepolia:node
 
+Protocol settings: the local network keeps settings version 0 (every
+mechanism off: no tax, no audits, no mediator stake, no slashing); any other
+network gets the public-network defaults of docs/protocol.md
+(``lilypad.protocol.settings.NETWORK_SETTINGS``: 1 % tax, a fifth of it to the
+treasury, 5 % audits, a 10 % catch reward, 100 LP minimum stake, 10 LP slash).
+Each option below overrides one value; a deploy whose values are all 0 keeps
+version 0. ``--treasury`` sets where the treasury's share is claimed to.
+
+    ape run deploy --network ethereum:local:foundry --tax-bps 100 --audit-bps 500
+
 Running it again on a network whose deployments file points at a fully wired
 system does nothing (use --force to deploy a fresh system). The file is
 written only after the new system has been verified, so an interrupted run
@@ -19,15 +29,30 @@ from ape.cli import ConnectedProviderCommand, account_option
 @click.option("--force", is_flag=True, help="Deploy a fresh system even if a wired one is on record.")
 @click.option("--bridge", "bridges", multiple=True, help="Address (or TEST::n) to grant BRIDGE_ROLE.")
 @click.option("--required-deposit", type=int, default=None, help="Deposit for on-chain jobs, token base units.")
+@click.option("--tax-bps", type=int, default=None,
+              help="Tax on each paid job cost, basis points (<= 1000). Local default 0, else 100.")
+@click.option("--treasury-share-bps", type=int, default=None,
+              help="Share of the tax to the treasury, basis points (<= 10000). Local default 0, else 2000.")
+@click.option("--audit-bps", type=int, default=None,
+              help="Chance an unchecked result is audited, basis points (<= 5000). Local default 0, else 500.")
+@click.option("--reward-bps", type=int, default=None,
+              help="Catch reward, basis points of the jackpot (<= 5000). Local default 0, else 1000.")
 @click.option("--min-mediator-stake", type=int, default=None,
-              help="LP (token base units) every mediator a deal names must stake; default 0: no stake required.")
-def cli(ecosystem, network, provider, account, force, bridges, required_deposit, min_mediator_stake):
+              help="LP (token base units) every mediator a deal names must stake. Local default 0 (no stake "
+                   "required), else 100 LP.")
+@click.option("--mediator-slash", type=int, default=None,
+              help="LP (token base units) slashed per offence. Local default 0, else 10 LP.")
+@click.option("--treasury", default=None, help="Address (or TEST::n) the treasury's share is claimed to.")
+def cli(ecosystem, network, provider, account, force, bridges, required_deposit, tax_bps, treasury_share_bps,
+        audit_bps, reward_bps, min_mediator_stake, mediator_slash, treasury):
     from ape import accounts, project
+    from pydantic import ValidationError
 
     from lilypad.exceptions import LilypadError
     from lilypad.protocol.accounts import resolve_account
     from lilypad.protocol.deploy import DeploySettings, deploy_system, verify_wiring
     from lilypad.protocol.deployments import deployment_path, load_deployment, save_deployment
+    from lilypad.protocol.settings import NETWORK_SETTINGS, ProtocolSettings
 
     is_local = network.name == "local"
     try:
@@ -52,8 +77,17 @@ def cli(ecosystem, network, provider, account, force, bridges, required_deposit,
     settings = DeploySettings()
     if required_deposit is not None:
         settings.required_deposit = required_deposit
-    if min_mediator_stake is not None:
-        settings.min_mediator_stake = min_mediator_stake
+    chosen = {"tax_bps": tax_bps, "treasury_share_bps": treasury_share_bps, "audit_bps": audit_bps,
+              "reward_bps": reward_bps, "min_mediator_stake": min_mediator_stake, "mediator_slash": mediator_slash}
+    base = ProtocolSettings() if is_local else NETWORK_SETTINGS
+    try:
+        overrides = {k: v for k, v in chosen.items() if v is not None}
+        protocol_settings = ProtocolSettings(**{**base.model_dump(), **overrides})
+    except ValidationError as err:
+        raise click.ClickException(f"invalid protocol settings: {err}") from None
+    settings.protocol_settings = None if protocol_settings.all_off else protocol_settings
+    if treasury is not None:
+        settings.treasury = str(getattr(_account(treasury, accounts), "address", treasury))
     try:
         deployment, _ = deploy_system(project, deployer, settings=settings, bridges=bridge_accounts, fund=fund)
     except LilypadError as err:
@@ -61,6 +95,10 @@ def cli(ecosystem, network, provider, account, force, bridges, required_deposit,
     written = save_deployment(deployment)
     click.echo(f"Deployed and verified on {ecosystem.name}:{network.name}; wrote {written}")
     _print(deployment)
+    if settings.protocol_settings is None:
+        click.echo("  protocol settings version 0: every mechanism off")
+    else:
+        click.echo(f"  protocol settings version 1: {settings.protocol_settings.model_dump()}")
 
 
 def _account(value, accounts):

@@ -1,6 +1,8 @@
 """Talking to the deployed contracts: typed wrappers, connections, events, retries.
 
 * :mod:`lilypad.chain.contracts`: :class:`LilypadContracts`, one method per protocol action;
+* :mod:`lilypad.chain.mediation`: its mediation, mediator-registry, settings and pot part
+  (:class:`Panel`, :class:`Vote`, :class:`MediatorStake`, :class:`Pot`);
 * :mod:`lilypad.chain.connect`: :func:`connected`, network choice -> wrappers;
 * :mod:`lilypad.chain.events`: :class:`EventPoller` over a persisted :class:`LogCursor`;
 * :mod:`lilypad.chain.tx`: :func:`send_with_retries` on transient RPC failures only.
@@ -22,7 +24,11 @@ __all__ = [
     "Job",
     "LilypadContracts",
     "LogCursor",
+    "MediatorStake",
+    "Panel",
+    "Pot",
     "Reputation",
+    "Vote",
     "connected",
     "is_transient",
     "send_with_retries",
@@ -34,6 +40,10 @@ _WHERE = {
     "Job": "contracts",
     "LilypadContracts": "contracts",
     "Reputation": "contracts",
+    "MediatorStake": "mediation",
+    "Panel": "mediation",
+    "Pot": "mediation",
+    "Vote": "mediation",
     "EventPoller": "events",
     "LogCursor": "events",
     "connected": "connect",

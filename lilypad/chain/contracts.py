@@ -5,7 +5,10 @@ and gives the services (solver, resource provider, job creator, mediator,
 bridge) one method per protocol action, each taking a
 :class:`~lilypad.protocol.deal.Deal` and the ape account that signs, and
 typed reads (:class:`Agreement`, :class:`Escrow`, :class:`Reputation`,
-:class:`Job`) instead of raw ABI structs. The raw ape contract instances stay
+:class:`Job`) instead of raw ABI structs. Mediation (the panel, verdicts), the
+mediator registry, the protocol settings and the pot come from
+:class:`~lilypad.chain.mediation.MediationActions`, which it inherits (their
+types are re-exported here). The raw ape contract instances stay
 available as attributes (``token``, ``storage``, ``payments``, ``mediation``,
 ``mediator_registry``, ``controller``, ``job_creator``).
 
@@ -24,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lilypad.chain.tx import send_with_retries
+from lilypad.chain.mediation import MediationActions, MediatorStake, Panel, Pot, Vote
+from lilypad.chain.tx import is_custom_error, send_with_retries
 from lilypad.exceptions import ChainError
 from lilypad.protocol.cid import ZERO_DIGEST, cid_to_digest, digest_to_cid
 from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, JobState
@@ -38,7 +42,10 @@ __all__ = [
     "Job",
     "LilypadContracts",
     "MediatorStake",
+    "Panel",
+    "Pot",
     "Reputation",
+    "Vote",
     "ZERO_ADDRESS",
     "load_contract_containers",
     "project_root",
@@ -107,7 +114,9 @@ def load_contract_containers(project: Any | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Agreement:
-    """``LilypadStorage.getAgreement``; times are block timestamps (0: not yet)."""
+    """``LilypadStorage.getAgreement``; times are block timestamps (0: not yet).
+    ``mediation_requested_at`` is the start of the current mediation round;
+    ``results_block`` the block that included ``addResult`` (its hash draws the audit)."""
 
     state: AgreementState
     job_creator_agreed: bool
@@ -117,45 +126,23 @@ class Agreement:
     results_submitted_at: int
     mediation_requested_at: int
     instruction_count: int
+    results_block: int = 0
 
     def timeout_at(self, deal: Deal) -> int | None:
-        """When the current state's timeout may be triggered (None: terminal or unknown)."""
+        """When the current state's timeout may be triggered (None: terminal or unknown).
+        In ``ResultsChecked`` that is the end of the current mediation round
+        (:attr:`~lilypad.protocol.deal.Deal.mediation_round_window`)."""
         t = deal.timeouts
         starts = {
             AgreementState.DEAL_NEGOTIATING: (self.created_at, t.agree),
             AgreementState.DEAL_AGREED: (self.agreed_at, t.submit_results),
             AgreementState.RESULTS_SUBMITTED: (self.results_submitted_at, t.judge_results),
-            AgreementState.RESULTS_CHECKED: (self.mediation_requested_at, t.mediate_results),
+            AgreementState.RESULTS_CHECKED: (self.mediation_requested_at, deal.mediation_round_window),
         }
         if self.state not in starts:
             return None
         start, window = starts[self.state]
         return start + window
-
-
-@dataclass(frozen=True)
-class MediatorStake:
-    """``LilypadMediatorRegistry.getStake``: a mediator's stake (LP base units).
-
-    ``amount`` 0: not registered. ``unbonding_since`` 0: bonded; otherwise when
-    ``requestUnbond`` was sent, and the stake may be withdrawn from ``withdrawable_at``.
-    """
-
-    amount: int
-    unbonding_since: int
-    withdrawable_at: int | None
-
-    @property
-    def registered(self) -> bool:
-        return self.amount > 0
-
-    @property
-    def unbonding(self) -> bool:
-        return self.unbonding_since > 0
-
-    def qualifies(self, min_stake: int) -> bool:
-        """Whether a new deal may name this mediator under the protocol minimum ``min_stake``."""
-        return min_stake == 0 or (self.registered and not self.unbonding and self.amount >= min_stake)
 
 
 @dataclass(frozen=True)
@@ -218,21 +205,6 @@ def _deal_id(ref: DealRef) -> bytes:
     return raw
 
 
-def _is_custom_error(err: Exception, instance: Any, name: str) -> bool:
-    """Whether a revert is ``instance``'s custom error ``name``. ape decodes custom
-    errors of transactions into classes named after them, but a reverting view
-    call may come back undecoded as ``custom error 0x<selector>: <data>``."""
-    if type(err).__name__ == name:
-        return True
-    from eth_utils import keccak
-
-    for abi in instance.contract_type.errors:
-        if abi.name == name:
-            selector = "0x" + keccak(text=abi.selector)[:4].hex()
-            return selector in str(err).lower()
-    return False
-
-
 # --------------------------------------------------------------------------
 # The wrappers
 # --------------------------------------------------------------------------
@@ -264,7 +236,7 @@ def _sends_block_gas_limit() -> bool:
 UNLIMITED_ALLOWANCE = 2**256 - 1
 
 
-class LilypadContracts:
+class LilypadContracts(MediationActions):
     """The deployed system, with one method per protocol action.
 
     Every sending method takes the signing ape ``account`` and passes extra
@@ -348,6 +320,18 @@ class LilypadContracts:
     def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return send_with_retries(fn, *args, retries=self.retries, backoff=self.backoff, **kwargs)
 
+    def head_block(self) -> int:
+        """The chain head's block number (read; ``chain.blocks.height`` answers 0 offline)."""
+        from ape import chain
+
+        return int(self._read(lambda: chain.blocks.head.number))
+
+    def chain_time(self) -> int:
+        """The chain head's timestamp: the clock every deal window is measured by."""
+        from ape import chain
+
+        return int(self._read(lambda: chain.blocks.head.timestamp))
+
     # -------------------------------------------------------------- deal actions
 
     def agree(self, deal: Deal, account: Any, **tx: Any) -> Any:
@@ -379,7 +363,7 @@ class LilypadContracts:
             return self._send(with_permit, deal.as_tuple(), permit.value, permit.deadline, permit.v, permit.r,
                               permit.s, account=account, **tx)
         except ContractLogicError as err:
-            if not _is_custom_error(err, self.token, "ERC20InsufficientAllowance"):
+            if not is_custom_error(err, self.token, "ERC20InsufficientAllowance"):
                 raise
         self.ensure_allowance(account, amount, **tx)
         return self._send(plain, deal.as_tuple(), account=account, **tx)
@@ -418,21 +402,6 @@ class LilypadContracts:
         """Send the result to mediation as the job creator (escrows ``mediation_fee``)."""
         return self._send(self.controller.checkResult, deal.as_tuple(), account=account, **tx)
 
-    def assign_mediator(self, deal: Deal, account: Any, **tx: Any) -> Any:
-        """Fix the drawn mediator on-chain (anyone, once the check block is sealed)."""
-        return self._send(self.controller.assignMediator, deal.as_tuple(), account=account, **tx)
-
-    def mediation_accept(self, deal: Deal, account: Any, **tx: Any) -> Any:
-        return self._send(self.controller.mediationAcceptResult, deal.as_tuple(), account=account, **tx)
-
-    def mediation_reject(self, deal: Deal, account: Any, **tx: Any) -> Any:
-        return self._send(self.controller.mediationRejectResult, deal.as_tuple(), account=account, **tx)
-
-    def mediation_non_deterministic(self, deal: Deal, account: Any, **tx: Any) -> Any:
-        """The drawn mediator's verdict that its own runs of the job disagreed: the
-        provider is paid as if accepted plus the job creator's judging collateral."""
-        return self._send(self.controller.mediationNonDeterministic, deal.as_tuple(), account=account, **tx)
-
     def timeout_agree(self, deal: Deal, account: Any, **tx: Any) -> Any:
         return self._send(self.controller.timeoutAgree, deal.as_tuple(), account=account, **tx)
 
@@ -466,6 +435,7 @@ class LilypadContracts:
             results_submitted_at=int(a.resultsSubmittedAt),
             mediation_requested_at=int(a.mediationRequestedAt),
             instruction_count=int(a.instructionCount),
+            results_block=int(a.resultsBlock),
         )
 
     def state(self, deal_id: DealRef) -> AgreementState:
@@ -496,58 +466,6 @@ class LilypadContracts:
             submit_timeouts=int(r.submitTimeouts),
             other_timeouts=int(r.otherTimeouts),
         )
-
-    def chosen_mediator(self, deal: Deal) -> str | None:
-        """The mediator drawn for a checked deal; ``None`` if it was not checked,
-        or until the block that included ``checkResult`` is sealed."""
-        from ape import chain
-        from ape.exceptions import ContractLogicError
-
-        deal_id = deal.deal_id
-        request = self._read(self.mediation.getRequest, deal_id)
-        if int(request.checkBlock) == 0:
-            return None
-        if _address(request.mediator) != ZERO_ADDRESS:
-            return _address(request.mediator)
-        if self._read(lambda: chain.blocks.head.number) <= int(request.checkBlock):  # .height is 0 offline
-            return None  # a call at the head would revert with DrawNotReady
-        try:
-            chosen = self._read(self.mediation.drawMediator, deal_id, list(deal.members.mediators))
-        except ContractLogicError as err:
-            if _is_custom_error(err, self.mediation, "DrawNotReady"):
-                return None  # a node behind the one that answered the head
-            raise
-        return _address(chosen)
-
-    # -------------------------------------------------------------- mediator registry
-
-    def register_mediator(self, amount: int, account: Any, **tx: Any) -> Any:
-        """Register ``account`` as a mediator staking ``amount`` LP base units
-        (approve the registry first: :meth:`ensure_allowance` with ``spender=self.mediator_registry``)."""
-        return self._send(self.mediator_registry.register, amount, account=account, **tx)
-
-    def add_stake(self, amount: int, account: Any, **tx: Any) -> Any:
-        """Add ``amount`` to a registered, bonded mediator's stake (approve the registry first)."""
-        return self._send(self.mediator_registry.addStake, amount, account=account, **tx)
-
-    def request_unbond(self, account: Any, **tx: Any) -> Any:
-        """Start the unbonding delay; new deals may no longer name ``account``."""
-        return self._send(self.mediator_registry.requestUnbond, account=account, **tx)
-
-    def withdraw_stake(self, account: Any, **tx: Any) -> Any:
-        """Take the whole stake back once the unbonding delay has passed."""
-        return self._send(self.mediator_registry.withdraw, account=account, **tx)
-
-    def mediator_stake(self, mediator: Any) -> MediatorStake:
-        s = self._read(self.mediator_registry.getStake, _address(mediator))
-        since = int(s.unbondingSince)
-        delay = int(self._read(self.mediator_registry.UNBONDING_DELAY)) if since else 0
-        return MediatorStake(amount=int(s.amount), unbonding_since=since,
-                             withdrawable_at=since + delay if since else None)
-
-    def min_mediator_stake(self) -> int:
-        """The protocol's minimum mediator stake (LP base units; 0: any address may mediate)."""
-        return int(self._read(self.controller.getMinMediatorStake))
 
     # -------------------------------------------------------------- tokens
 

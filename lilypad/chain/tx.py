@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from lilypad.exceptions import TransactionRetriesExhaustedError
 
-__all__ = ["is_transient", "send_with_retries", "NONCE_RACE_MESSAGES"]
+__all__ = ["is_custom_error", "is_transient", "send_with_retries", "NONCE_RACE_MESSAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,22 @@ def is_transient(exc: BaseException) -> bool:
             message = str(e).lower()
             if any(m in message for m in NONCE_RACE_MESSAGES) or _APE_NONCE_RE.search(message):
                 return True
+    return False
+
+
+def is_custom_error(err: BaseException, instance: Any, name: str) -> bool:
+    """Whether a revert is the custom error ``name`` of the ape contract
+    ``instance``. ape decodes custom errors of transactions into classes named
+    after them, but a reverting view call may come back undecoded as
+    ``custom error 0x<selector>: <data>``: then the selector decides."""
+    if type(err).__name__ == name:
+        return True
+    from eth_utils import keccak
+
+    for abi in instance.contract_type.errors:
+        if abi.name == name:
+            selector = "0x" + keccak(text=abi.selector)[:4].hex()
+            return selector in str(err).lower()
     return False
 
 

@@ -137,6 +137,10 @@ def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
                                "no links); uploaded to the solver for the job offer, which signs their CID.")
 @env_option("--mediate/--no-mediate", envvar="LILYPAD_MEDIATE", default=False, show_default=True,
             help="Always send the result to mediation.")
+@env_option("--consortium-size", envvar="LILYPAD_CONSORTIUM_SIZE", type=click.Choice(["1", "3", "5", "7"]),
+            default="1", show_default=True,
+            help="How many of the trusted mediators judge a checked result (a panel of 3 or more votes by "
+                 "commit-reveal; list at least that many --mediators).")
 @mediation_chance_option("Percent chance of sending a verified result to mediation anyway.")
 @price_option("Most you pay per instruction, in LP.")
 @payment_collateral_option("Payment collateral you escrow, in LP (caps the job's cost).")
@@ -147,8 +151,8 @@ def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
             show_default=True, help="Seconds to wait for the whole run.")
 def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, solver_address: str | None,
         target: str | None, web3_private_key: str | None, account: str | None, mediators: tuple[str, ...],
-        inputs_path: Path | None, mediate: bool, mediation_chance: int, price: str, payment_collateral: str,
-        pricing_mode: str, data_dir: Path | None, timeout: float) -> None:
+        inputs_path: Path | None, mediate: bool, consortium_size: str, mediation_chance: int, price: str,
+        payment_collateral: str, pricing_mode: str, data_dir: Path | None, timeout: float) -> None:
     """Run MODULE on the market and download its verified result."""
     from lilypad.exceptions import InputError
     from lilypad.jobcreator.run import JobRequest, result_hints, run_job
@@ -169,6 +173,7 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
             data_dir=_data_root(data_dir), network=network, solver_address=solver_address, target=target,
             pricing=pricing, pricing_mode=PricingMode(pricing_mode), mediate=mediate,
             mediation_chance=mediation_chance, inputs_path=inputs_path, timeout=timeout,
+            consortium_size=int(consortium_size),
         )
         key = signer(web3_private_key, account)
         _quiet_ape()

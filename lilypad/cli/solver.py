@@ -174,7 +174,9 @@ def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | Non
 
             from lilypad.solver.stakes import MediatorStakes
 
-            core.mediator_eligible = MediatorStakes.from_contracts(contracts).eligible
+            stakes = MediatorStakes.from_contracts(contracts)
+            core.mediator_eligible = stakes.eligible
+            core.settings_version = stakes.settings_version
             watcher = ChainWatcher(contracts, core, root / "chain-events.sqlite", confirmations=confirmations,
                                    interval=watch_interval)
             threads.append(watcher)
@@ -186,7 +188,7 @@ def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | Non
                          domain=domain.as_eip712(), head_block=head_block, match_interval=match_interval,
                          solver_address=solver_address, inputs_store=inputs, input_limits=input_limits)
         if contracts is not None:  # the status page, /health and /metrics read the chain too
-            _watch_chain(app.state.status_sources, contracts, watcher)
+            _watch_chain(app.state.status_sources, contracts, watcher, store)
         chain_note = (f"watching {network}" + (", timing out overdue deals" if account is not None else "")
                       if contracts is not None else "not watching a chain")
         click.echo(f"solver: chain {chain_id}, controller {controller}, solver {solver_address or 'any'}, "
@@ -203,9 +205,10 @@ def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | Non
         store.close()
 
 
-def _watch_chain(sources: Any, contracts: Any, watcher: Any) -> None:
+def _watch_chain(sources: Any, contracts: Any, watcher: Any, store: Any) -> None:
     """Give the status page, ``/health`` and ``/metrics`` the chain head, providers'
-    on-chain reputation and the chain watcher (all reads hold the chain lock)."""
+    on-chain reputation, the protocol's pot and settings, mediators' stakes,
+    deals' mediation panels and the chain watcher (all reads hold the chain lock)."""
     from lilypad.solver.watcher import chain_call
 
     def head() -> tuple[int, int]:
@@ -214,6 +217,26 @@ def _watch_chain(sources: Any, contracts: Any, watcher: Any) -> None:
         block = chain_call(lambda: chain.blocks.head)
         return int(block.number), int(block.timestamp)
 
+    def protocol() -> Any:
+        from lilypad.chain.mediation import ProtocolView
+
+        version, settings = chain_call(contracts.current_protocol_settings)
+        pot = chain_call(contracts.get_pot)
+        return ProtocolView(pot.jackpot, pot.treasury, version, settings)
+
+    def panel(deal_id: str) -> Any:
+        from lilypad.mediator.panel import PanelView
+
+        record = store.deal(deal_id)
+        if record is None:
+            return None
+        p = chain_call(contracts.panel, record.deal)
+        votes = chain_call(contracts.votes, record.deal) if p.size > 1 else ()
+        return PanelView(p.round, p.size, p.commits, p.reveals, p.assigned, p.audited, p.members, p.draw_block, votes)
+
     sources.chain_head = head
     sources.reputation = lambda address: chain_call(contracts.reputation, address)
+    sources.protocol = protocol
+    sources.stake = lambda address: chain_call(contracts.mediator_stake, address)
+    sources.panel = panel
     sources.watcher = watcher

@@ -145,7 +145,8 @@ def deal_problems(deal: Deal, offer: JobOffer, *, deal_id: str | None = None,
 
     The solver cannot forge offers, but it builds the deal: its job creator
     and solver must be the offer's, its mediators ones the offer trusts, its
-    prices within the offer's limits, its timeouts the offer's, its provider
+    prices within the offer's limits, its timeouts and mediator panel size
+    the offer's, its provider
     the offer's target (if any), and ``deal_id`` (the solver's claim) its id.
     ``provider``, when given, is the provider of the resource offer matched.
     """
@@ -185,6 +186,9 @@ def deal_problems(deal: Deal, offer: JobOffer, *, deal_id: str | None = None,
         )
     if deal.timeouts != offer.timeouts:
         problems.append("the deal's timeouts are not the offer's")
+    if deal.protocol.consortium_size != offer.consortium_size:
+        problems.append(f"the deal's mediator panel of {deal.protocol.consortium_size} is not the offer's "
+                        f"{offer.consortium_size}")
     if deal_id is not None and deal_id.lower() != "0x" + deal.deal_id.hex():
         problems.append(f"the deal id {deal_id} is not the id of its terms (0x{deal.deal_id.hex()})")
     return problems

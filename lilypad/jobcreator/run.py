@@ -115,6 +115,7 @@ class JobRequest:
     mediate: bool = False
     mediation_chance: int = 0
     inputs_path: Path | None = None
+    consortium_size: int = 1  # mediators judging a checked result (odd, 1..7)
     timeout: float = 7200.0
     download_timeout: float = 120.0
     poll_interval: float = 0.5
@@ -343,7 +344,8 @@ class _Run:
         try:
             return job_offer(job_creator=self.account.address, solver=sol, module_ref=req.module, resolved=resolved,
                              spec=spec, inputs=req.inputs, pricing=req.pricing, mediators=req.mediators,
-                             pricing_mode=req.pricing_mode, target=req.target, inputs_cid=self.inputs_cid)
+                             pricing_mode=req.pricing_mode, target=req.target, inputs_cid=self.inputs_cid,
+                             consortium_size=req.consortium_size)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "offer"
@@ -447,16 +449,18 @@ class _Run:
         """Who judged the deal and how they voted (read from the chain)."""
         from lilypad.mediator.panel import VERDICT_WORDS
 
+        assert self.deal is not None
         try:
-            panel = self.contracts.panel(self.report.deal_id, votes=True)
+            panel = self.contracts.panel(self.deal)
+            votes = self.contracts.votes(self.deal) if panel.size > 1 else ()
         except Exception as exc:  # the summary is a courtesy: never fail a finished run on it
             return f"could not read the mediation panel: {type(exc).__name__}: {exc}"
         how = "random audit" if panel.audited else "check"
         if panel.size == 1:
             who = panel.members[0] if panel.members else "nobody"
             return f"mediation ({how}, round {panel.round}): mediator {who}"
-        votes = ", ".join(f"{m} {VERDICT_WORDS.get(v, '?')}" for m, v in panel.votes) or "no votes"
-        return f"mediation ({how}, round {panel.round}) by a panel of {panel.size}: {votes}"
+        said = ", ".join(f"{m} {VERDICT_WORDS.get(v, '?')}" for m, v in votes) or "no votes"
+        return f"mediation ({how}, round {panel.round}) by a panel of {panel.size}: {said}"
 
     def judge_and_settle(self) -> RunReport:
         assert self.deal is not None

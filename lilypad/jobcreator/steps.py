@@ -48,16 +48,18 @@ def job_timeouts(spec: ModuleSpec) -> DealTimeouts:
 def job_offer(*, job_creator: str, solver: str, module_ref: str, resolved: ResolvedModule, spec: ModuleSpec,
               inputs: Mapping[str, str], pricing: DealPricing, mediators: Sequence[str],
               pricing_mode: PricingMode = PricingMode.MARKET_PRICE, target: str | None = None,
-              inputs_cid: str | None = None, nonce: bytes | None = None) -> JobOffer:
+              inputs_cid: str | None = None, nonce: bytes | None = None, consortium_size: int = 1) -> JobOffer:
     """The job offer for ``module_ref`` resolved to ``resolved`` and rendered to
-    ``spec`` with ``inputs``; ``nonce`` ``None`` draws a fresh one. Raises
-    pydantic's ``ValidationError`` for terms the controller would refuse."""
+    ``spec`` with ``inputs``, judged by a panel of ``consortium_size`` mediators
+    when checked; ``nonce`` ``None`` draws a fresh one. Raises pydantic's
+    ``ValidationError`` for terms the controller would refuse."""
     extra: dict[str, Any] = {} if nonce is None else {"nonce": nonce}
     return JobOffer(
         job_creator=job_creator, solver=solver,
         module=JobModule(ref=module_ref, repo=resolved.repo, commit=resolved.commit), inputs=dict(inputs),
         spec=ResourceSpec.from_machine(spec.machine), pricing_mode=pricing_mode, pricing=pricing,
-        mediators=list(mediators), target=target, timeouts=job_timeouts(spec), inputs_cid=inputs_cid, **extra,
+        mediators=list(mediators), target=target, timeouts=job_timeouts(spec), inputs_cid=inputs_cid,
+        consortium_size=consortium_size, **extra,
     )
 
 

@@ -6,11 +6,16 @@ solver's ``/events``); the state of each comes from the chain. For a deal in
 ``ResultsChecked`` (checked by its job creator, or drawn for a random audit)
 it does what :func:`lilypad.mediator.panel.next_action` says:
 
-1. fixes the round's draw with ``assignMediator`` as soon as it can (anyone
-   may; it makes the panel permanent, so the draw cannot expire while the
-   job re-runs) and reads the panel;
-2. if it is a member, fetches the job (module and inputs) from the solver,
-   checks it is the job the deal is bound to (:func:`lilypad.provider.execution.binding_problems`:
+1. reads the current round's panel on-chain (the deal's
+   ``protocol.consortium_size`` members, drawn by ``LilypadMediation``; see
+   :mod:`lilypad.chain.mediation`) as soon as the draw block is sealed, and if
+   it is a member fixes the draw with ``assignMediator`` at once, before any
+   re-run, so the draw cannot expire (256 blocks) while it works; a draw
+   nobody fixed in time is redrawn by its ``assignMediator``. A mediator not
+   drawn looks again when a new round (or a redraw) starts: a silent panel is
+   replaced;
+2. if a member, fetches the job (module and inputs) from the solver, checks it
+   is the job the deal is bound to (:func:`lilypad.provider.execution.binding_problems`:
    the job creator's signed offer, whose id the deal's nonce commits to),
    and re-runs the module **several times, concurrently** (the module's
    ``verification.reruns``, at least ``min_reruns``; the signed module commit
@@ -30,6 +35,9 @@ it does what :func:`lilypad.mediator.panel.next_action` says:
    resolves the round (``timeoutMediateResult``) once every member revealed or
    the window closed. A later round (the first had no majority) may draw it
    again: it judges once per deal and votes once per round.
+
+Checks and random audits are handled alike: both put the deal in
+``ResultsChecked`` with a panel to draw.
 
 Handled deals are kept in SQLite (``<data_dir>/mediator.db``): the re-runs
 (directories, CIDs, durations) once all have finished, the judgement before
@@ -66,7 +74,8 @@ from lilypad.service import (
     remove_leftover_containers,
 )
 
-__all__ = ["DONE_STATUSES", "FAULTS", "MIN_RERUNS", "Mediator", "MediatorConfig", "StoredRun", "rerun_count"]
+__all__ = ["DONE_STATUSES", "FAULTS", "MIN_RERUNS", "NOT_CHOSEN_RECHECK_S", "Mediator", "MediatorConfig",
+           "StoredRun", "rerun_count"]
 
 log = logging.getLogger("lilypad.mediator")
 
@@ -84,6 +93,9 @@ FAULTS = frozenset({"", "collude", "no-reveal", "silent"})
 #: Local statuses after which a deal needs nothing more from this mediator
 #: (not being on a round's panel is not one: a later round may draw it).
 DONE_STATUSES = frozenset({"accepted", "rejected", "non_deterministic", "done"})
+
+#: Seconds before a deal whose current draw left this mediator out is read again.
+NOT_CHOSEN_RECHECK_S = 5.0
 
 
 def rerun_count(declared: int, configured: int) -> int:
@@ -208,16 +220,23 @@ class Mediator:
                 self._retry_at[deal_id] = time.time() + 2.0
                 log_event(log, "deal_action_failed", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
 
-    def _panel(self, deal: Deal) -> Any:
-        """The current round's panel, fixed on-chain first if nobody has yet."""
-        panel = self.contracts.panel(deal.deal_id)
-        if not panel.assigned:
-            try:  # fix the draw now (a new block seals the draw block)
-                self.contracts.assign_mediator(deal, self.account)
-            except Exception as exc:  # someone else did, or the draw block is not sealed yet
-                log.debug("assignMediator: %s", exc)
-            panel = self.contracts.panel(deal.deal_id)
-        return panel
+    def _panel(self, deal: Deal) -> tuple[Any, tuple[str, ...] | None]:
+        """``(panel, members)`` of the current round; ``members`` is ``None`` while
+        there is no draw to read (not sealed yet, or too few eligible mediators).
+        A draw that names this mediator is fixed on-chain at once; a draw whose
+        block's hash is about to be forgotten is redrawn."""
+        panel = self.contracts.panel(deal)
+        if not panel.requested or panel.assigned:
+            return panel, (panel.members if panel.assigned else None)
+        members = self.contracts.draw_panel(deal)
+        if members is None:
+            if panel.draw_forgotten(self.contracts.head_block()):
+                self.contracts.assign_mediator(deal, self.account)  # a fresh draw from a later block
+            return panel, None
+        if self.address.lower() in {m.lower() for m in members}:
+            # Fix it before the re-runs: an unfixed draw expires after 256 blocks.
+            members = self.contracts.assign_mediator(deal, self.account) or None
+        return panel, members
 
     def _handle(self, client: Any, view: Any) -> None:
         from lilypad.mediator.panel import PanelAction, next_action
@@ -230,23 +249,31 @@ class Mediator:
             return
         if state != AgreementState.RESULTS_CHECKED:
             return
-        panel = self._panel(deal)
+        panel, members = self._panel(deal)
+        if members is None:
+            return
+        if self.address.lower() not in {m.lower() for m in members}:
+            stored = self.store.get(deal_id)
+            data = dict(stored[1]) if stored else {}
+            if stored is None or stored[0] != "not_chosen" or data.get("round") != panel.round:
+                self._set(deal_id, "not_chosen", **{**data, "round": panel.round, "draw_block": panel.draw_block,
+                                                    "members": list(members)})
+            self._retry_at[deal_id] = time.time() + NOT_CHOSEN_RECHECK_S
+            return
+        if not panel.assigned:  # _panel fixed it: read the fixed panel
+            panel = self.contracts.panel(deal)
         stored = self.store.get(deal_id)
         data = dict(stored[1]) if stored else {}
         action = next_action(panel, self.address, judged="verdict" in data,
                              committed_round=data.get("committed_round"), revealed_round=data.get("revealed_round"),
                              now=self.contracts.chain_time(), round_started_at=agreement.mediation_requested_at,
                              window=deal.timeouts.mediate_results)
-        if action is PanelAction.NOT_CHOSEN:
-            if stored is None or stored[0] != "not_chosen" or data.get("round") != panel.round:
-                self._set(deal_id, "not_chosen", **{**data, "round": panel.round, "panel": list(panel.members)})
-            return
         if action is PanelAction.JUDGE:
             if self.config.fault == "collude":  # bribed: vouch for the provider without re-running
                 data.update(verdict="accept", reason="fault injection: collude", panel=list(panel.members))
                 self._set(deal_id, "judged", **data)
             else:
-                self._judge(client, view, panel.members, data)
+                self._judge(client, view, list(panel.members), data)
             return  # act on the judgement next round, with a fresh view of the chain
         if self.config.fault == "silent" or (self.config.fault == "no-reveal" and action is PanelAction.REVEAL):
             return
@@ -296,7 +323,7 @@ class Mediator:
         runs = data.get("runs") or []
         return cid_to_digest(runs[0]["cid"]) if runs else ZERO_DIGEST
 
-    def _judge(self, client: Any, view: Any, panel: tuple[str, ...], data: dict[str, Any]) -> dict[str, Any]:
+    def _judge(self, client: Any, view: Any, panel: list[str], data: dict[str, Any]) -> dict[str, Any]:
         """Re-run (or reuse the persisted re-runs) and judge; the judgement is
         persisted before any transaction is sent."""
         from lilypad.exceptions import DealBindingError

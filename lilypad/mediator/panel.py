@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -80,7 +81,7 @@ def commitment(deal_id: bytes, round: int, mediator: str, verdict: ChainVerdict,
 
 
 def next_action(
-    panel: PanelView,
+    panel: PanelView | Any,
     me: str,
     *,
     judged: bool,
@@ -92,12 +93,14 @@ def next_action(
 ) -> PanelAction:
     """The one thing mediator ``me`` should do now on a deal in ``ResultsChecked``.
 
+    ``panel`` is a :class:`PanelView` or anything with its fields (such as
+    :class:`lilypad.chain.mediation.Panel`).
     ``round_started_at`` is the agreement's ``mediationRequestedAt`` (the start
     of the current round) and ``window`` the deal's ``mediateResults``.
     """
     if not panel.assigned:
         return PanelAction.ASSIGN
-    if not panel.has_member(me):
+    if me.lower() not in {m.lower() for m in panel.members}:
         return PanelAction.NOT_CHOSEN
     if not judged:
         return PanelAction.JUDGE

@@ -22,8 +22,10 @@ daemon loop.
   32-byte hex);
 * :mod:`~lilypad.protocol.accounts`, :mod:`~lilypad.protocol.permit` - keys,
   ape accounts and EIP-2612 permits;
+* :mod:`~lilypad.protocol.settings` - the controller's versioned protocol
+  settings (tax, audits, rewards, mediator stakes and slashing) and their bounds;
 * :mod:`~lilypad.protocol.deployments`, :mod:`~lilypad.protocol.deploy` - the
-  deployments file, deploying and checking the wiring.
+  deployments file, deploying (with a settings version) and checking the wiring.
 
 Every public name of those modules is re-exported here (``from
 lilypad.protocol import Deal, JobOffer, sign_offer``), imported on first use,
@@ -90,7 +92,6 @@ if TYPE_CHECKING:
         DealTimeouts,
         JobState,
         Verdict,
-        draw_mediator,
         parse_state,
         state_name,
     )
@@ -158,6 +159,14 @@ if TYPE_CHECKING:
         permit_typed_data,
         sign_permit,
     )
+    from lilypad.protocol.settings import (
+        MAX_AUDIT_BPS,
+        MAX_MIN_MEDIATOR_STAKE,
+        MAX_REWARD_BPS,
+        MAX_TAX_BPS,
+        NETWORK_SETTINGS,
+        ProtocolSettings,
+    )
     from lilypad.protocol.signing import (
         DOMAIN_NAME,
         DOMAIN_VERSION,
@@ -199,7 +208,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "deal": (
         "AgreementState", "DEAL_ABI_TYPE", "Deal", "DealMembers", "DealPricing", "DealProtocol", "DealTimeouts",
         "JobState", "Verdict",
-        "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "draw_mediator", "parse_state", "state_name",
+        "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "parse_state", "state_name",
     ),
     "deploy": (
         "ADMIN_ROLE", "BRIDGE_ROLE", "DeploySettings", "MINTER_ROLE", "deploy_system", "verify_wiring",
@@ -225,6 +234,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "permit": (
         "Permit", "PermitDomain", "permit_typed_data", "sign_permit",
     ),
+    "settings": (
+        "MAX_AUDIT_BPS", "MAX_MIN_MEDIATOR_STAKE", "MAX_REWARD_BPS", "MAX_TAX_BPS", "NETWORK_SETTINGS",
+        "ProtocolSettings",
+    ),
     "signing": (
         "DOMAIN_NAME", "DOMAIN_VERSION", "EIP712_TYPES", "InMemoryNonceRegistry", "MAX_CLOCK_SKEW",
         "NonceRegistry", "OfferDomain", "SignedOffer", "offer_digest", "offer_id", "offer_typed_data",
@@ -239,21 +252,22 @@ __all__ = [
     "DEFAULT_MAX_INPUT_FILES", "DEFAULT_PROVIDER_SPEC", "DEFAULT_RESOURCE_OFFER_TTL", "DEFAULT_RESOURCE_PRICING",
     "DEFAULT_TIMEOUTS", "DOMAIN_NAME", "DOMAIN_VERSION", "Deal", "DealMembers", "DealPricing", "DealProtocol",
     "DealTimeouts", "DeploySettings", "Deployment", "EIP712_TYPES", "HexBytes32", "InMemoryNonceRegistry",
-    "InputLimits", "JobModule",
-    "JobOffer", "JobState", "LP", "LP_DECIMALS", "MAX_CLOCK_SKEW", "MAX_DEAL_MEDIATORS", "MAX_INPUT_FILE_BYTES",
-    "MAX_MODULE_ENTRIES", "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE", "MAX_TIMEOUT", "MINTER_ROLE",
-    "ModuleKey", "NonceRegistry", "Offer", "OfferDomain", "OfferKey", "Permit", "PermitDomain", "PricingMode",
-    "ResourceOffer", "ResourceSpec", "SHA256_HEADER", "SIGNATURE_HEADER", "SignedOffer", "TERMINAL_STATES",
-    "TIMEOUT_FOR_STATE", "Verdict", "ZERO_ADDRESS", "ZERO_DIGEST", "account_from_private_key", "amounts_fit",
-    "cancel_typed_data", "check_input_tree", "cid_to_digest", "compile_allowlist", "deal_binding_problems",
-    "deal_nonce", "deploy_system", "deployment_path", "deployments_dir", "digest_to_cid", "draw_mediator",
-    "inputs_cid", "inputs_upload_message", "is_ape_account", "job_binding_problems", "load_ape_account",
-    "load_deployment", "lp", "module_allowed", "module_key", "offer_digest", "offer_id", "offer_typed_data",
-    "parse_address", "parse_fixed_bytes", "parse_state", "passphrase_variable", "permit_typed_data",
-    "price_acceptable", "recover_cancel_signer", "recover_inputs_upload_signer", "recover_signer",
-    "recover_upload_signer", "resolve_account", "resources_suffice", "save_deployment", "sign_cancel",
-    "sign_inputs_upload", "sign_offer", "sign_permit", "sign_signable", "sign_upload", "signer_address", "state_name",
-    "timeouts_acceptable", "unpack_inputs", "upload_message", "validate_cid", "verify_offer", "verify_wiring",
+    "InputLimits", "JobModule", "JobOffer", "JobState", "LP", "LP_DECIMALS", "MAX_AUDIT_BPS", "MAX_CLOCK_SKEW",
+    "MAX_DEAL_MEDIATORS", "MAX_INPUT_FILE_BYTES", "MAX_MIN_MEDIATOR_STAKE", "MAX_MODULE_ENTRIES",
+    "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE", "MAX_REWARD_BPS", "MAX_TAX_BPS", "MAX_TIMEOUT",
+    "MINTER_ROLE", "ModuleKey", "NETWORK_SETTINGS", "NonceRegistry", "Offer", "OfferDomain", "OfferKey", "Permit",
+    "PermitDomain", "PricingMode", "ProtocolSettings", "ResourceOffer", "ResourceSpec", "SHA256_HEADER",
+    "SIGNATURE_HEADER", "SignedOffer", "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "Verdict", "ZERO_ADDRESS",
+    "ZERO_DIGEST", "account_from_private_key", "amounts_fit", "cancel_typed_data", "check_input_tree",
+    "cid_to_digest", "compile_allowlist", "deal_binding_problems", "deal_nonce", "deploy_system", "deployment_path",
+    "deployments_dir", "digest_to_cid", "inputs_cid", "inputs_upload_message", "is_ape_account",
+    "job_binding_problems", "load_ape_account", "load_deployment", "lp", "module_allowed", "module_key",
+    "offer_digest", "offer_id", "offer_typed_data", "parse_address", "parse_fixed_bytes", "parse_state",
+    "passphrase_variable", "permit_typed_data", "price_acceptable", "recover_cancel_signer",
+    "recover_inputs_upload_signer", "recover_signer", "recover_upload_signer", "resolve_account", "resources_suffice",
+    "save_deployment", "sign_cancel", "sign_inputs_upload", "sign_offer", "sign_permit", "sign_signable",
+    "sign_upload", "signer_address", "state_name", "timeouts_acceptable", "unpack_inputs", "upload_message",
+    "validate_cid", "verify_offer", "verify_wiring",
 ]
 
 

@@ -34,7 +34,6 @@ __all__ = [
     "TERMINAL_STATES",
     "TIMEOUT_FOR_STATE",
     "JobState",
-    "draw_mediator",
     "parse_state",
     "state_name",
 ]
@@ -233,6 +232,13 @@ class Deal(_Frozen):
         return self.job_cost(instruction_count) * self.pricing.results_collateral_multiple
 
     @property
+    def mediation_round_window(self) -> int:
+        """Seconds a mediation round lasts: ``mediate_results`` for a panel of
+        one (its verdict), twice that for a larger panel (commit, then reveal)."""
+        rounds = 1 if self.protocol.consortium_size == 1 else 2
+        return rounds * self.timeouts.mediate_results
+
+    @property
     def job_creator_deposit(self) -> int:
         """What the job creator escrows when it agrees."""
         return self.pricing.payment_collateral + self.timeouts.judge_results_collateral
@@ -242,18 +248,3 @@ class Deal(_Frozen):
         """What the resource provider escrows when it agrees."""
         return self.timeouts.submit_results_collateral
 
-
-def draw_mediator(check_block_hash: bytes, deal_id: bytes, mediators: list[str] | tuple[str, ...]) -> str:
-    """The mediator ``LilypadMediation`` draws for a checked deal.
-
-    ``check_block_hash`` is the hash of the block that included ``checkResult``
-    (zero bytes if the EVM no longer knows it and nobody fixed the draw; see
-    ``LilypadMediation``). Lets a mediator know it was chosen without a call.
-    """
-    if not mediators:
-        raise ValueError("a deal has at least one mediator")
-    seed = bytes(check_block_hash)
-    if seed == b"\x00" * 32:
-        raise ValueError("the check block's hash is no longer available: read the assigned mediator on-chain")
-    index = int.from_bytes(keccak(encode(["bytes32", "bytes32"], [seed, bytes(deal_id)])), "big") % len(mediators)
-    return mediators[index]

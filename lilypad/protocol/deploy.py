@@ -3,8 +3,15 @@
 Order: token; controller, which creates storage, payments, mediation and the
 mediator registry bound to itself for ever (no admin can re-point them); the
 on-chain job creator; then the controller learns the job creator's address,
-its minimum mediator stake is set when :class:`DeploySettings` asks for one
-(default 0: any address may be named a mediator) and bridges get BRIDGE_ROLE.
+the treasury address and a protocol settings version are set when
+:class:`DeploySettings` asks for them, and bridges get BRIDGE_ROLE.
+
+The controller's constructor makes settings version 0, with every mechanism
+off (no tax, no audits, no minimum mediator stake, no slashing); with
+``DeploySettings.protocol_settings`` the deploy appends version 1 with those
+values, which new deals must then name. The local devnet keeps version 0;
+``ape run deploy`` on a public network applies
+:data:`~lilypad.protocol.settings.NETWORK_SETTINGS` unless told otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lilypad.protocol.deployments import CONTRACT_NAMES, Deployment
+from lilypad.protocol.settings import ProtocolSettings
 
 __all__ = ["DeploySettings", "deploy_system", "verify_wiring", "BRIDGE_ROLE", "ADMIN_ROLE", "MINTER_ROLE"]
 
@@ -38,14 +46,18 @@ class DeploySettings:
         callback_gas_limit: int = 500_000,
         job_timeout: int = 2 * 3600,
         initial_supply: int = 0,
-        min_mediator_stake: int = 0,
+        protocol_settings: ProtocolSettings | None = None,
+        treasury: str | None = None,
     ) -> None:
         self.required_deposit = required_deposit
         self.callback_gas_limit = callback_gas_limit
         self.job_timeout = job_timeout
         self.initial_supply = initial_supply
-        #: LP base units every mediator a deal names must stake (0: no registry check).
-        self.min_mediator_stake = min_mediator_stake
+        #: The settings version to apply after deploying (tax, audits, minimum
+        #: mediator stake, slashing); ``None`` keeps version 0, everything off.
+        self.protocol_settings = protocol_settings
+        #: Where the treasury's share of the tax is claimed to (``None``: not set yet).
+        self.treasury = treasury
 
 
 def deploy_system(
@@ -72,8 +84,10 @@ def deploy_system(
         deployer, token, controller, s.required_deposit, s.callback_gas_limit, s.job_timeout, **tx
     )
     controller.setJobCreatorAddress(job_creator, **tx)
-    if s.min_mediator_stake:
-        controller.setMinMediatorStake(s.min_mediator_stake, **tx)
+    if s.treasury is not None:
+        controller.setTreasury(s.treasury, **tx)
+    if s.protocol_settings is not None:
+        controller.setProtocolSettings(s.protocol_settings.as_tuple(), **tx)
     bridge_addresses = []
     for bridge in bridges:
         job_creator.grantRole(BRIDGE_ROLE, bridge, **tx)

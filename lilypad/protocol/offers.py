@@ -50,7 +50,7 @@ from lilypad.exceptions import InputError, InvalidCIDError, ModuleRefError
 from lilypad.modules.inputs import validate_inputs
 from lilypad.modules.reference import parse_module_ref
 from lilypad.protocol.cid import validate_cid
-from lilypad.protocol.deal import DealPricing, DealTimeouts
+from lilypad.protocol.deal import MAX_CONSORTIUM, DealPricing, DealTimeouts
 from lilypad.protocol.fields import Address, HexBytes32, parse_address
 
 __all__ = [
@@ -386,7 +386,9 @@ class JobOffer(_Offer):
     a provider's instruction price, payment collateral and mediation fee must
     not exceed them and its results-collateral multiple must be at least the
     job's (see :func:`price_acceptable`); ``timeouts``
-    become the deal's; ``target``, when set, is the only provider it may go to;
+    become the deal's, and so does ``consortium_size`` (the mediator panel's
+    size ``k``; a match needs at least ``k`` mediators both sides trust);
+    ``target``, when set, is the only provider it may go to;
     ``inputs_cid``, when set, is the UnixFS CID of the job's input files (the
     directory mounted at ``/inputs``), uploaded to the solver for this offer
     (``PUT /job_offers/{id}/inputs``) and verified by whoever runs the job.
@@ -401,6 +403,16 @@ class JobOffer(_Offer):
     pricing: DealPricing = DEFAULT_JOB_PRICING
     target: Address | None = None
     inputs_cid: str | None = None
+    #: How many mediators judge a checked (or audited) result: 1, or odd up to
+    #: 7 (a panel voting by commit-reveal); the deal's ``protocol.consortium_size``.
+    consortium_size: int = Field(1, ge=1, le=MAX_CONSORTIUM)
+
+    @field_validator("consortium_size")
+    @classmethod
+    def _odd_panel(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError("the mediator panel size must be odd (1, 3, 5 or 7)")
+        return value
 
     @field_validator("inputs")
     @classmethod
@@ -424,6 +436,9 @@ class JobOffer(_Offer):
     def _not_own_target(self) -> JobOffer:
         if self.target is not None and self.target == self.job_creator:
             raise ValueError("a job cannot target its own creator")
+        if self.consortium_size > len(self.mediators):
+            raise ValueError(f"a panel of {self.consortium_size} mediators needs at least that many trusted "
+                             f"mediators, the offer lists {len(self.mediators)}")
         return self
 
     @property

@@ -14,7 +14,7 @@ The typed data, field by field (see :func:`offer_typed_data`)::
     JobOffer(address jobCreator, address solver, Module module, Input[] inputs,
              string inputsCid, MachineSpec spec, string pricingMode, Pricing pricing,
              address[] mediators, address target, Timeouts timeouts,
-             uint64 createdAt, bytes32 nonce)
+             uint8 consortiumSize, uint64 createdAt, bytes32 nonce)
     MachineSpec(uint64 cpu, uint32 gpu, uint64[] vram, uint64 ram, uint64 disk)
     Pricing(uint96 instructionPrice, uint96 paymentCollateral,
             uint16 resultsCollateralMultiple, uint96 mediationFee)
@@ -111,6 +111,7 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "mediators", "type": "address[]"},
         {"name": "target", "type": "address"},
         {"name": "timeouts", "type": "Timeouts"},
+        {"name": "consortiumSize", "type": "uint8"},
         {"name": "createdAt", "type": "uint64"},
         {"name": "nonce", "type": "bytes32"},
     ],
@@ -231,6 +232,7 @@ def _message(offer: ResourceOffer | JobOffer) -> tuple[str, dict[str, Any]]:
             "inputs": [{"key": k, "value": offer.inputs[k]} for k in sorted(offer.inputs)],
             "target": offer.target or ZERO_ADDRESS,
             "inputsCid": offer.inputs_cid or "",
+            "consortiumSize": offer.consortium_size,
         }
     raise TypeError(f"not an offer: {type(offer).__name__}")
 

@@ -154,7 +154,7 @@ def timeout_window(snapshot: DealSnapshot) -> tuple[int, int] | None:
         AgreementState.DEAL_NEGOTIATING: (snapshot.created_at, t.agree),
         AgreementState.DEAL_AGREED: (snapshot.agreed_at, t.submit_results),
         AgreementState.RESULTS_SUBMITTED: (snapshot.results_submitted_at, t.judge_results),
-        AgreementState.RESULTS_CHECKED: (snapshot.mediation_requested_at, t.mediate_results),
+        AgreementState.RESULTS_CHECKED: (snapshot.mediation_requested_at, snapshot.deal.mediation_round_window),
     }.get(snapshot.state)
 
 

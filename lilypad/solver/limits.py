@@ -58,7 +58,9 @@ class SolverTimeouts:
 
 
 def deal_window_total(timeouts: DealTimeouts) -> int:
-    """The longest a deal with these windows can stay open (seconds)."""
+    """A deal's four windows added up (seconds): how long it stays open with one
+    mediation round (a mediation that needs more rounds, or a panel that
+    commits and reveals, adds windows; see docs/protocol.md)."""
     return timeouts.agree + timeouts.submit_results + timeouts.judge_results + timeouts.mediate_results
 
 

@@ -21,8 +21,9 @@ the provider applies too in :mod:`lilypad.protocol`):
 * the deal's escrow amounts fit ``uint96`` (:func:`~lilypad.protocol.offers.amounts_fit`);
 * :func:`~lilypad.protocol.allowlist.module_allowed`: the provider's module
   allowlist allows the job's module;
-* :func:`shared_mediators`: at least one mediator is trusted by both and is
-  neither party; the deal's mediators are those (sorted, at most 16).
+* :func:`shared_mediators`: at least the job's ``consortium_size`` (1 by
+  default) mediators are trusted by both and are neither party; the deal's
+  mediators are those (sorted, at most 16).
 
 A resource offer also needs a free slot: ``usage`` maps a provider address to
 the deals it has in progress (from any of its offers), and an offer takes a new
@@ -68,7 +69,7 @@ from operator import attrgetter
 from typing import Any
 
 from lilypad.protocol.allowlist import compile_allowlist, module_allowed, module_key
-from lilypad.protocol.deal import Deal, DealMembers, DealTimeouts
+from lilypad.protocol.deal import Deal, DealMembers, DealProtocol, DealTimeouts
 from lilypad.protocol.offers import (
     MAX_DEAL_MEDIATORS,
     JobOffer,
@@ -144,7 +145,8 @@ def pair_acceptable(job: JobOffer, offer: ResourceOffer) -> bool:
         and timeouts_acceptable(job.timeouts, offer.timeouts)
         and amounts_fit(offer.pricing, job.timeouts)
         and module_allowed(offer.modules, job.module)
-        and bool(shared_mediators(job.mediators, offer.mediators, exclude=(job.job_creator, offer.resource_provider)))
+        and len(shared_mediators(job.mediators, offer.mediators, exclude=(job.job_creator, offer.resource_provider)))
+        >= job.consortium_size
     )
 
 
@@ -161,10 +163,12 @@ class Match:
     offer: ResourceOffer
     mediators: tuple[str, ...]
 
-    def build_deal(self, nonce: bytes) -> Deal:
+    def build_deal(self, nonce: bytes, *, settings_version: int = 0) -> Deal:
         """The on-chain terms: the job's solver and creator, the offer's
         provider, the shared mediators, the job's timeouts and the provider's
-        prices, with ``nonce`` (32 bytes)."""
+        prices, the job's mediator panel size, with ``nonce`` (32 bytes) and
+        the protocol ``settings_version`` (the controller's current one: the
+        first ``agree`` refuses any other)."""
         return Deal(
             members=DealMembers(
                 solver=self.job.solver,
@@ -175,6 +179,7 @@ class Match:
             timeouts=self.job.timeouts,
             pricing=self.offer.pricing,
             nonce=nonce,
+            protocol=DealProtocol(consortium_size=self.job.consortium_size, settings_version=settings_version),
         )
 
 
@@ -251,7 +256,8 @@ class _Job:
     """A job offer, flattened for the walk."""
 
     __slots__ = ("offer", "key", "order", "creator", "solver", "target", "cpu", "gpu", "vram", "ram", "disk",
-                 "shape", "price", "fee", "collateral", "multiple", "timeouts", "deposit", "meds", "module", "sig")
+                 "shape", "price", "fee", "collateral", "multiple", "timeouts", "deposit", "k", "meds", "module",
+                 "sig")
 
     def __init__(self, offer: JobOffer) -> None:
         spec, pricing = offer.spec, offer.pricing
@@ -268,11 +274,14 @@ class _Job:
         self.collateral, self.multiple = pricing.payment_collateral, pricing.results_collateral_multiple
         self.timeouts = _timeouts(offer.timeouts)
         self.deposit = offer.timeouts.judge_results_collateral
+        self.k = offer.consortium_size
         self.meds = frozenset(m.lower() for m in offer.mediators)
         self.module = module_key(offer.module.ref)
-        # Everything the acceptability of an offer depends on (see Matcher._best).
+        # Everything the acceptability of an offer depends on (see Matcher._best);
+        # the mediators are second to last (see _eligible_only).
         self.sig = (self.solver, self.creator, self.cpu, self.gpu, self.vram, self.ram, self.disk,
-                    self.price, self.fee, self.collateral, self.multiple, self.timeouts, self.meds, self.module)
+                    self.price, self.fee, self.collateral, self.multiple, self.timeouts, self.k, self.meds,
+                    self.module)
 
 
 def _fits(job: _Job, r: _Res) -> bool:
@@ -292,10 +301,10 @@ def _fits(job: _Job, r: _Res) -> bool:
     if r.allow is not None and not r.allow.allows_key(*job.module):
         return False
     common = job.meds & r.meds
-    if not common:
+    if len(common) < job.k:
         return False
     if r.provider in common or job.creator in common:
-        return bool(common - {r.provider, job.creator})
+        return len(common - {r.provider, job.creator}) >= job.k
     return True
 
 

@@ -100,7 +100,7 @@ def timeout_due(deal: Deal, state: AgreementState, times: AgreementTimes, now: i
         AgreementState.DEAL_NEGOTIATING: (times.created_at, t.agree),
         AgreementState.DEAL_AGREED: (times.agreed_at, t.submit_results),
         AgreementState.RESULTS_SUBMITTED: (times.results_submitted_at, t.judge_results),
-        AgreementState.RESULTS_CHECKED: (times.mediation_requested_at, t.mediate_results),
+        AgreementState.RESULTS_CHECKED: (times.mediation_requested_at, deal.mediation_round_window),
     }.get(state, (None, 0))
     if start is None or now < start + window:
         return None
@@ -167,14 +167,18 @@ class SolverCore:
     they are; ``skew`` the clock skew allowed on offers and cancels; ``clock``
     the solver's clock (Unix seconds); ``mediator_eligible(address)``, when set,
     whether a new deal may name that mediator (the protocol's minimum mediator
-    stake, :class:`~lilypad.solver.stakes.MediatorStakes`): matches use only those.
+    stake, :class:`~lilypad.solver.stakes.MediatorStakes`): matches use only those;
+    ``settings_version()``, when set, the controller's current protocol
+    settings version, which every deal built names (``None``: version 0, a
+    solver with no chain).
     """
 
     def __init__(self, store: SolverStore, domain: OfferDomain, *, solver: str | None = None,
                  match_timeout: float = DEFAULT_MATCH_TIMEOUT, timeouts: SolverTimeouts | None = None,
                  inputs_ready: Callable[[str], bool] | None = None, skew: int = MAX_CLOCK_SKEW,
                  clock: Callable[[], float] = time.time, bus: EventBus | None = None,
-                 mediator_eligible: Callable[[str], bool] | None = None) -> None:
+                 mediator_eligible: Callable[[str], bool] | None = None,
+                 settings_version: Callable[[], int] | None = None) -> None:
         if match_timeout <= 0:
             raise ValueError("match_timeout must be positive")
         self.store = store
@@ -187,6 +191,7 @@ class SolverCore:
         self.clock = clock
         self.bus = bus or EventBus()
         self.mediator_eligible = mediator_eligible
+        self.settings_version = settings_version
         self._lock = threading.RLock()
         self._matcher = Matcher()
         self._ids: dict[tuple[str, bytes], str] = {}
@@ -322,10 +327,13 @@ class SolverCore:
         created: list[DealRecord] = []
         with self._lock:
             now = self.clock()
+            version: int | None = None
             for match in self._matcher.match_all(self.usage(now), now=int(now), eligible=self.mediator_eligible):
+                if version is None:  # read once per round, for its first deal
+                    version = self.settings_version() if self.settings_version is not None else 0
                 job_id = self._ids[(match.job.signer.lower(), match.job.nonce)]
                 offer_id_ = self._ids[(match.offer.signer.lower(), match.offer.nonce)]
-                deal = match.build_deal(deal_nonce(job_id, offer_id_))
+                deal = match.build_deal(deal_nonce(job_id, offer_id_), settings_version=version)
                 record = self.store.record_match(deal, job_offer_id=job_id, resource_offer_id=offer_id_, now=now)
                 self._matcher.remove_job_offer(match.job)
                 self._ids.pop((match.job.signer.lower(), match.job.nonce), None)
