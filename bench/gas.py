@@ -138,7 +138,7 @@ def _service_paths(paths: _Paths, repeats: int) -> list[str]:
 def _direct_paths(paths: _Paths, repeats: int) -> None:
     from lilypad.devnet.network import JOB_CREATOR, MEDIATOR, PROVIDER, SOLVER, address_of
     from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil
-    from lilypad.protocol.deal import Deal, DealMembers
+    from lilypad.protocol.deal import Deal, DealMembers, DealProtocol
     from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
 
     root = Path(tempfile.mkdtemp(prefix="lilypad-bench-timeouts-"))
@@ -151,11 +151,12 @@ def _direct_paths(paths: _Paths, repeats: int) -> None:
         jc, rp, mediator = address_of(JOB_CREATOR), address_of(PROVIDER), address_of(MEDIATOR)
         ctl = chain.c["controller"].functions
         t = DEFAULT_TIMEOUTS
+        protocol = DealProtocol(settings_version=int(ctl.getSettingsVersion().call()))  # as the solver names it
 
         def deal() -> Deal:
             return Deal(members=DealMembers(solver=address_of(SOLVER), job_creator=jc, resource_provider=rp,
                                             mediators=(address_of(MEDIATOR),)),
-                        timeouts=DEFAULT_TIMEOUTS, pricing=DEFAULT_RESOURCE_PRICING)
+                        timeouts=DEFAULT_TIMEOUTS, pricing=DEFAULT_RESOURCE_PRICING, protocol=protocol)
 
         def check(d: Deal) -> None:
             # lilypad run --mediate: a permit for exactly the mediation fee, inside checkResult.

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from lilypad.protocol.deal import Deal, DealMembers, DealPricing, DealTimeouts
+from lilypad.protocol.deal import Deal, DealMembers, DealPricing, DealProtocol, DealTimeouts
 from lilypad.protocol.deploy import DeploySettings, deploy_system
 
 from harness import Anvil, DevChain, Network, connected_contracts, deployed_chain, running_anvil
@@ -70,9 +70,12 @@ def payee(accounts):
 @pytest.fixture(scope="session")
 def make_deal(job_creator, resource_provider, solver, mediators):
     """Terms in whole tokens: price 1/instruction, payment collateral 5, results
-    multiple 2, mediation fee 1, submit collateral 2, judge collateral 3."""
+    multiple 2, mediation fee 1, submit collateral 2, judge collateral 3; a panel of one
+    mediator under settings version 0 unless ``protocol`` says otherwise (tests/contracts
+    overrides this fixture to name the deployed controller's current version)."""
 
-    def make(*, timeouts: dict | None = None, pricing: dict | None = None, **members) -> Deal:
+    def make(*, timeouts: dict | None = None, pricing: dict | None = None, protocol: dict | None = None,
+             **members) -> Deal:
         t = {
             "agree": 100,
             "submit_results": 200,
@@ -96,7 +99,8 @@ def make_deal(job_creator, resource_provider, solver, mediators):
             "mediators": mediators,
         }
         m.update(members)
-        return Deal(members=DealMembers(**m), timeouts=DealTimeouts(**t), pricing=DealPricing(**p))
+        return Deal(members=DealMembers(**m), timeouts=DealTimeouts(**t), pricing=DealPricing(**p),
+                    protocol=DealProtocol(**(protocol or {})))
 
     return make
 

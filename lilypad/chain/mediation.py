@@ -84,6 +84,17 @@ class Panel:
     audited: bool
     members: tuple[str, ...]
 
+    @classmethod
+    def from_chain(cls, value: Any) -> Panel:
+        """From what ``getPanel`` returns, ``(panel, members)`` (ape gives the
+        struct as a plain tuple there, or as a struct with named fields)."""
+        p, members = value
+        draw_block, round_, size, commits, reveals, assigned, audited = _fields(
+            p, ("drawBlock", "round", "size", "commits", "reveals", "assigned", "audited"))
+        return cls(draw_block=int(draw_block), round=int(round_), size=int(size), commits=int(commits),
+                   reveals=int(reveals), assigned=bool(assigned), audited=bool(audited),
+                   members=tuple(_address(m) for m in members))
+
     @property
     def requested(self) -> bool:
         return self.round > 0
@@ -104,6 +115,13 @@ class Vote:
     verdict: Verdict
     slashed: bool
 
+    @classmethod
+    def from_chain(cls, value: Any) -> Vote:
+        """From what ``getVote`` returns (a struct, or a plain tuple)."""
+        commitment, round_, verdict, slashed = _fields(value, ("commitment", "round", "verdict", "slashed"))
+        return cls(commitment=bytes(commitment), round=int(round_), verdict=Verdict(int(verdict)),
+                   slashed=bool(slashed))
+
 
 @dataclass(frozen=True)
 class Pot:
@@ -121,6 +139,16 @@ class ProtocolView:
     treasury: int
     settings_version: int
     settings: ProtocolSettings
+
+
+def _fields(struct: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    """A returned struct's fields in ``names`` order, by name when ape named them, else by position."""
+    if all(hasattr(struct, name) for name in names):
+        return tuple(getattr(struct, name) for name in names)
+    values = tuple(struct)
+    if len(values) != len(names):
+        raise ValueError(f"expected a struct of {len(names)} fields ({', '.join(names)}), got {values!r}")
+    return values
 
 
 def _address(value: Any) -> str:
@@ -157,10 +185,7 @@ class MediationActions:
     def panel(self, deal: Deal, *, block_id: int | None = None) -> Panel:
         """The deal's current mediation round (as of block ``block_id``; default: the latest)."""
         at = {} if block_id is None else {"block_id": block_id}
-        p, members = self._read(self.mediation.getPanel, deal.deal_id, **at)
-        return Panel(draw_block=int(p.drawBlock), round=int(p.round), size=int(p.size), commits=int(p.commits),
-                     reveals=int(p.reveals), assigned=bool(p.assigned), audited=bool(p.audited),
-                     members=tuple(_address(m) for m in members))
+        return Panel.from_chain(self._read(self.mediation.getPanel, deal.deal_id, **at))
 
     def draw_panel(self, deal: Deal) -> tuple[str, ...] | None:
         """The members of the current round: the fixed ones once assigned, else
@@ -215,9 +240,7 @@ class MediationActions:
                           bytes(salt), account=account, **tx)
 
     def vote(self, deal: Deal, mediator: Any) -> Vote:
-        v = self._read(self.mediation.getVote, deal.deal_id, _address(mediator))
-        return Vote(commitment=bytes(v.commitment), round=int(v.round), verdict=Verdict(int(v.verdict)),
-                    slashed=bool(v.slashed))
+        return Vote.from_chain(self._read(self.mediation.getVote, deal.deal_id, _address(mediator)))
 
     # -------------------------------------------------------------- verdicts of a panel of one
 

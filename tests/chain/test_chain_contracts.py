@@ -5,11 +5,15 @@ from __future__ import annotations
 import ape
 import pytest
 from ape.exceptions import ContractLogicError
+from eth_abi import encode
+from eth_utils import keccak
 
-from lilypad.chain.contracts import Agreement, Escrow, Job, LilypadContracts, Reputation, _is_custom_error
+from lilypad.chain.contracts import Agreement, Escrow, Job, LilypadContracts, Panel, Pot, Reputation
+from lilypad.chain.tx import is_custom_error
 from lilypad.exceptions import ChainError
 from lilypad.protocol.cid import cid_to_digest
-from lilypad.protocol.deal import AgreementState, JobState, draw_mediator
+from lilypad.protocol.deal import AgreementState, JobState
+from lilypad.protocol.settings import ProtocolSettings
 
 TOKEN = 10**18
 MAX = 2**256 - 1
@@ -27,7 +31,7 @@ def test_wrappers_point_at_the_deployment(contracts, deployment, deployed):
 def test_happy_path_pays_exactly(contracts, make_deal, job_creator, resource_provider, chain):
     deal = make_deal()
     jc0, rp0 = contracts.balance_of(job_creator), contracts.balance_of(resource_provider)
-    assert contracts.agreement(deal) == Agreement(AgreementState.NONE, False, False, 0, 0, 0, 0, 0)
+    assert contracts.agreement(deal) == Agreement(AgreementState.NONE, False, False, 0, 0, 0, 0, 0, 0)
     assert contracts.result(deal) == (None, 0)
 
     assert contracts.ensure_allowance(job_creator, deal.job_creator_deposit) is not None
@@ -56,6 +60,7 @@ def test_happy_path_pays_exactly(contracts, make_deal, job_creator, resource_pro
     assert contracts.result(deal) == (RESULT, 2)
     assert bytes(contracts.storage.getResult(deal.deal_id).dataCid) == cid_to_digest(RESULT)
     assert receipt.events.filter(contracts.controller.ResultAdded)[0].dataCid == cid_to_digest(RESULT)
+    assert contracts.agreement(deal).results_block == receipt.block_number
     assert contracts.escrow(deal) == Escrow(8 * TOKEN, 4 * TOKEN, False)
     assert contracts.balance_of(resource_provider) == rp0 - 4 * TOKEN
     # reads pinned to the block before addResult still see the old figures
@@ -123,7 +128,8 @@ def test_mediation_draw_assign_and_accept(contracts, make_deal, agreed, job_crea
     agreed(deal)
     contracts.ensure_allowance(resource_provider, 2 * TOKEN)
     contracts.add_result(deal, RESULT, 2, resource_provider)
-    assert contracts.chosen_mediator(deal) is None  # not checked
+    assert contracts.panel(deal) == Panel(0, 0, 0, 0, 0, False, False, ())  # not checked
+    assert contracts.draw_panel(deal) is None
     jc0, rp0 = contracts.balance_of(job_creator), contracts.balance_of(resource_provider)
     balances0 = {m.address: contracts.balance_of(m) for m in mediators}
 
@@ -131,26 +137,28 @@ def test_mediation_draw_assign_and_accept(contracts, make_deal, agreed, job_crea
     assert contracts.state(deal) == AgreementState.RESULTS_CHECKED
     assert contracts.balance_of(job_creator) == jc0 - 1 * TOKEN
     check_block = receipt.block_number
-    assert contracts.mediation.getRequest(deal.deal_id).checkBlock == check_block
+    assert contracts.panel(deal) == Panel(check_block, 1, 1, 0, 0, False, False, ())
     # At the head, the contract's draw is not ready (a call reverts with DrawNotReady) ...
     assert chain.blocks.height == check_block
-    assert contracts.chosen_mediator(deal) is None
+    assert contracts.draw_panel(deal) is None
     with pytest.raises(ContractLogicError) as raised:
-        contracts.mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
-    assert _is_custom_error(raised.value, contracts.mediation, "DrawNotReady")
-    assert not _is_custom_error(raised.value, contracts.mediation, "MediationNotRequested")
-    chain.mine()  # ... once a block is built on it, it is
-    expected = draw_mediator(bytes(chain.blocks[check_block].hash), deal.deal_id, deal.members.mediators)
-    assert contracts.chosen_mediator(deal) == expected
+        contracts.mediation.drawPanel(deal.deal_id, list(deal.members.mediators), 0)
+    assert is_custom_error(raised.value, contracts.mediation, "DrawNotReady")
+    assert not is_custom_error(raised.value, contracts.mediation, "MediationNotRequested")
+    chain.mine()  # ... once a block is built on it, it is: position keccak(hash, id, round 1, 0) % 3
+    word = keccak(encode(["bytes32", "bytes32", "uint8", "uint256"],
+                         [bytes(chain.blocks[check_block].hash), deal.deal_id, 1, 0]))
+    expected = deal.members.mediators[int.from_bytes(word, "big") % len(deal.members.mediators)]
+    assert contracts.draw_panel(deal) == (expected,)
 
     # the wrong mediators cannot judge
     for m in mediators:
         if m.address != expected:
             with ape.reverts(contracts.controller.NotChosenMediator):
                 contracts.mediation_accept(deal, m)
-    receipt = contracts.assign_mediator(deal, resource_provider)  # anyone may fix it
-    assert receipt.events.filter(contracts.mediation.MediatorAssigned)[0].mediator == expected
-    assert contracts.chosen_mediator(deal) == expected  # now read from the stored request
+    assert contracts.assign_mediator(deal, resource_provider) == (expected,)  # anyone may fix it
+    assert contracts.panel(deal).assigned and contracts.panel(deal).members == (expected,)
+    assert contracts.draw_panel(deal) == (expected,)  # now read from the stored panel
 
     contracts.mediation_accept(deal, signer(expected))
     assert contracts.state(deal) == AgreementState.MEDIATION_ACCEPTED
@@ -172,7 +180,8 @@ def test_mediation_reject(contracts, make_deal, agreed, job_creator, resource_pr
     jc0, rp0 = contracts.balance_of(job_creator), contracts.balance_of(resource_provider)
     contracts.check_result(deal, job_creator)
     chain.mine()
-    mediator = signer(contracts.chosen_mediator(deal))
+    (drawn,) = contracts.draw_panel(deal)
+    mediator = signer(drawn)
     m0 = contracts.balance_of(mediator)
     contracts.mediation_reject(deal, mediator)
     assert contracts.state(deal) == AgreementState.MEDIATION_REJECTED
@@ -192,7 +201,8 @@ def test_mediation_non_deterministic(contracts, make_deal, agreed, job_creator, 
     jc0, rp0 = contracts.balance_of(job_creator), contracts.balance_of(resource_provider)
     contracts.check_result(deal, job_creator)
     chain.mine()
-    mediator = signer(contracts.chosen_mediator(deal))
+    (drawn,) = contracts.draw_panel(deal)
+    mediator = signer(drawn)
     m0 = contracts.balance_of(mediator)
     contracts.mediation_non_deterministic(deal, mediator)
     assert contracts.state(deal) == AgreementState.MEDIATION_NON_DETERMINISTIC
@@ -203,6 +213,41 @@ def test_mediation_non_deterministic(contracts, make_deal, agreed, job_creator, 
     assert contracts.balance_of(mediator) == m0 + TOKEN
     assert contracts.escrow(deal) == Escrow(0, 0, True)
     assert contracts.reputation(resource_provider).mediations_passed == 1
+
+
+def test_a_draw_nobody_fixed_in_time_reads_as_none_and_assign_redraws_it(contracts, make_deal, agreed, job_creator,
+                                                                         resource_provider, stranger, chain):
+    deal = make_deal()
+    agreed(deal)
+    contracts.ensure_allowance(resource_provider, 2 * TOKEN)
+    contracts.add_result(deal, RESULT, 2, resource_provider)
+    contracts.ensure_allowance(job_creator, TOKEN)
+    contracts.check_result(deal, job_creator)
+    first = contracts.panel(deal)
+    chain.mine(300)  # the draw block's hash is out of BLOCKHASH's reach
+    assert first.draw_forgotten(contracts.head_block())
+    assert contracts.draw_panel(deal) is None
+    assert contracts.assign_mediator(deal, stranger) == ()  # nothing fixed: drawn afresh from this block
+    redrawn = contracts.panel(deal)
+    assert (redrawn.round, redrawn.assigned) == (1, False) and redrawn.draw_block == contracts.head_block()
+    assert not redrawn.draw_forgotten(contracts.head_block())
+    chain.mine()
+    (chosen,) = contracts.draw_panel(deal)
+    assert contracts.assign_mediator(deal, stranger) == (chosen,)
+
+
+def test_protocol_settings_versions_and_the_pot(contracts, deployer, stranger):
+    assert contracts.get_settings_version() == 0
+    assert contracts.current_protocol_settings() == (0, ProtocolSettings())  # version 0: everything off
+    assert contracts.get_pot() == Pot(jackpot=0, treasury=0)
+    settings = ProtocolSettings(tax_bps=100, treasury_share_bps=2_000, audit_bps=500, reward_bps=1_000,
+                                min_mediator_stake=7 * TOKEN, mediator_slash=TOKEN)
+    with ape.reverts(contracts.controller.AccessControlUnauthorizedAccount):
+        contracts.set_protocol_settings(settings, stranger)
+    contracts.set_protocol_settings(settings, deployer)
+    assert contracts.current_protocol_settings() == (1, settings)
+    assert contracts.get_protocol_settings(0) == ProtocolSettings()  # a version never changes
+    assert contracts.min_mediator_stake() == 7 * TOKEN
 
 
 @pytest.mark.parametrize(
@@ -233,6 +278,14 @@ def test_timeouts(contracts, make_deal, agreed, job_creator, resource_provider, 
     chain.mine(timestamp=deadline)
     stranger = mediators[0]  # anyone may trigger a timeout
     getattr(contracts, method)(deal, stranger)
+    rounds = 1
+    while stage == "checked" and contracts.state(deal) == AgreementState.RESULTS_CHECKED:
+        # nobody judged: each round's timeout draws a new one from the mediators not yet silent on it
+        rounds += 1
+        assert contracts.panel(deal).round == rounds
+        chain.mine(timestamp=contracts.agreement(deal).timeout_at(deal))
+        getattr(contracts, method)(deal, stranger)
+    assert rounds == (3 if stage == "checked" else 1)
     assert contracts.state(deal) == final
     assert contracts.escrow(deal).settled
 

@@ -1,11 +1,12 @@
 """Session-scoped roles and a deployed system (tests/conftest.py's ``deploy_protocol``); each
-test runs in its own chain snapshot."""
+test runs in its own chain snapshot. ``make_deal`` names the controller's current settings
+version (a test that changes the settings makes its deals afterwards)."""
 
 from __future__ import annotations
 
 import pytest
 
-from lilypad.protocol.deal import Deal
+from lilypad.protocol.deal import AgreementState, Deal
 
 MAX = 2**256 - 1
 
@@ -46,6 +47,36 @@ def mediation(system):
 @pytest.fixture(scope="session")
 def job_manager(system):
     return system["job_creator"]
+
+
+@pytest.fixture(scope="session")
+def make_deal(make_deal, controller):
+    """tests/conftest.py's ``make_deal``, under the controller's current settings version
+    unless ``protocol={"settings_version": ...}`` says otherwise."""
+
+    def make(*, protocol: dict | None = None, **kwargs) -> Deal:
+        terms = {"settings_version": int(controller.getSettingsVersion()), **(protocol or {})}
+        return make_deal(protocol=terms, **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def time_out_mediation(controller, storage, chain):
+    """End a checked deal whose panel stays silent, round by round: each timeout of a round
+    starts a new one with a fresh draw (the silent mediator no longer eligible) until none is
+    left or the rounds run out, and the last refunds everyone. Returns the rounds timed out."""
+
+    def run(deal: Deal, sender) -> int:
+        rounds = 0
+        while AgreementState(storage.getAgreement(deal.deal_id).state) == AgreementState.RESULTS_CHECKED:
+            chain.mine(timestamp=chain.pending_timestamp + deal.mediation_round_window)
+            controller.timeoutMediateResult(deal.as_tuple(), sender=sender)
+            rounds += 1
+            assert rounds <= 3  # LilypadMediation.MAX_ROUNDS
+        return rounds
+
+    return run
 
 
 @pytest.fixture(scope="session")

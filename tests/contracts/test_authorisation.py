@@ -41,10 +41,11 @@ def test_each_side_acts_only_for_itself(controller, make_deal, agreed, job_creat
             controller.checkResult(deal.as_tuple(), sender=who)
 
 
-def test_only_the_controller_writes_storage_payments_and_mediation(storage, payments, mediation, stranger,
-                                                                  deployer, make_deal):
+def test_only_the_controller_writes_storage_payments_and_mediation(storage, payments, mediation, mediator_registry,
+                                                                  stranger, deployer, make_deal):
     deal_id = make_deal().deal_id
-    agreement = (1, True, False, 1, 0, 0, 0, 0)
+    agreement = (1, True, False, 1, 0, 0, 0, 0, 0)
+    payout = (stranger, 0, stranger, 0, [stranger], 0, 0, 0, 0, 0)
     for who in (stranger, deployer):  # not even the deployer: the binding is immutable
         with ape.reverts(storage.NotController):
             storage.setAgreement(deal_id, agreement, stranger, 2, sender=who)
@@ -53,9 +54,19 @@ def test_only_the_controller_writes_storage_payments_and_mediation(storage, paym
         with ape.reverts(payments.NotController):
             payments.escrowJobCreator(deal_id, stranger, 1, sender=who)
         with ape.reverts(payments.NotController):
-            payments.settle(deal_id, stranger, 0, stranger, 0, stranger, 0, sender=who)
-        with ape.reverts(mediation.NotController):
-            mediation.request(deal_id, sender=who)
+            payments.settle(deal_id, payout, sender=who)
+        for fn, args in ((payments.fundFromJackpot, (deal_id, 0)), (payments.creditJackpot, (deal_id, 0)),
+                         (payments.claimTreasury, (who,))):
+            with ape.reverts(payments.NotController):
+                fn(*args, sender=who)
+        with ape.reverts(mediator_registry.NotController):
+            mediator_registry.slash(stranger, 0, who, sender=who)
+        for fn, args in ((mediation.request, (deal_id, 1, False)), (mediation.assign, (deal_id, [stranger], 0)),
+                         (mediation.commit, (deal_id, who, deal_id)),
+                         (mediation.reveal, (deal_id, who, 1, deal_id, deal_id)),
+                         (mediation.markSlashed, (deal_id, who)), (mediation.nextRound, (deal_id,))):
+            with ape.reverts(mediation.NotController):
+                fn(*args, sender=who)
 
 
 def test_a_contract_the_victim_calls_cannot_act_for_the_victim(project, controller, payments, token, make_deal,

@@ -115,7 +115,7 @@ def test_front_running_the_submit_timeout_at_the_window_edge(controller, storage
 
 
 def test_front_running_a_mediation(controller, storage, token, payments, mediation, make_deal, agreed, job_creator,
-                                   resource_provider, mediators, stranger, chain):
+                                   resource_provider, mediators, stranger, chain, time_out_mediation):
     deal = make_deal()
     agreed(deal)
     controller.addResult(deal.as_tuple(), CID, 1, sender=resource_provider)
@@ -123,7 +123,7 @@ def test_front_running_a_mediation(controller, storage, token, payments, mediati
     chain.mine()
     parties = (job_creator, resource_provider, stranger, *mediators)
     total = _settled(token, payments, parties)
-    drawn_address = mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+    (drawn_address,) = mediation.drawPanel(deal.deal_id, list(deal.members.mediators), 0)
     drawn = next(m for m in mediators if m.address == drawn_address)
     # Neither party, nor an undrawn mediator, nor a stranger can judge; the timeout is not yet open.
     for who in (job_creator, resource_provider, stranger, *(m for m in mediators if m != drawn)):
@@ -133,11 +133,17 @@ def test_front_running_a_mediation(controller, storage, token, payments, mediati
             controller.mediationRejectResult(deal.as_tuple(), sender=who)
     with ape.reverts():
         controller.timeoutMediateResult(deal.as_tuple(), sender=resource_provider)
-    # At the window's edge the timeout wins and the late verdict is refused.
+    # At the window's edge the timeout wins and the late verdict is refused: the silent
+    # mediator's round ends and a new one is drawn among the others (no money moves).
     chain.mine(timestamp=chain.pending_timestamp + deal.timeouts.mediate_results + 1)
     with ape.reverts():
         controller.mediationRejectResult(deal.as_tuple(), sender=drawn)
     controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    assert AgreementState(storage.getAgreement(deal.deal_id).state) == AgreementState.RESULTS_CHECKED
+    assert _settled(token, payments, parties) == total
+    with ape.reverts():  # the first round's mediator is out of the new round
+        controller.mediationRejectResult(deal.as_tuple(), sender=drawn)
+    assert time_out_mediation(deal, stranger) == 2  # nobody judges: the last round refunds everyone
     assert AgreementState(storage.getAgreement(deal.deal_id).state) == AgreementState.TIMEOUT_MEDIATE_RESULTS
     assert token.balanceOf(payments) == 0 and _settled(token, payments, parties) == total
 
@@ -171,7 +177,8 @@ def test_a_job_creator_gains_nothing_by_posting_a_non_deterministic_job(controll
         else:
             controller.checkResult(deal.as_tuple(), sender=job_creator)
             chain.mine()
-            drawn = signer(mediation.drawMediator(deal.deal_id, list(deal.members.mediators)))
+            (drawn_address,) = mediation.drawPanel(deal.deal_id, list(deal.members.mediators), 0)
+            drawn = signer(drawn_address)
             m0 = token.balanceOf(drawn)
             controller.mediationNonDeterministic(deal.as_tuple(), sender=drawn)
             assert token.balanceOf(drawn) - m0 == fee

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ape
 import pytest
 
+from lilypad.chain.mediation import Panel, Vote
 from lilypad.protocol.deal import AgreementState
 
 TOKEN = 10**18
@@ -59,12 +60,21 @@ def test_happy_path_pays_exactly(controller, storage, payments, token, make_deal
     }
 
 
+def panel_of(mediation, deal) -> Panel:
+    return Panel.from_chain(mediation.getPanel(deal.deal_id))
+
+
+def drawn(mediation, deal) -> list[str]:
+    """The current round's panel as the draw gives it (no minimum stake: version 0)."""
+    return list(mediation.drawPanel(deal.deal_id, list(deal.members.mediators), 0))
+
+
 def _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed):
     agreed(deal)
     controller.addResult(deal.as_tuple(), CID, 3, sender=resource_provider)
     controller.checkResult(deal.as_tuple(), sender=job_creator)
     chain.mine()  # seal the block that included checkResult: the draw uses its hash
-    chosen = mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+    (chosen,) = drawn(mediation, deal)
     others = [m for m in deal.members.mediators if m != chosen]
     return chosen, others
 
@@ -87,7 +97,8 @@ def test_check_then_mediation_accept(controller, storage, mediation, payments, t
     assert balances(job_creator, resource_provider) == [jc0 - 4 * TOKEN, rp0 + 3 * TOKEN]
     assert token.balanceOf(chosen) == med0 + TOKEN
     assert token.balanceOf(payments) == 0
-    assert mediation.getRequest(deal.deal_id).mediator == chosen
+    panel = panel_of(mediation, deal)
+    assert panel.assigned and panel.members == (chosen,) and (panel.round, panel.size) == (1, 1)
     rep = reputation(storage, resource_provider)
     assert rep["resultsChecked"] == 1 and rep["mediationsPassed"] == 1 and rep["resultsAccepted"] == 0
 
@@ -131,8 +142,8 @@ def test_check_then_mediation_non_deterministic_pays_the_provider(controller, st
     escrow = payments.getEscrow(deal.deal_id)
     assert escrow.settled and escrow.jobCreator == 0 and escrow.resourceProvider == 0
     (settled,) = receipt.events.filter(payments.Settled)
-    assert (settled.dealId, settled.toJobCreator, settled.toResourceProvider, settled.mediator,
-            settled.toMediator) == (deal.deal_id, 2 * TOKEN, 12 * TOKEN, chosen, TOKEN)
+    assert (settled.dealId, settled.toJobCreator, settled.toResourceProvider, list(settled.mediators),
+            settled.toEachMediator) == (deal.deal_id, 2 * TOKEN, 12 * TOKEN, [chosen], TOKEN)
     (changed,) = receipt.events.filter(storage.AgreementStateChanged)
     assert AgreementState(changed.state) == AgreementState.MEDIATION_NON_DETERMINISTIC
     assert reputation(storage, resource_provider) == {  # the provider's work was not wrong
@@ -153,14 +164,16 @@ def test_check_then_mediation_non_deterministic_pays_the_provider(controller, st
 def test_mediation_non_deterministic_only_inside_the_mediation_window(controller, storage, mediation, token,
                                                                       payments, chain, make_deal, agreed,
                                                                       job_creator, resource_provider, stranger,
-                                                                      advance, signer, balances):
+                                                                      advance, signer, balances,
+                                                                      time_out_mediation):
     deal = make_deal()
     jc0, rp0 = balances(job_creator, resource_provider)
     chosen, _ = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
     advance(400)  # the 400 s mediation window has closed
     with ape.reverts(controller.WindowClosed):
         controller.mediationNonDeterministic(deal.as_tuple(), sender=signer(chosen))
-    controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    # Each silent round is timed out and redrawn among the others; after the last, everyone is refunded.
+    assert time_out_mediation(deal, stranger) == 3
     assert state(storage, deal) == AgreementState.TIMEOUT_MEDIATE_RESULTS
     assert balances(job_creator, resource_provider) == [jc0, rp0]
     assert token.balanceOf(payments) == 0
@@ -189,27 +202,33 @@ def test_assign_mediator_by_anyone_fixes_the_draw(controller, mediation, chain, 
                                                   job_creator, resource_provider, stranger):
     deal = make_deal()
     chosen, _ = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
-    controller.assignMediator(deal.as_tuple(), sender=stranger)
+    receipt = controller.assignMediator(deal.as_tuple(), sender=stranger)
+    (assigned,) = receipt.events.filter(mediation.PanelAssigned)
+    assert (assigned.round, list(assigned.members)) == (1, [chosen])
     chain.mine(300)  # the check block's hash is gone from the EVM; the assignment stays
-    assert mediation.drawMediator(deal.deal_id, list(deal.members.mediators)) == chosen
+    assert drawn(mediation, deal) == [chosen]
+    assert panel_of(mediation, deal).members == (chosen,)
 
 
 def test_mediator_draw_uses_the_check_block_hash(controller, mediation, chain, make_deal, agreed,
                                                  job_creator, resource_provider):
-    from lilypad.protocol.deal import draw_mediator
+    """A panel of one: position keccak256(abi.encode(hash, dealId, round 1, 0)) % n of the list."""
+    from eth_abi import encode
+    from eth_utils import keccak
 
     deal = make_deal()
     chosen, _ = _check(controller, mediation, chain, deal, job_creator, resource_provider, agreed)
-    check_block = mediation.getRequest(deal.deal_id).checkBlock
-    block_hash = bytes(chain.blocks[check_block].hash)
-    assert draw_mediator(block_hash, deal.deal_id, list(deal.members.mediators)) == chosen
+    block_hash = bytes(chain.blocks[panel_of(mediation, deal).draw_block].hash)
+    word = keccak(encode(["bytes32", "bytes32", "uint8", "uint256"], [block_hash, deal.deal_id, 1, 0]))
+    assert deal.members.mediators[int.from_bytes(word, "big") % len(deal.members.mediators)] == chosen
 
 
 def test_mediator_draw_is_not_fixed_before_check_block_is_sealed(controller, mediation, make_deal, agreed,
                                                                  job_creator, resource_provider):
     deal = make_deal()
     with ape.reverts(mediation.MediationNotRequested):
-        mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+        mediation.drawPanel(deal.deal_id, list(deal.members.mediators), 0)
+
 
 
 # ---------------------------------------------------------------- timeouts
@@ -289,7 +308,8 @@ def test_timeout_judge_result_pays_provider_and_slashes_job_creator(controller, 
 def test_timeout_mediate_result_refunds_everyone_on_the_mediation_clock(controller, storage, mediation, payments,
                                                                         token, chain, make_deal, agreed,
                                                                         job_creator, resource_provider, stranger,
-                                                                        advance, signer, balances):
+                                                                        advance, signer, balances,
+                                                                        time_out_mediation):
     deal = make_deal()
     jc0, rp0 = balances(job_creator, resource_provider)
     agreed(deal)
@@ -297,14 +317,20 @@ def test_timeout_mediate_result_refunds_everyone_on_the_mediation_clock(controll
     advance(290)  # check late in the judging window
     controller.checkResult(deal.as_tuple(), sender=job_creator)
     chain.mine()
-    chosen = mediation.drawMediator(deal.deal_id, list(deal.members.mediators))
+    (chosen,) = drawn(mediation, deal)
     advance(350)  # judging window long over, but the mediation window (400 s from the check) is open
     with ape.reverts(controller.TimeoutNotExpired):
         controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
     advance(50)
     with ape.reverts(controller.WindowClosed):
         controller.mediationAcceptResult(deal.as_tuple(), sender=signer(chosen))
-    controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    # The silent mediator's round ends; a new round (400 s from now) draws among the other two.
+    receipt = controller.timeoutMediateResult(deal.as_tuple(), sender=stranger)
+    assert state(storage, deal) == AgreementState.RESULTS_CHECKED
+    assert panel_of(mediation, deal).round == 2
+    assert Vote.from_chain(mediation.getVote(deal.deal_id, chosen)).slashed
+    assert storage.getAgreement(deal.deal_id).mediationRequestedAt == chain.blocks[receipt.block_number].timestamp
+    assert time_out_mediation(deal, stranger) == 2
     assert state(storage, deal) == AgreementState.TIMEOUT_MEDIATE_RESULTS
     assert balances(job_creator, resource_provider) == [jc0, rp0]
     assert token.balanceOf(payments) == 0

@@ -10,7 +10,7 @@ import pytest
 TOKEN = 10**18
 MAX = 2**256 - 1
 DAY = 24 * 3600
-DELAY = 37 * DAY  # MAX_TIMEOUT (30 days) + 7 days of margin
+DELAY = 67 * DAY  # 2 x MAX_TIMEOUT (30 days: the longest commit + reveal round) + 7 days of margin
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_registry_is_wired(controller, mediator_registry, token):
     assert mediator_registry.controller() == controller.address
     assert mediator_registry.token() == token.address
     assert controller.getMediatorRegistryAddress() == mediator_registry.address
-    assert mediator_registry.UNBONDING_DELAY() == DELAY == controller.MAX_TIMEOUT() + 7 * DAY
+    assert mediator_registry.UNBONDING_DELAY() == DELAY == 2 * controller.MAX_TIMEOUT() + 7 * DAY
     assert controller.getMinMediatorStake() == 0
 
 

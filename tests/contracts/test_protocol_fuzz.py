@@ -3,8 +3,12 @@
 Random sequences of agree / addResult / accept / check / mediate (accept, reject or
 non-deterministic) / time travel /
 timeouts over several deals and parties, interleaved with mediators staking, unbonding and
-withdrawing in the mediator registry and the admin changing the minimum mediator stake (a
-deal's first agree succeeds only if every mediator it names qualifies). A model predicts every outcome and
+withdrawing in the mediator registry and the admin changing the minimum mediator stake (each
+change is a new settings version, which deals not yet agreed then name; a deal's first agree
+succeeds only if every mediator it names qualifies). Deals have a panel of one mediator; a
+mediation round that ends without a verdict marks the silent mediator slashed on that deal
+(nothing is taken: the settings' slash is 0) and draws a new round from the others still
+eligible, up to three rounds, then refunds everyone. A model predicts every outcome and
 every payout from the deal terms alone; after every step we check that the
 protocol's token balance equals the sum of open escrows, the registry's the sum of the stakes, that each escrow and
 each party's balance is what the model says, that reputation counters match the
@@ -32,12 +36,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from lilypad.protocol.deal import TIMEOUT_FOR_STATE, Deal, DealMembers, DealPricing, DealTimeouts
+from lilypad.chain.mediation import Panel, Vote
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, Deal, DealMembers, DealPricing, DealProtocol, DealTimeouts
 from lilypad.protocol.deal import AgreementState as S
 
 MAX = 2**256 - 1
 CID = bytes.fromhex("44" * 32)
-DELAY = 37 * 24 * 3600  # the registry's UNBONDING_DELAY
+DELAY = 67 * 24 * 3600  # the registry's UNBONDING_DELAY
+MAX_ROUNDS = 3  # LilypadMediation.MAX_ROUNDS
 SLACK = 3  # seconds of clock uncertainty around a deadline: outcome not predicted there
 #: The mediator's verdicts, by the rule's name for them.
 VERDICTS = {"accept": "mediationAcceptResult", "reject": "mediationRejectResult",
@@ -55,7 +61,9 @@ class Model:
     created: int = 0
     agreed_at: int = 0
     results_at: int = 0
-    checked_at: int = 0
+    checked_at: int = 0  # start of the current mediation round
+    rounds: int = 0  # mediation rounds started
+    slashed: set = field(default_factory=set)  # mediators marked slashed on this deal
     instructions: int = 0
     escrow_jc: int = 0
     escrow_rp: int = 0
@@ -94,15 +102,16 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             self.reputation = {p.address: dict.fromkeys(REP_FIELDS, 0) for p in providers}
             self.stakes = {m.address: StakeModel() for m in mediators}
             self.min_stake = 0
+            self.version_min_stake = [0]  # each settings version's minimum mediator stake
 
         def teardown(self):
             try:
                 for i, m in enumerate(self.deals):
                     while m.state in TIMEOUT_FOR_STATE:  # every open deal can still end
                         chain.mine(timestamp=chain.pending_timestamp + 1000)
-                        before = m.state
+                        before = (m.state, m.rounds)
                         self.timeout(i, TIMEOUT_FOR_STATE[m.state])
-                        assert m.state != before
+                        assert (m.state, m.rounds) != before  # it ended, or a new mediation round began
                     assert m.state == S.NONE or S(storage.getAgreement(m.deal.deal_id).state).is_terminal
                 self.check_money()
                 assert token.balanceOf(payments) == 0
@@ -167,6 +176,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                                       submit_results_collateral=submit_c, judge_results_collateral=judge_c),
                 pricing=DealPricing(instruction_price=price, payment_collateral=payment,
                                     results_collateral_multiple=multiple, mediation_fee=fee),
+                protocol=DealProtocol(settings_version=len(self.version_min_stake) - 1),
             )
             self.deals.append(Model(deal))
 
@@ -230,7 +240,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             if receipt is None:
                 return
             if check:
-                m.state, m.checked_at = S.RESULTS_CHECKED, self._ts(receipt)
+                m.state, m.checked_at, m.rounds = S.RESULTS_CHECKED, self._ts(receipt), 1
                 m.escrow_jc += m.deal.pricing.mediation_fee
                 self.balances[jc] -= m.deal.pricing.mediation_fee
                 self._rep(m, "resultsChecked")
@@ -248,12 +258,12 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                     for mediator in m.deal.members.mediators:
                         assert self._do(m, VERDICTS[verdict], everyone[mediator]) is None, (m.state, m.history)
                 return
-            req = mediation.getRequest(m.deal.deal_id)
-            if req.mediator == "0x" + "0" * 40 and chain.blocks.head.number <= req.checkBlock:
-                chain.mine()
-            chosen = mediation.drawMediator(m.deal.deal_id, list(m.deal.members.mediators))
-            who = next(x for x in m.deal.members.mediators if x != chosen) if wrong_mediator else chosen
-            expected = False if wrong_mediator else self._window(m.checked_at, m.deal.timeouts.mediate_results)
+            chosen = self._drawn(m)
+            if chosen is None:  # no eligible mediator left to draw: no verdict can settle this round
+                who, expected = m.deal.members.mediators[0], False
+            else:
+                who = next(x for x in m.deal.members.mediators if x != chosen) if wrong_mediator else chosen
+                expected = False if wrong_mediator else self._window(m.checked_at, m.deal.timeouts.mediate_results)
             receipt = self._do(m, VERDICTS[verdict], everyone[who])
             if expected is not None:
                 assert (receipt is not None) == expected, (m.state, m.history)
@@ -326,9 +336,46 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                 self._pay(m, m.escrow_jc - cost - judge_c, m.escrow_rp + cost + judge_c)
                 self._rep(m, "otherTimeouts")
             else:
-                m.state = S.TIMEOUT_MEDIATE_RESULTS
-                self._pay(m, m.escrow_jc, m.escrow_rp)
-                self._rep(m, "otherTimeouts")
+                self._round_ended(m, receipt)
+
+        def _drawn(self, m: Model) -> str | None:
+            """The mediator the current round's draw names, read on-chain (the draw
+            block sealed first); ``None`` when too few mediators are eligible."""
+            panel = Panel.from_chain(mediation.getPanel(m.deal.deal_id))
+            if panel.assigned:
+                return panel.members[0]
+            if chain.blocks.head.number <= panel.draw_block:
+                chain.mine()
+            min_stake = self.version_min_stake[m.deal.protocol.settings_version]
+            try:
+                return mediation.drawPanel(m.deal.deal_id, list(m.deal.members.mediators), min_stake)[0]
+            except ContractLogicError:
+                return None
+
+        def _eligible(self, m: Model) -> list[str]:
+            """The deal's mediators a new round may draw: not slashed on it and, under a
+            minimum stake, staked at least that much and not unbonding."""
+            min_stake = self.version_min_stake[m.deal.protocol.settings_version]
+            return [x for x in m.deal.members.mediators if x not in m.slashed and (
+                min_stake == 0 or (self.stakes[x].amount >= min_stake and self.stakes[x].since == 0))]
+
+        def _round_ended(self, m: Model, receipt):
+            """timeoutMediateResult: the round's silent mediator (if one was drawn) is marked
+            slashed; a new round starts while rounds and eligible mediators are left, else
+            everyone is refunded."""
+            newly = {x for x in m.deal.members.mediators
+                     if x not in m.slashed and Vote.from_chain(mediation.getVote(m.deal.deal_id, x)).slashed}
+            assert len(newly) <= 1, (newly, m.history)  # one silent mediator per round of one
+            m.slashed |= newly
+            panel = Panel.from_chain(mediation.getPanel(m.deal.deal_id))
+            if m.rounds < MAX_ROUNDS and self._eligible(m):
+                m.rounds += 1
+                m.checked_at = self._ts(receipt)
+                assert (panel.round, panel.assigned) == (m.rounds, False), m.history
+                return
+            m.state = S.TIMEOUT_MEDIATE_RESULTS
+            self._pay(m, m.escrow_jc, m.escrow_rp)
+            self._rep(m, "otherTimeouts")
 
         # -------------------------------------------------------- mediator stakes
         def _qualifies(self, mediator: str) -> bool:
@@ -385,8 +432,14 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
 
         @rule(value=st.sampled_from([0, 0, 5, 10]))
         def set_min_stake(self, value):
-            controller.setMinMediatorStake(value, sender=deployer)
+            controller.setMinMediatorStake(value, sender=deployer)  # appends a settings version
             self.min_stake = value
+            self.version_min_stake.append(value)
+            version = len(self.version_min_stake) - 1
+            assert controller.getSettingsVersion() == version
+            for m in self.deals:  # terms not yet agreed are made anew under the current version
+                if m.state == S.NONE:
+                    m.deal = m.deal.model_copy(update={"protocol": DealProtocol(settings_version=version)})
 
         # -------------------------------------------------------- invariants
         @invariant()

@@ -67,7 +67,7 @@ def test_ensure_stake_is_exact_and_idempotent(devchain, devchain_contracts):
 
     c.request_unbond(mediator)
     stake = c.mediator_stake(mediator)
-    assert stake.unbonding and stake.withdrawable_at == stake.unbonding_since + 37 * 24 * 3600
+    assert stake.unbonding and stake.withdrawable_at == stake.unbonding_since + 67 * 24 * 3600
     assert not stake.qualifies(TOKEN) and stake.qualifies(0)
     with pytest.raises(MediatorStakeError, match="unbonding"):
         ensure_stake(c, mediator, 15 * TOKEN)

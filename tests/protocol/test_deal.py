@@ -16,8 +16,9 @@ from lilypad.protocol.deal import (
     Deal,
     DealMembers,
     DealPricing,
+    DealProtocol,
     DealTimeouts,
-    draw_mediator,
+    Verdict,
     state_name,
 )
 
@@ -79,19 +80,32 @@ def test_agreement_states_mirror_the_solidity_enum_in_order():
     assert [n for n in names if n] == [state_name(s) for s in sorted(AgreementState)]
 
 
-def test_mediator_draw_is_deterministic_spreads_and_refuses_a_forgotten_hash():
+def test_verdicts_mirror_the_solidity_enum_in_order():
+    source = (Path(__file__).parents[2] / "contracts" / "interfaces" / "LilypadTypes.sol").read_text()
+    body = re.search(r"enum Verdict \{(.*?)\}", source, re.S).group(1)
+    names = [line.split("//")[0].strip().rstrip(",") for line in body.splitlines()]
+    assert [n for n in names if n] == ["".join(p.capitalize() for p in v.name.split("_")) for v in sorted(Verdict)]
+
+
+@pytest.mark.parametrize("size", [0, 2, 4, 8, 9])
+def test_a_mediator_panel_is_odd_and_at_most_seven(size):
+    with pytest.raises(ValidationError):
+        DealProtocol(consortium_size=size)
+
+
+def test_a_mediation_round_is_one_window_for_one_mediator_and_two_for_a_panel():
     deal = make()
-    mediators = [A, B, C, D]
-    picks = {draw_mediator(bytes([i]) * 32, deal.deal_id, mediators) for i in range(1, 40)}
-    assert picks == set(mediators)  # every mediator can be drawn
-    assert draw_mediator(b"\x07" * 32, deal.deal_id, mediators) == draw_mediator(b"\x07" * 32, deal.deal_id, mediators)
-    with pytest.raises(ValueError):
-        draw_mediator(b"\x00" * 32, deal.deal_id, mediators)
+    assert deal.mediation_round_window == deal.timeouts.mediate_results
+    panel = deal.model_copy(update={"protocol": DealProtocol(consortium_size=3)})
+    assert panel.mediation_round_window == 2 * deal.timeouts.mediate_results
+    assert panel.deal_id != deal.deal_id  # the protocol terms are part of the deal id
 
 
 # The JSON of a fixed deal as the solver stored and served it before the deal
 # became its own wire format (``deal_to_dict`` then ``json.dumps``): key order,
 # checksummed addresses, ``mediators`` as a list, integers and the ``0x``-hex nonce.
+# Deals now also carry ``protocol`` (panel size, settings version) after the nonce;
+# JSON stored without it reads as a panel of one under settings version 0.
 FIXED_DEAL_JSON = (
     '{"members": {"solver": "0x1111111111111111111111111111111111111111", '
     '"job_creator": "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB", '
@@ -115,10 +129,14 @@ def fixed_deal() -> Deal:
     )
 
 
-def test_deal_json_is_byte_identical_to_the_old_wire_format():
+PROTOCOL_JSON = ', "protocol": {"consortium_size": 1, "settings_version": 0}}'
+
+
+def test_deal_json_is_the_old_wire_format_plus_the_protocol_terms():
     deal = fixed_deal()
-    assert json.dumps(deal.model_dump(mode="json")) == FIXED_DEAL_JSON
-    assert deal.deal_id.hex() == "8a3cac487a3a3939ac6452403ef24d79aa9651d939ebe60b8f9bed0131ff1242"
+    assert json.dumps(deal.model_dump(mode="json")) == FIXED_DEAL_JSON[:-1] + PROTOCOL_JSON
+    # keccak256(abi.encode(deal)) with the protocol terms (k, version) as the fifth field
+    assert deal.deal_id.hex() == "4af8c61711c368109d71c8dee6c3e8f32b4733dfe098a2b39d6d2074cd08a052"
 
 
 def test_deal_round_trips_through_json_by_itself():
@@ -129,7 +147,8 @@ def test_deal_round_trips_through_json_by_itself():
     assert Deal.model_validate(json.loads(FIXED_DEAL_JSON)).deal_id == deal.deal_id
     # In Python the nonce stays bytes: the ABI encoding (and so the deal id) sees raw bytes.
     assert deal.model_dump()["nonce"] == bytes(range(32))
-    assert deal.as_tuple()[-1] == bytes(range(32))
+    assert deal.as_tuple()[-2] == bytes(range(32))
+    assert deal.as_tuple()[-1] == (1, 0)
 
 
 @pytest.mark.parametrize("nonce", ["0x" + "ab" * 31, "0x" + "zz" * 32, b"\x01" * 33, 7])

@@ -127,6 +127,24 @@ def test_stale_future_and_expired_offers_are_refused(core: SolverCore, clock: Cl
 # --------------------------------------------------------------------------
 
 
+def test_deals_name_the_current_settings_version_and_the_jobs_panel_size(db: Path, clock: Clock) -> None:
+    reads: list[int] = []
+
+    def version() -> int:
+        reads.append(7)
+        return 7
+
+    core = SolverCore(SolverStore(db), DOMAIN, solver=SOLVER, match_timeout=5, clock=clock, settings_version=version)
+    assert core.match_round() == [] and reads == []  # nothing matched, nothing read
+    meds = [MED.address, P2.address, STRANGER.address]
+    core.accept_offer(resource(mediators=meds, slots=2))
+    core.accept_offer(job(mediators=meds, consortium_size=3))
+    core.accept_offer(job(C2, mediators=meds))
+    deals = core.match_round()
+    assert [(d.deal.protocol.settings_version, d.deal.protocol.consortium_size) for d in deals] == [(7, 3), (7, 1)]
+    assert reads == [7]  # once per round
+
+
 def test_a_job_and_a_resource_offer_make_a_deal(core: SolverCore) -> None:
     timeouts = DealTimeouts(agree=600, submit_results=900, judge_results=600, mediate_results=600)
     pricing = DealPricing(instruction_price=5, payment_collateral=10, results_collateral_multiple=3, mediation_fee=2)

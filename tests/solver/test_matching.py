@@ -168,7 +168,22 @@ def test_a_match_builds_the_deal() -> None:
     assert deal.timeouts == job.timeouts  # the job's timeouts ...
     assert deal.pricing == offer.pricing  # ... at the provider's prices
     assert deal.nonce == b"\x09" * 32 and len(deal.deal_id) == 32
+    assert (deal.protocol.consortium_size, deal.protocol.settings_version) == (1, 0)
     assert match.build_deal(b"\x0a" * 32).deal_id != deal.deal_id
+    assert match.build_deal(b"\x09" * 32, settings_version=4).protocol.settings_version == 4
+
+
+def test_a_panel_of_k_needs_k_shared_mediators_none_of_them_a_party() -> None:
+    with pytest.raises(ValueError, match="needs at least that many"):
+        jb(mediators=[M1, M2], consortium_size=3)
+    with pytest.raises(ValueError, match="odd"):
+        jb(mediators=[M1, M2], consortium_size=2)
+    panel = jb(mediators=[M1, M2, M3], consortium_size=3)
+    assert run([res(P1, mediators=[M1, M2])], [panel]) == []
+    assert run([res(P1, mediators=[M1, M2, P1])], [panel.model_copy(update={"mediators": (M1, M2, P1)})]) == []
+    [match] = _matcher([res(P1, mediators=[M3, M2, M1])], [panel]).match_all()
+    assert match.build_deal(b"\x01" * 32).protocol.consortium_size == 3
+    assert _matcher([res(P1, mediators=[M1, M2, M3])], [panel]).match_all(eligible=lambda m: m != M3.lower()) == []
 
 
 def test_offers_listing_a_mediator_twice_are_invalid_and_deals_never_repeat_one() -> None:
@@ -431,12 +446,13 @@ def resource_offers(draw: Any) -> ResourceOffer:
 def job_offers(draw: Any) -> JobOffer:
     creator = draw(st.sampled_from(CREATORS))
     target = draw(st.sampled_from([None] * 10 + [P1, P2, C1]))
+    mediators = draw(st.lists(st.sampled_from(MEDIATOR_POOL), min_size=1, max_size=3, unique=True))
     return JobOffer(
         job_creator=creator, solver=draw(st.sampled_from(SOLVERS)),
         module=JobModule(ref=draw(st.sampled_from(JOB_REFS)), repo="https://example.org/a/b", commit=COMMIT),
         spec=draw(specs(0, 6, [0, 0, 0, 1, 1, 2])), pricing_mode=draw(st.sampled_from(list(PricingMode))),
         pricing=draw(prices([3, 4, 4], (5, 8), [1, 1, 1, 2], (1, 2))),
-        mediators=draw(st.lists(st.sampled_from(MEDIATOR_POOL), min_size=1, max_size=3, unique=True)),
+        mediators=mediators, consortium_size=draw(st.sampled_from([1, 1, 1, 3])) if len(mediators) == 3 else 1,
         target=None if target == creator else target, timeouts=draw(st.sampled_from(TIMEOUTS)),
         created_at=draw(st.integers(0, 3)), nonce=draw(st.binary(min_size=32, max_size=32)),
     )
@@ -453,7 +469,8 @@ def oracle_acceptable(job: JobOffer, offer: ResourceOffer) -> bool:
         and timeouts_acceptable(job.timeouts, offer.timeouts)
         and amounts_fit(offer.pricing, job.timeouts)
         and module_allowed(offer.modules, job.module)
-        and shared_mediators(job.mediators, offer.mediators, exclude=[job.job_creator, offer.resource_provider]) != ()
+        and len(shared_mediators(job.mediators, offer.mediators, exclude=[job.job_creator, offer.resource_provider]))
+        >= job.consortium_size
     )
 
 
@@ -484,7 +501,8 @@ def unique(items: list[Any]) -> list[Any]:
     return list(seen.values())
 
 
-JOB_FIELDS = ["spec", "mediators", "module", "pricing", "timeouts", "job_creator", "target", "solver"]
+JOB_FIELDS = ["spec", "mediators", "module", "pricing", "timeouts", "job_creator", "target", "solver",
+              "consortium_size"]
 OFFER_FIELDS = ["spec", "mediators", "modules", "pricing", "timeouts", "resource_provider", "slots", "solver",
                 "expires_at"]
 

@@ -1,11 +1,12 @@
-"""MediatorStakes: the solver's cached view of the mediator registry (pure: the reads are
-plain functions counting their calls, the clock a variable)."""
+"""MediatorStakes: the solver's cached view of the current protocol settings and the mediator
+registry (pure: the reads are plain functions counting their calls, the clock a variable)."""
 
 from __future__ import annotations
 
 import pytest
 
 from lilypad.chain.contracts import MediatorStake
+from lilypad.protocol.settings import ProtocolSettings
 from lilypad.solver.stakes import MediatorStakes
 
 M1, M2, M3 = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
@@ -14,14 +15,15 @@ M1, M2, M3 = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
 class Chain:
     def __init__(self) -> None:
         self.minimum = 0
+        self.version = 0
         self.stakes = {M1: MediatorStake(10, 0, None), M2: MediatorStake(9, 0, None),
-                       M3: MediatorStake(10, 100, 100 + 37 * 86400)}
+                       M3: MediatorStake(10, 100, 100 + 67 * 86400)}
         self.down = False
         self.now = 0.0
         self.calls = 0
 
-    def read_min(self) -> int:
-        return self._read(lambda: self.minimum)
+    def read_settings(self) -> tuple[int, ProtocolSettings]:
+        return self._read(lambda: (self.version, ProtocolSettings(min_mediator_stake=self.minimum)))
 
     def read_stake(self, mediator: str) -> MediatorStake:
         return self._read(lambda: self.stakes.get(mediator, MediatorStake(0, 0, None)))
@@ -40,12 +42,21 @@ def chain() -> Chain:
 
 @pytest.fixture
 def stakes(chain: Chain) -> MediatorStakes:
-    return MediatorStakes(chain.read_min, chain.read_stake, ttl=30, clock=lambda: chain.now)
+    return MediatorStakes(chain.read_settings, chain.read_stake, ttl=30, clock=lambda: chain.now)
 
 
-def test_minimum_zero_admits_anyone_and_reads_only_the_minimum(chain, stakes):
+def test_minimum_zero_admits_anyone_and_reads_only_the_settings(chain, stakes):
     assert all(stakes.eligible(m) for m in (M1, M2, M3, "0x" + "44" * 20))
     assert chain.calls == 1
+
+
+def test_the_settings_version_is_read_with_the_minimum_and_cached_per_ttl(chain, stakes):
+    assert stakes.settings_version() == 0
+    chain.version, chain.minimum = 3, 10
+    assert (stakes.settings_version(), stakes.min_stake()) == (0, 0)  # still the cached read
+    chain.now += 30
+    assert (stakes.settings_version(), stakes.min_stake()) == (3, 10)  # one read gives both
+    assert chain.calls == 2
 
 
 def test_minimum_above_zero_admits_only_staked_bonded_mediators_cached_per_ttl(chain, stakes):
