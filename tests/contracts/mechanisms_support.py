@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import astuple, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -23,7 +23,7 @@ from eth_utils import keccak, to_checksum_address
 from lilypad.protocol.deal import AgreementState, Deal, DealProtocol, Verdict
 
 __all__ = [
-    "BPS", "CID", "GARBAGE", "MAX", "TOKEN", "Books", "Mechanisms", "Settings", "audit_drawn", "commitment",
+    "BPS", "CID", "GARBAGE", "MAX", "TOKEN", "Books", "Mechanisms", "Panel", "Settings", "audit_drawn", "commitment",
     "mediator_share", "tax_split",
 ]
 
@@ -86,6 +86,18 @@ def audit_drawn(block_hash: bytes, deal_id: bytes, audit_bps: int) -> bool:
     keccak256(abi.encode(blockhash(resultsBlock), dealId)) % 10000 < auditBps."""
     draw = int.from_bytes(keccak(encode(["bytes32", "bytes32"], [bytes(block_hash), deal_id])), "big")
     return draw % BPS < audit_bps
+
+
+class Panel(NamedTuple):
+    """ILilypadMediation.Panel (ape returns it as a bare tuple beside the members)."""
+
+    drawBlock: int
+    round: int
+    size: int
+    commits: int
+    reveals: int
+    assigned: bool
+    audited: bool
 
 
 def _address(who: Any) -> str:
@@ -235,20 +247,25 @@ class Mechanisms:
         return self.version_settings(deal).min_mediator_stake
 
     def drawn(self, deal: Deal) -> list[Any]:
-        """The current round's members (as drawn or as fixed on-chain)."""
+        """The current round's members (as drawn, mining a block first if the draw block is the
+        newest, or as fixed on-chain)."""
+        panel = self.panel_of(deal)[0]
+        if not panel.assigned and self.chain.blocks.head.number <= panel.drawBlock:
+            self.chain.mine()
         members = self.mediation.drawPanel(deal.deal_id, list(deal.members.mediators), self.min_stake(deal))
         return [self._accounts[_address(m)] for m in members]
 
-    def panel_of(self, deal: Deal) -> tuple[Any, list[Any]]:
+    def panel_of(self, deal: Deal) -> tuple[Panel, list[Any]]:
+        """The current round's panel and its fixed members (none until fixed)."""
         panel, members = self.mediation.getPanel(deal.deal_id)
-        return panel, [self._accounts[_address(m)] for m in members]
+        return Panel(*panel), [self._accounts[_address(m)] for m in members]
 
     def commit(self, deal: Deal, member: Any, verdict: Verdict, cid: bytes = CID, salt: bytes | None = None,
                round_: int | None = None) -> tuple[bytes, bytes]:
         """``member`` commits ``verdict``; returns (salt, commitment)."""
         salt = salt or secrets.token_bytes(32)
         if round_ is None:
-            round_ = int(self.mediation.getPanel(deal.deal_id)[0].round)
+            round_ = self.panel_of(deal)[0].round
         h = commitment(deal.deal_id, round_, member.address, verdict, cid, salt)
         self.controller.commitVerdict(deal.as_tuple(), h, sender=member)
         return salt, h
