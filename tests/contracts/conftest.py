@@ -113,3 +113,34 @@ def advance(chain):
 @pytest.fixture(scope="session")
 def mediator_registry(system):
     return system["mediator_registry"]
+
+
+#: What each member of ``panel`` stakes in the mediator registry.
+PANEL_STAKE = 100 * 10**18
+
+
+@pytest.fixture(scope="module")
+def panel(accounts, system, deployer):
+    """Seven mediators of the module's own: generated ape test accounts given gas money and
+    1,000 LP, each registered in the mediator registry with PANEL_STAKE (registry approved for
+    more). Module-scoped: the chain state is reverted with the module."""
+    token, registry = system["token"], system["mediator_registry"]
+    members = []
+    for _ in range(7):
+        m = accounts.generate_test_account()
+        m.balance = 10**21
+        token.mint(m, 1_000 * 10**18, sender=deployer)
+        token.approve(registry, MAX, sender=m)
+        registry.register(PANEL_STAKE, sender=m)
+        members.append(m)
+    return members
+
+
+@pytest.fixture
+def mech(chain, system, deployer, job_creator, resource_provider, stranger, payee, panel, make_deal):
+    """tests/contracts/mechanisms_support.Mechanisms over this test's chain snapshot."""
+    from mechanisms_support import Mechanisms
+
+    return Mechanisms(chain=chain, system=system, deployer=deployer, job_creator=job_creator,
+                      resource_provider=resource_provider, stranger=stranger, payee=payee, panel=panel,
+                      make_deal=make_deal)
