@@ -244,10 +244,13 @@ def test_a_change_of_tax_exemption_never_alters_an_open_deal(mech, controller, d
     not cut its pay (nor granting one raise it)."""
     s = Settings(tax_bps=1_000)
     mech.settings(**s.__dict__)
-    controller.setTaxExempt(job_creator, True, sender=deployer)
-    was_exempt, was_taxed = mech.deal(pricing=ODD), mech.deal(pricing=ODD)
+    controller.setTaxExempt(job_creator, True, sender=deployer)  # appends a settings version
+    was_exempt = mech.deal(pricing=ODD)
     mech.submit(was_exempt, COUNT)
     controller.setTaxExempt(job_creator, False, sender=deployer)
+    with ape.reverts(controller.InvalidDeal):  # a deal under the version that exempted it is no longer agreed
+        mech.submit(mech.deal(pricing=ODD, version=was_exempt.protocol.settings_version), COUNT)
+    was_taxed = mech.deal(pricing=ODD)
     mech.submit(was_taxed, COUNT)
     controller.setTaxExempt(job_creator, True, sender=deployer)
     before = mech.books.snapshot()
