@@ -190,8 +190,8 @@ class MediationActions:
     def draw_panel(self, deal: Deal) -> tuple[str, ...] | None:
         """The members of the current round: the fixed ones once assigned, else
         what the draw gives (``drawPanel``, the same rule ``assignMediator``
-        fixes). ``None`` when there is nothing to read: never requested, the
-        draw block not sealed yet, its hash forgotten (the next
+        fixes). ``None`` when there is nothing to read: never requested, its
+        hash forgotten (the next
         ``assignMediator`` redraws), or too few eligible mediators."""
         from ape.exceptions import ContractLogicError
 
@@ -200,11 +200,16 @@ class MediationActions:
             return None
         if panel.assigned:
             return panel.members
-        if self.head_block() <= panel.draw_block:  # a call at the head would revert with DrawNotReady
-            return None
+        # The seed is the hash of the draw block (the check's), sealed already, but a call at
+        # that block would revert with DrawNotReady: read in the pending block, as an
+        # assignMediator sent now would run (a chain with no other traffic mines no block
+        # after the check until somebody sends one; where "pending" means the head, the
+        # call reverts and this answers None until the next block).
+        at = {"block_id": "pending"} if self.head_block() <= panel.draw_block else {}
         min_stake = self.get_protocol_settings(deal.protocol.settings_version).min_mediator_stake
         try:
-            drawn = self._read(self.mediation.drawPanel, deal.deal_id, list(deal.members.mediators), min_stake)
+            drawn = self._read(self.mediation.drawPanel, deal.deal_id, list(deal.members.mediators), min_stake,
+                               **at)
         except ContractLogicError as err:
             if any(is_custom_error(err, self.mediation, name) for name in _NO_DRAW_ERRORS):
                 return None  # includes a node behind the one that answered the head

@@ -299,7 +299,7 @@ class Mediator:
                                 self._result_digest(data), salt)
             data.update(commit_round=round_, salt=salt.hex(), commitment=digest.hex())
             self._set(deal_id, "committing", **data)
-        vote = self.contracts.vote(deal.deal_id, self.address)
+        vote = self.contracts.vote(deal, self.address)
         if not (vote.round == round_ and vote.commitment.hex() == data["commitment"]):
             self.contracts.commit_verdict(deal, bytes.fromhex(data["commitment"]), self.account)
         data["committed_round"] = round_
@@ -308,7 +308,7 @@ class Mediator:
     def _reveal(self, deal_id: str, deal: Deal, round_: int, data: dict[str, Any]) -> None:
         from lilypad.mediator.panel import chain_verdict
 
-        vote = self.contracts.vote(deal.deal_id, self.address)
+        vote = self.contracts.vote(deal, self.address)
         if not (vote.round == round_ and int(vote.verdict) != 0):
             self.contracts.reveal_verdict(deal, chain_verdict(data["verdict"]), self._result_digest(data),
                                           bytes.fromhex(data["salt"]), self.account)
