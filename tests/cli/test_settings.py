@@ -34,6 +34,7 @@ VALUES = {
     "LILYPAD_DEVNET_DIR": ("devnet_dir", "/n", Path("/n")),
     "LILYPAD_PROVIDER_FAULT": ("provider_fault", "wrong-result", "wrong-result"),
     "LILYPAD_BRIDGE_FAULT": ("bridge_fault", "after-seen", "after-seen"),
+    "LILYPAD_MEDIATOR_FAULT": ("mediator_fault", "collude", "collude"),
 }
 
 

@@ -47,9 +47,10 @@ def test_addresses_are_checksummed_and_terms_frozen():
 
 
 def test_abi_tuple_shape():
-    solver_etc, timeouts, pricing, nonce = make().as_tuple()
+    solver_etc, timeouts, pricing, nonce, protocol = make().as_tuple()
     assert len(solver_etc) == 4 and isinstance(solver_etc[3], list)
     assert len(timeouts) == 6 and len(pricing) == 4 and nonce == b"\x01" * 32
+    assert protocol == (1, 0)  # (consortium size k, settings version): a panel of one under version 0
 
 
 def test_money_helpers_follow_the_controller_rules():

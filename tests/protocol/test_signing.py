@@ -162,10 +162,20 @@ _TAMPERS = [(resource, field, value) for field, values in _RESOURCE_TAMPERS.item
 _TAMPERS += [(job, field, value) for field, values in _JOB_TAMPERS.items() for value in values]
 
 
+def job_of_three(**kw: Any) -> JobOffer:
+    """A job offer trusting three mediators (a panel of three needs them)."""
+    return job(mediators=[MED1, MED2, STRANGER.address], **kw)
+
+
+#: Fields a one-mediator offer cannot change validly: tampered on ``job_of_three``.
+_JOB_OF_THREE_TAMPERS: dict[str, list[Any]] = {"consortium_size": [3]}
+_TAMPERS += [(job_of_three, field, value) for field, values in _JOB_OF_THREE_TAMPERS.items() for value in values]
+
+
 def test_tamper_tables_cover_every_field() -> None:
     # ``kind`` is the EIP-712 primary type (a resource signature never verifies a job offer).
     assert set(_RESOURCE_TAMPERS) == set(ResourceOffer.model_fields) - {"kind"}
-    assert set(_JOB_TAMPERS) == set(JobOffer.model_fields) - {"kind"}
+    assert set(_JOB_TAMPERS) | set(_JOB_OF_THREE_TAMPERS) == set(JobOffer.model_fields) - {"kind"}
 
 
 @pytest.mark.parametrize(("make", "field", "value"), _TAMPERS)
