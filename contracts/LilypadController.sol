@@ -268,7 +268,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
             a.agreedAt = uint40(block.timestamp);
         }
         _store.setAgreement(
-            dealId, a, deal.members.resourceProvider, both ? ReputationField.DealsAgreed : ReputationField.None
+            dealId, a, deal.members.resourceProvider, both ? ReputationField.DealsAgreed : ReputationField.None, 0
         );
         emit DealAgreed(dealId, msg.sender, isJobCreator);
 
@@ -307,7 +307,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         _expect(dealId, a, AgreementState.ResultsSubmitted);
         _before(dealId, a.resultsSubmittedAt, deal.timeouts.judgeResults);
         if (_audit(dealId, deal, a)) return;
-        _finish(dealId, deal, a, AgreementState.ResultsAccepted, ReputationField.ResultsAccepted);
+        _finish(dealId, deal, a, AgreementState.ResultsAccepted, ReputationField.ResultsAccepted, true);
         _settlePaid(dealId, deal, a, false, new address[](0), 0);
     }
 
@@ -404,7 +404,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         Agreement memory a = _store.getAgreement(dealId);
         _expect(dealId, a, AgreementState.DealNegotiating);
         _expired(dealId, a.createdAt, deal.timeouts.agree);
-        _finish(dealId, deal, a, AgreementState.TimeoutAgree, ReputationField.None);
+        _finish(dealId, deal, a, AgreementState.TimeoutAgree, ReputationField.None, false);
         ILilypadPayments.Payout memory p = _payout(deal);
         p.toJobCreator =
             a.jobCreatorAgreed ? uint256(deal.pricing.paymentCollateral) + deal.timeouts.judgeResultsCollateral : 0;
@@ -417,7 +417,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         Agreement memory a = _store.getAgreement(dealId);
         _expect(dealId, a, AgreementState.DealAgreed);
         _expired(dealId, a.agreedAt, deal.timeouts.submitResults);
-        _finish(dealId, deal, a, AgreementState.TimeoutSubmitResults, ReputationField.SubmitTimeouts);
+        _finish(dealId, deal, a, AgreementState.TimeoutSubmitResults, ReputationField.SubmitTimeouts, false);
         ILilypadPayments.Payout memory p = _payout(deal);
         p.toJobCreator = uint256(deal.pricing.paymentCollateral) + deal.timeouts.judgeResultsCollateral
             + deal.timeouts.submitResultsCollateral;
@@ -430,7 +430,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         _expect(dealId, a, AgreementState.ResultsSubmitted);
         _expired(dealId, a.resultsSubmittedAt, deal.timeouts.judgeResults);
         if (_audit(dealId, deal, a)) return;
-        _finish(dealId, deal, a, AgreementState.TimeoutJudgeResults, ReputationField.OtherTimeouts);
+        _finish(dealId, deal, a, AgreementState.TimeoutJudgeResults, ReputationField.OtherTimeouts, true);
         _settlePaid(dealId, deal, a, true, new address[](0), 0);
     }
 
@@ -463,11 +463,11 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         ) {
             _payments.creditJackpot(dealId, slashed);
             a.mediationRequestedAt = uint40(block.timestamp);
-            _store.setAgreement(dealId, a, deal.members.resourceProvider, ReputationField.None);
+            _store.setAgreement(dealId, a, deal.members.resourceProvider, ReputationField.None, 0);
             _mediation.nextRound(dealId);
             return;
         }
-        _finish(dealId, deal, a, AgreementState.TimeoutMediateResults, ReputationField.OtherTimeouts);
+        _finish(dealId, deal, a, AgreementState.TimeoutMediateResults, ReputationField.OtherTimeouts, false);
         (, uint256 resultsCollateral) = _costs(deal, a);
         ILilypadPayments.Payout memory p = _payout(deal);
         uint256 fee = deal.pricing.mediationFee;
@@ -510,7 +510,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
     function _toMediation(bytes32 dealId, Deal calldata deal, Agreement memory a, bool audited) private {
         a.state = AgreementState.ResultsChecked;
         a.mediationRequestedAt = uint40(block.timestamp);
-        _store.setAgreement(dealId, a, deal.members.resourceProvider, ReputationField.ResultsChecked);
+        _store.setAgreement(dealId, a, deal.members.resourceProvider, ReputationField.ResultsChecked, 0);
         _mediation.request(dealId, deal.protocol.consortiumSize, audited);
     }
 
@@ -571,11 +571,11 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         bool audited
     ) private {
         if (verdict == Verdict.Accept) {
-            _finish(dealId, deal, a, AgreementState.MediationAccepted, ReputationField.MediationsPassed);
+            _finish(dealId, deal, a, AgreementState.MediationAccepted, ReputationField.MediationsPassed, true);
         } else if (verdict == Verdict.Reject) {
-            _finish(dealId, deal, a, AgreementState.MediationRejected, ReputationField.MediationsFailed);
+            _finish(dealId, deal, a, AgreementState.MediationRejected, ReputationField.MediationsFailed, false);
         } else {
-            _finish(dealId, deal, a, AgreementState.MediationNonDeterministic, ReputationField.MediationsPassed);
+            _finish(dealId, deal, a, AgreementState.MediationNonDeterministic, ReputationField.MediationsPassed, true);
         }
         if (verdict != Verdict.Reject) {
             _settlePaid(dealId, deal, a, verdict == Verdict.NonDeterministic, winners, slashed);
@@ -646,15 +646,20 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         p.resourceProvider = deal.members.resourceProvider;
     }
 
+    /// @dev Store the deal's new state and bump the provider's `field`. `paid`:
+    /// the deal settles paying the provider its job cost, which storage adds to
+    /// the provider's valuePaid (and valueVerified on MediationAccepted) in the same call.
     function _finish(
         bytes32 dealId,
         Deal calldata deal,
         Agreement memory a,
         AgreementState state,
-        ReputationField field
+        ReputationField field,
+        bool paid
     ) private {
         a.state = state;
-        _store.setAgreement(dealId, a, deal.members.resourceProvider, field);
+        uint256 jobCost = paid ? uint256(deal.pricing.instructionPrice) * a.instructionCount : 0;
+        _store.setAgreement(dealId, a, deal.members.resourceProvider, field, jobCost);
     }
 
     function _costs(Deal calldata deal, Agreement memory a)

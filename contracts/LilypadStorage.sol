@@ -8,7 +8,7 @@ import {OnlyController} from "./OnlyController.sol";
 /// @title LilypadStorage: agreements, results and on-chain reputation.
 /// @notice Deal terms are not stored: the deal id is their hash (see LilypadTypes).
 /// Each agreement is one packed slot; each result one slot; each provider's
-/// reputation one slot. Only the controller that deployed it may write.
+/// reputation two slots (counters, values). Only the controller that deployed it may write.
 contract LilypadStorage is ILilypadStorage, OnlyController {
     mapping(bytes32 dealId => Agreement) private _agreements;
     mapping(bytes32 dealId => bytes32 dataCid) private _results;
@@ -30,12 +30,21 @@ contract LilypadStorage is ILilypadStorage, OnlyController {
         return _reputation[resourceProvider];
     }
 
-    function setAgreement(bytes32 dealId, Agreement calldata agreement, address resourceProvider, ReputationField field)
-        external
-        onlyController
-    {
+    function setAgreement(
+        bytes32 dealId,
+        Agreement calldata agreement,
+        address resourceProvider,
+        ReputationField field,
+        uint256 paidJobCost
+    ) external onlyController {
         _setAgreement(dealId, agreement);
         if (field != ReputationField.None) _record(resourceProvider, field);
+        if (paidJobCost != 0) {
+            // A job cost is at most the deal's uint96 payment collateral (checked at the first agree).
+            Reputation storage r = _reputation[resourceProvider];
+            r.valuePaid += uint128(paidJobCost);
+            if (agreement.state == AgreementState.MediationAccepted) r.valueVerified += uint128(paidJobCost);
+        }
     }
 
     function setResult(bytes32 dealId, bytes32 dataCid, Agreement calldata agreement, address resourceProvider)

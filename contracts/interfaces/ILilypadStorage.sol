@@ -14,9 +14,17 @@ interface ILilypadStorage {
     function getReputation(address resourceProvider) external view returns (Reputation memory);
 
 
-    /// @notice Store an agreement and bump one of the provider's reputation counters.
-    function setAgreement(bytes32 dealId, Agreement calldata agreement, address resourceProvider, ReputationField field)
-        external;
+    /// @notice Store an agreement, bump one of the provider's reputation counters
+    /// and add `paidJobCost` (the job cost of a deal settled paying the provider,
+    /// 0 otherwise) to its valuePaid, and to its valueVerified when the agreement
+    /// is MediationAccepted.
+    function setAgreement(
+        bytes32 dealId,
+        Agreement calldata agreement,
+        address resourceProvider,
+        ReputationField field,
+        uint256 paidJobCost
+    ) external;
     /// @notice Store a result with its agreement (counts a submitted result).
     function setResult(bytes32 dealId, bytes32 dataCid, Agreement calldata agreement, address resourceProvider)
         external;

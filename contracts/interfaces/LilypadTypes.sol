@@ -115,7 +115,10 @@ struct Result {
     uint64 instructionCount;
 }
 
-/// @dev Per resource provider, one storage slot.
+/// @dev Per resource provider, two storage slots: the counters, then the values.
+/// The counters are free to inflate (a provider can deal with itself); the
+/// values cost something: valuePaid the protocol tax on it, valueVerified also
+/// a mediation fee per deal and a panel drawn from the deal's staked mediators (docs/protocol.md).
 struct Reputation {
     uint32 dealsAgreed;
     uint32 resultsSubmitted;
@@ -125,6 +128,8 @@ struct Reputation {
     uint32 mediationsFailed;
     uint32 submitTimeouts; // the provider agreed but never delivered
     uint32 otherTimeouts; // agree, judge or mediate timeouts on the provider's deals
+    uint128 valuePaid; // job cost of the deals settled paying the provider (what the tax is charged on)
+    uint128 valueVerified; // job cost of the deals whose result a mediation panel accepted (check or audit)
 }
 
 enum ReputationField {

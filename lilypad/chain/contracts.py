@@ -156,7 +156,10 @@ class Escrow:
 
 @dataclass(frozen=True)
 class Reputation:
-    """``LilypadStorage.getReputation``: a resource provider's counters."""
+    """``LilypadStorage.getReputation``: a resource provider's counters, then the job cost (in
+    LP base units) of its deals that settled paying it (``value_paid``: what the protocol tax is
+    charged on) and of those a mediation panel accepted (``value_verified``). The counters are free
+    to inflate by dealing with oneself; the values are not (docs/protocol.md, Reputation)."""
 
     deals_agreed: int
     results_submitted: int
@@ -166,6 +169,8 @@ class Reputation:
     mediations_failed: int
     submit_timeouts: int
     other_timeouts: int
+    value_paid: int
+    value_verified: int
 
 
 @dataclass(frozen=True)
@@ -465,6 +470,8 @@ class LilypadContracts(MediationActions):
             mediations_failed=int(r.mediationsFailed),
             submit_timeouts=int(r.submitTimeouts),
             other_timeouts=int(r.otherTimeouts),
+            value_paid=int(r.valuePaid),
+            value_verified=int(r.valueVerified),
         )
 
     # -------------------------------------------------------------- tokens

@@ -79,7 +79,8 @@ def _reputation(rep: Any) -> str:
         return '<span class="muted">not connected to a chain</span>'
     return (f"agreed {rep.deals_agreed}, submitted {rep.results_submitted}, accepted {rep.results_accepted}, "
             f"checked {rep.results_checked}, mediation passed {rep.mediations_passed} / failed "
-            f"{rep.mediations_failed}, timeouts {rep.submit_timeouts + rep.other_timeouts}")
+            f"{rep.mediations_failed}, timeouts {rep.submit_timeouts + rep.other_timeouts}; "
+            f"value paid {_lp(rep.value_paid)} LP, verified {_lp(rep.value_verified)} LP")
 
 
 def _providers(snap: dict[str, Any], sources: StatusSources) -> list[str]:

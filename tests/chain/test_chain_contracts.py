@@ -78,7 +78,8 @@ def test_happy_path_pays_exactly(contracts, make_deal, job_creator, resource_pro
     assert contracts.balance_of(resource_provider) == rp0 + 2 * TOKEN
     assert contracts.balance_of(contracts.payments) == 0
     assert contracts.escrow(deal) == Escrow(0, 0, True)
-    assert contracts.reputation(resource_provider) == Reputation(1, 1, 1, 0, 0, 0, 0, 0)
+    # the counters, then the job cost paid (2) and none verified by a mediation panel
+    assert contracts.reputation(resource_provider) == Reputation(1, 1, 1, 0, 0, 0, 0, 0, 2 * TOKEN, 0)
 
 
 def test_ensure_allowance_is_idempotent(contracts, job_creator, chain):
@@ -170,7 +171,8 @@ def test_mediation_draw_assign_and_accept(contracts, make_deal, agreed, job_crea
         bonus = TOKEN if m.address == expected else 0
         assert contracts.balance_of(m) == balances0[m.address] + bonus
     assert contracts.escrow(deal) == Escrow(0, 0, True)
-    assert contracts.reputation(resource_provider).mediations_passed == 1
+    rep = contracts.reputation(resource_provider)
+    assert rep.mediations_passed == 1 and rep.value_paid == rep.value_verified == 2 * TOKEN
 
 
 def test_mediation_reject(contracts, make_deal, agreed, job_creator, resource_provider, signer, chain):
@@ -190,7 +192,8 @@ def test_mediation_reject(contracts, make_deal, agreed, job_creator, resource_pr
     assert contracts.balance_of(job_creator) == jc0 - 1 * TOKEN + (8 + 4) * TOKEN
     assert contracts.balance_of(resource_provider) == rp0
     assert contracts.balance_of(mediator) == m0 + TOKEN
-    assert contracts.reputation(resource_provider).mediations_failed == 1
+    rep = contracts.reputation(resource_provider)
+    assert rep.mediations_failed == 1 and rep.value_paid == rep.value_verified == 0
 
 
 
@@ -213,7 +216,8 @@ def test_mediation_non_deterministic(contracts, make_deal, agreed, job_creator, 
     assert contracts.balance_of(resource_provider) == rp0 + (2 + 4 + 3) * TOKEN
     assert contracts.balance_of(mediator) == m0 + TOKEN
     assert contracts.escrow(deal) == Escrow(0, 0, True)
-    assert contracts.reputation(resource_provider).mediations_passed == 1
+    rep = contracts.reputation(resource_provider)
+    assert rep.mediations_passed == 1 and (rep.value_paid, rep.value_verified) == (2 * TOKEN, 0)
 
 
 def test_a_draw_nobody_fixed_in_time_reads_as_none_and_assign_redraws_it(contracts, make_deal, agreed, job_creator,

@@ -48,7 +48,7 @@ def test_only_the_controller_writes_storage_payments_and_mediation(storage, paym
     payout = (stranger, 0, stranger, 0, [stranger], 0, 0, 0, 0, 0)
     for who in (stranger, deployer):  # not even the deployer: the binding is immutable
         with ape.reverts(storage.NotController):
-            storage.setAgreement(deal_id, agreement, stranger, 2, sender=who)
+            storage.setAgreement(deal_id, agreement, stranger, 2, 1, sender=who)
         with ape.reverts(storage.NotController):
             storage.setResult(deal_id, deal_id, agreement, stranger, sender=who)
         with ape.reverts(payments.NotController):

@@ -20,7 +20,7 @@ def reputation(storage, provider) -> dict:
     r = storage.getReputation(provider)
     return {k: int(getattr(r, k)) for k in (
         "dealsAgreed", "resultsSubmitted", "resultsAccepted", "resultsChecked",
-        "mediationsPassed", "mediationsFailed", "submitTimeouts", "otherTimeouts",
+        "mediationsPassed", "mediationsFailed", "submitTimeouts", "otherTimeouts", "valuePaid", "valueVerified",
     )}
 
 
@@ -57,6 +57,7 @@ def test_happy_path_pays_exactly(controller, storage, payments, token, make_deal
     assert reputation(storage, resource_provider) == {
         "dealsAgreed": 1, "resultsSubmitted": 1, "resultsAccepted": 1, "resultsChecked": 0,
         "mediationsPassed": 0, "mediationsFailed": 0, "submitTimeouts": 0, "otherTimeouts": 0,
+        "valuePaid": 2 * TOKEN, "valueVerified": 0,  # paid the job cost; no panel verified it
     }
 
 
@@ -101,6 +102,7 @@ def test_check_then_mediation_accept(controller, storage, mediation, payments, t
     assert panel.assigned and panel.members == (chosen,) and (panel.round, panel.size) == (1, 1)
     rep = reputation(storage, resource_provider)
     assert rep["resultsChecked"] == 1 and rep["mediationsPassed"] == 1 and rep["resultsAccepted"] == 0
+    assert rep["valuePaid"] == rep["valueVerified"] == 3 * TOKEN  # paid, and verified by the mediator
 
 
 def test_check_then_mediation_reject_slashes_provider(controller, storage, mediation, payments, token, chain,
@@ -117,7 +119,8 @@ def test_check_then_mediation_reject_slashes_provider(controller, storage, media
     assert balances(job_creator, resource_provider) == [jc0 + 6 * TOKEN - TOKEN, rp0 - 6 * TOKEN]
     assert token.balanceOf(chosen) == med0 + TOKEN
     assert token.balanceOf(payments) == 0
-    assert reputation(storage, resource_provider)["mediationsFailed"] == 1
+    rep = reputation(storage, resource_provider)
+    assert rep["mediationsFailed"] == 1 and rep["valuePaid"] == rep["valueVerified"] == 0
 
 
 def test_check_then_mediation_non_deterministic_pays_the_provider(controller, storage, mediation, payments, token,
@@ -149,6 +152,7 @@ def test_check_then_mediation_non_deterministic_pays_the_provider(controller, st
     assert reputation(storage, resource_provider) == {  # the provider's work was not wrong
         "dealsAgreed": 1, "resultsSubmitted": 1, "resultsAccepted": 0, "resultsChecked": 1,
         "mediationsPassed": 1, "mediationsFailed": 0, "submitTimeouts": 0, "otherTimeouts": 0,
+        "valuePaid": 3 * TOKEN, "valueVerified": 0,  # paid, but the mediator did not accept the result
     }
     # terminal: no second verdict of any kind, and no timeout once the window has passed
     for verdict in (controller.mediationNonDeterministic, controller.mediationAcceptResult,
@@ -281,7 +285,8 @@ def test_timeout_submit_result_slashes_provider(controller, storage, payments, t
     assert state(storage, deal) == AgreementState.TIMEOUT_SUBMIT_RESULTS
     assert balances(job_creator, resource_provider) == [jc0 + 2 * TOKEN, rp0 - 2 * TOKEN]
     assert token.balanceOf(payments) == 0
-    assert reputation(storage, resource_provider)["submitTimeouts"] == 1
+    rep = reputation(storage, resource_provider)
+    assert rep["submitTimeouts"] == 1 and rep["valuePaid"] == 0
 
 
 def test_timeout_judge_result_pays_provider_and_slashes_job_creator(controller, storage, payments, token,
@@ -302,7 +307,8 @@ def test_timeout_judge_result_pays_provider_and_slashes_job_creator(controller, 
     # job cost 2 plus the job creator's judging collateral 3
     assert balances(job_creator, resource_provider) == [jc0 - 5 * TOKEN, rp0 + 5 * TOKEN]
     assert token.balanceOf(payments) == 0
-    assert reputation(storage, resource_provider)["otherTimeouts"] == 1
+    rep = reputation(storage, resource_provider)
+    assert rep["otherTimeouts"] == 1 and (rep["valuePaid"], rep["valueVerified"]) == (2 * TOKEN, 0)
 
 
 def test_timeout_mediate_result_refunds_everyone_on_the_mediation_clock(controller, storage, mediation, payments,

@@ -11,7 +11,7 @@ mediation round that ends without a verdict marks the silent mediator slashed on
 eligible, up to three rounds, then refunds everyone. A model predicts every outcome and
 every payout from the deal terms alone; after every step we check that the
 protocol's token balance equals the sum of open escrows, the registry's the sum of the stakes, that each escrow and
-each party's balance is what the model says, that reputation counters match the
+each party's balance is what the model says, that reputation (counters, value paid and verified) matches the
 history, and that settled deals never move again. At teardown every open deal
 is driven to a terminal state through the timeouts anyone can trigger.
 
@@ -49,7 +49,8 @@ SLACK = 3  # seconds of clock uncertainty around a deadline: outcome not predict
 VERDICTS = {"accept": "mediationAcceptResult", "reject": "mediationRejectResult",
             "non_deterministic": "mediationNonDeterministic"}
 REP_FIELDS = ("dealsAgreed", "resultsSubmitted", "resultsAccepted", "resultsChecked",
-              "mediationsPassed", "mediationsFailed", "submitTimeouts", "otherTimeouts")
+              "mediationsPassed", "mediationsFailed", "submitTimeouts", "otherTimeouts",
+              "valuePaid", "valueVerified")
 
 
 @dataclass
@@ -149,8 +150,13 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             m.escrow_jc = m.escrow_rp = 0
             m.settled = True
 
-        def _rep(self, m: Model, name: str):
-            self.reputation[m.deal.members.resource_provider][name] += 1
+        def _rep(self, m: Model, name: str, paid: int = 0, verified: bool = False):
+            """Bump the counter ``name``; a settlement that pays the provider the job cost ``paid``
+            adds it to valuePaid, and to valueVerified if a mediator accepted the result."""
+            rep = self.reputation[m.deal.members.resource_provider]
+            rep[name] += 1
+            rep["valuePaid"] += paid
+            rep["valueVerified"] += paid if verified else 0
 
         def _ts(self, receipt) -> int:
             return chain.blocks[receipt.block_number].timestamp
@@ -248,7 +254,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                 m.state = S.RESULTS_ACCEPTED
                 cost = m.deal.job_cost(m.instructions)
                 self._pay(m, m.escrow_jc - cost, m.escrow_rp + cost)
-                self._rep(m, "resultsAccepted")
+                self._rep(m, "resultsAccepted", paid=cost)
 
         @rule(i=st.integers(0, 3), verdict=st.sampled_from(sorted(VERDICTS)), wrong_mediator=st.booleans())
         def mediate(self, i, verdict, wrong_mediator):
@@ -275,11 +281,11 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             if verdict == "accept":
                 m.state = S.MEDIATION_ACCEPTED
                 self._pay(m, m.escrow_jc - fee - cost, m.escrow_rp + cost, chosen, fee)
-                self._rep(m, "mediationsPassed")
+                self._rep(m, "mediationsPassed", paid=cost, verified=True)
             elif verdict == "non_deterministic":  # the job's fault: paid as accepted, plus the judging collateral
                 m.state = S.MEDIATION_NON_DETERMINISTIC
                 self._pay(m, m.escrow_jc - fee - cost - judge_c, m.escrow_rp + cost + judge_c, chosen, fee)
-                self._rep(m, "mediationsPassed")
+                self._rep(m, "mediationsPassed", paid=cost)
             else:
                 m.state = S.MEDIATION_REJECTED
                 self._pay(m, m.escrow_jc - fee + m.escrow_rp, 0, chosen, fee)
@@ -334,7 +340,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                 m.state = S.TIMEOUT_JUDGE_RESULTS
                 judge_c = m.deal.timeouts.judge_results_collateral
                 self._pay(m, m.escrow_jc - cost - judge_c, m.escrow_rp + cost + judge_c)
-                self._rep(m, "otherTimeouts")
+                self._rep(m, "otherTimeouts", paid=cost)
             else:
                 self._round_ended(m, receipt)
 

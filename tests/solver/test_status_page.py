@@ -85,6 +85,16 @@ def api(net: LocalNetwork, path: str) -> dict:
         return json.loads(response.read())
 
 
+def test_the_reputation_cell_shows_the_counters_and_the_values_in_lp():
+    from lilypad.chain.contracts import Reputation
+    from lilypad.solver.status import _reputation
+
+    cell = _reputation(Reputation(3, 3, 2, 1, 1, 0, 1, 1, 25 * 10**17, 15 * 10**17))
+    assert cell == ("agreed 3, submitted 3, accepted 2, checked 1, mediation passed 1 / failed 0, timeouts 2; "
+                    "value paid 2.5 LP, verified 1.5 LP")
+    assert _reputation(Reputation(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).endswith("value paid 0 LP, verified 0 LP")
+
+
 def test_status_page_shows_live_offers_deals_providers_and_results(tmp_path, chromium, start_network):
     with start_network() as net:
         net.add_provider("provider")
@@ -121,6 +131,8 @@ def test_status_page_shows_live_offers_deals_providers_and_results(tmp_path, chr
         spec = api(net, "resource_offers")["offers"][0]["offer"]["offer"]["spec"]
         assert f"{spec['cpu']} mCPU, {spec['ram']} MB RAM" in provider.group(1), "the provider's hardware"
         assert "accepted 1" in provider.group(1) and "agreed 1" in provider.group(1), "on-chain reputation"
+        value = re.search(r"value paid ([0-9.]+) LP, verified ([0-9.]+) LP", provider.group(1))
+        assert value and float(value.group(1)) > 0 and value.group(2) == "0", "paid, not verified by a panel"
         assert not re.search(r"<script|<link|\b(src|href)=", page), "self-contained: nothing fetched from outside"
 
         shot = tmp_path / "status.png"
