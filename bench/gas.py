@@ -10,6 +10,9 @@ a job whose re-runs disagree, so they are driven directly on a chain of their
 own (same contracts, ``evm_increaseTime``), each party sending exactly what the
 services send (an exact approval before every escrow; the mediator fixes the
 draw with ``assignMediator`` before its verdict, as ``lilypad mediator`` does).
+The anti-cheating mechanisms' paths (a taxed happy path, a panel of three by
+commit-reveal, a random audit) and their one-time steps are driven directly on
+a third chain under the public-network protocol settings.
 
 Every transaction mined while one job is in flight belongs to that job (one
 job at a time; anvil mines each transaction in its own block).
@@ -230,6 +233,126 @@ def _direct_paths(paths: _Paths, repeats: int) -> None:
 
 
 # --------------------------------------------------------------------------
+# The anti-cheating mechanisms (issue 17), driven directly
+# --------------------------------------------------------------------------
+
+#: The public-network settings of docs/protocol.md (tax 1 %, a fifth of it to the treasury,
+#: catch reward 10 % of the jackpot, minimum stake 100 LP, slash 10 LP); audits are switched
+#: on separately so the happy path's draw is known.
+_PUBLIC = {"tax": 100, "treasury_share": 2_000, "audit": 0, "reward": 1_000, "min_stake": 100 * 10**18,
+           "slash": 10 * 10**18}
+_PANEL_KEYS = (3, 5, 6)  # anvil test accounts: the devnet's mediator and two more
+
+
+def _mechanism_paths(paths: _Paths, repeats: int) -> None:
+    """A taxed happy path, a panel of three voting by commit-reveal, and a random audit, under
+    the public-network settings on a chain of their own; the one-time steps (a mediator's
+    register-and-stake, funding the jackpot, claiming the treasury) as ``once`` rows."""
+    from eth_account import Account
+
+    from lilypad.devnet.network import JOB_CREATOR, PROVIDER, SOLVER, address_of
+    from lilypad.devnet.processes import deploy_contracts, dev_private_key, free_port, start_anvil
+    from lilypad.mediator.panel import commitment
+    from lilypad.protocol.cid import cid_to_digest
+    from lilypad.protocol.deal import Deal, DealMembers, DealProtocol, Verdict
+    from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
+
+    root = Path(tempfile.mkdtemp(prefix="lilypad-bench-mechanisms-"))
+    port = free_port()
+    anvil = start_anvil(port, root / "anvil.log")
+    try:
+        deploy_contracts(port, root / "deployments", root / "deploy.log")
+        chain = Chain(f"http://127.0.0.1:{port}", root / "deployments")
+        panel = [Account.from_key(dev_private_key(k)).address for k in _PANEL_KEYS]
+        admin = Account.from_key(dev_private_key(0)).address
+        parties = {**_parties(), **{m: f"mediator {i + 1}" for i, m in enumerate(panel)}, admin: "admin"}
+        ledger = ChainLedger(f"http://127.0.0.1:{port}", parties, chain.contract_names())
+        jc, rp = address_of(JOB_CREATOR), address_of(PROVIDER)
+        ctl, token = chain.c["controller"].functions, chain.c["token"].functions
+        registry = chain.at("LilypadMediatorRegistry", ctl.getMediatorRegistryAddress().call())
+        mediation = chain.c["mediation"].functions
+        digest = cid_to_digest(_CID)
+
+        def settings(audit: int) -> DealProtocol:
+            p = _PUBLIC
+            chain.send(ctl.setProtocolSettings((p["tax"], p["treasury_share"], audit, p["reward"], p["min_stake"],
+                                                p["slash"])), admin)
+            return DealProtocol(settings_version=int(ctl.getSettingsVersion().call()))
+
+        mark = ledger.head()
+        chain.send(ctl.setTreasury(admin), admin)
+        protocol = settings(0)
+        paths.once["mechanisms: settings"] = ledger.since(mark)
+        mark = ledger.head()
+        for m in panel:  # each mediator once: approve the registry, register with the minimum stake
+            chain.send(token.approve(registry.address, _PUBLIC["min_stake"]), m)
+            chain.send(registry.functions.register(_PUBLIC["min_stake"]), m)
+        paths.once["mechanisms: mediator stakes"] = ledger.since(mark)
+        mark = ledger.head()
+        chain.approve_payments(admin, MAX_UINT)
+        chain.send(ctl.fundJackpot(20 * 10**18), admin)
+        paths.once["mechanisms: fund the jackpot"] = ledger.since(mark)
+        chain.approve_payments(rp, MAX_UINT)
+        chain.approve_payments(jc, MAX_UINT)
+
+        def deal(k: int, proto: DealProtocol) -> Deal:
+            return Deal(members=DealMembers(solver=address_of(SOLVER), job_creator=jc, resource_provider=rp,
+                                            mediators=tuple(panel[:k] if k > 1 else panel[:1])),
+                        timeouts=DEFAULT_TIMEOUTS, pricing=DEFAULT_RESOURCE_PRICING,
+                        protocol=proto.model_copy(update={"consortium_size": k}))
+
+        def submitted(d: Deal) -> None:
+            chain.send(ctl.agree(d.as_tuple()), jc)
+            chain.send(ctl.agree(d.as_tuple()), rp)
+            chain.send(ctl.addResult(d.as_tuple(), digest, 1), rp)
+
+        for _ in range(repeats):
+            d = deal(1, protocol)
+            mark = ledger.head()
+            submitted(d)
+            chain.send(ctl.acceptResult(d.as_tuple()), jc)
+            paths.add("mechanisms_happy_taxed", ledger.since(mark))
+
+            d = deal(3, protocol)
+            mark = ledger.head()
+            submitted(d)
+            chain.send(ctl.checkResult(d.as_tuple()), jc)
+            chain.send(ctl.assignMediator(d.as_tuple()), panel[0])
+            round_ = int(mediation.getPanel(d.deal_id).call()[0][1])
+            salts = {m: bytes([i + 1]) * 32 for i, m in enumerate(panel)}
+            for m in panel:
+                chain.send(ctl.commitVerdict(d.as_tuple(), commitment(d.deal_id, round_, m, Verdict.ACCEPT, digest,
+                                                                      salts[m])), m)
+            for m in panel:
+                chain.send(ctl.revealVerdict(d.as_tuple(), int(Verdict.ACCEPT), digest, salts[m]), m)
+            chain.send(ctl.timeoutMediateResult(d.as_tuple()), panel[0])
+            paths.add("mechanisms_consortium3_accept", ledger.since(mark))
+
+        audited_protocol = settings(5_000)
+        audits = 0
+        for _ in range(64):  # at 50 % a deal is audited every other try
+            if audits >= repeats:
+                break
+            d = deal(1, audited_protocol)
+            mark = ledger.head()
+            submitted(d)
+            chain.send(ctl.acceptResult(d.as_tuple()), jc)
+            if not mediation.getPanel(d.deal_id).call()[0][6]:
+                continue  # not audited: settled as the taxed happy path
+            chain.send(ctl.assignMediator(d.as_tuple()), panel[0])
+            chain.send(ctl.mediationAcceptResult(d.as_tuple()), panel[0])
+            paths.add("mechanisms_audit_accept", ledger.since(mark))
+            audits += 1
+        if audits < repeats:
+            raise RuntimeError("no deal was audited in 64 tries at a 50 % audit rate")
+        mark = ledger.head()
+        chain.send(ctl.claimTreasury(), jc)
+        paths.once["mechanisms: claim the treasury"] = ledger.since(mark)
+    finally:
+        anvil.stop()
+
+
+# --------------------------------------------------------------------------
 # The section
 # --------------------------------------------------------------------------
 
@@ -244,11 +367,17 @@ def run(quick: bool) -> dict[str, Any]:
     paths = _Paths()
     out["notes"] += _service_paths(paths, repeats)
     _direct_paths(paths, 1 if quick else 2)
+    _mechanism_paths(paths, 1 if quick else 2)
     out["notes"].append("timeouts: driven directly on a chain of their own (parties that stop acting), with the "
                         "approvals the services send; the timeout is sent by the party it pays")
     out["notes"].append("mediation_non_deterministic: driven directly on that chain (a job whose re-runs disagree), "
                         "with the transactions the services send: permits inside agree and check, the mediator's "
                         "assignMediator, then its verdict")
+    out["notes"].append("mechanisms_*: driven directly on a chain of their own under the public-network settings "
+                        "(tax 1 %, treasury share 20 %, reward 10 %, stake 100 LP, slash 10 LP): a taxed happy path, "
+                        "a panel of three (assign, three commits, three reveals, the resolve), and a random audit "
+                        "(audit rate 50 % so one is found fast; the audit's accept, assign and verdict); the "
+                        "one-time steps are rows of the table")
     out["notes"].append("targets are judged on the median job; a provider's one-time unlimited approval of "
                         "Payments lands in its first job (the max of the spread)")
     table = {"title": "Transactions of one job (the first job of each path)",
@@ -279,6 +408,11 @@ def run(quick: bool) -> dict[str, Any]:
         out["figures"]["gas_first_job_with_one_time_approvals.smart_contract"] = figure(
             "gas", value=first, target=f"<= {ref // 4:,}", met=first <= ref // 4,
             note=f"approve + setCallerAllowance ({one_time:,} gas) are sent once per payee and client")
+    for name, txs in paths.once.items():
+        if name.startswith("mechanisms:"):
+            table["rows"] += _rows(f"{name} (once)", txs)
+            out["figures"][f"gas_once.{name.split(': ', 1)[1].replace(' ', '_')}"] = figure(
+                "gas", value=sum(t.gas_used for t in txs), note=f"{len(txs)} transactions")
     out["tables"].append(table)
     return out
 
