@@ -24,7 +24,7 @@ from lilypad.protocol.deal import AgreementState, Deal, DealProtocol, Verdict
 
 __all__ = [
     "BPS", "CID", "GARBAGE", "MAX", "TOKEN", "Books", "Mechanisms", "Panel", "Settings", "audit_drawn", "commitment",
-    "mediator_share", "tax_split",
+    "mediator_share", "tax_split", "window_open",
 ]
 
 TOKEN = 10**18
@@ -79,6 +79,16 @@ def commitment(deal_id: bytes, round_: int, mediator: str, verdict: Verdict, cid
     """keccak256(abi.encode(dealId, round, mediator, verdict, resultCid, salt))."""
     return keccak(encode(["bytes32", "uint8", "address", "uint8", "bytes32", "bytes32"],
                          [deal_id, round_, to_checksum_address(mediator), int(verdict), cid, salt]))
+
+
+def window_open(now: int, start: int, length: int, slack: int) -> bool | None:
+    """Whether a window opened at ``start`` for ``length`` seconds is still open at ``now``
+    (the next block's timestamp); ``None`` within ``slack`` seconds of its deadline, where the
+    timestamp the next transaction gets is not certain enough to predict the outcome."""
+    deadline = start + length
+    if abs(now - deadline) <= slack:
+        return None
+    return now < deadline
 
 
 def audit_drawn(block_hash: bytes, deal_id: bytes, audit_bps: int) -> bool:

@@ -40,6 +40,8 @@ from lilypad.chain.mediation import Panel, Vote
 from lilypad.protocol.deal import TIMEOUT_FOR_STATE, Deal, DealMembers, DealPricing, DealProtocol, DealTimeouts
 from lilypad.protocol.deal import AgreementState as S
 
+from mechanisms_support import window_open
+
 MAX = 2**256 - 1
 CID = bytes.fromhex("44" * 32)
 DELAY = 67 * 24 * 3600  # the registry's UNBONDING_DELAY
@@ -127,10 +129,7 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
 
         def _window(self, start: int, length: int) -> bool | None:
             """True: open, False: closed, None: too close to the deadline to say."""
-            now, deadline = self._now(), start + length
-            if abs(now - deadline) <= SLACK:
-                return None
-            return now < deadline
+            return window_open(self._now(), start, length, SLACK)
 
         def _do(self, m: Model, fn: str, who, *args):
             try:
