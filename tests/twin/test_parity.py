@@ -1,0 +1,86 @@
+"""The fast model equals the contracts, deal for deal (issue 18, rule 2).
+
+Two private chains (panels of one and of three mediators) with every mechanism on: tax with a
+treasury share, random audits paid by the jackpot, catch rewards, staked mediators slashed for
+silence or for voting with the minority. A seeded list of plans (every ending; honest,
+dissenting and silent votes over up to three rounds) is played on each chain by
+:class:`lilypad.twin.onchain.OnChainTwin`; for each deal, :func:`lilypad.twin.model.settle`
+is given only what the chain decided (whether the accept was audited, who was drawn, the
+votes) and must give exactly the measured token changes of every party, and the same pot
+and stakes afterwards.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from lilypad.protocol.deal import Verdict
+from lilypad.protocol.settings import ProtocolSettings
+from lilypad.twin.model import Ending, Ledger, Terms, settle
+from lilypad.twin.onchain import OnChainTwin, Plan
+
+LP = 10**18
+SETTINGS = ProtocolSettings(tax_bps=500, treasury_share_bps=2_000, audit_bps=3_000, reward_bps=1_000,
+                            min_mediator_stake=25 * LP, mediator_slash=7 * LP + 1)
+#: Odd amounts, so every floor division of the contracts has a remainder to get right.
+TERMS = Terms(instruction_price=LP + 7, payment_collateral=5 * LP + 3, results_collateral_multiple=3,
+              mediation_fee=LP + 1, submit_collateral=2 * LP + 1, judge_collateral=LP // 3)
+DEALS = 150
+VOTES = (Verdict.ACCEPT, Verdict.REJECT, Verdict.NON_DETERMINISTIC, None)
+
+
+def _fixed_plans(k: int) -> list[Plan]:
+    """Every path at least once, whatever the random plans draw."""
+    A, R, N = Verdict.ACCEPT, Verdict.REJECT, Verdict.NON_DETERMINISTIC
+    one = [(A,), (R,), (N,)]
+    plans = [Plan(Ending.AGREE_TIMEOUT), Plan(Ending.SUBMIT_TIMEOUT), Plan(Ending.ACCEPT, 3),
+             Plan(Ending.JUDGE_TIMEOUT, 2)]
+    if k == 1:
+        plans += [Plan(Ending.CHECK, 2, (v,)) for v in one]
+        plans += [Plan(Ending.CHECK, 1, ((None,), (R,))), Plan(Ending.CHECK, 4, ((None,), (None,), (None,)))]
+    else:
+        plans += [Plan(Ending.CHECK, 2, ((A, A, A),)), Plan(Ending.CHECK, 2, ((R, R, A),)),
+                  Plan(Ending.CHECK, 3, ((N, None, N),)), Plan(Ending.CHECK, 1, ((A, R, N), (R, R, None))),
+                  Plan(Ending.CHECK, 1, ((None, None, None), (A, R, None), (A, N, R)))]
+    return plans
+
+
+def _random_plans(k: int, rng: random.Random) -> list[Plan]:
+    plans = []
+    for _ in range(DEALS):
+        ending = rng.choices(list(Ending), weights=[1, 1, 5, 2, 4])[0]
+        instructions = rng.randint(1, 4)
+        votes = tuple(tuple(rng.choices(VOTES, weights=[5, 3, 2, 2])[0] for _ in range(k)) for _ in range(3))
+        plans.append(Plan(ending, instructions, votes))
+    return plans
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_the_fast_model_pays_what_the_contracts_pay(k: int, tmp_path) -> None:
+    rng = random.Random(1_800 + k)
+    terms = replace(TERMS, k=k)
+    seen: Counter = Counter()
+    with OnChainTwin(SETTINGS, terms, root=tmp_path, stake=900 * LP) as twin:
+        start = twin.snapshot()
+        ledger = Ledger(jackpot=start["jackpot"], treasury=start["treasury"], stakes=twin.stakes())
+        for n, plan in enumerate(_fixed_plans(k) + _random_plans(k, rng)):
+            course, measured = twin.play(plan)
+            modelled = settle(terms, SETTINGS, course, ledger, twin.mediators)
+            assert modelled.as_dict() == measured.as_dict(), f"deal {n}: {plan} -> {course}"
+            assert measured.total() == 0  # nothing created or lost
+            after = twin.snapshot()
+            assert (ledger.jackpot, ledger.treasury, ledger.stakes) == (after["jackpot"], after["treasury"],
+                                                                         twin.stakes()), f"deal {n}"
+            seen[measured.state] += 1
+            seen["audited"] += course.audited
+            seen["rounds>1"] += len(course.rounds) > 1
+            seen["slashed"] += bool(measured.stakes)
+    # The comparison covered every way a deal ends, audits, later rounds and slashing.
+    assert set(seen) >= {"TIMEOUT_AGREE", "TIMEOUT_SUBMIT_RESULTS", "RESULTS_ACCEPTED", "TIMEOUT_JUDGE_RESULTS",
+                         "MEDIATION_ACCEPTED", "MEDIATION_REJECTED", "MEDIATION_NON_DETERMINISTIC",
+                         "TIMEOUT_MEDIATE_RESULTS"}, seen
+    assert seen["audited"] and seen["rounds>1"] and seen["slashed"], seen
