@@ -146,6 +146,14 @@ MESSAGE ?= Hello from the lilypad demo!
 demo: setup
 	python -m lilypad.devnet.demo "$(MESSAGE)"
 
+# The market's digital twin (docs/twin.md): each cheating strategy's profit over honesty,
+# the rates at which cheating stops paying, collusion per panel size; report and plots in TWIN_OUT.
+TWIN_OUT ?= twin-results
+TWIN_ARGS ?=
+.PHONY: twin
+twin: venv
+	lilypad twin run --out $(TWIN_OUT) $(TWIN_ARGS)
+
 # Benchmarks on the local devnet (real chain, services and containers): writes
 # bench/results/latest.json and latest.md and prints the report (< 15 min).
 # `make bench-quick` is the < 3 min smoke; BENCH_ARGS="--only gas,matching" picks sections.

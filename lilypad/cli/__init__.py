@@ -43,6 +43,7 @@ def _register() -> None:
     from lilypad.cli.resource_provider import resource_provider
     from lilypad.cli.run import fetch, run, status
     from lilypad.cli.solver import solver
+    from lilypad.cli.twin import twin
 
     main.add_command(module)
     main.add_command(solver)
@@ -55,6 +56,7 @@ def _register() -> None:
     main.add_command(jobcreator, name="bridge")
     main.add_command(doctor)
     main.add_command(devnet)
+    main.add_command(twin)
 
 
 @main.command()

@@ -1,0 +1,32 @@
+"""``lilypad twin``: the digital twin of the market — does cheating pay at our defaults?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lilypad.cli._common import LilypadCommand
+
+__all__ = ["twin"]
+
+
+@click.group("twin")
+def twin() -> None:
+    """The market's digital twin: each cheating strategy's profit over honesty."""
+
+
+@twin.command("run", cls=LilypadCommand)
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for twin.json, twin.md and the plots (created if missing).")
+@click.option("--quick", is_flag=True, help="Fewer deals per estimate and a coarser grid (seconds; for CI).")
+@click.option("--seed", type=int, default=18, show_default=True, help="Seed of every random draw.")
+def run_twin(out: Path, quick: bool, seed: int) -> None:
+    """Measure every listed strategy with the fast model and write the report."""
+    from lilypad.twin.report import run
+
+    results = run(out, quick=quick, seed=seed)
+    paying = [name for name, e in results["at_defaults"].items() if e["pays"]]
+    click.echo(f"twin: {results['deals_simulated']:,} deals in {results['seconds']} s; report in {out / 'twin.md'}")
+    click.echo("twin: at the defaults, " + (f"these still pay: {', '.join(paying)}" if paying
+                                            else "no listed cheating strategy pays"))
