@@ -149,9 +149,9 @@ demo: setup
 # The market's digital twin (docs/twin.md): each cheating strategy's profit over honesty,
 # the rates at which cheating stops paying, collusion per panel size; report and plots in TWIN_OUT.
 TWIN_OUT ?= twin-results
-TWIN_ARGS ?=
+TWIN_ARGS ?= --onchain 200
 .PHONY: twin
-twin: venv
+twin: setup compile
 	lilypad twin run --out $(TWIN_OUT) $(TWIN_ARGS)
 
 # Benchmarks on the local devnet (real chain, services and containers): writes

@@ -12,8 +12,10 @@ or not, who was drawn in each round, how each voted) and every party's measured 
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,9 @@ from typing import Any
 
 from lilypad.protocol.deal import AgreementState, Deal, DealMembers, DealPricing, DealProtocol, DealTimeouts, Verdict
 from lilypad.protocol.settings import ProtocolSettings
-from lilypad.twin.model import DealCourse, Ending, Payoff, Terms
+from lilypad.twin.model import DealCourse, Ending, Ledger, Payoff, Terms, settle
 
-__all__ = ["OnChainTwin", "Plan"]
+__all__ = ["OnChainTwin", "Parity", "Plan", "check_parity", "random_plans"]
 
 _GAS = 3_000_000
 #: Deal windows (s): short, so advancing the clock past one costs one RPC call.
@@ -138,10 +140,20 @@ class OnChainTwin:
 
     # ------------------------------------------------------------------ one deal
 
+    def listable(self) -> tuple[str, ...]:
+        """The mediators a new deal may name: staked at least the minimum (as the solver
+        matches; a mediator slashed below it is refused at agree)."""
+        least = self.settings.min_mediator_stake
+        listed = tuple(m for m, amount in self.stakes().items() if amount >= least and amount > 0)
+        if len(listed) < self.terms.k:
+            raise RuntimeError(f"only {len(listed)} mediators still hold the minimum stake; a panel needs "
+                               f"{self.terms.k} (give them more stake)")
+        return listed
+
     def deal(self) -> Deal:
         t = self.terms
         return Deal(members=DealMembers(solver=self.solver, job_creator=self.job_creator,
-                                        resource_provider=self.provider, mediators=self.mediators),
+                                        resource_provider=self.provider, mediators=self.listable()),
                     timeouts=DealTimeouts(agree=WINDOW, submit_results=WINDOW, judge_results=WINDOW,
                                           mediate_results=WINDOW, submit_results_collateral=t.submit_collateral,
                                           judge_results_collateral=t.judge_collateral),
@@ -238,3 +250,50 @@ class OnChainTwin:
             if delta[f"stake:{m}"]:
                 out.stakes[m] = delta[f"stake:{m}"]
         return out
+
+
+_VOTES = (Verdict.ACCEPT, Verdict.REJECT, Verdict.NON_DETERMINISTIC, None)
+
+
+def random_plans(terms: Terms, rng: random.Random, deals: int) -> list[Plan]:
+    """``deals`` plans over every ending, with honest, dissenting and silent votes for up to
+    three rounds, and instruction counts the payment collateral covers."""
+    most = max(1, min(4, terms.payment_collateral // max(terms.instruction_price, 1)))
+    plans = []
+    for _ in range(deals):
+        ending = rng.choices(list(Ending), weights=[1, 1, 5, 2, 4])[0]
+        votes = tuple(tuple(rng.choices(_VOTES, weights=[5, 3, 2, 2])[0] for _ in range(terms.k)) for _ in range(3))
+        plans.append(Plan(ending, rng.randint(1, most), votes))
+    return plans
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Deals played on-chain and settled by the fast model: how many, how many differed, how fast."""
+
+    deals: int
+    mismatches: tuple[str, ...]
+    seconds: float
+
+    @property
+    def deals_per_second(self) -> float:
+        return self.deals / self.seconds if self.seconds else 0.0
+
+
+def check_parity(twin: OnChainTwin, plans: list[Plan]) -> Parity:
+    """Play ``plans`` on ``twin`` and settle each with the fast model from what the chain
+    decided; every deal whose payoffs (or the pot and stakes after it) differ is a mismatch."""
+    start = twin.snapshot()
+    ledger = Ledger(jackpot=start["jackpot"], treasury=start["treasury"], stakes=twin.stakes())
+    mismatches = []
+    began = time.perf_counter()
+    for n, plan in enumerate(plans):
+        listed = twin.listable()
+        course, measured = twin.play(plan)
+        modelled = settle(twin.terms, twin.settings, course, ledger, listed)
+        after = twin.snapshot()
+        if modelled.as_dict() != measured.as_dict() or measured.total() != 0:
+            mismatches.append(f"deal {n}: {plan} -> {course}: model {modelled.as_dict()} chain {measured.as_dict()}")
+        elif (ledger.jackpot, ledger.treasury, ledger.stakes) != (after["jackpot"], after["treasury"], twin.stakes()):
+            mismatches.append(f"deal {n}: {plan}: pot or stakes differ after it")
+    return Parity(len(plans), tuple(mismatches), time.perf_counter() - began)

@@ -109,8 +109,11 @@ def bandit(market: Market, rounds: int, seed: int, arms: tuple[float, ...] = (0.
     return {"arms": means, "plays": dict(zip(map(str, arms), counts, strict=True)), "settled_on": arms[best]}
 
 
-def run(out: Path, *, quick: bool = False, seed: int = 18) -> dict[str, Any]:
-    """Measure, write ``twin.json`` / ``twin.md`` / plots under ``out``; returns the results."""
+def run(out: Path, *, quick: bool = False, seed: int = 18, onchain: int = 0) -> dict[str, Any]:
+    """Measure, write ``twin.json`` / ``twin.md`` / plots under ``out``; returns the results.
+    ``onchain``: also play that many deals (per panel size 1 and 3) through the contracts on
+    anvil at the default settings, each checked against the fast model, and report the
+    on-chain engine's speed and any mismatch."""
     started = time.perf_counter()
     _SIMULATED[0] = 0
     deals = 400 if quick else 4_000
@@ -137,12 +140,28 @@ def run(out: Path, *, quick: bool = False, seed: int = 18) -> dict[str, Any]:
     heat = _heat(market, deals // 4, seed, quick)
     results["heat_fake_result"] = heat
     results["seconds"] = round(time.perf_counter() - started, 2)
+    if onchain:
+        results["onchain"] = _onchain(market, onchain, seed)
     results["deals_simulated"] = _SIMULATED[0]
     results["deals_per_second"] = round(_SIMULATED[0] / results["seconds"])
     (out / "twin.json").write_text(json.dumps(results, indent=2, default=str))
     _plots(out, heat, results["collusion_by_k"])
     (out / "twin.md").write_text(_markdown(results))
     return results
+
+
+def _onchain(market: Market, deals: int, seed: int) -> dict[str, Any]:
+    from lilypad.twin.onchain import OnChainTwin, check_parity, random_plans
+
+    out: dict[str, Any] = {}
+    for k in (1, 3):
+        terms = Terms(**{**asdict(market.terms), "k": k})
+        # Stakes well above the minimum, so slashes leave a panel to draw for every deal.
+        with OnChainTwin(market.settings, terms, stake=9 * market.stake) as twin:
+            parity = check_parity(twin, random_plans(terms, random.Random(seed + k), deals))
+        out[str(k)] = {"deals": parity.deals, "seconds": round(parity.seconds, 1),
+                       "deals_per_second": round(parity.deals_per_second, 1), "mismatches": list(parity.mismatches)}
+    return out
 
 
 def _multiple(terms: Terms, m: int) -> Terms:
@@ -222,6 +241,12 @@ def _markdown(r: dict[str, Any]) -> str:
               "| k | stake 10 LP | stake 100 LP |", "|---|---|---|"]
     for k, by_stake in r["collusion_by_k"].items():
         lines.append(f"| {k} | {by_stake[10]:+.3f} | {by_stake[100]:+.3f} |")
+    if "onchain" in r:
+        lines += ["", "## The two engines", ""]
+        for k, o in r["onchain"].items():
+            lines.append(f"- k = {k}: {o['deals']} deals played through the contracts on anvil at "
+                         f"{o['deals_per_second']} deals per second (one transaction per block), each settled by the "
+                         f"fast model: {len(o['mismatches'])} mismatches.")
     lb = r["learning_provider"]
     lines += ["", "## A learning provider", "",
               f"An epsilon-greedy provider choosing its cheating probability settled on {lb['settled_on']}; "

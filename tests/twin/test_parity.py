@@ -21,7 +21,7 @@ import pytest
 from lilypad.protocol.deal import Verdict
 from lilypad.protocol.settings import ProtocolSettings
 from lilypad.twin.model import Ending, Ledger, Terms, settle
-from lilypad.twin.onchain import OnChainTwin, Plan
+from lilypad.twin.onchain import OnChainTwin, Plan, random_plans
 
 LP = 10**18
 SETTINGS = ProtocolSettings(tax_bps=500, treasury_share_bps=2_000, audit_bps=3_000, reward_bps=1_000,
@@ -30,7 +30,6 @@ SETTINGS = ProtocolSettings(tax_bps=500, treasury_share_bps=2_000, audit_bps=3_0
 TERMS = Terms(instruction_price=LP + 7, payment_collateral=5 * LP + 3, results_collateral_multiple=3,
               mediation_fee=LP + 1, submit_collateral=2 * LP + 1, judge_collateral=LP // 3)
 DEALS = 150
-VOTES = (Verdict.ACCEPT, Verdict.REJECT, Verdict.NON_DETERMINISTIC, None)
 
 
 def _fixed_plans(k: int) -> list[Plan]:
@@ -49,16 +48,6 @@ def _fixed_plans(k: int) -> list[Plan]:
     return plans
 
 
-def _random_plans(k: int, rng: random.Random) -> list[Plan]:
-    plans = []
-    for _ in range(DEALS):
-        ending = rng.choices(list(Ending), weights=[1, 1, 5, 2, 4])[0]
-        instructions = rng.randint(1, 4)
-        votes = tuple(tuple(rng.choices(VOTES, weights=[5, 3, 2, 2])[0] for _ in range(k)) for _ in range(3))
-        plans.append(Plan(ending, instructions, votes))
-    return plans
-
-
 @pytest.mark.parametrize("k", [1, 3])
 def test_the_fast_model_pays_what_the_contracts_pay(k: int, tmp_path) -> None:
     rng = random.Random(1_800 + k)
@@ -67,9 +56,10 @@ def test_the_fast_model_pays_what_the_contracts_pay(k: int, tmp_path) -> None:
     with OnChainTwin(SETTINGS, terms, root=tmp_path, stake=900 * LP) as twin:
         start = twin.snapshot()
         ledger = Ledger(jackpot=start["jackpot"], treasury=start["treasury"], stakes=twin.stakes())
-        for n, plan in enumerate(_fixed_plans(k) + _random_plans(k, rng)):
+        for n, plan in enumerate(_fixed_plans(k) + random_plans(terms, rng, DEALS)):
+            listed = twin.listable()
             course, measured = twin.play(plan)
-            modelled = settle(terms, SETTINGS, course, ledger, twin.mediators)
+            modelled = settle(terms, SETTINGS, course, ledger, listed)
             assert modelled.as_dict() == measured.as_dict(), f"deal {n}: {plan} -> {course}"
             assert measured.total() == 0  # nothing created or lost
             after = twin.snapshot()
