@@ -54,6 +54,7 @@ class OnChainTwin:
         self.n_mediators, self.stake, self.initial_jackpot = mediators, stake, jackpot
         self.root = Path(root or tempfile.mkdtemp(prefix="lilypad-twin-"))
         self.anvil: Any = None
+        self.last: dict[str, int] = {}  # the latest snapshot()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -84,6 +85,7 @@ class OnChainTwin:
             self.solver = accounts[4]
             self.mediators = tuple(accounts[5:5 + self.n_mediators])
             self._setup()
+            self.snapshot()
         except BaseException:
             self.anvil.stop()
             raise
@@ -125,18 +127,30 @@ class OnChainTwin:
         self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def snapshot(self) -> dict[str, int]:
-        """Every balance a deal can move: parties, mediators' balances and stakes, the pot."""
-        bal = self.token.functions.balanceOf
-        out = {"job_creator": bal(self.job_creator).call(), "provider": bal(self.provider).call()}
-        for m in self.mediators:
-            out[f"mediator:{m}"] = bal(m).call()
-            out[f"stake:{m}"] = self.registry.functions.getStake(m).call()[0]
-        jackpot, treasury = self.payments.functions.getPot().call()
-        out.update(jackpot=jackpot, treasury=treasury)
+        """Every balance a deal can move: parties, mediators' balances and stakes, the pot
+        (one batched JSON-RPC request; kept as :attr:`last`)."""
+        bal, stake = self.token.functions.balanceOf, self.registry.functions.getStake
+        keys = ["job_creator", "provider"]
+        with self.w3.batch_requests() as batch:
+            batch.add(bal(self.job_creator))
+            batch.add(bal(self.provider))
+            for m in self.mediators:
+                batch.add(bal(m))
+                batch.add(stake(m))
+                keys += [f"mediator:{m}", f"stake:{m}"]
+            batch.add(self.payments.functions.getPot())
+            values: list[Any] = list(batch.execute())
+        out = {}
+        for key, value in zip(keys, values[:-1], strict=True):
+            out[key] = int(value[0]) if key.startswith("stake:") else int(value)
+        out["jackpot"], out["treasury"] = (int(v) for v in values[-1])
+        self.last = out
         return out
 
-    def stakes(self) -> dict[str, int]:
-        return {m: int(self.registry.functions.getStake(m).call()[0]) for m in self.mediators}
+    def stakes(self, snapshot: dict[str, int] | None = None) -> dict[str, int]:
+        """Each mediator's stake, from ``snapshot`` (default: a fresh one)."""
+        snap = snapshot if snapshot is not None else self.snapshot()
+        return {m: snap[f"stake:{m}"] for m in self.mediators}
 
     # ------------------------------------------------------------------ one deal
 
@@ -144,7 +158,7 @@ class OnChainTwin:
         """The mediators a new deal may name: staked at least the minimum (as the solver
         matches; a mediator slashed below it is refused at agree)."""
         least = self.settings.min_mediator_stake
-        listed = tuple(m for m, amount in self.stakes().items() if amount >= least and amount > 0)
+        listed = tuple(m for m, amount in self.stakes(self.last).items() if amount >= least and amount > 0)
         if len(listed) < self.terms.k:
             raise RuntimeError(f"only {len(listed)} mediators still hold the minimum stake; a panel needs "
                                f"{self.terms.k} (give them more stake)")
@@ -165,7 +179,8 @@ class OnChainTwin:
 
     def play(self, plan: Plan) -> tuple[DealCourse, Payoff]:
         """Drive one deal as ``plan`` says; what happened and the measured payoffs."""
-        before, deal = self.snapshot(), self.deal()
+        # Nothing moves money between deals: the snapshot taken after the previous one is "before".
+        before, deal = self.last, self.deal()
         course = self._drive(deal, plan)
         payoff = self._payoff(before, self.snapshot())
         payoff.state = self._state(deal).name
@@ -284,16 +299,17 @@ def check_parity(twin: OnChainTwin, plans: list[Plan]) -> Parity:
     """Play ``plans`` on ``twin`` and settle each with the fast model from what the chain
     decided; every deal whose payoffs (or the pot and stakes after it) differ is a mismatch."""
     start = twin.snapshot()
-    ledger = Ledger(jackpot=start["jackpot"], treasury=start["treasury"], stakes=twin.stakes())
+    ledger = Ledger(jackpot=start["jackpot"], treasury=start["treasury"], stakes=twin.stakes(start))
     mismatches = []
     began = time.perf_counter()
     for n, plan in enumerate(plans):
         listed = twin.listable()
         course, measured = twin.play(plan)
         modelled = settle(twin.terms, twin.settings, course, ledger, listed)
-        after = twin.snapshot()
+        after = twin.last
         if modelled.as_dict() != measured.as_dict() or measured.total() != 0:
             mismatches.append(f"deal {n}: {plan} -> {course}: model {modelled.as_dict()} chain {measured.as_dict()}")
-        elif (ledger.jackpot, ledger.treasury, ledger.stakes) != (after["jackpot"], after["treasury"], twin.stakes()):
+        elif (ledger.jackpot, ledger.treasury, ledger.stakes) != (after["jackpot"], after["treasury"],
+                                                                  twin.stakes(after)):
             mismatches.append(f"deal {n}: {plan}: pot or stakes differ after it")
     return Parity(len(plans), tuple(mismatches), time.perf_counter() - began)
