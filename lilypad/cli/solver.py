@@ -232,7 +232,7 @@ def _watch_chain(sources: Any, contracts: Any, watcher: Any, store: Any) -> None
             return None
         p = chain_call(contracts.panel, record.deal)
         votes = chain_call(contracts.votes, record.deal) if p.size > 1 else ()
-        return PanelView(p.round, p.size, p.commits, p.reveals, p.assigned, p.audited, p.members, p.draw_block, votes)
+        return PanelView(**{f: getattr(p, f) for f in p.__dataclass_fields__}, votes=votes)
 
     sources.chain_head = head
     sources.reputation = lambda address: chain_call(contracts.reputation, address)

@@ -23,6 +23,7 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+from lilypad.chain.mediation import Panel
 from lilypad.protocol.deal import Verdict as ChainVerdict
 
 __all__ = ["VERDICT_WORDS", "PanelAction", "PanelView", "chain_verdict", "commitment", "next_action"]
@@ -32,17 +33,10 @@ VERDICT_WORDS = {0: "did not reveal", 1: "accept", 2: "reject", 3: "non-determin
 
 
 @dataclass(frozen=True)
-class PanelView:
-    """A deal's current mediation round, as ``LilypadMediation.getPanel`` returns it."""
+class PanelView(Panel):
+    """A deal's current mediation round (:class:`lilypad.chain.mediation.Panel`) with, when read
+    with them, its members' votes."""
 
-    round: int
-    size: int
-    commits: int
-    reveals: int
-    assigned: bool
-    audited: bool
-    members: tuple[str, ...]
-    draw_block: int
     #: (member, revealed verdict as an int, 0 until revealed) for this round, when read with the votes
     votes: tuple[tuple[str, int], ...] = ()
 
