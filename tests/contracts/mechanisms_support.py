@@ -295,6 +295,41 @@ class Mechanisms:
             if verdict is not None:
                 self.reveal(deal, member, verdict, salts[member.address], cid)
 
+    def settle_along(self, deal: Deal, path: str, count: int, *, after_check: Any = None) -> None:
+        """Take a deal with one listed mediator from its terms to the end of ``path``: one of
+        ``timeout_agree`` (only the job creator agrees), ``timeout_submit``, ``accept``,
+        ``timeout_judge``, ``timeout_mediate`` (its only mediator stays silent),
+        ``mediation_accept``, ``mediation_reject`` or ``mediation_non_deterministic``; the
+        timeouts are called by a stranger. ``after_check()`` runs right after a check."""
+        c, t = self.controller, deal.as_tuple()
+        if path == "timeout_agree":
+            c.agree(t, sender=self.jc)
+            self.advance(deal.timeouts.agree)
+            c.timeoutAgree(t, sender=self.stranger)
+            return
+        if path == "timeout_submit":
+            self.agree(deal)
+            self.advance(deal.timeouts.submit_results)
+            c.timeoutSubmitResult(t, sender=self.stranger)
+            return
+        self.submit(deal, count)
+        if path == "accept":
+            c.acceptResult(t, sender=self.jc)
+        elif path == "timeout_judge":
+            self.advance(deal.timeouts.judge_results)
+            c.timeoutJudgeResult(t, sender=self.stranger)
+        else:
+            self.check(deal)
+            if after_check is not None:
+                after_check()
+            if path == "timeout_mediate":
+                self.resolve(deal)
+            else:
+                verdict = {"mediation_accept": c.mediationAcceptResult,
+                           "mediation_reject": c.mediationRejectResult,
+                           "mediation_non_deterministic": c.mediationNonDeterministic}[path]
+                verdict(t, sender=self.panel[0])
+
     def resolve(self, deal: Deal, *, wait: bool = True) -> Any:
         """Anyone closes the round (after both windows unless ``wait`` is False)."""
         if wait:

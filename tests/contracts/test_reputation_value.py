@@ -11,7 +11,6 @@ the tax on the value claimed, valueVerified also a mediation fee and a panel per
 from __future__ import annotations
 
 import pytest
-
 from mechanisms_support import CID, TOKEN, Settings, tax_split
 
 from lilypad.protocol.deal import AgreementState as S
@@ -67,34 +66,13 @@ def test_value_paid_grows_by_the_job_cost_only_on_paid_settlements(mech, control
     valueVerified: + the job cost on a mediation's Accept only."""
     mech.settings(**TAX.__dict__)
     deal = mech.deal(pricing=ODD, mediators=mech.panel[:1])
-    t = deal.as_tuple()
     before = reputation(storage, resource_provider)
-    if path == "timeout_agree":
-        controller.agree(t, sender=job_creator)
-        mech.advance(deal.timeouts.agree)
-        controller.timeoutAgree(t, sender=stranger)
-    elif path == "timeout_submit":
-        mech.agree(deal)
-        mech.advance(deal.timeouts.submit_results)
-        controller.timeoutSubmitResult(t, sender=stranger)
-    else:
-        mech.submit(deal, COUNT)
-        if path == "accept":
-            controller.acceptResult(t, sender=job_creator)
-        elif path == "timeout_judge":
-            mech.advance(deal.timeouts.judge_results)
-            controller.timeoutJudgeResult(t, sender=stranger)
-        else:
-            mech.check(deal)
-            assert grown(storage, resource_provider, before)["resultsChecked"] == 1
-            assert reputation(storage, resource_provider)["valuePaid"] == before["valuePaid"]  # nothing paid yet
-            if path == "timeout_mediate":  # its only mediator is silent: all refunded
-                mech.resolve(deal)
-            else:
-                verdict = {"mediation_accept": controller.mediationAcceptResult,
-                           "mediation_reject": controller.mediationRejectResult,
-                           "mediation_non_deterministic": controller.mediationNonDeterministic}[path]
-                verdict(t, sender=mech.panel[0])
+
+    def checked() -> None:
+        assert grown(storage, resource_provider, before)["resultsChecked"] == 1
+        assert reputation(storage, resource_provider)["valuePaid"] == before["valuePaid"]  # nothing paid yet
+
+    mech.settle_along(deal, path, COUNT, after_check=checked)
     assert mech.state(deal).is_terminal
     expected = {k: v * COST if k in VALUES else v for k, v in PATHS[path].items()}
     assert grown(storage, resource_provider, before) == expected

@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import ape
 import pytest
-
 from mechanisms_support import BPS, TOKEN, Settings, mediator_share, tax_split
 
 from lilypad.protocol.deal import AgreementState as S
@@ -174,33 +173,8 @@ def test_only_settlements_that_pay_the_job_cost_are_taxed(mech, controller, job_
     mech.settings(**s.__dict__)
     deal = mech.deal(pricing=ODD, mediators=mech.panel[:1])
     (m,) = deal.members.mediators
-    t = deal.as_tuple()
     before = mech.books.snapshot()
-    if path == "timeout_agree":
-        controller.agree(t, sender=job_creator)
-        mech.advance(deal.timeouts.agree)
-        controller.timeoutAgree(t, sender=stranger)
-    elif path == "timeout_submit":
-        mech.agree(deal)
-        mech.advance(deal.timeouts.submit_results)
-        controller.timeoutSubmitResult(t, sender=stranger)
-    else:
-        mech.submit(deal, COUNT)
-        if path == "accept":
-            controller.acceptResult(t, sender=job_creator)
-        elif path == "timeout_judge":
-            mech.advance(deal.timeouts.judge_results)
-            controller.timeoutJudgeResult(t, sender=stranger)
-        else:
-            mech.check(deal)
-            mediator = mech.panel[0]
-            if path == "timeout_mediate":  # its only mediator is silent: nobody left to draw, all refunded
-                mech.resolve(deal)
-            else:
-                verdict = {"mediation_accept": controller.mediationAcceptResult,
-                           "mediation_reject": controller.mediationRejectResult,
-                           "mediation_non_deterministic": controller.mediationNonDeterministic}[path]
-                verdict(t, sender=mediator)
+    mech.settle_along(deal, path, COUNT)  # its only mediator is silent on timeout_mediate: all refunded
     tax, to_treasury, to_jackpot = tax_split(COST, s)
     pot = {"treasury": to_treasury, "jackpot": to_jackpot}
     expected = {
