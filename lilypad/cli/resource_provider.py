@@ -47,7 +47,13 @@ __all__ = ["resource_provider"]
 @price_option("Instruction price in LP (fixed price).")
 @payment_collateral_option("Payment collateral in LP.")
 @click.option("--results-collateral-multiple", envvar="LILYPAD_RESULTS_COLLATERAL_MULTIPLE", show_envvar=True,
-              type=click.IntRange(1, 100), default=2, show_default=True, help="Results collateral multiple.")
+              type=click.IntRange(1, 100), default=None,
+              help="Results collateral multiple (default: the network's - 2 where mediators are not staked, as on "
+                   "a devnet; 40 where they are, as the twin chose: docs/twin.md).")
+@click.option("--min-consortium-size", envvar="LILYPAD_MIN_CONSORTIUM_SIZE", show_envvar=True,
+              type=click.Choice(["1", "3", "5", "7"]), default=None,
+              help="Smallest mediator panel accepted for a deal (default: the network's - 1 where mediators are "
+                   "not staked; 3 where they are, so one bribed mediator cannot reject your work).")
 @click.option("--mediation-fee", envvar="LILYPAD_MEDIATION_FEE", show_envvar=True, default="1",
               show_default=True, help="Mediation fee in LP.")
 @mediators_option()
@@ -66,7 +72,8 @@ __all__ = ["resource_provider"]
 def resource_provider(settings: LilypadSettings, network: str, solver_url: str, web3_private_key: str | None,
                       data_dir: Path | None, slots: int, cpu: int | None, ram: int | None, gpu: int | None,
                       disk: int | None, price: str,
-                      payment_collateral: str, results_collateral_multiple: int, mediation_fee: str, mediators: str,
+                      payment_collateral: str, results_collateral_multiple: int | None, min_consortium_size: str | None,
+                      mediation_fee: str, mediators: str,
                       offer_modules: str, solver_address: str | None, poll_interval: float, offer_ttl: int,
                       max_run_attempts: int, metrics_port: int | None, metrics_host: str) -> None:
     """Run a resource provider: offer this machine, run jobs, get paid."""
@@ -81,12 +88,14 @@ def resource_provider(settings: LilypadSettings, network: str, solver_url: str, 
         modules = split_csv(offer_modules)
         Allowlist.parse(list(modules))
         pricing = DealPricing(instruction_price=lp(price), payment_collateral=lp(payment_collateral),
-                              results_collateral_multiple=results_collateral_multiple,
+                              results_collateral_multiple=results_collateral_multiple or 2,
                               mediation_fee=lp(mediation_fee))
         config = ProviderConfig(
             network=network, solver_url=solver_url, private_key=key,
             data_dir=data_dir or settings.data_dir / "resource-provider", mediators=trusted, slots=slots,
             cpu=cpu, ram=ram, gpu=gpu, disk=disk, pricing=pricing, modules=modules, solver_address=solver_address,
+            results_collateral_multiple=results_collateral_multiple,
+            min_consortium_size=int(min_consortium_size) if min_consortium_size else None,
             deployments_dir=settings.deployments_dir, poll_interval=poll_interval, offer_ttl=offer_ttl,
             max_run_attempts=max_run_attempts, metrics_port=metrics_port, metrics_host=metrics_host,
             fault=settings.provider_fault,

@@ -138,9 +138,14 @@ def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
 @env_option("--mediate/--no-mediate", envvar="LILYPAD_MEDIATE", default=False, show_default=True,
             help="Always send the result to mediation.")
 @env_option("--consortium-size", envvar="LILYPAD_CONSORTIUM_SIZE", type=click.Choice(["1", "3", "5", "7"]),
-            default="1", show_default=True,
-            help="How many of the trusted mediators judge a checked result (a panel of 3 or more votes by "
-                 "commit-reveal; list at least that many --mediators).")
+            default=None,
+            help="How many of the trusted mediators judge a checked or audited result (a panel of 3 or more "
+                 "votes by commit-reveal; list at least that many --mediators). Default: the network's - 1 "
+                 "where mediators are not staked (a devnet), 3 where they are.")
+@env_option("--min-results-collateral-multiple", envvar="LILYPAD_MIN_RESULTS_COLLATERAL_MULTIPLE",
+            type=click.IntRange(1, 100), default=None,
+            help="Smallest results collateral a provider must put up, as a multiple of the job cost. Default: the "
+                 "network's - 2 where mediators are not staked, 40 where they are (docs/twin.md).")
 @mediation_chance_option("Percent chance of sending a verified result to mediation anyway.")
 @price_option("Most you pay per instruction, in LP.")
 @payment_collateral_option("Payment collateral you escrow, in LP (caps the job's cost).")
@@ -151,7 +156,8 @@ def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
             show_default=True, help="Seconds to wait for the whole run.")
 def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, solver_address: str | None,
         target: str | None, web3_private_key: str | None, account: str | None, mediators: tuple[str, ...],
-        inputs_path: Path | None, mediate: bool, consortium_size: str, mediation_chance: int, price: str,
+        inputs_path: Path | None, mediate: bool, consortium_size: str | None,
+        min_results_collateral_multiple: int | None, mediation_chance: int, price: str,
         payment_collateral: str, pricing_mode: str, data_dir: Path | None, timeout: float) -> None:
     """Run MODULE on the market and download its verified result."""
     from lilypad.exceptions import InputError
@@ -173,7 +179,8 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
             data_dir=_data_root(data_dir), network=network, solver_address=solver_address, target=target,
             pricing=pricing, pricing_mode=PricingMode(pricing_mode), mediate=mediate,
             mediation_chance=mediation_chance, inputs_path=inputs_path, timeout=timeout,
-            consortium_size=int(consortium_size),
+            consortium_size=int(consortium_size) if consortium_size else None,
+            min_results_collateral_multiple=min_results_collateral_multiple,
         )
         key = signer(web3_private_key, account)
         _quiet_ape()

@@ -33,8 +33,15 @@ def run_twin(out: Path, quick: bool, seed: int, onchain: int) -> None:
     click.echo(f"twin: {results['deals_simulated']:,} deals in {results['seconds']} s; report in {out / 'twin.md'}")
     click.echo("twin: at the defaults, " + (f"these still pay: {', '.join(paying)}" if paying
                                             else "no listed cheating strategy pays"))
-    for k, o in results.get("onchain", {}).items():
+    onchain_results = dict(results.get("onchain", {}))
+    played = onchain_results.pop("strategies", {})
+    for k, o in onchain_results.items():
         click.echo(f"twin: on-chain, k={k}: {o['deals']} deals at {o['deals_per_second']} deals/s, "
                    f"{len(o['mismatches'])} mismatches with the fast model")
         if o["mismatches"]:
             raise click.ClickException(f"the fast model differs from the contracts: {o['mismatches'][0]}")
+    for name, p in played.items():
+        click.echo(f"twin: on-chain, {name}: {p['deals']} deal pairs, {p['mean']:+.3f} LP/deal over honesty, "
+                   f"{len(p['mismatches'])} mismatches")
+        if p["mismatches"]:
+            raise click.ClickException(f"the fast model differs from the contracts: {p['mismatches'][0]}")

@@ -115,7 +115,13 @@ class JobRequest:
     mediate: bool = False
     mediation_chance: int = 0
     inputs_path: Path | None = None
-    consortium_size: int = 1  # mediators judging a checked result (odd, 1..7)
+    #: Mediators judging a checked or audited result (odd, 1..7); ``None``: the network's
+    #: default (:func:`lilypad.protocol.settings.deal_defaults`: 1 on a devnet, 3 where
+    #: mediators stake).
+    consortium_size: int | None = None
+    #: The smallest results-collateral multiple accepted (replaces ``pricing``'s); ``None``:
+    #: the network's default (2 on a devnet, 40 where mediators stake).
+    min_results_collateral_multiple: int | None = None
     timeout: float = 7200.0
     download_timeout: float = 120.0
     poll_interval: float = 0.5
@@ -329,6 +335,7 @@ class _Run:
         from lilypad.client import resolve_solver_address
         from lilypad.modules.resolve import ModuleResolver
         from lilypad.modules.spec import check_runnable
+        from lilypad.protocol.settings import deal_defaults
 
         req = self.request
         resolved = ModuleResolver(Path(req.data_dir) / "modules").resolve(req.module)
@@ -341,11 +348,17 @@ class _Run:
                   f"(cpu {machine.cpu}m, ram {machine.ram} MB, gpu {machine.gpu})")
         self.check_domain()  # the first word with the solver: an unreachable one fails fast
         sol = self.through_outage(lambda: resolve_solver_address(self.client, req.solver_address))
+        consortium_size, multiple = req.consortium_size, req.min_results_collateral_multiple
+        if consortium_size is None or multiple is None:
+            defaults = deal_defaults(self.contracts.current_protocol_settings()[1])
+            consortium_size = consortium_size or defaults.consortium_size
+            multiple = multiple or defaults.results_collateral_multiple
+        pricing = req.pricing.model_copy(update={"results_collateral_multiple": multiple})
         try:
             return job_offer(job_creator=self.account.address, solver=sol, module_ref=req.module, resolved=resolved,
-                             spec=spec, inputs=req.inputs, pricing=req.pricing, mediators=req.mediators,
+                             spec=spec, inputs=req.inputs, pricing=pricing, mediators=req.mediators,
                              pricing_mode=req.pricing_mode, target=req.target, inputs_cid=self.inputs_cid,
-                             consortium_size=req.consortium_size)
+                             consortium_size=consortium_size)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "offer"

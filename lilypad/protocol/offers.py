@@ -328,6 +328,9 @@ class ResourceOffer(_Offer):
     what it charges (the deal is struck at these prices); ``modules`` is its
     module allowlist (empty: any module); ``timeouts`` are the limits of the
     deal timeouts it accepts (see :func:`timeouts_acceptable`);
+    ``min_consortium_size`` is the smallest mediator panel it accepts for a deal
+    (a job asking for a smaller one does not match; the provider refuses such a
+    deal too: one bribed mediator could otherwise reject its honest work);
     it is open from ``created_at`` until ``expires_at`` (Unix seconds).
     """
 
@@ -339,6 +342,7 @@ class ResourceOffer(_Offer):
     pricing: DealPricing = DEFAULT_RESOURCE_PRICING
     modules: tuple[str, ...] = Field((), max_length=MAX_MODULE_ENTRIES)
     expires_at: int = Field(ge=1, le=UINT64_MAX)
+    min_consortium_size: int = Field(1, ge=1, le=MAX_CONSORTIUM)
 
     @model_validator(mode="before")
     @classmethod

@@ -19,12 +19,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "DEVNET_DEAL_DEFAULTS",
+    "DealDefaults",
+    "NETWORK_DEAL_DEFAULTS",
     "MAX_AUDIT_BPS",
     "MAX_MIN_MEDIATOR_STAKE",
     "MAX_REWARD_BPS",
     "MAX_TAX_BPS",
     "NETWORK_SETTINGS",
     "ProtocolSettings",
+    "deal_defaults",
 ]
 
 #: Basis points in one (100 %).
@@ -80,14 +84,41 @@ class ProtocolSettings(BaseModel):
         return self == ProtocolSettings()
 
 
-#: What ``ape run deploy`` applies on a public network (docs/protocol.md, "Protocol settings"):
-#: 1 % tax, a fifth of it to the treasury, 5 % audits, a 10 % catch reward, 100 LP of stake
-#: and 10 LP slashed per offence. The local devnet keeps version 0.
+#: What ``ape run deploy`` applies on a public network (docs/protocol.md, "Protocol settings"),
+#: chosen with the twin (docs/twin.md, "The defaults"): 4 % tax, a fifth of it to the treasury
+#: (the rest, 3.2 % of each job cost, funds the audits), 2.5 % audits, a 1 % catch reward, 100 LP
+#: of stake and 50 LP slashed per offence. The local devnet keeps version 0.
 NETWORK_SETTINGS = ProtocolSettings(
-    tax_bps=100,
+    tax_bps=400,
     treasury_share_bps=2_000,
-    audit_bps=500,
-    reward_bps=1_000,
+    audit_bps=250,
+    reward_bps=100,
     min_mediator_stake=100 * 10**18,
-    mediator_slash=10 * 10**18,
+    mediator_slash=50 * 10**18,
 )
+
+
+class DealDefaults(BaseModel):
+    """The deal terms an honest party asks for by default under some protocol settings: the
+    smallest results-collateral multiple a job creator accepts (a provider offers it) and the
+    mediator panel size ``k`` (a job creator asks for it; a provider accepts no smaller one)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    results_collateral_multiple: int = Field(ge=1, le=100)
+    consortium_size: int = Field(ge=1, le=7)
+
+
+#: Without staked mediators (the devnet's version 0): the original's multiple of 2 and one
+#: mediator (nothing at stake makes a panel no safer than one member).
+DEVNET_DEAL_DEFAULTS = DealDefaults(results_collateral_multiple=2, consortium_size=1)
+#: With staked mediators (:data:`NETWORK_SETTINGS`), from the twin: a fake result loses
+#: ``audit rate * (multiple + 1)`` of a job cost = 1.025 job costs per deal in expectation, more
+#: than the work it saves; a panel of 3 outvotes and slashes one bribed mediator.
+NETWORK_DEAL_DEFAULTS = DealDefaults(results_collateral_multiple=40, consortium_size=3)
+
+
+def deal_defaults(settings: ProtocolSettings) -> DealDefaults:
+    """The default deal terms under ``settings``: the network's when mediators must stake,
+    the devnet's otherwise."""
+    return NETWORK_DEAL_DEFAULTS if settings.min_mediator_stake > 0 else DEVNET_DEAL_DEFAULTS

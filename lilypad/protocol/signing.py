@@ -10,7 +10,8 @@ The typed data, field by field (see :func:`offer_typed_data`)::
     ResourceOffer(address resourceProvider, address solver, MachineSpec spec,
                   uint32 slots, string pricingMode, Pricing pricing,
                   address[] mediators, string[] modules, Timeouts timeouts,
-                  uint64 createdAt, uint64 expiresAt, bytes32 nonce)
+                  uint64 createdAt, uint64 expiresAt, uint8 minConsortiumSize,
+                  bytes32 nonce)
     JobOffer(address jobCreator, address solver, Module module, Input[] inputs,
              string inputsCid, MachineSpec spec, string pricingMode, Pricing pricing,
              address[] mediators, address target, Timeouts timeouts,
@@ -97,6 +98,7 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "timeouts", "type": "Timeouts"},
         {"name": "createdAt", "type": "uint64"},
         {"name": "expiresAt", "type": "uint64"},
+        {"name": "minConsortiumSize", "type": "uint8"},
         {"name": "nonce", "type": "bytes32"},
     ],
     "JobOffer": [
@@ -224,6 +226,7 @@ def _message(offer: ResourceOffer | JobOffer) -> tuple[str, dict[str, Any]]:
             "slots": offer.slots,
             "modules": list(offer.modules),
             "expiresAt": offer.expires_at,
+            "minConsortiumSize": offer.min_consortium_size,
         }
     if isinstance(offer, JobOffer):
         return "JobOffer", common | {

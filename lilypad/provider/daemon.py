@@ -102,6 +102,11 @@ class ProviderConfig:
     gpu: int | None = None
     disk: int | None = None
     pricing: DealPricing | None = None
+    #: Replaces ``pricing``'s multiple; ``None``: the network's default
+    #: (:func:`lilypad.protocol.settings.deal_defaults` of the chain's current settings).
+    results_collateral_multiple: int | None = None
+    #: The smallest mediator panel a deal may have; ``None``: the network's default.
+    min_consortium_size: int | None = None
     timeouts: DealTimeouts | None = None
     modules: tuple[str, ...] = ()
     solver_address: str | None = None
@@ -174,6 +179,7 @@ class ResourceProvider:
             solver=self.terms.solver, resource_provider=self.address, spec=self._offer_spec, slots=self.config.slots,
             pricing=self.terms.pricing, timeouts=self.terms.timeouts, mediators=list(self.config.mediators),
             modules=list(self.config.modules), created_at=now, expires_at=now + self.config.offer_ttl,
+            min_consortium_size=self.terms.min_consortium_size,
         )
         signed = sign_offer(offer, self.config.private_key, client.offer_domain())
         old = self._offer_id
@@ -197,21 +203,27 @@ class ResourceProvider:
         from lilypad.client import SolverClient, resolve_solver_address
         from lilypad.protocol.accounts import account_from_private_key
         from lilypad.protocol.offers import DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS
+        from lilypad.protocol.settings import deal_defaults
 
         c = self.config
         self.account = account_from_private_key(c.private_key)
         self.address = self.account.address
         client = SolverClient(c.solver_url)
         solver = resolve_solver_address(client, c.solver_address)
-        self.terms = OfferTerms.build(self.address, solver, c.pricing or DEFAULT_RESOURCE_PRICING,
-                                      c.timeouts or DEFAULT_TIMEOUTS, c.mediators, c.modules)
         self._offer_spec = self._spec()
         pool = ThreadPoolExecutor(max_workers=c.slots, thread_name_prefix="job")
         with connected(c.network, c.deployments_dir) as contracts:
             self.contracts = contracts
+            defaults = deal_defaults(contracts.current_protocol_settings()[1])
+            pricing = (c.pricing or DEFAULT_RESOURCE_PRICING).model_copy(update={
+                "results_collateral_multiple": c.results_collateral_multiple or defaults.results_collateral_multiple})
+            self.terms = OfferTerms.build(self.address, solver, pricing, c.timeouts or DEFAULT_TIMEOUTS, c.mediators,
+                                          c.modules, c.min_consortium_size or defaults.consortium_size)
             server = self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host, health=lambda: {
                 "address": self.address, "jobs_running": self._jobs_running()})
             log_event(log, "provider_started", address=self.address, solver=solver, slots=c.slots,
+                      results_collateral_multiple=pricing.results_collateral_multiple,
+                      min_consortium_size=self.terms.min_consortium_size,
                       fault=c.fault or None, data_dir=str(c.data_dir),
                       metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)

@@ -104,12 +104,13 @@ class OfferTerms:
     timeouts: DealTimeouts
     mediators: frozenset[str]
     modules: tuple[str, ...] = ()  # empty: any module
+    min_consortium_size: int = 1
 
     @classmethod
     def build(cls, address: str, solver: str, pricing: DealPricing, timeouts: DealTimeouts,
-              mediators: Iterable[str], modules: Iterable[str] = ()) -> OfferTerms:
+              mediators: Iterable[str], modules: Iterable[str] = (), min_consortium_size: int = 1) -> OfferTerms:
         return cls(address.lower(), solver.lower(), pricing, timeouts,
-                   frozenset(m.lower() for m in mediators), tuple(modules))
+                   frozenset(m.lower() for m in mediators), tuple(modules), min_consortium_size)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ def refusal_reason(snapshot: DealSnapshot, terms: OfferTerms) -> str | None:
         return f"untrusted mediators {', '.join(untrusted)}"
     if not timeouts_acceptable(deal.timeouts, terms.timeouts):
         return "the deal's timeouts are outside what we accept"
+    if deal.protocol.consortium_size < terms.min_consortium_size:
+        return (f"the deal's mediator panel of {deal.protocol.consortium_size} is below our minimum of "
+                f"{terms.min_consortium_size}")
     if snapshot.module_ref is None:
         return "the deal's module is unknown"
     if terms.modules and not module_allowed(terms.modules, snapshot.module_ref):

@@ -23,7 +23,9 @@ the provider applies too in :mod:`lilypad.protocol`):
   allowlist allows the job's module;
 * :func:`shared_mediators`: at least the job's ``consortium_size`` (1 by
   default) mediators are trusted by both and are neither party; the deal's
-  mediators are those (sorted, at most 16).
+  mediators are those (sorted, at most 16);
+* the job's ``consortium_size`` is at least the offer's ``min_consortium_size``
+  (a provider need not let one bribed mediator judge its work).
 
 A resource offer also needs a free slot: ``usage`` maps a provider address to
 the deals it has in progress (from any of its offers), and an offer takes a new
@@ -145,6 +147,7 @@ def pair_acceptable(job: JobOffer, offer: ResourceOffer) -> bool:
         and timeouts_acceptable(job.timeouts, offer.timeouts)
         and amounts_fit(offer.pricing, job.timeouts)
         and module_allowed(offer.modules, job.module)
+        and job.consortium_size >= offer.min_consortium_size
         and len(shared_mediators(job.mediators, offer.mediators, exclude=(job.job_creator, offer.resource_provider)))
         >= job.consortium_size
     )
@@ -227,7 +230,7 @@ class _Res:
     """A resource offer, flattened for the walk."""
 
     __slots__ = ("offer", "key", "order", "provider", "solver", "slots", "expires_at", "cpu", "gpu", "vram",
-                 "ram", "disk", "price", "fee", "collateral", "multiple", "timeouts", "meds", "allow")
+                 "ram", "disk", "price", "fee", "collateral", "multiple", "timeouts", "meds", "min_k", "allow")
 
     def __init__(self, offer: ResourceOffer) -> None:
         spec, pricing = offer.spec, offer.pricing
@@ -243,6 +246,7 @@ class _Res:
         self.collateral, self.multiple = pricing.payment_collateral, pricing.results_collateral_multiple
         self.timeouts = _timeouts(offer.timeouts)
         self.meds = frozenset(m.lower() for m in offer.mediators)
+        self.min_k = offer.min_consortium_size
         allow = compile_allowlist(offer.modules)
         self.allow = None if allow.allows_all else allow
 
@@ -299,6 +303,8 @@ def _fits(job: _Job, r: _Res) -> bool:
             and jt[4] <= rt[4] and jt[5] >= rt[5]):
         return False
     if r.allow is not None and not r.allow.allows_key(*job.module):
+        return False
+    if job.k < r.min_k:
         return False
     common = job.meds & r.meds
     if len(common) < job.k:

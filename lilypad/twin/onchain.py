@@ -25,8 +25,9 @@ from typing import Any
 from lilypad.protocol.deal import AgreementState, Deal, DealMembers, DealPricing, DealProtocol, DealTimeouts, Verdict
 from lilypad.protocol.settings import ProtocolSettings
 from lilypad.twin.model import DealCourse, Ending, Ledger, Payoff, Terms, settle
+from lilypad.twin.strategies import Market, Strategy
 
-__all__ = ["OnChainTwin", "Parity", "Plan", "check_parity", "random_plans"]
+__all__ = ["OnChainTwin", "Parity", "Plan", "StrategyPlay", "check_parity", "play_strategy", "random_plans"]
 
 _GAS = 3_000_000
 #: Deal windows (s): short, so advancing the clock past one costs one RPC call.
@@ -43,6 +44,18 @@ class Plan:
     ending: Ending
     instructions: int = 1
     votes: tuple[tuple[Verdict | None, ...], ...] = ()
+    #: Votes by who is drawn instead of by position (an agent's plan): the ``bribed`` mediators
+    #: vote ``bribed_vote`` (``None``: silent), every other member ``honest_vote``.
+    honest_vote: Verdict | None = None
+    bribed: tuple[str, ...] = ()
+    bribed_vote: Verdict | None = None
+
+    def cast(self, number: int, members: tuple[str, ...]) -> tuple[tuple[str, Verdict | None], ...]:
+        """How the drawn ``members`` of round ``number`` (1-based) vote."""
+        if self.honest_vote is not None:
+            return tuple((m, self.bribed_vote if m in self.bribed else self.honest_vote) for m in members)
+        votes = self.votes[number - 1] if number - 1 < len(self.votes) else ()
+        return tuple((m, votes[i] if i < len(votes) else None) for i, m in enumerate(members))
 
 
 class OnChainTwin:
@@ -110,6 +123,22 @@ class OnChainTwin:
             self._send(self.registry.functions.register(self.stake), m)
         if self.initial_jackpot:
             self._send(c.fundJackpot(self.initial_jackpot), self.admin)
+
+    def top_up(self, balance: int = 1_000 * _UNIT) -> None:
+        """Restore every mediator's stake to the starting one (the admin mints what a slash
+        took, the mediator adds it) and the job creator's and provider's balances to at least
+        ``balance``, so that one strategy's losses do not starve the next's deals."""
+        t, r = self.token.functions, self.registry.functions
+        snap = self.snapshot()
+        for who, key in ((self.job_creator, "job_creator"), (self.provider, "provider")):
+            if snap[key] < balance:
+                self._send(t.mint(who, balance - snap[key]), self.admin)
+        for m, amount in self.stakes(snap).items():
+            if amount < self.stake:
+                self._send(t.mint(m, self.stake - amount), self.admin)
+                self._send(t.approve(self.registry.address, self.stake - amount), m)
+                self._send(r.addStake(self.stake - amount), m)
+        self.snapshot()
 
     # ------------------------------------------------------------------ reads and sends
 
@@ -212,9 +241,7 @@ class OnChainTwin:
         audited = plan.ending is not Ending.CHECK
         rounds = []
         for number in range(1, 4):
-            members = self._panel(deal)
-            votes = plan.votes[number - 1] if number - 1 < len(plan.votes) else ()
-            cast = tuple((m, votes[i] if i < len(votes) else None) for i, m in enumerate(members))
+            cast = plan.cast(number, self._panel(deal))
             rounds.append(cast)
             self._vote(deal, number, cast)
             if self._state(deal) != AgreementState.RESULTS_CHECKED:
@@ -313,3 +340,54 @@ def check_parity(twin: OnChainTwin, plans: list[Plan]) -> Parity:
                                                                   twin.stakes(after)):
             mismatches.append(f"deal {n}: {plan}: pot or stakes differ after it")
     return Parity(len(plans), tuple(mismatches), time.perf_counter() - began)
+
+
+@dataclass(frozen=True)
+class StrategyPlay:
+    """A strategy's agents driving the contracts: the owner's profit per deal over its honest
+    counterpart's (LP, mean and 95 % interval over ``deals`` pairs of deals), and any deal the
+    fast model settles differently."""
+
+    deals: int
+    mean: float
+    low: float
+    high: float
+    mismatches: tuple[str, ...]
+    seconds: float
+
+
+def play_strategy(twin: OnChainTwin, cheat: Strategy, honest: Strategy, market: Market, deals: int,
+                  seed: int) -> StrategyPlay:
+    """Play ``deals`` deals of ``cheat`` and as many of ``honest`` through the contracts, the
+    agents choosing as :func:`~lilypad.twin.strategies.behaviour` says (the chain draws audits
+    and panels); ``market.colluders`` of the twin's mediators are the bribed ones. Each deal is
+    also settled by the fast model and compared."""
+    import math
+    import statistics
+
+    from lilypad.twin.strategies import behaviour, owner_profit
+
+    bribed = twin.mediators[:market.colluders]
+    mismatches: list[str] = []
+    began = time.perf_counter()
+
+    def one(strategy: Strategy, rng: random.Random) -> int:
+        twin.top_up()  # a caught cheat loses 40 job costs: keep the parties able to escrow
+        b = behaviour(strategy, market, rng)
+        plan = Plan(b.ending, b.claimed, honest_vote=b.honest_vote, bribed=bribed if (b.bribed_vote or b.lazy) else (),
+                    bribed_vote=b.bribed_vote)
+        start = twin.last or twin.snapshot()
+        ledger = Ledger(jackpot=start["jackpot"], treasury=start["treasury"], stakes=twin.stakes(start))
+        listed = twin.listable()
+        course, measured = twin.play(plan)
+        modelled = settle(twin.terms, twin.settings, course, ledger, listed)
+        if modelled.as_dict() != measured.as_dict():
+            mismatches.append(f"{strategy.value}: {course}: model {modelled.as_dict()} chain {measured.as_dict()}")
+        return owner_profit(strategy, measured, b.work, bribed)
+
+    diffs = []
+    for i in range(deals):
+        diffs.append(one(cheat, random.Random(seed * 1_000_003 + i)) - one(honest, random.Random(seed * 1_000_003 + i)))
+    mean = sum(diffs) / deals / _UNIT
+    half = 1.96 * statistics.stdev(d / _UNIT for d in diffs) / math.sqrt(deals) if deals > 1 else math.inf
+    return StrategyPlay(deals, mean, mean - half, mean + half, tuple(mismatches), time.perf_counter() - began)

@@ -14,17 +14,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lilypad.protocol.settings import ProtocolSettings
-from lilypad.twin.model import Terms
+from lilypad.protocol.settings import NETWORK_DEAL_DEFAULTS, NETWORK_SETTINGS
+from lilypad.twin.model import BPS, Terms
 from lilypad.twin.strategies import LP, Market, Strategy, simulate
 
 __all__ = ["DEFAULT_MARKET", "CHEATS", "Estimate", "advantage", "bandit", "run"]
 
-#: The protocol defaults the twin judges: the public-network settings of docs/protocol.md and
-#: the CLI's default terms (results collateral multiple 2, no check).
-DEFAULT_MARKET = Market(settings=ProtocolSettings(tax_bps=100, treasury_share_bps=2_000, audit_bps=500,
-                                                  reward_bps=1_000, min_mediator_stake=100 * LP,
-                                                  mediator_slash=10 * LP))
+#: The protocol defaults the twin judges: the public-network settings ``ape run deploy``
+#: applies and the deal terms the CLI, provider and bridge default to under them (the smallest
+#: results-collateral multiple an honest job creator accepts, which a cheat offers; the panel
+#: size, the smallest a provider accepts, which a colluding job creator asks for), with job
+#: creators that never check.
+DEFAULT_MARKET = Market(
+    terms=Terms(instruction_price=LP, payment_collateral=2 * LP, mediation_fee=LP, submit_collateral=1,
+                judge_collateral=1, results_collateral_multiple=NETWORK_DEAL_DEFAULTS.results_collateral_multiple,
+                k=NETWORK_DEAL_DEFAULTS.consortium_size),
+    settings=NETWORK_SETTINGS)
+#: Strategies that bribe listed mediators, measured with one and with two of the five bribed.
+COLLUSIONS = (Strategy.COLLUDING_PAIR, Strategy.COLLUDING_CREATOR)
 #: Each cheating strategy and the honest strategy of the same agent it is compared with.
 CHEATS = {
     Strategy.FAKE_RESULT: Strategy.HONEST,
@@ -117,13 +124,23 @@ def run(out: Path, *, quick: bool = False, seed: int = 18, onchain: int = 0) -> 
     started = time.perf_counter()
     _SIMULATED[0] = 0
     deals = 400 if quick else 4_000
+    # The verdicts at the defaults get more deals: a 2.5 % audit that costs 41 job costs is a rare,
+    # large loss, and deciding its sign at 95 % needs thousands of deals (~1.5 s per 10,000 here).
+    verdict_deals = 10_000 if quick else 40_000
     out.mkdir(parents=True, exist_ok=True)
     market = DEFAULT_MARKET
     results: dict[str, Any] = {"seed": seed, "mode": "quick" if quick else "full", "deals_per_estimate": deals,
+                               "deals_per_verdict_at_defaults": verdict_deals,
                                "market": _describe(market)}
-    at_defaults = {s: advantage(s, market, deals, seed) for s in CHEATS}
-    results["at_defaults"] = {s.value: asdict(e) | {"pays": e.pays} for s, e in at_defaults.items()}
-    multiples = [1, 2, 5, 10, 20] if not quick else [2, 10]
+    at_defaults = {s.value: advantage(s, market, verdict_deals, seed) for s in CHEATS}
+    at_defaults |= {f"{s.value} (two of five bribed)": advantage(s, market.with_(colluders=2), verdict_deals, seed)
+                    for s in COLLUSIONS}
+    results["at_defaults"] = {name: asdict(e) | {"pays": e.pays} for name, e in at_defaults.items()}
+    # How robust: a fake result when the work it skips is most of the price (a provider pricing at cost).
+    results["fake_result_by_work_share"] = {w: asdict(advantage(Strategy.FAKE_RESULT, market.with_(work_share=w),
+                                                                verdict_deals, seed)) for w in (0.25, 0.5, 0.75, 0.95)}
+    results["jackpot"] = _jackpot_flow(market)
+    multiples = [1, 2, 5, 10, 20, 40] if not quick else [2, 10, 40]
     grid = [i / 100 for i in range(0, 101, 5 if quick else 1)]
     results["safe_check_rate"] = {m: _safe_rate(Strategy.FAKE_RESULT, market.with_(
         terms=_multiple(market.terms, m), settings=market.settings.model_copy(update={"audit_bps": 0})),
@@ -136,6 +153,11 @@ def run(out: Path, *, quick: bool = False, seed: int = 18, onchain: int = 0) -> 
             terms=Terms(**{**asdict(market.terms), "k": k}), stake=stake * LP,
             settings=market.settings.model_copy(update={"mediator_slash": stake * LP}), check_rate=0.5),
             deals, seed).mean for stake in (10, 100)} for k in (1, 3, 5)}
+    results["collusion_by_k_two_bribed"] = {
+        k: {stake: advantage(Strategy.COLLUDING_PAIR, market.with_(
+            terms=Terms(**{**asdict(market.terms), "k": k}), stake=stake * LP, colluders=2,
+            settings=market.settings.model_copy(update={"mediator_slash": stake * LP}), check_rate=0.5),
+            deals, seed).mean for stake in (10, 100)} for k in (3, 5)}
     results["learning_provider"] = bandit(market, 500 if quick else 5_000, seed)
     heat = _heat(market, deals // 4, seed, quick)
     results["heat_fake_result"] = heat
@@ -159,9 +181,44 @@ def _onchain(market: Market, deals: int, seed: int) -> dict[str, Any]:
         # Stakes well above the minimum, so slashes leave a panel to draw for every deal.
         with OnChainTwin(market.settings, terms, stake=9 * market.stake) as twin:
             parity = check_parity(twin, random_plans(terms, random.Random(seed + k), deals))
-        out[str(k)] = {"deals": parity.deals, "seconds": round(parity.seconds, 1),
-                       "deals_per_second": round(parity.deals_per_second, 1), "mismatches": list(parity.mismatches)}
+            out[str(k)] = {"deals": parity.deals, "seconds": round(parity.seconds, 1),
+                           "deals_per_second": round(parity.deals_per_second, 1),
+                           "mismatches": list(parity.mismatches)}
+            if terms == market.terms:  # the defaults' panel: the agents themselves drive the contracts
+                out["strategies"] = _onchain_strategies(twin, market, max(4, min(deals // 10, 20)), seed)
     return out
+
+
+def _onchain_strategies(twin: Any, market: Market, deals: int, seed: int) -> dict[str, Any]:
+    from lilypad.twin.onchain import play_strategy
+
+    # Job creators check half their results, so that a few dozen deals see mediation at work
+    # (at the defaults' 2.5 % audits they would mostly not); the fast model's estimate of the
+    # same market beside each.
+    checking = market.with_(check_rate=0.5)
+    played: dict[str, Any] = {}
+    for cheat, honest in CHEATS.items():
+        twin.top_up()
+        p = play_strategy(twin, cheat, honest, checking, deals, seed)
+        model = advantage(cheat, checking, 4_000, seed)
+        played[cheat.value] = {"deals": p.deals, "mean": p.mean, "low": p.low, "high": p.high,
+                               "model_mean": model.mean, "seconds": round(p.seconds, 1),
+                               "mismatches": list(p.mismatches)}
+    return played
+
+
+def _jackpot_flow(market: Market) -> dict[str, float]:
+    """What an honest deal adds to the jackpot (tax) and takes from it (audits' fees), per deal
+    in LP, and the job cost above which audits pay for themselves: audits stop while the jackpot
+    cannot pay a fee, so a market whose audits outspend its tax loses them."""
+    s, t = market.settings, market.terms
+    job_cost = t.instruction_price * market.instructions
+    tax_in = job_cost * s.tax_bps // BPS
+    tax_in -= tax_in * s.treasury_share_bps // BPS
+    audits_out = t.mediation_fee * s.audit_bps / BPS
+    share = s.tax_bps * (BPS - s.treasury_share_bps) / BPS / BPS
+    return {"tax_in": tax_in / LP, "audit_fees_out": audits_out / LP, "net": (tax_in - audits_out) / LP,
+            "break_even_job_cost_in_fees": (s.audit_bps / BPS) / share if share else math.inf}
 
 
 def _multiple(terms: Terms, m: int) -> Terms:
@@ -176,7 +233,7 @@ def _describe(market: Market) -> dict[str, Any]:
 
 def _heat(market: Market, deals: int, seed: int, quick: bool) -> dict[str, Any]:
     rates = [0.0, 0.1, 0.2, 0.3, 0.5, 0.8] if not quick else [0.0, 0.3, 0.8]
-    multiples = [1, 2, 5, 10, 20] if not quick else [1, 5, 20]
+    multiples = [1, 2, 5, 10, 20, 40] if not quick else [1, 5, 40]
     no_audit = market.settings.model_copy(update={"audit_bps": 0})
     grid = [[advantage(Strategy.FAKE_RESULT, market.with_(check_rate=r, terms=_multiple(market.terms, m),
                                                           settings=no_audit), deals, seed).mean
@@ -223,7 +280,8 @@ def _plots(out: Path, heat: dict[str, Any], collusion: dict[int, dict[int, float
 
 def _markdown(r: dict[str, Any]) -> str:
     lines = ["# Does cheating pay? The twin's report", "",
-             (f"Mode {r['mode']}, seed {r['seed']}, {r['deals_per_estimate']:,} deals per estimate, "
+             (f"Mode {r['mode']}, seed {r['seed']}, {r['deals_per_verdict_at_defaults']:,} deals per verdict at "
+              f"the defaults, {r['deals_per_estimate']:,} per other estimate, "
               f"{r['seconds']} s ({r['deals_per_second']:,} simulated deals per second, fast model). "
               "Gas is not counted. Profit is over the honest strategy of the same agent, LP per deal, "
               "with a 95 % confidence interval."), "",
@@ -237,16 +295,46 @@ def _markdown(r: dict[str, Any]) -> str:
     for m, rate in r["safe_check_rate"].items():
         audit = r["safe_audit_rate"].get(m)
         lines.append(f"| {m} | {_pct(rate)} | {_pct(audit)} |")
-    lines += ["", "## A provider and one bribed mediator (check rate 50 %; an offence slashes the whole stake)", "",
-              "| k | stake 10 LP | stake 100 LP |", "|---|---|---|"]
+    lines += ["", "## A fake result, by the share of the price the skipped work costs", "",
+              "| work share | profit over honesty | 95 % interval |", "|---|---|---|"]
+    for w, e in r["fake_result_by_work_share"].items():
+        lines.append(f"| {w} | {e['mean']:+.3f} | [{e['low']:+.3f}, {e['high']:+.3f}] |")
+    j = r["jackpot"]
+    lines += ["", "## Do audits pay for themselves?", "",
+              (f"An honest deal of the default job cost adds {j['tax_in']:.4f} LP of tax to the jackpot and takes "
+               f"{j['audit_fees_out']:.4f} LP of audit fees from it (net {j['net']:+.4f} LP): audits fund "
+               f"themselves for jobs costing at least {j['break_even_job_cost_in_fees']:.2f} times their mediation "
+               "fee. "
+               "Below that the jackpot drains, and audits stop while it cannot pay a fee: fund it "
+               "(`fundJackpot`) or raise the tax.")]
+    lines += ["", "## A provider and bribed mediators (check rate 50 %; an offence slashes the whole stake)", "",
+              ("| k | one bribed, stake 10 LP | one bribed, stake 100 LP | two bribed, stake 10 LP | "
+               "two bribed, stake 100 LP |"), "|---|---|---|---|---|"]
+    two = r["collusion_by_k_two_bribed"]
     for k, by_stake in r["collusion_by_k"].items():
-        lines.append(f"| {k} | {by_stake[10]:+.3f} | {by_stake[100]:+.3f} |")
+        pair = two.get(k)
+        cells = f"{pair[10]:+.3f} | {pair[100]:+.3f}" if pair else "- | -"
+        lines.append(f"| {k} | {by_stake[10]:+.3f} | {by_stake[100]:+.3f} | {cells} |")
     if "onchain" in r:
         lines += ["", "## The two engines", ""]
         for k, o in r["onchain"].items():
+            if k == "strategies":
+                continue
             lines.append(f"- k = {k}: {o['deals']} deals played through the contracts on anvil at "
                          f"{o['deals_per_second']} deals per second (one transaction per block), each settled by the "
                          f"fast model: {len(o['mismatches'])} mismatches.")
+        played = r["onchain"].get("strategies", {})
+        if played:
+            lines += ["", ("Each strategy's agents driving the contracts at the defaults, with job creators "
+                           "checking half their results (pairs of deals: the strategy's and its honest "
+                           "counterpart's; the chain draws audits and panels; each deal also settled by the fast "
+                           "model). Few deals, so wide intervals; the fast model's estimate of the same market "
+                           "beside it:"), "",
+                      ("| strategy | deal pairs | on-chain profit over honesty | 95 % interval | fast model | "
+                       "mismatches |"), "|---|---|---|---|---|---|"]
+            for name, p in played.items():
+                lines.append(f"| {name} | {p['deals']} | {p['mean']:+.3f} | [{p['low']:+.3f}, {p['high']:+.3f}] | "
+                             f"{p['model_mean']:+.3f} | {len(p['mismatches'])} |")
     lb = r["learning_provider"]
     lines += ["", "## A learning provider", "",
               f"An epsilon-greedy provider choosing its cheating probability settled on {lb['settled_on']}; "

@@ -17,9 +17,9 @@ from enum import Enum
 
 from lilypad.protocol.deal import Verdict
 from lilypad.protocol.settings import ProtocolSettings
-from lilypad.twin.model import MAX_ROUNDS, DealCourse, Ending, Ledger, Terms, settle
+from lilypad.twin.model import MAX_ROUNDS, DealCourse, Ending, Ledger, Payoff, Terms, settle
 
-__all__ = ["Market", "Strategy", "simulate"]
+__all__ = ["Behaviour", "Market", "Strategy", "behaviour", "owner_profit", "simulate"]
 
 LP = 10**18
 
@@ -54,6 +54,7 @@ class Market:
     jackpot: int = 100 * LP
     work_share: float = 0.5  # an honest run's cost, as a share of the job cost
     instructions: int = 1
+    colluders: int = 1  # listed mediators bribed by (or as lazy as) the strategy's owner: m0, m1, ...
 
     def with_(self, **changes: object) -> Market:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -76,6 +77,7 @@ def _course(market: Market, rng: random.Random, *, ending: Ending, instructions:
             return DealCourse(ending, instructions)
     honest = Verdict.NON_DETERMINISTIC if not deterministic else (Verdict.ACCEPT if correct else Verdict.REJECT)
     listed = list(_mediators(market))
+    bribed = set(listed[:market.colluders])
     slashed: set[str] = set()
     rounds = []
     for _ in range(MAX_ROUNDS):
@@ -85,9 +87,9 @@ def _course(market: Market, rng: random.Random, *, ending: Ending, instructions:
         members = rng.sample(pool, terms.k)
         votes: list[tuple[str, Verdict | None]] = []
         for m in members:
-            if m == "m0" and colluder_votes is not None:
+            if m in bribed and colluder_votes is not None:
                 votes.append((m, colluder_votes))
-            elif m == "m0" and lazy_member:
+            elif m in bribed and lazy_member:
                 votes.append((m, None))
             else:
                 votes.append((m, honest))
@@ -101,9 +103,32 @@ def _course(market: Market, rng: random.Random, *, ending: Ending, instructions:
     return DealCourse(ending, instructions, audited=audited, rounds=tuple(rounds))
 
 
-def simulate(strategy: Strategy, market: Market, rng: random.Random) -> int:
-    """One deal: the profit (LP base units) of the agent playing ``strategy``."""
-    terms, s = market.terms, market.settings
+@dataclass(frozen=True)
+class Behaviour:
+    """What the agents do in one deal: how it ends before mediation, the instructions claimed,
+    whether the result is right and deterministic, how the bribed mediators vote (``None``:
+    as honest ones) or whether they stay silent, and the work the provider did (LP)."""
+
+    ending: Ending
+    claimed: int
+    correct: bool
+    deterministic: bool
+    bribed_vote: Verdict | None
+    lazy: bool
+    work: int
+
+    @property
+    def honest_vote(self) -> Verdict:
+        """What an honest mediator who re-ran the job says."""
+        if not self.deterministic:
+            return Verdict.NON_DETERMINISTIC
+        return Verdict.ACCEPT if self.correct else Verdict.REJECT
+
+
+def behaviour(strategy: Strategy, market: Market, rng: random.Random) -> Behaviour:
+    """The agents' choices for one deal of ``strategy`` (the job creator checks at the
+    market's rate); the chain (or the fast model's draw) decides audits and panels."""
+    terms = market.terms
     n = market.instructions
     job_cost = terms.instruction_price * n
     checked = rng.random() < market.check_rate
@@ -121,24 +146,36 @@ def simulate(strategy: Strategy, market: Market, rng: random.Random) -> int:
         ending, work = Ending.SUBMIT_TIMEOUT, 0
     elif strategy is Strategy.CHECK_NON_DETERMINISTIC:
         ending, deterministic = Ending.CHECK, False
-    elif strategy is Strategy.REFUSE_TO_JUDGE:
-        ending = Ending.JUDGE_TIMEOUT
+    elif strategy is Strategy.REFUSE_TO_JUDGE:  # instead of accepting (it checks as often as an honest one)
+        ending = Ending.CHECK if checked else Ending.JUDGE_TIMEOUT
     elif strategy is Strategy.COLLUDING_CREATOR:
         ending, colluder = Ending.CHECK, Verdict.REJECT
     elif strategy is Strategy.LAZY_MEDIATOR:
         lazy = True
-    course = _course(market, rng, ending=ending, instructions=claimed, correct=correct,
-                     deterministic=deterministic, colluder_votes=colluder, lazy_member=lazy)
-    ledger = Ledger(jackpot=market.jackpot, stakes=dict.fromkeys(_mediators(market), market.stake))
-    out = settle(terms, s, course, ledger, _mediators(market))
+    return Behaviour(ending, claimed, correct, deterministic, colluder, lazy, work)
+
+
+def owner_profit(strategy: Strategy, out: Payoff, work: int, bribed: tuple[str, ...]) -> int:
+    """The profit of ``strategy``'s owner from a deal's payoffs: a provider's token change less
+    its ``work``; a job creator's token change; plus the ``bribed`` mediators' fees and stake
+    changes for a colluding strategy (a mediator strategy: its own)."""
+    mediators = sum(out.mediators[m] + out.stakes[m] for m in bribed)
     if strategy in (Strategy.HONEST, Strategy.FAKE_RESULT, Strategy.INFLATE, Strategy.LAZY):
-        profit = out.provider - work
-    elif strategy is Strategy.COLLUDING_PAIR:
-        profit = out.provider - work + out.mediators["m0"] + out.stakes["m0"]
-    elif strategy is Strategy.COLLUDING_CREATOR:
-        profit = out.job_creator + out.mediators["m0"] + out.stakes["m0"]
-    elif strategy in (Strategy.LAZY_MEDIATOR, Strategy.HONEST_MEDIATOR):
-        profit = out.mediators["m0"] + out.stakes["m0"]
-    else:  # the job creator's strategies
-        profit = out.job_creator
-    return profit
+        return out.provider - work
+    if strategy is Strategy.COLLUDING_PAIR:
+        return out.provider - work + mediators
+    if strategy is Strategy.COLLUDING_CREATOR:
+        return out.job_creator + mediators
+    if strategy in (Strategy.LAZY_MEDIATOR, Strategy.HONEST_MEDIATOR):
+        return mediators
+    return out.job_creator  # the job creator's strategies
+
+
+def simulate(strategy: Strategy, market: Market, rng: random.Random) -> int:
+    """One deal in the fast model: the profit (LP base units) of the agent playing ``strategy``."""
+    b = behaviour(strategy, market, rng)
+    course = _course(market, rng, ending=b.ending, instructions=b.claimed, correct=b.correct,
+                     deterministic=b.deterministic, colluder_votes=b.bribed_vote, lazy_member=b.lazy)
+    ledger = Ledger(jackpot=market.jackpot, stakes=dict.fromkeys(_mediators(market), market.stake))
+    out = settle(market.terms, market.settings, course, ledger, _mediators(market))
+    return owner_profit(strategy, out, b.work, _mediators(market)[:market.colluders])

@@ -136,6 +136,7 @@ _RESOURCE_TAMPERS: dict[str, list[Any]] = {
                  DealTimeouts(judge_results_collateral=2)],
     "created_at": [NOW - 1],
     "expires_at": [NOW + 3601],
+    "min_consortium_size": [3],
     "nonce": [b"\x07" * 32],
 }
 _JOB_TAMPERS: dict[str, list[Any]] = {

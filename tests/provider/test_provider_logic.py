@@ -56,6 +56,17 @@ def test_mismatching_deals_are_refused(deal, module, words):
     assert refusal_reason(snap(deal=deal, module=module), TERMS) == decision.reason
 
 
+def test_a_deal_judged_by_a_smaller_panel_than_ours_is_refused():
+    from lilypad.protocol.deal import DealProtocol
+
+    wary = OfferTerms.build(PROVIDER, SOLVER, DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS, [MEDIATOR, OTHER, SOLVER],
+                            min_consortium_size=3)
+    lone = make_deal(members={"mediators": [MEDIATOR, OTHER, SOLVER]})
+    assert refusal_reason(snap(deal=lone), wary) == "the deal's mediator panel of 1 is below our minimum of 3"
+    panel = lone.model_copy(update={"protocol": DealProtocol(consortium_size=3)})
+    assert refusal_reason(snap(deal=panel), wary) is None
+
+
 def test_empty_allowlist_allows_any_module():
     terms = OfferTerms.build(PROVIDER, SOLVER, DEFAULT_RESOURCE_PRICING, DEFAULT_TIMEOUTS, [MEDIATOR])
     assert decide(snap(module="stats:v0.0.1"), LocalJob(), terms, NOW).action == Action.AGREE

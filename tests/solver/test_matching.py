@@ -186,6 +186,14 @@ def test_a_panel_of_k_needs_k_shared_mediators_none_of_them_a_party() -> None:
     assert _matcher([res(P1, mediators=[M1, M2, M3])], [panel]).match_all(eligible=lambda m: m != M3.lower()) == []
 
 
+def test_a_provider_asking_for_a_panel_of_three_gets_no_job_judged_by_one_mediator() -> None:
+    wary = res(P1, mediators=[M1, M2, M3], min_consortium_size=3)
+    lone = jb(mediators=[M1, M2, M3], consortium_size=1)
+    assert run([wary], [lone]) == []
+    [match] = _matcher([wary], [lone.model_copy(update={"consortium_size": 3})]).match_all()
+    assert match.build_deal(b"\x02" * 32).protocol.consortium_size == 3
+
+
 def test_offers_listing_a_mediator_twice_are_invalid_and_deals_never_repeat_one() -> None:
     with pytest.raises(ValueError, match="listed twice"):
         res(mediators=[M1, M2, M1.lower()])
@@ -438,7 +446,7 @@ def resource_offers(draw: Any) -> ResourceOffer:
         mediators=draw(st.lists(st.sampled_from(MEDIATOR_POOL), min_size=1, max_size=3, unique=True)),
         modules=draw(st.one_of(st.just(()), st.just(()), st.lists(st.sampled_from(MODULE_ENTRIES), max_size=2))),
         timeouts=draw(st.sampled_from(TIMEOUTS)), created_at=created, expires_at=created + draw(st.integers(1, 6)),
-        nonce=draw(st.binary(min_size=32, max_size=32)),
+        nonce=draw(st.binary(min_size=32, max_size=32)), min_consortium_size=draw(st.sampled_from([1, 1, 1, 3])),
     )
 
 
@@ -471,6 +479,7 @@ def oracle_acceptable(job: JobOffer, offer: ResourceOffer) -> bool:
         and module_allowed(offer.modules, job.module)
         and len(shared_mediators(job.mediators, offer.mediators, exclude=[job.job_creator, offer.resource_provider]))
         >= job.consortium_size
+        and job.consortium_size >= offer.min_consortium_size
     )
 
 
@@ -504,7 +513,7 @@ def unique(items: list[Any]) -> list[Any]:
 JOB_FIELDS = ["spec", "mediators", "module", "pricing", "timeouts", "job_creator", "target", "solver",
               "consortium_size"]
 OFFER_FIELDS = ["spec", "mediators", "modules", "pricing", "timeouts", "resource_provider", "slots", "solver",
-                "expires_at"]
+                "expires_at", "min_consortium_size"]
 
 
 @st.composite

@@ -74,3 +74,24 @@ def test_the_fast_model_pays_what_the_contracts_pay(k: int, tmp_path) -> None:
                          "MEDIATION_ACCEPTED", "MEDIATION_REJECTED", "MEDIATION_NON_DETERMINISTIC",
                          "TIMEOUT_MEDIATE_RESULTS"}, seen
     assert seen["audited"] and seen["rounds>1"] and seen["slashed"], seen
+
+
+def test_agents_drive_the_contracts_and_a_lone_bribed_mediator_is_outvoted(tmp_path) -> None:
+    """The on-chain engine played by a strategy's agents (votes by who is drawn, not by
+    position): a job creator that checks every result and has bribed one of five listed
+    mediators to reject honest work, against a panel of three. The bribed member is always
+    outvoted: each deal costs the pair the slash whenever it is drawn, and nothing else differs
+    from an honest job creator; every deal settles as the fast model says."""
+    from lilypad.twin.onchain import play_strategy
+    from lilypad.twin.strategies import Market, Strategy
+
+    terms = replace(TERMS, k=3)
+    market = Market(terms=terms, settings=SETTINGS, check_rate=1.0, colluders=1)
+    with OnChainTwin(SETTINGS, terms, root=tmp_path, stake=900 * LP) as twin:
+        played = play_strategy(twin, Strategy.COLLUDING_CREATOR, Strategy.HONEST_CREATOR, market, 6, seed=3)
+        bribed = twin.mediators[0]
+        stake_after = twin.stakes(twin.snapshot())[bribed]
+    assert played.mismatches == ()
+    assert played.mean <= 0  # never more than an honest job creator: every deal costs it the same or a slash
+    # top_up() restores stakes before each deal, so the last deal's slash (if drawn) shows here.
+    assert stake_after in (900 * LP, 900 * LP - SETTINGS.mediator_slash)

@@ -1,7 +1,7 @@
 """The twin's quick report (issue 18): written where asked, reproducible from its seed, and a
 guard on the protocol defaults: the set of cheating strategies that pay at the defaults is
-exactly the one docs/twin.md lists, so a change of a default that makes another strategy pay
-fails here (and one that stops a listed strategy paying must update the list and the doc)."""
+empty (docs/twin.md, "The defaults"): a change of a default that makes a listed strategy pay
+fails here."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from click.testing import CliRunner
 from lilypad.twin.report import CHEATS, DEFAULT_MARKET, advantage
 from lilypad.twin.strategies import Strategy
 
-#: What still pays at the defaults (docs/twin.md, "At the defaults").
-STILL_PAYS = {Strategy.FAKE_RESULT, Strategy.INFLATE, Strategy.COLLUDING_PAIR, Strategy.COLLUDING_CREATOR}
 
 
 def test_lilypad_twin_run_quick_writes_the_report(tmp_path: Path) -> None:
@@ -26,11 +24,17 @@ def test_lilypad_twin_run_quick_writes_the_report(tmp_path: Path) -> None:
     assert {p.name for p in out.iterdir()} == {"twin.json", "twin.md", "heat_fake_result.png",
                                                "collusion_by_k.png"}
     r = json.loads((out / "twin.json").read_text())
-    assert set(r["at_defaults"]) == {s.value for s in CHEATS}
-    assert {name for name, e in r["at_defaults"].items() if e["pays"]} == {s.value for s in STILL_PAYS}
+    two = {f"{s.value} (two of five bribed)" for s in (Strategy.COLLUDING_PAIR, Strategy.COLLUDING_CREATOR)}
+    assert set(r["at_defaults"]) == {s.value for s in CHEATS} | two
+    # At the defaults every listed cheating strategy loses, with 95 % confidence.
+    assert {name: e["pays"] for name, e in r["at_defaults"].items() if e["pays"] is not False} == {}
+    # Even when the skipped work is most of the price, a fake result does not pay on average.
+    assert all(e["mean"] < 0 for e in r["fake_result_by_work_share"].values())
+    # The jackpot's tax covers the audits' fees at the default job cost (or audits would stop).
+    assert r["jackpot"]["net"] > 0
     # More collateral never needs a higher check rate to stop a fake result.
-    rates = [r["safe_check_rate"][m] for m in ("2", "10")]
-    assert rates[0] is not None and rates[1] is not None and rates[1] <= rates[0]
+    rates = [r["safe_check_rate"][m] for m in ("2", "10", "40")]
+    assert None not in rates and rates[2] <= rates[1] <= rates[0]
     # A larger panel never makes the provider + one bribed mediator pair earn more.
     by_k = r["collusion_by_k"]
     assert by_k["1"]["100"] >= by_k["3"]["100"] >= by_k["5"]["100"]

@@ -85,7 +85,8 @@ class BridgeConfig:
     mediate: bool = False
     mediation_chance: int = 0
     max_attempts: int = 8
-    pricing: DealPricing | None = None
+    pricing: DealPricing | None = None  # its results-collateral multiple is the network's default
+    consortium_size: int | None = None  # None: the network's default (deal_defaults)
     start_block: int | None = None
     fault: str = ""  # LILYPAD_BRIDGE_FAULT, from the settings (see the module docstring)
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
@@ -343,12 +344,18 @@ class Bridge:
         from lilypad.jobcreator.steps import job_offer
         from lilypad.modules.inputs import parse_inputs
         from lilypad.protocol.offers import DEFAULT_JOB_PRICING
+        from lilypad.protocol.settings import deal_defaults
 
         inputs = parse_inputs(job.inputs)
         resolved, spec = self._spec(job.module, inputs)
+        # The network's defaults (a contract client cannot choose): the smallest results
+        # collateral and the panel size that make cheating on its job lose (docs/twin.md).
+        defaults = deal_defaults(self.contracts.current_protocol_settings()[1])
+        pricing = (self.config.pricing or DEFAULT_JOB_PRICING).model_copy(
+            update={"results_collateral_multiple": defaults.results_collateral_multiple})
         return job_offer(job_creator=self.account.address, solver=self.solver, module_ref=job.module,
-                         resolved=resolved, spec=spec, inputs=inputs,
-                         pricing=self.config.pricing or DEFAULT_JOB_PRICING, mediators=self.config.mediators,
+                         resolved=resolved, spec=spec, inputs=inputs, pricing=pricing, mediators=self.config.mediators,
+                         consortium_size=self.config.consortium_size or defaults.consortium_size,
                          nonce=offer_nonce(self.domain.chain_id, self.account.address, job.job_id, attempt))
 
     def post_offer(self, job: BridgeJob) -> BridgeJob:
