@@ -7,8 +7,11 @@
 Protocol settings: the local network keeps settings version 0 (every
 mechanism off: no tax, no audits, no mediator stake, no slashing); any other
 network gets the public-network defaults of docs/protocol.md
-(``lilypad.protocol.settings.NETWORK_SETTINGS``: 1 % tax, a fifth of it to the
-treasury, 5 % audits, a 10 % catch reward, 100 LP minimum stake, 10 LP slash).
+(``lilypad.protocol.settings.NETWORK_SETTINGS``, chosen with the twin of
+docs/twin.md: 4 % tax, a fifth of it to the treasury, 2.5 % audits, a 1 % catch
+reward, 100 LP minimum stake, 50 LP slash). Under settings that require a
+stake, the CLI, providers and the bridge default to a results collateral of 40
+job costs and panels of 3 mediators (``deal_defaults``).
 Each option below overrides one value; a deploy whose values are all 0 keeps
 version 0. ``--treasury`` sets where the treasury's share is claimed to.
 
@@ -30,18 +33,18 @@ from ape.cli import ConnectedProviderCommand, account_option
 @click.option("--bridge", "bridges", multiple=True, help="Address (or TEST::n) to grant BRIDGE_ROLE.")
 @click.option("--required-deposit", type=int, default=None, help="Deposit for on-chain jobs, token base units.")
 @click.option("--tax-bps", type=int, default=None,
-              help="Tax on each paid job cost, basis points (<= 1000). Local default 0, else 100.")
+              help="Tax on each paid job cost, basis points (<= 1000). Local default 0, else 400.")
 @click.option("--treasury-share-bps", type=int, default=None,
               help="Share of the tax to the treasury, basis points (<= 10000). Local default 0, else 2000.")
 @click.option("--audit-bps", type=int, default=None,
-              help="Chance an unchecked result is audited, basis points (<= 5000). Local default 0, else 500.")
+              help="Chance an unchecked result is audited, basis points (<= 5000). Local default 0, else 250.")
 @click.option("--reward-bps", type=int, default=None,
-              help="Catch reward, basis points of the jackpot (<= 5000). Local default 0, else 1000.")
+              help="Catch reward, basis points of the jackpot (<= 5000). Local default 0, else 100.")
 @click.option("--min-mediator-stake", type=int, default=None,
               help="LP (token base units) every mediator a deal names must stake. Local default 0 (no stake "
                    "required), else 100 LP.")
 @click.option("--mediator-slash", type=int, default=None,
-              help="LP (token base units) slashed per offence. Local default 0, else 10 LP.")
+              help="LP (token base units) slashed per offence. Local default 0, else 50 LP.")
 @click.option("--treasury", default=None, help="Address (or TEST::n) the treasury's share is claimed to.")
 def cli(ecosystem, network, provider, account, force, bridges, required_deposit, tax_bps, treasury_share_bps,
         audit_bps, reward_bps, min_mediator_stake, mediator_slash, treasury):

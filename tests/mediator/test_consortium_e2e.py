@@ -86,7 +86,11 @@ def _provider(net, name: str, fault: str | None = None) -> Any:
     return net.daemon("resource-provider", f"provider-{name}", PROVIDER, "--data-dir", str(net.root / name),
                       "--mediators", ",".join(address(i) for i in PANEL), "--solver-address", address(SOLVER),
                       "--cpu", "1000", "--ram", "1024", "--disk", "1000", "--gpu", "0",
-                      "--offer-modules", "cowsay:v0.0.1", **extra)
+                      "--offer-modules", "cowsay:v0.0.1",
+                      # Stakes are required, so the network's defaults would ask for a results collateral of
+                      # 40 job costs; this module's amounts are the original's multiple of 2. The panel size
+                      # stays the default (3 under these settings: the provider's offer asks for it).
+                      "--results-collateral-multiple", "2", **extra)
 
 
 def _post(net, message: str) -> str:
