@@ -4,7 +4,7 @@ The happy path, mediation accept and mediation reject go through the real
 services (``lilypad run`` as the job creator, ``lilypad resource-provider``,
 ``lilypad mediator``; reject with a provider started with the test-only
 ``LILYPAD_PROVIDER_FAULT=wrong-result``). The smart-contract path goes through
-``ExampleClient.runCowsay`` and the real bridge (``lilypad jobcreator``). The
+``ExampleClient.runCowsay`` and a real relayer (``lilypad jobcreator``). The
 four timeouts need parties that stop acting, and the non-deterministic verdict
 a job whose re-runs disagree, so they are driven directly on a chain of their
 own (same contracts, ``evm_increaseTime``), each party sending exactly what the
@@ -43,7 +43,7 @@ def _parties() -> dict[str, str]:
     from lilypad.devnet.network import BRIDGE, JOB_CREATOR, MEDIATOR, PROVIDER, SOLVER, address_of
 
     return {address_of(JOB_CREATOR): "job creator", address_of(PROVIDER): "resource provider",
-            address_of(MEDIATOR): "mediator", address_of(SOLVER): "solver", address_of(BRIDGE): "bridge"}
+            address_of(MEDIATOR): "mediator", address_of(SOLVER): "solver", address_of(BRIDGE): "relayer"}
 
 
 def _job_totals(txs: list[Tx]) -> dict[str, Any]:
@@ -100,7 +100,7 @@ def _service_paths(paths: _Paths, repeats: int) -> list[str]:
         for _ in range(max(1, repeats - 1)):
             job("mediation_accept", "--mediate")
 
-        # Smart-contract path: a client contract, the real bridge.
+        # Smart-contract path: a client contract, a real relayer.
         net.add_bridge()
         payee = address_of(JOB_CREATOR)
         client = chain.deploy("ExampleClient", chain.addresses["controller"], sender=payee)

@@ -85,6 +85,7 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
     /// an odd number of switches happened at or before its version.
     mapping(address jobCreator => uint32[]) private _exemptionSwitches;
 
+    error JobCreatorAddressFixed(address current);
     error InvalidDeal(string reason);
     error InvalidSettings(string reason);
     error NotADealParty(address caller);
@@ -177,7 +178,9 @@ contract LilypadController is ILilypadController, AccessControl, ReentrancyGuard
         emit MinMediatorStakeChanged(minStake);
     }
 
+    /// @notice Set once (at deployment): the address payees approve cannot be swapped under them.
     function setJobCreatorAddress(address jobCreator) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (_jobCreator != address(0) || jobCreator == address(0)) revert JobCreatorAddressFixed(_jobCreator);
         _jobCreator = jobCreator;
         emit JobCreatorAddressChanged(jobCreator);
     }

@@ -117,7 +117,9 @@ contract LilypadPayments is ILilypadPayments, OnlyController {
         uint256 paidOut = p.toJobCreator + p.toResourceProvider + p.toEachMediator * p.mediators.length
             + p.toJackpot + p.toTreasury;
         if (incoming != paidOut) revert SettlementMismatch(dealId, incoming, paidOut);
-        e.jobCreator = 0;
+        // Settled, the account records what the job creator was paid back (read by a job creator
+        // contract to settle its own client: LilypadOnChainJobCreator); the same slot, no extra write.
+        e.jobCreator = p.toJobCreator.toUint96();
         e.resourceProvider = 0;
         e.settled = true;
         if (p.toJackpot != 0 || p.toTreasury != 0 || p.fromJackpot != 0) {

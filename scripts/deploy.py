@@ -23,14 +23,26 @@ written only after the new system has been verified, so an interrupted run
 never leaves a half-wired system on record.
 """
 
+import sys
+
+
 import click
 from ape.cli import ConnectedProviderCommand, account_option
+
+
+def _this_checkout():
+    """Import this checkout's lilypad package, whichever one the environment has installed:
+    ape runs a click script with its own sys.path (not PYTHONPATH), so a second checkout
+    sharing one virtualenv would otherwise run with the other checkout's code."""
+    from ape import project
+
+    if str(project.path) not in sys.path:
+        sys.path.insert(0, str(project.path))
 
 
 @click.command(cls=ConnectedProviderCommand)
 @account_option(prompt=False)
 @click.option("--force", is_flag=True, help="Deploy a fresh system even if a wired one is on record.")
-@click.option("--bridge", "bridges", multiple=True, help="Address (or TEST::n) to grant BRIDGE_ROLE.")
 @click.option("--required-deposit", type=int, default=None, help="Deposit for on-chain jobs, token base units.")
 @click.option("--tax-bps", type=int, default=None,
               help="Tax on each paid job cost, basis points (<= 1000). Local default 0, else 400.")
@@ -46,8 +58,9 @@ from ape.cli import ConnectedProviderCommand, account_option
 @click.option("--mediator-slash", type=int, default=None,
               help="LP (token base units) slashed per offence. Local default 0, else 50 LP.")
 @click.option("--treasury", default=None, help="Address (or TEST::n) the treasury's share is claimed to.")
-def cli(ecosystem, network, provider, account, force, bridges, required_deposit, tax_bps, treasury_share_bps,
+def cli(ecosystem, network, provider, account, force, required_deposit, tax_bps, treasury_share_bps,
         audit_bps, reward_bps, min_mediator_stake, mediator_slash, treasury):
+    _this_checkout()
     from ape import accounts, project
     from pydantic import ValidationError
 
@@ -73,10 +86,7 @@ def cli(ecosystem, network, provider, account, force, bridges, required_deposit,
             return
         click.echo(f"The system on record is not usable ({'; '.join(problems)}): deploying a fresh one.")
 
-    bridge_accounts = [_account(b, accounts) for b in bridges]
     fund = list(accounts.test_accounts)[:10] if is_local else []
-    if is_local and not bridge_accounts:
-        bridge_accounts = [accounts.test_accounts[9]]
     settings = DeploySettings()
     if required_deposit is not None:
         settings.required_deposit = required_deposit
@@ -92,7 +102,7 @@ def cli(ecosystem, network, provider, account, force, bridges, required_deposit,
     if treasury is not None:
         settings.treasury = str(getattr(_account(treasury, accounts), "address", treasury))
     try:
-        deployment, _ = deploy_system(project, deployer, settings=settings, bridges=bridge_accounts, fund=fund)
+        deployment, _ = deploy_system(project, deployer, settings=settings, fund=fund)
     except LilypadError as err:
         raise click.ClickException(str(err)) from None
     written = save_deployment(deployment)

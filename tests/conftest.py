@@ -127,8 +127,7 @@ def deploy_protocol(project, deployer, bridge):
     (Deployment, instances). Each call is a deployment of its own."""
 
     def deploy(*, fund: list) -> tuple:
-        return deploy_system(project, deployer, settings=DeploySettings(required_deposit=4 * TOKEN),
-                             bridges=[bridge], fund=fund)
+        return deploy_system(project, deployer, settings=DeploySettings(required_deposit=4 * TOKEN), fund=fund)
 
     return deploy
 

@@ -15,7 +15,9 @@ interface ILilypadControllerDiscovery {
 ///     the token (`getTokenAddress()`) for at least `getRequiredDeposit()`, and
 ///  2. calls `setCallerAllowance(thisContract, amount)` on the job creator, so
 ///     that only contracts it chose can spend its deposit.
-/// Only the job creator may deliver results, and each job's result is set once.
+/// The deposit goes into escrow at `runJob`; when the job settles, the payer gets back
+/// all of it but the job's cost and the relayer's fee. Only the job creator may deliver
+/// results (the deal's, read from the chain), and each job's result is set once.
 contract ExampleClient is ILilypadJobClient, ILilypadJobFailureClient, ERC165 {
     ILilypadJobManager public immutable jobManager;
 

@@ -14,9 +14,9 @@ interface ILilypadControllerLookup {
 /// is Pending until exactly one of two callbacks arrives from the job creator:
 /// `submitResults` (Completed, with the result CID) or `jobFailed` (Failed,
 /// with the reason; the payee's deposit has already been refunded to it when
-/// this is called). A job the bridge never finishes can be ended by anyone
-/// with `timeoutJob(id)` on the job creator after its job timeout, which also
-/// calls `jobFailed`.
+/// this is called). A job that gets no deal can be ended by anyone with
+/// `timeoutJob(id, options)` on the job creator after its timeout, or by its
+/// payee or this contract with `cancelJob(id, options)`; both call `jobFailed`.
 ///
 /// Setup, as the payer (msg.sender of `run`): `approve` the job creator on the
 /// token for the deposits, and `setCallerAllowance(thisContract, amount)` on

@@ -9,7 +9,8 @@ pragma solidity ^0.8.24;
 /// the jackpot plus the treasury's unclaimed balance.
 interface ILilypadPayments {
     struct Escrow {
-        uint96 jobCreator; // payment collateral + judging collateral (+ mediation fee once checked or audited)
+        uint96 jobCreator; // payment collateral + judging collateral (+ mediation fee once checked or audited);
+        // once settled: what the settlement paid the job creator
         uint96 resourceProvider; // submit collateral, then results collateral
         bool settled;
     }

@@ -1,44 +1,43 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {ILilypadJobManager} from "../interfaces/ILilypadJobManager.sol";
+import {ILilypadJobRunner, JobOptions} from "../interfaces/ILilypadJobRunner.sol";
 
-interface IJobCreatorEntry {
-    function submitResults(uint256 id, string calldata dealId, string calldata dataId) external;
-    function failJob(uint256 id, string calldata reason) external;
-    function timeoutJob(uint256 id) external;
-    function takeFunds(uint256 id) external;
-}
-
-/// Test-only client that re-enters the job creator from its callbacks
-/// (submitResults and jobFailed): submitResults, failJob, timeoutJob,
-/// takeFunds and runJob, each in a try/catch, recording which got through.
+/// Test-only client that re-enters the job creator from its callbacks (submitResults and
+/// jobFailed): complete, cancelJob, timeoutJob, submitResults and runJobWithOptions, each in a
+/// try/catch, recording which got through.
 contract ReentrantClient {
-    ILilypadJobManager public immutable jobManager;
+    ILilypadJobRunner public immutable jobManager;
     address public payee;
+    JobOptions public options;
     uint256 public attempts;
     uint256 public succeeded;
     uint256 public callbacks;
 
-    constructor(ILilypadJobManager jobManager_) {
+    constructor(ILilypadJobRunner jobManager_) {
         jobManager = jobManager_;
     }
 
     function run(address payee_) external returns (uint256) {
         payee = payee_;
+        options = jobManager.getDefaults();
         string[] memory inputs = new string[](0);
-        return jobManager.runJob("cowsay:v0.0.1", inputs, payee_);
+        return jobManager.runJobWithOptions("cowsay:v0.0.1", inputs, payee_, options);
     }
 
     function _reenter(uint256 id) private {
-        IJobCreatorEntry target = IJobCreatorEntry(address(jobManager));
         attempts += 5;
-        try target.submitResults(id, "0xdeal", "bafyagain") { succeeded++; } catch {}
-        try target.failJob(id, "re-entered") { succeeded++; } catch {}
-        try target.timeoutJob(id) { succeeded++; } catch {}
-        try target.takeFunds(id) { succeeded++; } catch {}
+        JobOptions memory o = options;
+        try jobManager.complete(id, o) { succeeded++; } catch {}
+        try jobManager.cancelJob(id, o) { succeeded++; } catch {}
+        try jobManager.timeoutJob(id, o) { succeeded++; } catch {}
+        try IResultsEntry(address(jobManager)).submitResults(id, "0xdeal", "bafyagain") { succeeded++; } catch {}
         string[] memory inputs = new string[](0);
-        try jobManager.runJob("cowsay:v0.0.1", inputs, payee) { succeeded++; } catch {}
+        try jobManager.runJobWithOptions("cowsay:v0.0.1", inputs, payee, o) { succeeded++; } catch {}
+    }
+
+    function cancel(uint256 id) external {
+        jobManager.cancelJob(id, options);
     }
 
     function submitResults(uint256 id, string calldata, string calldata) external {
@@ -54,4 +53,8 @@ contract ReentrantClient {
         callbacks++;
         _reenter(id);
     }
+}
+
+interface IResultsEntry {
+    function submitResults(uint256 id, string calldata dealId, string calldata dataId) external;
 }

@@ -3,6 +3,7 @@
 * :mod:`lilypad.chain.contracts`: :class:`LilypadContracts`, one method per protocol action;
 * :mod:`lilypad.chain.mediation`: its mediation, mediator-registry, settings and pot part
   (:class:`Panel`, :class:`Vote`, :class:`MediatorStake`, :class:`Pot`);
+* :mod:`lilypad.chain.contract_jobs`: its smart-contract jobs part (reads, relaying);
 * :mod:`lilypad.chain.connect`: :func:`connected`, network choice -> wrappers;
 * :mod:`lilypad.chain.events`: :class:`EventPoller` over a persisted :class:`LogCursor`;
 * :mod:`lilypad.chain.tx`: :func:`send_with_retries` on transient RPC failures only.
@@ -21,7 +22,6 @@ __all__ = [
     "Agreement",
     "Escrow",
     "EventPoller",
-    "Job",
     "LilypadContracts",
     "LogCursor",
     "MediatorStake",
@@ -37,7 +37,6 @@ __all__ = [
 _WHERE = {
     "Agreement": "contracts",
     "Escrow": "contracts",
-    "Job": "contracts",
     "LilypadContracts": "contracts",
     "Reputation": "contracts",
     "MediatorStake": "mediation",

@@ -4,11 +4,12 @@
 and gives the services (solver, resource provider, job creator, mediator,
 bridge) one method per protocol action, each taking a
 :class:`~lilypad.protocol.deal.Deal` and the ape account that signs, and
-typed reads (:class:`Agreement`, :class:`Escrow`, :class:`Reputation`,
-:class:`Job`) instead of raw ABI structs. Mediation (the panel, verdicts), the
+typed reads (:class:`Agreement`, :class:`Escrow`, :class:`Reputation`)
+instead of raw ABI structs. Mediation (the panel, verdicts), the
 mediator registry, the protocol settings and the pot come from
 :class:`~lilypad.chain.mediation.MediationActions`, which it inherits (their
-types are re-exported here). The raw ape contract instances stay
+types are re-exported here); smart-contract jobs (reads and relaying) from
+:class:`~lilypad.chain.contract_jobs.ContractJobActions`. The raw ape contract instances stay
 available as attributes (``token``, ``storage``, ``payments``, ``mediation``,
 ``mediator_registry``, ``controller``, ``job_creator``).
 
@@ -27,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lilypad.chain.contract_jobs import ContractJobActions
 from lilypad.chain.mediation import MediationActions, MediatorStake, Panel, Pot, Vote
 from lilypad.chain.tx import is_custom_error, send_with_retries
 from lilypad.exceptions import ChainError
 from lilypad.protocol.cid import ZERO_DIGEST, cid_to_digest, digest_to_cid
-from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal, JobState
+from lilypad.protocol.deal import TIMEOUT_FOR_STATE, AgreementState, Deal
 from lilypad.protocol.deployments import CONTRACT_NAMES, Deployment
 
 __all__ = [
@@ -39,7 +41,6 @@ __all__ = [
     "Agreement",
     "DealRef",
     "Escrow",
-    "Job",
     "LilypadContracts",
     "MediatorStake",
     "Panel",
@@ -147,7 +148,8 @@ class Agreement:
 
 @dataclass(frozen=True)
 class Escrow:
-    """``LilypadPayments.getEscrow``: what each side has in a deal's account."""
+    """``LilypadPayments.getEscrow``: what each side has in a deal's account; once ``settled``,
+    ``job_creator`` is what the settlement paid the job creator (and ``resource_provider`` 0)."""
 
     job_creator: int
     resource_provider: int
@@ -171,18 +173,6 @@ class Reputation:
     other_timeouts: int
     value_paid: int
     value_verified: int
-
-
-@dataclass(frozen=True)
-class Job:
-    """``LilypadOnChainJobCreator.getJob``."""
-
-    id: int
-    caller: str
-    state: JobState
-    created_at: int
-    payee: str
-    deposit: int
 
 
 def _address(value: Any) -> str:
@@ -241,7 +231,7 @@ def _sends_block_gas_limit() -> bool:
 UNLIMITED_ALLOWANCE = 2**256 - 1
 
 
-class LilypadContracts(MediationActions):
+class LilypadContracts(MediationActions, ContractJobActions):
     """The deployed system, with one method per protocol action.
 
     Every sending method takes the signing ape ``account`` and passes extra
@@ -498,33 +488,3 @@ class LilypadContracts(MediationActions):
             return None
         value = UNLIMITED_ALLOWANCE if unlimited else amount
         return self._send(self.token.approve, spender_address, value, account=account, **tx)
-
-    # -------------------------------------------------------------- on-chain jobs (bridge)
-
-    def required_deposit(self) -> int:
-        return int(self._read(self.job_creator.getRequiredDeposit))
-
-    def job(self, job_id: int) -> Job:
-        j = self._read(self.job_creator.getJob, job_id)
-        return Job(
-            id=int(job_id),
-            caller=_address(j.caller),
-            state=JobState(int(j.state)),
-            created_at=int(j.createdAt),
-            payee=_address(j.payee),
-            deposit=int(j.deposit),
-        )
-
-    def take_funds(self, job_id: int, account: Any, **tx: Any) -> Any:
-        """Move a job's deposit from its payee into escrow (BRIDGE_ROLE)."""
-        return self._send(self.job_creator.takeFunds, job_id, account=account, **tx)
-
-    def submit_results(self, job_id: int, deal_id: DealRef, data_id: str, account: Any, **tx: Any) -> Any:
-        """Deliver a job's result to its client contract (BRIDGE_ROLE). ``deal_id``
-        is passed to the client as ``0x``-hex text; ``data_id`` is the result CID."""
-        deal_text = "0x" + _deal_id(deal_id).hex()
-        return self._send(self.job_creator.submitResults, job_id, deal_text, data_id, account=account, **tx)
-
-    def fail_job(self, job_id: int, reason: str, account: Any, **tx: Any) -> Any:
-        """End a job without a result and refund its payee (BRIDGE_ROLE)."""
-        return self._send(self.job_creator.failJob, job_id, reason, account=account, **tx)

@@ -20,7 +20,6 @@ from lilypad.cli._common import LilypadGroup, cli_settings, serve
 from lilypad.cli.options import (
     account_option,
     data_dir_option,
-    mediation_chance_option,
     mediators_option,
     metrics_options,
     poll_interval_option,
@@ -48,12 +47,6 @@ _STATE = "bridge.db, events cursor, module cache, downloads"
 @solver_address_option()
 @click.option("--confirmations", envvar="LILYPAD_CONFIRMATIONS", show_envvar=True, type=click.IntRange(min=0),
               default=0, show_default=True, help="Blocks a JobAdded must be buried under before it is handled.")
-@click.option("--match-timeout", envvar="LILYPAD_BRIDGE_MATCH_TIMEOUT", show_envvar=True,
-              type=click.FloatRange(min=1), default=120.0, show_default=True,
-              help="Seconds to wait for a provider before the job fails (payee refunded).")
-@click.option("--mediate/--no-mediate", envvar="LILYPAD_BRIDGE_MEDIATE", show_envvar=True, default=False,
-              show_default=True, help="Check every result with mediation instead of accepting it.")
-@mediation_chance_option("Percent of verified results sent to mediation anyway.")
 @click.option("--max-attempts", envvar="LILYPAD_BRIDGE_MAX_ATTEMPTS", show_envvar=True,
               type=click.IntRange(min=1), default=8, show_default=True,
               help="Tries of a failing step (other than RPC/solver outages) before the job fails.")
@@ -62,9 +55,12 @@ _STATE = "bridge.db, events cursor, module cache, downloads"
 @click.pass_context
 def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_key: str | None,
                account: str | None, data_dir: Path | None, mediators: str, solver_address: str | None,
-               confirmations: int, match_timeout: float, mediate: bool, mediation_chance: int, max_attempts: int,
+               confirmations: int, max_attempts: int,
                poll_interval: float, metrics_port: int | None, metrics_host: str) -> None:
-    """Run the bridge: JobAdded on-chain -> a deal on the market -> submitResults back to the client contract."""
+    """Relay smart-contract jobs: JobAdded on-chain -> a deal on the market -> the contract delivers the result.
+
+    Anyone may run one (no role, no client money): the job creator contract escrows the deposit,
+    binds each deal to its job and delivers the result it reads from the chain."""
     if ctx.invoked_subcommand is not None:
         return
     from lilypad.jobcreator.bridge.daemon import Bridge, BridgeConfig
@@ -76,8 +72,7 @@ def jobcreator(ctx: click.Context, network: str, solver_url: str, web3_private_k
         config = BridgeConfig(network=network, solver_url=solver_url, private_key=key,
                               data_dir=_state_dir(data_dir), mediators=trusted, solver_address=solver_address,
                               deployments_dir=settings.deployments_dir, fault=settings.bridge_fault,
-                              confirmations=confirmations, match_timeout=match_timeout, mediate=mediate,
-                              mediation_chance=mediation_chance, max_attempts=max_attempts,
+                              confirmations=confirmations, max_attempts=max_attempts,
                               poll_interval=poll_interval, metrics_port=metrics_port, metrics_host=metrics_host)
         daemon = Bridge(config)
     except ValueError as err:

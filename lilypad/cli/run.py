@@ -250,8 +250,11 @@ def status(deal_id: str, network: str, solver_url: str, data_dir: Path | None, a
     click.echo(f"  result CID         {chain['result_cid'] or '-'}"
                + (f" ({chain['instruction_count']} instructions)" if chain["result_cid"] else ""))
     esc = chain["escrow"]
-    click.echo(f"  escrow             job creator {format_tokens(esc['job_creator'])}, provider "
-               f"{format_tokens(esc['resource_provider'])}{' (settled)' if esc['settled'] else ''}")
+    if esc["settled"]:
+        click.echo(f"  escrow             settled: {format_tokens(esc['job_creator'])} paid back to the job creator")
+    else:
+        click.echo(f"  escrow             job creator {format_tokens(esc['job_creator'])}, provider "
+                   f"{format_tokens(esc['resource_provider'])}")
     if chain.get("timeout_at"):
         click.echo(f"  timeout from       block time {chain['timeout_at']}")
     if info.get("outcome"):

@@ -177,6 +177,8 @@ def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | Non
             stakes = MediatorStakes.from_contracts(contracts)
             core.mediator_eligible = stakes.eligible
             core.settings_version = stakes.settings_version
+            core.contract_jobs = lambda job_id: chain_call(chain_contracts.contract_job, job_id)
+            core.contract_job_creator = contracts.addresses["job_creator"]
             watcher = ChainWatcher(contracts, core, root / "chain-events.sqlite", confirmations=confirmations,
                                    interval=watch_interval)
             threads.append(watcher)

@@ -1,8 +1,9 @@
 """``make demo``: ``lilypad devnet up`` (a supervised local network of real processes in a
 temporary data directory), then two cowsay jobs: one through ``lilypad run`` as a CLI user,
-one from a smart contract (``ape run contract_job``: an ``ExampleClient`` calls ``runJob``;
-the bridge, ``lilypad jobcreator``, delivers the result CID to its ``submitResults``); then
-who was paid what, then ``lilypad devnet down``.
+one from a smart contract (``ape run contract_job``: an ``ExampleClient`` calls ``runJob``; a
+relayer, ``lilypad jobcreator``, carries the job to the market; the job creator contract delivers
+the result CID it reads from the chain to ``submitResults`` and returns the payer's change);
+then who was paid what, then ``lilypad devnet down``.
 
     python -m lilypad.devnet.demo [MESSAGE]
 """
@@ -51,7 +52,7 @@ def _failed(what: str, root: Path, code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     message = " ".join(argv if argv is not None else sys.argv[1:]) or "Hello from the lilypad demo!"
     root = Path(tempfile.mkdtemp(prefix="lilypad-demo-")) / "devnet"
-    print(f"demo: lilypad devnet up --data-dir {root}  (anvil, the contracts, solver, provider, mediator, bridge)")
+    print(f"demo: lilypad devnet up --data-dir {root}  (anvil, the contracts, solver, provider, mediator, relayer)")
     code = _devnet(root, "up", "--providers", "1", "--slots", "2")
     if code != 0:
         return _failed("lilypad devnet up", root, code) if (root / "devnet.json").exists() else code
@@ -72,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             return _failed("the CLI job", root, result.returncode)
         for stdout in (client_dir / "downloaded-files").glob("*/stdout"):
             print(f"\ndemo: {stdout}:\n{stdout.read_text()}")
-        print("demo: now from a smart contract: ape run contract_job (ExampleClient.runCowsay -> runJob -> "
-              "the bridge -> submitResults)\n")
+        print("demo: now from a smart contract: ape run contract_job (ExampleClient.runCowsay -> runJob: the "
+              "deposit into escrow -> a relayer -> the deal -> submitResults with the chain's result and the change "
+              "back)\n")
         chain_env = {k: v for k, v in env.items() if k != "WEB3_PRIVATE_KEY"}
         contract_job = subprocess.run(
             [str(Path(sys.executable).parent / "ape"), "run", "contract_job", "--network", "ethereum:local:foundry",
@@ -82,14 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         if contract_job.returncode != 0:
             return _failed("the smart-contract job", root, contract_job.returncode)
-        for stdout in (root / "bridge" / "downloaded-files").glob("*/stdout"):
-            print(f"\ndemo: the bridge verified the contract's result before delivering it ({stdout}):\n"
-                  f"{stdout.read_text()}")
         after = token_balances(state.rpc_url, Path(state.deployments_dir))
         print("demo: who was paid what (LP):")
-        labels = {"job_creator": "job creator (paid for both jobs: the CLI deal and the contract's deposit)",
+        labels = {"job_creator": "job creator (paid for both jobs: each one's cost, plus the relayer's fee)",
                   "provider": "resource provider (ran both jobs)", "mediator": "mediator",
-                  "bridge": "bridge (paid the contract job's deal, repaid from its deposit)",
+                  "bridge": "relayer (fronted nothing; earned its fee)",
                   "payments": "Payments contract (escrow: must be back to 0)",
                   "job_creator_contract": "OnChainJobCreator contract (escrow: must be back to 0)"}
         for name, label in labels.items():

@@ -3,7 +3,7 @@
 
 Used by ``make demo`` and the end-to-end tests. Accounts follow anvil's test
 mnemonic: 1 job creator, 2 resource provider, 3 mediator, 4 solver, 9 the
-bridge (``ape run deploy`` grants account 9 ``BRIDGE_ROLE`` on a local network).
+relayer of smart-contract jobs (``lilypad jobcreator``; any account may relay).
 """
 
 from __future__ import annotations
@@ -105,8 +105,8 @@ class LocalNetwork:
 
     def add_bridge(self, name: str = "bridge", *extra: str, fault: str | None = None,
                    key_index: int = BRIDGE) -> ManagedProcess:
-        """Start ``lilypad jobcreator`` (the bridge) as account ``key_index`` (9 holds
-        ``BRIDGE_ROLE``); ``fault`` sets ``LILYPAD_BRIDGE_FAULT`` (test-only crash points)."""
+        """Start ``lilypad jobcreator`` (a relayer of smart-contract jobs) as account
+        ``key_index``; ``fault`` sets ``LILYPAD_BRIDGE_FAULT`` (test-only crash points)."""
         env = {"LILYPAD_BRIDGE_FAULT": fault} if fault else {"LILYPAD_BRIDGE_FAULT": ""}
         return self.lilypad(name, "jobcreator", "--network", NETWORK, "--solver-url", self.solver_url,
                             "--data-dir", str(self.root / name), *extra, key_index=key_index, extra_env=env)

@@ -38,7 +38,7 @@ __all__ = [
 DEVNET_FILE = "devnet.json"
 SUPERVISOR_MODULE = "lilypad.devnet.supervisor"
 #: anvil test-mnemonic account indexes (``ape run deploy`` funds 0..9 with LP and
-#: grants 9 ``BRIDGE_ROLE`` on a local network); each provider gets its own key.
+#: relays smart-contract jobs - no role needed); each provider gets its own key.
 JOB_CREATOR_KEY, MEDIATOR_KEY, SOLVER_KEY, BRIDGE_KEY = 1, 3, 4, 9
 PROVIDER_KEYS = (2, 5, 6, 7, 8)
 MAX_PROVIDERS = len(PROVIDER_KEYS)

@@ -174,7 +174,7 @@ class Supervisor:
                                      str(ports["mediator"])], key=MEDIATOR_KEY, role="mediator")
         add("bridge", "bridge", [exe, "jobcreator", "--network", NETWORK, "--solver-url", s.solver_url,
                                  "--data-dir", str(self.root / "bridge"), "--metrics-port", str(ports["bridge"])],
-            key=BRIDGE_KEY, role="bridge (BRIDGE_ROLE)", extra={"LILYPAD_BRIDGE_FAULT": ""})
+            key=BRIDGE_KEY, role="relayer of smart-contract jobs", extra={"LILYPAD_BRIDGE_FAULT": ""})
         self.save()
 
         self._spawn("anvil")

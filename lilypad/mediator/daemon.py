@@ -332,7 +332,7 @@ class Mediator:
 
         deal_id, deal = view.deal_id, view.terms
         job = client.job(deal_id)
-        problems = binding_problems(client, deal, job, view.resource_offer_id)
+        problems = binding_problems(client, deal, job, view.resource_offer_id, self.contracts)
         if problems:  # the solver shows a job the deal is not bound to: never judge on it
             raise DealBindingError(deal_id, problems)
         prepared = self._prepare(client, job)

@@ -80,6 +80,13 @@ if TYPE_CHECKING:
         digest_to_cid,
         validate_cid,
     )
+    from lilypad.protocol.contract_jobs import (
+        MAX_ATTEMPTS,
+        ContractJob,
+        JobOptions,
+        contract_deal_nonce,
+        contract_offer_problems,
+    )
     from lilypad.protocol.deal import (
         DEAL_ABI_TYPE,
         TERMINAL_STATES,
@@ -97,7 +104,6 @@ if TYPE_CHECKING:
     )
     from lilypad.protocol.deploy import (
         ADMIN_ROLE,
-        BRIDGE_ROLE,
         MINTER_ROLE,
         DeploySettings,
         deploy_system,
@@ -176,6 +182,7 @@ if TYPE_CHECKING:
         DOMAIN_VERSION,
         EIP712_TYPES,
         MAX_CLOCK_SKEW,
+        UNSIGNED,
         InMemoryNonceRegistry,
         NonceRegistry,
         OfferDomain,
@@ -185,6 +192,7 @@ if TYPE_CHECKING:
         offer_typed_data,
         recover_signer,
         sign_offer,
+        unsigned_offer,
         verify_offer,
     )
 
@@ -209,13 +217,16 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "cid": (
         "ZERO_DIGEST", "cid_to_digest", "digest_to_cid", "validate_cid",
     ),
+    "contract_jobs": (
+        "ContractJob", "JobOptions", "MAX_ATTEMPTS", "contract_deal_nonce", "contract_offer_problems",
+    ),
     "deal": (
         "AgreementState", "DEAL_ABI_TYPE", "Deal", "DealMembers", "DealPricing", "DealProtocol", "DealTimeouts",
         "JobState", "Verdict",
         "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "parse_state", "state_name",
     ),
     "deploy": (
-        "ADMIN_ROLE", "BRIDGE_ROLE", "DeploySettings", "MINTER_ROLE", "deploy_system", "verify_wiring",
+        "ADMIN_ROLE", "DeploySettings", "MINTER_ROLE", "deploy_system", "verify_wiring",
     ),
     "deployments": (
         "CONTRACT_NAMES", "Deployment", "deployment_path", "deployments_dir", "load_deployment",
@@ -244,34 +255,35 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "signing": (
         "DOMAIN_NAME", "DOMAIN_VERSION", "EIP712_TYPES", "InMemoryNonceRegistry", "MAX_CLOCK_SKEW",
-        "NonceRegistry", "OfferDomain", "SignedOffer", "offer_digest", "offer_id", "offer_typed_data",
-        "recover_signer", "sign_offer", "verify_offer",
+        "NonceRegistry", "OfferDomain", "SignedOffer", "UNSIGNED", "offer_digest", "offer_id",
+        "offer_typed_data", "recover_signer", "sign_offer", "unsigned_offer", "verify_offer",
     ),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
-    "ADMIN_ROLE", "ALLOWLIST_ENV_VAR", "Address", "AgreementState", "Allowlist", "AllowlistEntry", "BRIDGE_ROLE",
-    "CID_HEADER", "CONTRACT_NAMES", "DEAL_ABI_TYPE", "DEFAULT_JOB_PRICING", "DEFAULT_MAX_INPUTS_BYTES",
+    "ADMIN_ROLE", "ALLOWLIST_ENV_VAR", "Address", "AgreementState", "Allowlist", "AllowlistEntry", "CID_HEADER",
+    "CONTRACT_NAMES", "ContractJob", "DEAL_ABI_TYPE", "DEFAULT_JOB_PRICING", "DEFAULT_MAX_INPUTS_BYTES",
     "DEFAULT_MAX_INPUT_FILES", "DEFAULT_PROVIDER_SPEC", "DEFAULT_RESOURCE_OFFER_TTL", "DEFAULT_RESOURCE_PRICING",
     "DEFAULT_TIMEOUTS", "DEVNET_DEAL_DEFAULTS", "DOMAIN_NAME", "DOMAIN_VERSION", "Deal", "DealDefaults",
     "DealMembers", "DealPricing", "DealProtocol", "DealTimeouts", "DeploySettings", "Deployment", "EIP712_TYPES",
-    "HexBytes32", "InMemoryNonceRegistry", "InputLimits", "JobModule", "JobOffer", "JobState", "LP", "LP_DECIMALS",
-    "MAX_AUDIT_BPS", "MAX_CLOCK_SKEW", "MAX_DEAL_MEDIATORS", "MAX_INPUT_FILE_BYTES", "MAX_MIN_MEDIATOR_STAKE",
-    "MAX_MODULE_ENTRIES", "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE", "MAX_REWARD_BPS",
-    "MAX_TAX_BPS", "MAX_TIMEOUT", "MINTER_ROLE", "ModuleKey", "NETWORK_DEAL_DEFAULTS", "NETWORK_SETTINGS",
-    "NonceRegistry", "Offer", "OfferDomain", "OfferKey", "Permit", "PermitDomain", "PricingMode",
-    "ProtocolSettings", "ResourceOffer", "ResourceSpec", "SHA256_HEADER", "SIGNATURE_HEADER", "SignedOffer",
-    "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "Verdict", "ZERO_ADDRESS", "ZERO_DIGEST", "account_from_private_key",
-    "amounts_fit", "cancel_typed_data", "check_input_tree", "cid_to_digest", "compile_allowlist",
-    "deal_binding_problems", "deal_defaults", "deal_nonce", "deploy_system", "deployment_path", "deployments_dir",
-    "digest_to_cid", "inputs_cid", "inputs_upload_message", "is_ape_account", "job_binding_problems",
-    "load_ape_account", "load_deployment", "lp", "module_allowed", "module_key", "offer_digest", "offer_id",
-    "offer_typed_data", "parse_address", "parse_fixed_bytes", "parse_state", "passphrase_variable",
-    "permit_typed_data", "price_acceptable", "recover_cancel_signer", "recover_inputs_upload_signer",
-    "recover_signer", "recover_upload_signer", "resolve_account", "resources_suffice", "save_deployment",
-    "sign_cancel", "sign_inputs_upload", "sign_offer", "sign_permit", "sign_signable", "sign_upload",
-    "signer_address", "state_name", "timeouts_acceptable", "unpack_inputs", "upload_message", "validate_cid",
+    "HexBytes32", "InMemoryNonceRegistry", "InputLimits", "JobModule", "JobOffer", "JobOptions", "JobState", "LP",
+    "LP_DECIMALS", "MAX_ATTEMPTS", "MAX_AUDIT_BPS", "MAX_CLOCK_SKEW", "MAX_DEAL_MEDIATORS", "MAX_INPUT_FILE_BYTES",
+    "MAX_MIN_MEDIATOR_STAKE", "MAX_MODULE_ENTRIES", "MAX_OFFER_MEDIATORS", "MAX_RESULTS_COLLATERAL_MULTIPLE",
+    "MAX_REWARD_BPS", "MAX_TAX_BPS", "MAX_TIMEOUT", "MINTER_ROLE", "ModuleKey", "NETWORK_DEAL_DEFAULTS",
+    "NETWORK_SETTINGS", "NonceRegistry", "Offer", "OfferDomain", "OfferKey", "Permit", "PermitDomain",
+    "PricingMode", "ProtocolSettings", "ResourceOffer", "ResourceSpec", "SHA256_HEADER", "SIGNATURE_HEADER",
+    "SignedOffer", "TERMINAL_STATES", "TIMEOUT_FOR_STATE", "UNSIGNED", "Verdict", "ZERO_ADDRESS", "ZERO_DIGEST",
+    "account_from_private_key", "amounts_fit", "cancel_typed_data", "check_input_tree", "cid_to_digest",
+    "compile_allowlist", "contract_deal_nonce", "contract_offer_problems", "deal_binding_problems",
+    "deal_defaults", "deal_nonce", "deploy_system", "deployment_path", "deployments_dir", "digest_to_cid",
+    "inputs_cid", "inputs_upload_message", "is_ape_account", "job_binding_problems", "load_ape_account",
+    "load_deployment", "lp", "module_allowed", "module_key", "offer_digest", "offer_id", "offer_typed_data",
+    "parse_address", "parse_fixed_bytes", "parse_state", "passphrase_variable", "permit_typed_data",
+    "price_acceptable", "recover_cancel_signer", "recover_inputs_upload_signer", "recover_signer",
+    "recover_upload_signer", "resolve_account", "resources_suffice", "save_deployment", "sign_cancel",
+    "sign_inputs_upload", "sign_offer", "sign_permit", "sign_signable", "sign_upload", "signer_address",
+    "state_name", "timeouts_acceptable", "unpack_inputs", "unsigned_offer", "upload_message", "validate_cid",
     "verify_offer", "verify_wiring",
 ]
 

@@ -86,13 +86,12 @@ class AgreementState(enum.IntEnum):
 
 
 class JobState(enum.IntEnum):
-    """Mirrors ``LilypadOnChainJobCreator.JobState``."""
+    """Mirrors ``ILilypadJobRunner.JobState`` (``LilypadOnChainJobCreator``)."""
 
     NONE = 0
-    ADDED = 1
-    FUNDS_TAKEN = 2
-    COMPLETED = 3
-    FAILED = 4
+    OPEN = 1  # waiting for a deal, or following one
+    COMPLETED = 2  # the result delivered and the money settled
+    FAILED = 3  # ended without a result; the payee refunded
 
 
 TERMINAL_STATES = frozenset(

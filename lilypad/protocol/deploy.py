@@ -4,7 +4,10 @@ Order: token; controller, which creates storage, payments, mediation and the
 mediator registry bound to itself for ever (no admin can re-point them); the
 on-chain job creator; then the controller learns the job creator's address,
 the treasury address and a protocol settings version are set when
-:class:`DeploySettings` asks for them, and bridges get BRIDGE_ROLE.
+:class:`DeploySettings` asks for them. The on-chain job creator has no relayer
+role: anyone may relay its jobs; its defaults for plain ``runJob`` (maximum
+payment, relayer fee, timeout, callback gas, check chance) are fixed at
+deployment and change only after a delay (``proposeDefaults``).
 
 The controller's constructor makes settings version 0, with every mechanism
 off (no tax, no audits, no minimum mediator stake, no slashing); with
@@ -22,7 +25,7 @@ from typing import Any
 from lilypad.protocol.deployments import CONTRACT_NAMES, Deployment
 from lilypad.protocol.settings import ProtocolSettings
 
-__all__ = ["DeploySettings", "deploy_system", "verify_wiring", "BRIDGE_ROLE", "ADMIN_ROLE", "MINTER_ROLE"]
+__all__ = ["DeploySettings", "deploy_system", "verify_wiring", "ADMIN_ROLE", "MINTER_ROLE"]
 
 ADMIN_ROLE = b"\x00" * 32
 
@@ -34,7 +37,6 @@ def _role(name: str) -> bytes:
 
 
 MINTER_ROLE = _role("MINTER_ROLE")
-BRIDGE_ROLE = _role("BRIDGE_ROLE")
 TOKEN = 10**18
 
 
@@ -43,15 +45,21 @@ class DeploySettings:
         self,
         *,
         required_deposit: int = 4 * TOKEN,
+        relayer_fee: int = TOKEN // 10,
         callback_gas_limit: int = 500_000,
         job_timeout: int = 2 * 3600,
+        check_bps: int = 0,
         initial_supply: int = 0,
         protocol_settings: ProtocolSettings | None = None,
         treasury: str | None = None,
     ) -> None:
+        #: Plain ``runJob``'s defaults (``JobOptions``): the deposit (its maximum payment),
+        #: the relayer's fee out of it, the job timeout, the callback's gas and the check chance.
         self.required_deposit = required_deposit
+        self.relayer_fee = relayer_fee
         self.callback_gas_limit = callback_gas_limit
         self.job_timeout = job_timeout
+        self.check_bps = check_bps
         self.initial_supply = initial_supply
         #: The settings version to apply after deploying (tax, audits, minimum
         #: mediator stake, slashing); ``None`` keeps version 0, everything off.
@@ -65,7 +73,6 @@ def deploy_system(
     deployer: Any,
     *,
     settings: DeploySettings | None = None,
-    bridges: Iterable[Any] = (),
     fund: Iterable[Any] = (),
     fund_amount: int = 1_000 * TOKEN,
 ) -> tuple[Deployment, dict[str, Any]]:
@@ -80,18 +87,14 @@ def deploy_system(
     payments = project.LilypadPayments.at(controller.getPaymentsAddress())
     mediation = project.LilypadMediation.at(controller.getMediationAddress())
     mediator_registry = project.LilypadMediatorRegistry.at(controller.getMediatorRegistryAddress())
-    job_creator = project.LilypadOnChainJobCreator.deploy(
-        deployer, token, controller, s.required_deposit, s.callback_gas_limit, s.job_timeout, **tx
-    )
+    defaults = (s.required_deposit, s.relayer_fee, s.job_timeout, s.callback_gas_limit, s.check_bps,
+                "0x" + "00" * 20)
+    job_creator = project.LilypadOnChainJobCreator.deploy(deployer, token, controller, defaults, **tx)
     controller.setJobCreatorAddress(job_creator, **tx)
     if s.treasury is not None:
         controller.setTreasury(s.treasury, **tx)
     if s.protocol_settings is not None:
         controller.setProtocolSettings(s.protocol_settings.as_tuple(), **tx)
-    bridge_addresses = []
-    for bridge in bridges:
-        job_creator.grantRole(BRIDGE_ROLE, bridge, **tx)
-        bridge_addresses.append(str(getattr(bridge, "address", bridge)))
     for account in fund:
         token.mint(account, fund_amount, **tx)
 
@@ -112,7 +115,6 @@ def deploy_system(
         deployer=str(deployer.address),
         block_number=chain.blocks.head.number,
         contracts={key: str(c.address) for key, c in instances.items()},
-        bridges=bridge_addresses,
     )
     problems = verify_wiring(project, deployment)
     if problems:
@@ -159,7 +161,4 @@ def verify_wiring(project: Any, deployment: Deployment) -> list[str]:
     for name, (actual, expected) in checks.items():
         if str(actual).lower() != str(expected).lower():
             problems.append(f"{name}() is {actual}, expected {expected}")
-    for bridge in deployment.bridges:
-        if not c["job_creator"].hasRole(BRIDGE_ROLE, bridge):
-            problems.append(f"bridge {bridge} lacks BRIDGE_ROLE")
     return problems

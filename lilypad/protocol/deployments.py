@@ -37,7 +37,6 @@ class Deployment(BaseModel):
     deployer: str
     block_number: int
     contracts: dict[str, str] = Field(description="key (see CONTRACT_NAMES) -> address")
-    bridges: list[str] = []
 
     def address(self, key: str) -> str:
         return self.contracts[key]

@@ -410,6 +410,11 @@ class JobOffer(_Offer):
     #: How many mediators judge a checked (or audited) result: 1, or odd up to
     #: 7 (a panel voting by commit-reveal); the deal's ``protocol.consortium_size``.
     consortium_size: int = Field(1, ge=1, le=MAX_CONSORTIUM)
+    #: Set on the offer of a smart-contract job (``LilypadOnChainJobCreator``, the offer's job
+    #: creator): its id. Such an offer is unsigned (nobody holds the contract's key); whoever
+    #: relies on it checks it against the chain
+    #: (:func:`lilypad.protocol.contract_jobs.contract_offer_problems`).
+    contract_job_id: int | None = Field(None, ge=1, le=2**256 - 1)
 
     @field_validator("consortium_size")
     @classmethod

@@ -15,7 +15,8 @@ The typed data, field by field (see :func:`offer_typed_data`)::
     JobOffer(address jobCreator, address solver, Module module, Input[] inputs,
              string inputsCid, MachineSpec spec, string pricingMode, Pricing pricing,
              address[] mediators, address target, Timeouts timeouts,
-             uint8 consortiumSize, uint64 createdAt, bytes32 nonce)
+             uint8 consortiumSize, uint256 contractJobId, uint64 createdAt,
+             bytes32 nonce)
     MachineSpec(uint64 cpu, uint32 gpu, uint64[] vram, uint64 ram, uint64 disk)
     Pricing(uint96 instructionPrice, uint96 paymentCollateral,
             uint16 resultsCollateralMultiple, uint96 mediationFee)
@@ -72,11 +73,13 @@ __all__ = [
     "NonceRegistry",
     "OfferDomain",
     "SignedOffer",
+    "UNSIGNED",
     "offer_digest",
     "offer_id",
     "offer_typed_data",
     "recover_signer",
     "sign_offer",
+    "unsigned_offer",
     "verify_offer",
 ]
 
@@ -114,6 +117,7 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "target", "type": "address"},
         {"name": "timeouts", "type": "Timeouts"},
         {"name": "consortiumSize", "type": "uint8"},
+        {"name": "contractJobId", "type": "uint256"},
         {"name": "createdAt", "type": "uint64"},
         {"name": "nonce", "type": "bytes32"},
     ],
@@ -236,6 +240,7 @@ def _message(offer: ResourceOffer | JobOffer) -> tuple[str, dict[str, Any]]:
             "target": offer.target or ZERO_ADDRESS,
             "inputsCid": offer.inputs_cid or "",
             "consortiumSize": offer.consortium_size,
+            "contractJobId": offer.contract_job_id or 0,
         }
     raise TypeError(f"not an offer: {type(offer).__name__}")
 
@@ -269,6 +274,18 @@ def offer_id(signed: SignedOffer | ResourceOffer | JobOffer, domain: OfferDomain
 # --------------------------------------------------------------------------
 # Signing and verifying
 # --------------------------------------------------------------------------
+
+
+#: The "signature" of a smart-contract job's offer: 65 zero bytes. Nobody signs for a contract;
+#: the offer is checked against the chain instead (:func:`verify_offer`'s ``contract_checked``).
+UNSIGNED = bytes(65)
+
+
+def unsigned_offer(offer: JobOffer) -> SignedOffer:
+    """A smart-contract job's offer as the solver takes it (see :data:`UNSIGNED`)."""
+    if offer.contract_job_id is None:
+        raise ValueError("only a contract job's offer goes unsigned")
+    return SignedOffer(offer=offer, signature=UNSIGNED)
 
 
 def _signature(value: Any) -> bytes:
@@ -389,15 +406,22 @@ def verify_offer(
     now: int,
     seen_nonces: NonceRegistry,
     skew: int = MAX_CLOCK_SKEW,
+    contract_checked: bool = False,
 ) -> None:
     """Accept ``signed`` or raise; see the module docstring for the checks and
     their order. ``now`` is the solver's clock (Unix seconds); on success the
-    offer's nonce is recorded in ``seen_nonces``."""
+    offer's nonce is recorded in ``seen_nonces``. A smart-contract job's offer
+    (``contract_job_id`` set) carries :data:`UNSIGNED` instead of a signature and is
+    accepted only with ``contract_checked``: the caller has checked it against the chain."""
     offer = signed.offer
     kind, signer = offer.kind, offer.signer
-    recovered = recover_signer(signed, domain)
-    if recovered != signer:
-        raise OfferSignatureError(kind, signer, recovered)
+    if isinstance(offer, JobOffer) and offer.contract_job_id is not None:
+        if not contract_checked or signed.signature != UNSIGNED:
+            raise OfferSignatureError(kind, signer, None)
+    else:
+        recovered = recover_signer(signed, domain)
+        if recovered != signer:
+            raise OfferSignatureError(kind, signer, recovered)
     if offer.created_at > now + skew:
         raise OfferFromFutureError(kind, signer, offer.created_at, now, skew)
     stale_at = offer.created_at + skew

@@ -425,7 +425,7 @@ class ResourceProvider:
         from lilypad.settings import DataLayout
 
         job = client.job(deal_id)
-        problems = binding_problems(client, deal, job, client.deal(deal_id).resource_offer_id)
+        problems = binding_problems(client, deal, job, client.deal(deal_id).resource_offer_id, self.contracts)
         if problems:
             return "the deal is not bound to the job the solver shows: " + "; ".join(problems)
         layout = DataLayout(self.config.data_dir)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PreparedJob",
     "binding_problems",
+    "contract_binding_problems",
     "fetch_job_inputs",
     "module_problem",
     "prepare_deal_job",
@@ -50,17 +51,45 @@ __all__ = [
 ]
 
 
-def binding_problems(client: Any, deal: Deal, job: DealJob, resource_offer_id: str) -> list[str]:
+def binding_problems(client: Any, deal: Deal, job: DealJob, resource_offer_id: str,
+                     contracts: Any | None = None) -> list[str]:
     """Why ``job``, as the solver shows it, is not the job ``deal`` is bound to
     (empty: it is): the job creator's signed offer is fetched from the solver and
-    checked with :func:`lilypad.protocol.binding.job_binding_problems`. A provider
-    checks this before it agrees, a mediator before it judges."""
+    checked with :func:`lilypad.protocol.binding.job_binding_problems`; a smart-contract
+    job's (unsigned) offer is checked against the chain instead, with ``contracts``
+    (:func:`contract_binding_problems`). A provider checks this before it agrees, a
+    mediator before it judges."""
     from lilypad.protocol.binding import job_binding_problems
 
     signed = client.job_offer(job.job_offer_id).offer
+    if getattr(signed.offer, "contract_job_id", None) is not None:
+        return contract_binding_problems(contracts, deal, job, signed.offer)
     return job_binding_problems(deal, job_offer_id=job.job_offer_id, module=job.module, inputs=job.inputs,
                                 inputs_cid=job.inputs_cid, signed=signed, resource_offer_id=resource_offer_id,
                                 domain=client.offer_domain())
+
+
+def contract_binding_problems(contracts: Any | None, deal: Deal, job: DealJob, offer: Any) -> list[str]:
+    """Why a smart-contract job's ``offer`` (and ``job`` as the solver shows it) is not the
+    job ``deal`` is bound to: the offer must be the chain's job
+    (:func:`~lilypad.protocol.contract_jobs.contract_offer_problems`), the deal must carry
+    its nonce and name the job creator contract, and the job shown must be the offer's."""
+    from lilypad.protocol.contract_jobs import contract_offer_problems
+
+    if contracts is None:
+        return ["a smart-contract job's offer can only be checked against the chain, and none is connected"]
+    job_creator = contracts.addresses["job_creator"]
+    onchain = contracts.contract_job(offer.contract_job_id)
+    if onchain is None:
+        return [f"there is no contract job {offer.contract_job_id}"]
+    problems = contract_offer_problems(onchain, offer, job_creator)
+    if deal.members.job_creator.lower() != job_creator.lower():
+        problems.append(f"the deal's job creator {deal.members.job_creator} is not the job creator contract")
+    if bytes(deal.nonce) != bytes(offer.nonce):
+        problems.append("the deal's nonce is not the contract job's")
+    if job.module != offer.module or dict(job.inputs) != dict(offer.inputs) or job.inputs_cid is not None:
+        problems.append("the job shown is not the contract job's offer")
+    return problems
 
 
 def resolve_job_module(job: DealJob, *, cache_dir: Path, allowlist: Any | None) -> Any:

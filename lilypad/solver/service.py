@@ -170,7 +170,12 @@ class SolverCore:
     stake, :class:`~lilypad.solver.stakes.MediatorStakes`): matches use only those;
     ``settings_version()``, when set, the controller's current protocol
     settings version, which every deal built names (``None``: version 0, a
-    solver with no chain).
+    solver with no chain); ``contract_jobs(id)``, when set, reads smart-contract
+    job ``id`` from the chain (:class:`~lilypad.protocol.contract_jobs.ContractJob`,
+    ``None``: none) for ``contract_job_creator``, the job creator contract: an
+    unsigned job offer for a contract job is taken only when it is that job's
+    (:func:`~lilypad.protocol.contract_jobs.contract_offer_problems`, at its current
+    attempt's nonce), and its deal carries that nonce.
     """
 
     def __init__(self, store: SolverStore, domain: OfferDomain, *, solver: str | None = None,
@@ -178,7 +183,8 @@ class SolverCore:
                  inputs_ready: Callable[[str], bool] | None = None, skew: int = MAX_CLOCK_SKEW,
                  clock: Callable[[], float] = time.time, bus: EventBus | None = None,
                  mediator_eligible: Callable[[str], bool] | None = None,
-                 settings_version: Callable[[], int] | None = None) -> None:
+                 settings_version: Callable[[], int] | None = None,
+                 contract_jobs: Callable[[int], Any] | None = None, contract_job_creator: str | None = None) -> None:
         if match_timeout <= 0:
             raise ValueError("match_timeout must be positive")
         self.store = store
@@ -192,6 +198,8 @@ class SolverCore:
         self.bus = bus or EventBus()
         self.mediator_eligible = mediator_eligible
         self.settings_version = settings_version
+        self.contract_jobs = contract_jobs
+        self.contract_job_creator = contract_job_creator
         self._lock = threading.RLock()
         self._matcher = Matcher()
         self._ids: dict[tuple[str, bytes], str] = {}
@@ -241,14 +249,38 @@ class SolverCore:
                 problem = "it has input files (inputs_cid) and this solver takes none"
             if problem is not None:
                 raise OfferError(offer.kind, offer.signer, problem)
+        contract_checked = False
+        if isinstance(offer, JobOffer) and offer.contract_job_id is not None:
+            problem = self._contract_job_problem(offer)
+            if problem is not None:
+                raise OfferError(offer.kind, offer.signer, problem)
+            contract_checked = True
         now = self.clock()
-        verify_offer(signed, self.domain, now=int(now), seen_nonces=self.store.nonces, skew=self.skew)
+        verify_offer(signed, self.domain, now=int(now), seen_nonces=self.store.nonces, skew=self.skew,
+                     contract_checked=contract_checked)
         with self._lock:
             record = self.store.add_offer(self.offer_id(signed), signed, now=now)
             self._add_to_matcher(record)
         self.bus.publish("offer", {"event": "created", "kind": record.kind, "id": record.id,
                                    "signer": record.signer})
         return record
+
+    def _contract_job_problem(self, offer: JobOffer) -> str | None:
+        """Why ``offer`` is not the offer of its contract job at its current attempt (``None``: it is)."""
+        from lilypad.protocol.contract_jobs import contract_deal_nonce, contract_offer_problems
+
+        if self.contract_jobs is None or self.contract_job_creator is None:
+            return "it is a contract job's offer and this solver reads no chain to check it"
+        assert offer.contract_job_id is not None
+        job = self.contract_jobs(offer.contract_job_id)
+        if job is None:
+            return f"there is no contract job {offer.contract_job_id}"
+        if not job.open or job.live_deal is not None:
+            return f"contract job {job.id} is not waiting for a deal"
+        problems = contract_offer_problems(job, offer, self.contract_job_creator)
+        if bytes(offer.nonce) != contract_deal_nonce(self.contract_job_creator, job.id, job.attempts):
+            problems.append(f"its nonce is not the job's attempt {job.attempts}")
+        return "; ".join(problems) or None
 
     def awaits_inputs(self, offer_id: str) -> bool:
         """Whether job offer ``offer_id`` is open and waits for its input files."""
@@ -333,7 +365,9 @@ class SolverCore:
                     version = self.settings_version() if self.settings_version is not None else 0
                 job_id = self._ids[(match.job.signer.lower(), match.job.nonce)]
                 offer_id_ = self._ids[(match.offer.signer.lower(), match.offer.nonce)]
-                deal = match.build_deal(deal_nonce(job_id, offer_id_), settings_version=version)
+                # A contract job's deal carries the nonce its job creator contract requires.
+                nonce = match.job.nonce if match.job.contract_job_id is not None else deal_nonce(job_id, offer_id_)
+                deal = match.build_deal(nonce, settings_version=version)
                 record = self.store.record_match(deal, job_offer_id=job_id, resource_offer_id=offer_id_, now=now)
                 self._matcher.remove_job_offer(match.job)
                 self._ids.pop((match.job.signer.lower(), match.job.nonce), None)

@@ -8,11 +8,11 @@ from ape.exceptions import ContractLogicError
 from eth_abi import encode
 from eth_utils import keccak
 
-from lilypad.chain.contracts import Agreement, Escrow, Job, LilypadContracts, Panel, Pot, Reputation
+from lilypad.chain.contracts import Agreement, Escrow, LilypadContracts, Panel, Pot, Reputation
 from lilypad.chain.tx import is_custom_error
 from lilypad.exceptions import ChainError
 from lilypad.protocol.cid import cid_to_digest
-from lilypad.protocol.deal import AgreementState, JobState
+from lilypad.protocol.deal import AgreementState
 from lilypad.protocol.settings import ProtocolSettings
 
 TOKEN = 10**18
@@ -77,7 +77,8 @@ def test_happy_path_pays_exactly(contracts, make_deal, job_creator, resource_pro
     assert contracts.balance_of(job_creator) == jc0 - 2 * TOKEN
     assert contracts.balance_of(resource_provider) == rp0 + 2 * TOKEN
     assert contracts.balance_of(contracts.payments) == 0
-    assert contracts.escrow(deal) == Escrow(0, 0, True)
+    # settled: the account holds nothing and records what it paid the job creator (5 + 3 - 2)
+    assert contracts.escrow(deal) == Escrow(6 * TOKEN, 0, True)
     # the counters, then the job cost paid (2) and none verified by a mediation panel
     assert contracts.reputation(resource_provider) == Reputation(1, 1, 1, 0, 0, 0, 0, 0, 2 * TOKEN, 0)
 
@@ -170,7 +171,7 @@ def test_mediation_draw_assign_and_accept(contracts, make_deal, agreed, job_crea
     for m in mediators:
         bonus = TOKEN if m.address == expected else 0
         assert contracts.balance_of(m) == balances0[m.address] + bonus
-    assert contracts.escrow(deal) == Escrow(0, 0, True)
+    assert contracts.escrow(deal) == Escrow((5 - 2 + 3) * TOKEN, 0, True)  # what the job creator got back
     rep = contracts.reputation(resource_provider)
     assert rep.mediations_passed == 1 and rep.value_paid == rep.value_verified == 2 * TOKEN
 
@@ -215,7 +216,7 @@ def test_mediation_non_deterministic(contracts, make_deal, agreed, job_creator, 
     # provider: job cost 2 + its results collateral 4 + the job creator's judging collateral 3
     assert contracts.balance_of(resource_provider) == rp0 + (2 + 4 + 3) * TOKEN
     assert contracts.balance_of(mediator) == m0 + TOKEN
-    assert contracts.escrow(deal) == Escrow(0, 0, True)
+    assert contracts.escrow(deal) == Escrow((5 - 2) * TOKEN, 0, True)  # what the job creator got back
     rep = contracts.reputation(resource_provider)
     assert rep.mediations_passed == 1 and (rep.value_paid, rep.value_verified) == (2 * TOKEN, 0)
 
@@ -305,38 +306,51 @@ def test_timeout_picks_the_one_for_the_state(contracts, make_deal, agreed, media
         contracts.timeout(deal, mediators[1])
 
 
-def test_on_chain_job_take_funds_submit_and_fail(contracts, project, deployer, payee, bridge, make_deal):
+def test_contract_jobs_are_read_and_relayed(contracts, project, deployer, payee, bridge, stranger, make_deal,
+                                            resource_provider):
+    from lilypad.protocol.cid import digest_to_cid
+    from lilypad.protocol.contract_jobs import contract_deal_nonce
+
     client = project.ExampleClient.deploy(contracts.controller, sender=deployer)
     deposit = contracts.required_deposit()
-    assert deposit == 4 * TOKEN
+    defaults = contracts.job_defaults()
+    assert deposit == defaults.max_payment == 4 * TOKEN
     assert contracts.ensure_allowance(payee, 2 * deposit, spender=contracts.job_creator) is not None
     contracts.job_creator.setCallerAllowance(client, MAX, sender=payee)
+    payee0 = contracts.balance_of(payee)
     first = client.runCowsay("moo", sender=payee).events.filter(contracts.job_creator.JobAdded)[0].id
     second = client.runCowsay("baa", sender=payee).events.filter(contracts.job_creator.JobAdded)[0].id
-    job = contracts.job(first)
-    assert job == Job(id=first, caller=client.address, state=JobState.ADDED, created_at=job.created_at,
-                      payee=payee.address, deposit=deposit)
+    job = contracts.contract_job(first)
+    assert job is not None and job.open and job.live_deal is None
+    assert (job.caller, job.payee, job.module, job.inputs, job.options, job.held, job.attempts) == (
+        client.address, payee.address, "cowsay:v0.0.1", ("Message=moo",), defaults, deposit, 0)
+    assert contracts.contract_job(999) is None
+    assert contracts.balance_of(payee) == payee0 - 2 * deposit  # both deposits in escrow at runJob
+    nonce = contract_deal_nonce(contracts.job_creator.address, first, 0)
+    assert contracts.contract_deal_nonce(first, 0) == nonce  # the Python derivation is the contract's
 
-    payee0, bridge0 = contracts.balance_of(payee), contracts.balance_of(bridge)
-    contracts.take_funds(first, bridge)
-    contracts.take_funds(second, bridge)
-    assert contracts.job(first).state == JobState.FUNDS_TAKEN
-    assert contracts.balance_of(payee) == payee0 - 2 * deposit
-    assert contracts.balance_of(contracts.job_creator) == 2 * deposit
-
-    deal = make_deal()
-    contracts.submit_results(first, deal, RESULT, bridge)
-    assert contracts.job(first).state == JobState.COMPLETED
-    assert client.results(first) == RESULT
-    assert contracts.balance_of(bridge) == bridge0 + deposit
+    deal = make_deal(job_creator=contracts.job_creator.address,
+                     pricing={"payment_collateral": 2 * TOKEN},
+                     timeouts={"judge_results_collateral": 1, "submit_results_collateral": 1}
+                     ).model_copy(update={"nonce": nonce})
+    contracts.relay_agree(job, deal, bridge)
+    assert contracts.contract_job(first).live_deal == deal.deal_id
+    with ape.reverts(contracts.job_creator.DealLive):  # a second relayer, too late
+        contracts.relay_agree(job, deal, stranger)
+    contracts.ensure_allowance(resource_provider, 10 * TOKEN)
+    contracts.agree(deal, resource_provider)
+    contracts.add_result(deal, RESULT, 1, resource_provider)
+    contracts.relay_judge(job, deal, stranger)  # accepted and settled at once: the job completes
+    assert contracts.contract_job(first).state == 2
+    assert client.results(first) == RESULT == digest_to_cid(cid_to_digest(RESULT))
     with ape.reverts(contracts.job_creator.WrongJobState):  # exactly once
-        contracts.submit_results(first, deal.deal_id, RESULT, bridge)
+        contracts.relay_complete(job, stranger)
 
-    receipt = contracts.fail_job(second, "no provider", bridge)
+    receipt = contracts.cancel_contract_job(contracts.contract_job(second), payee)
     failed = receipt.events.filter(contracts.job_creator.JobFailed)[0]
-    assert failed.reason == "no provider" and failed.refunded == deposit
-    assert contracts.job(second).state == JobState.FAILED
-    assert contracts.balance_of(payee) == payee0 - deposit
+    assert failed.reason == "job cancelled" and failed.refunded == deposit
+    assert contracts.contract_job(second).state == 3
+    assert contracts.balance_of(payee) == payee0 - TOKEN - defaults.relayer_fee  # the first job's cost only
     assert contracts.balance_of(contracts.job_creator) == 0
 
 

@@ -143,7 +143,8 @@ class Books:
         total = 0
         for deal_id in self.deals:
             e = self.payments.getEscrow(deal_id)
-            total += int(e.jobCreator) + int(e.resourceProvider)
+            if not e.settled:  # a settled account holds nothing (it records what the job creator got)
+                total += int(e.jobCreator) + int(e.resourceProvider)
         return total
 
     def snapshot(self) -> dict[str, int]:

@@ -10,7 +10,7 @@ import ape
 import pytest
 
 from lilypad.protocol.deal import AgreementState, JobState
-from lilypad.protocol.deploy import ADMIN_ROLE, BRIDGE_ROLE, MINTER_ROLE
+from lilypad.protocol.deploy import ADMIN_ROLE, MINTER_ROLE
 
 TOKEN = 10**18
 DEPOSIT = 4 * TOKEN
@@ -26,42 +26,49 @@ def _hostile_job(project, job_manager, token, deployer, payee):
     return hostile, job_id
 
 
-@pytest.mark.parametrize("ending", ["submitResults", "failJob"])
-def test_a_client_re_entering_from_its_callback_gets_nothing(project, job_manager, token, deployer, payee, bridge,
-                                                             chain, ending):
+@pytest.mark.parametrize("ending", ["delivered", "cancelled"])
+def test_a_client_re_entering_from_its_callback_gets_nothing(project, job_manager, controller, token, deployer,
+                                                             payee, stranger, resource_provider, make_deal, ending):
     hostile, job_id = _hostile_job(project, job_manager, token, deployer, payee)
-    job_manager.takeFunds(job_id, sender=bridge)
-    _, _, timeout = job_manager.getSettings()
-    chain.mine(timestamp=chain.pending_timestamp + timeout + 1)  # timeoutJob would be open to anyone now
-    before = {who: token.balanceOf(who) for who in (payee, bridge, job_manager)}
-    if ending == "submitResults":
-        job_manager.submitResults(job_id, "0xdeal", "bafyx", sender=bridge, gas=3_000_000)
+    options = tuple(hostile.options())
+    before = {who: token.balanceOf(who) for who in (payee, stranger, job_manager)}
+    if ending == "delivered":
+        deal = make_deal(job_creator=job_manager.address,
+                         pricing={"instruction_price": TOKEN, "payment_collateral": 2 * TOKEN},
+                         timeouts={"judge_results_collateral": 1, "submit_results_collateral": 1})
+        deal = deal.model_copy(update={"nonce": bytes(job_manager.dealNonce(job_id, 0))})
+        job_manager.agree(job_id, options, deal.as_tuple(), sender=stranger)
+        controller.agree(deal.as_tuple(), sender=resource_provider)
+        controller.addResult(deal.as_tuple(), CID, 1, sender=resource_provider)
+        job_manager.judge(job_id, options, deal.as_tuple(), sender=stranger, gas=3_000_000)
     else:
-        job_manager.failJob(job_id, "no provider", sender=bridge, gas=3_000_000)
+        hostile.cancel(job_id, sender=payee, gas=3_000_000)
     assert hostile.callbacks() == 1 and hostile.attempts() == 5
     assert hostile.succeeded() == 0, "a re-entrant call got through"
-    after = {who: token.balanceOf(who) for who in (payee, bridge, job_manager)}
-    if ending == "submitResults":
+    after = {who: token.balanceOf(who) for who in (payee, stranger, job_manager)}
+    fee = options[1]
+    if ending == "delivered":
         assert JobState(job_manager.getJob(job_id).state) == JobState.COMPLETED
-        assert after[bridge] - before[bridge] == DEPOSIT and after[payee] == before[payee]
+        assert after[stranger] - before[stranger] == fee  # the relayer's fee, once
+        assert after[payee] - before[payee] == DEPOSIT - TOKEN - fee  # the change, once
     else:
         assert JobState(job_manager.getJob(job_id).state) == JobState.FAILED
-        assert after[payee] - before[payee] == DEPOSIT and after[bridge] == before[bridge]
+        assert after[payee] - before[payee] == DEPOSIT and after[stranger] == before[stranger]
     assert after[job_manager] == before[job_manager] - DEPOSIT, "paid out exactly once"
-    for call in (lambda: job_manager.submitResults(job_id, "0xdeal", "bafyx", sender=bridge),
-                 lambda: job_manager.failJob(job_id, "again", sender=bridge),
-                 lambda: job_manager.timeoutJob(job_id, sender=bridge)):
+    for call in (lambda: job_manager.complete(job_id, options, sender=stranger),
+                 lambda: job_manager.cancelJob(job_id, options, sender=payee),
+                 lambda: job_manager.timeoutJob(job_id, options, sender=stranger)):
         with ape.reverts():
             call()
 
 
 def test_roles_cannot_be_escalated(job_manager, token, controller, stranger, bridge, deployer, payee):
+    defaults = tuple(job_manager.getDefaults())
     for who in (stranger, bridge):
-        for role in (BRIDGE_ROLE, ADMIN_ROLE):
-            with ape.reverts():
-                job_manager.grantRole(role, who, sender=who)
         with ape.reverts():
-            job_manager.setSettings(0, 1, 1, sender=who)
+            job_manager.grantRole(ADMIN_ROLE, who, sender=who)
+        with ape.reverts():
+            job_manager.proposeDefaults(defaults, sender=who)
         with ape.reverts():
             token.grantRole(MINTER_ROLE, who, sender=who)
         with ape.reverts():
@@ -70,13 +77,11 @@ def test_roles_cannot_be_escalated(job_manager, token, controller, stranger, bri
             controller.setJobCreatorAddress(who, sender=who)
         with ape.reverts():
             controller.grantRole(ADMIN_ROLE, who, sender=who)
-    for call in (lambda: job_manager.takeFunds(1, sender=stranger),
-                 lambda: job_manager.submitResults(1, "0xdeal", "bafyx", sender=stranger),
-                 lambda: job_manager.failJob(1, "x", sender=stranger)):
-        with ape.reverts():
-            call()
-    # A bridge that renounces its role cannot take it back; nobody gained one.
-    assert not job_manager.hasRole(BRIDGE_ROLE, stranger)
+    # Nobody holds a role that moves client money or chooses a result: there is none.
+    with ape.reverts(job_manager.ResultsComeFromTheChain):
+        job_manager.submitResults(1, "0xdeal", "bafyx", sender=deployer)
+    # The admin role itself changes hands only after a delay (AccessControlDefaultAdminRules).
+    assert job_manager.defaultAdminDelay() == 2 * 24 * 3600
     assert not job_manager.hasRole(ADMIN_ROLE, bridge)
     assert not token.hasRole(MINTER_ROLE, stranger)
 

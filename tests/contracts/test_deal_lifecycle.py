@@ -53,7 +53,8 @@ def test_happy_path_pays_exactly(controller, storage, payments, token, make_deal
     assert balances(job_creator, resource_provider) == [jc0 - 2 * TOKEN, rp0 + 2 * TOKEN]
     assert token.balanceOf(payments) == 0
     escrow = payments.getEscrow(deal.deal_id)
-    assert escrow.settled and escrow.jobCreator == 0 and escrow.resourceProvider == 0
+    # settled: nothing held; the account records what the job creator got back (5 + 3 - 2)
+    assert escrow.settled and escrow.jobCreator == 6 * TOKEN and escrow.resourceProvider == 0
     assert reputation(storage, resource_provider) == {
         "dealsAgreed": 1, "resultsSubmitted": 1, "resultsAccepted": 1, "resultsChecked": 0,
         "mediationsPassed": 0, "mediationsFailed": 0, "submitTimeouts": 0, "otherTimeouts": 0,
@@ -143,7 +144,7 @@ def test_check_then_mediation_non_deterministic_pays_the_provider(controller, st
     assert token.balanceOf(chosen) == med0 + TOKEN
     assert token.balanceOf(payments) == pay0 - 15 * TOKEN == 0
     escrow = payments.getEscrow(deal.deal_id)
-    assert escrow.settled and escrow.jobCreator == 0 and escrow.resourceProvider == 0
+    assert escrow.settled and escrow.jobCreator == 2 * TOKEN and escrow.resourceProvider == 0  # paid back: 2
     (settled,) = receipt.events.filter(payments.Settled)
     assert (settled.dealId, settled.toJobCreator, settled.toResourceProvider, list(settled.mediators),
             settled.toEachMediator) == (deal.deal_id, 2 * TOKEN, 12 * TOKEN, [chosen], TOKEN)

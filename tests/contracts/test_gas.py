@@ -79,36 +79,38 @@ def test_mediation_path_gas(controller, mediation, chain, make_deal, agreed, job
     assert total <= 670_000
 
 
-def test_smart_contract_path_gas(project, controller, token, payments, job_manager, deployer, payee, bridge,
-                                 resource_provider, solver, mediators):
-    from lilypad.protocol.deal import Deal, DealMembers
+def test_smart_contract_path_gas(project, controller, token, job_manager, deployer, payee, bridge, resource_provider,
+                                 solver, mediators):
+    from lilypad.protocol.cid import digest_to_cid
+    from lilypad.protocol.deal import Deal, DealMembers, DealPricing, DealTimeouts
 
     client = project.ExampleClient.deploy(controller, sender=deployer)
-    token.approve(payments, MAX, sender=bridge)  # one-time setup of the bridge, not per job
     rows = [
         ("approve (payee -> job creator)", token.approve(job_manager, MAX, sender=payee).gas_used),
         ("setCallerAllowance (payee)", job_manager.setCallerAllowance(client, MAX, sender=payee).gas_used),
     ]
     receipt = client.runCowsay("moo", sender=payee)
     job_id = receipt.events.filter(job_manager.JobAdded)[0].id
-    rows.append(("runJob (via client)", receipt.gas_used))
-    rows.append(("takeFunds (bridge)", job_manager.takeFunds(job_id, sender=bridge).gas_used))
-    deal = Deal(members=DealMembers(solver=solver, job_creator=bridge, resource_provider=resource_provider,
-                                    mediators=mediators))
+    options = tuple(receipt.events.filter(job_manager.JobTerms)[0].options)
+    rows.append(("runJob (via client; deposit into escrow)", receipt.gas_used))
+    deal = Deal(members=DealMembers(solver=solver, job_creator=job_manager.address,
+                                    resource_provider=resource_provider, mediators=mediators),
+                pricing=DealPricing(instruction_price=10**18, payment_collateral=2 * 10**18,
+                                    results_collateral_multiple=2, mediation_fee=10**18),
+                timeouts=DealTimeouts(), nonce=bytes(job_manager.dealNonce(job_id, 0)))
     rows += [
-        ("agree (bridge as job creator)", controller.agree(deal.as_tuple(), sender=bridge).gas_used),
+        ("agree (relayer, for the job creator contract)",
+         job_manager.agree(job_id, options, deal.as_tuple(), sender=bridge).gas_used),
         ("agree (resource provider)", controller.agree(deal.as_tuple(), sender=resource_provider).gas_used),
         ("addResult", controller.addResult(deal.as_tuple(), CID, 1, sender=resource_provider).gas_used),
-        ("acceptResult (bridge)", controller.acceptResult(deal.as_tuple(), sender=bridge).gas_used),
+        ("judge (relayer: accept, settle, change, callback)",
+         job_manager.judge(job_id, options, deal.as_tuple(), sender=bridge).gas_used),
     ]
-    cid = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
-    submit = job_manager.submitResults(job_id, "0x" + deal.deal_id.hex(), cid, sender=bridge)
-    rows.append(("submitResults (+ client callback)", submit.gas_used))
-    assert client.results(job_id) == cid
+    assert client.results(job_id) == digest_to_cid(CID)
     total = _report("smart-contract path (first job, one-time approvals included)", rows)
     per_job = total - rows[0][1] - rows[1][1]
     print(f"  {'per job once approvals exist':<38} {per_job:>9,}")
-    # The 25% target (REFERENCE_SMART_CONTRACT_PATH // 4) is not met yet: guard
-    # against regressions at the figure reached (869,300 with value-weighted reputation, the provider's
-    # first paid deal; 845,955 before it; 821,411 before issue 17), and report it.
-    assert total <= 870_500
+    # Issue 19's target is 450,000 per job (Lilypad's path: 2,159,341) and is not met: the job creator
+    # contract now escrows, binds, settles and returns change on-chain (890,331 for a first job, the
+    # client's callback storing its CID included). Guard the figure reached.
+    assert per_job <= 895_000

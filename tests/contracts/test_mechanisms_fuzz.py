@@ -227,6 +227,7 @@ def test_mechanisms_state_machine(chain, accounts, mech, make_deal, system, depl
             self._isolation.__enter__()
             self.deals: list[Tracked] = []
             self.settled: Counter = Counter()  # Settled events per deal id, over every receipt
+            self.paid_to_jc: dict[bytes, int] = {}  # what each settlement paid its job creator
             self.penalised: Counter = Counter()  # MediatorPenalised events per (deal id, mediator)
             self.last_penalised: list[tuple[bytes, str]] = []  # those of the last receipt
             self.treasury_seen = 0  # claimed + unclaimed: never decreases
@@ -289,6 +290,7 @@ def test_mechanisms_state_machine(chain, accounts, mech, make_deal, system, depl
                 if log.event_name == "Settled":
                     assert log.contract_address == payments.address
                     self.settled[bytes(log.dealId)] += 1
+                    self.paid_to_jc[bytes(log.dealId)] = int(log.toJobCreator)
                 elif log.event_name == "MediatorPenalised":
                     assert log.contract_address == controller.address
                     key = (bytes(log.dealId), to_checksum_address(log.mediator))
@@ -761,14 +763,14 @@ def test_mechanisms_state_machine(chain, accounts, mech, make_deal, system, depl
                 p = Panel(*p)
                 members = [to_checksum_address(m) for m in members]
                 votes = {m: Vote(*next(got)) for m in t.deal.members.mediators}
-                escrowed += e_jc + e_rp
+                escrowed += 0 if settled else e_jc + e_rp
                 state, deal_id = S(a.state), t.deal.deal_id
 
                 # each deal settles exactly once, and a terminal state never changes
                 assert self.settled[deal_id] == (1 if state.is_terminal else 0), (state, self.settled[deal_id])
                 assert settled == state.is_terminal, state
-                if state.is_terminal:
-                    assert (e_jc, e_rp) == (0, 0)
+                if state.is_terminal:  # the account holds nothing and records what it paid the job creator
+                    assert (e_jc, e_rp) == (self.paid_to_jc[deal_id], 0)
                     assert t.terminal in (None, state), (t.terminal, state)
                     t.terminal = state
                 else:

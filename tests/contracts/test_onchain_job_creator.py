@@ -1,15 +1,27 @@
-"""LilypadOnChainJobCreator: runJob, funds, results callback, failure and refunds."""
+"""LilypadOnChainJobCreator (issue 19): the contract is the deal's job creator, the result
+comes from the chain, the payee pays what the job cost and gets its change, anyone relays.
+
+Every test drives the real contracts on ape's chain: a client contract written against the
+documented interface, a relayer that is just another account, the provider agreeing and
+submitting through the controller. Balances are asserted exactly.
+"""
 
 from __future__ import annotations
 
 import ape
 import pytest
 
-from lilypad.protocol.deal import JobState
+from lilypad.protocol.cid import digest_to_cid
+from lilypad.protocol.deal import AgreementState, JobState
 
 TOKEN = 10**18
-DEPOSIT = 4 * TOKEN
+DEPOSIT = 4 * TOKEN  # the default maximum payment
+FEE = TOKEN // 10  # the default relayer fee
 MAX = 2**256 - 1
+DIGEST = bytes.fromhex("ab" * 32)
+#: Cheap enough for the default deposit: 2 LP of payment collateral, 1 wei of judging collateral.
+PRICING = {"instruction_price": TOKEN, "payment_collateral": 2 * TOKEN, "mediation_fee": TOKEN}
+TIMEOUTS = {"judge_results_collateral": 1, "submit_results_collateral": TOKEN}
 
 
 @pytest.fixture
@@ -20,45 +32,247 @@ def client(project, controller, deployer, job_manager):
 @pytest.fixture
 def ready_payee(token, job_manager, payee, client):
     """The documented flow: approve the job creator, authorise the client contract."""
-    token.approve(job_manager, DEPOSIT * 10, sender=payee)
+    token.approve(job_manager, MAX, sender=payee)
     job_manager.setCallerAllowance(client, MAX, sender=payee)
     return payee
 
 
-def test_discovery_calls(controller, job_manager, token):
+@pytest.fixture
+def relayer(stranger):
+    return stranger
+
+
+@pytest.fixture
+def job(client, job_manager, ready_payee):
+    """A cowsay job run by the client with the default options: (id, options)."""
+    receipt = client.runCowsay("moo", sender=ready_payee)
+    event = receipt.events.filter(job_manager.JobAdded)[0]
+    options = receipt.events.filter(job_manager.JobTerms)[0].options
+    return event.id, tuple(options)
+
+
+@pytest.fixture
+def bound_deal(make_deal, job_manager):
+    """A deal for job ``id`` at ``attempt``: the job creator contract as its job creator and
+    the job's nonce."""
+
+    def make(job_id: int, attempt: int = 0, **kw):
+        pricing = {**PRICING, **kw.pop("pricing", {})}
+        timeouts = {**TIMEOUTS, **kw.pop("timeouts", {})}
+        deal = make_deal(job_creator=job_manager.address, pricing=pricing, timeouts=timeouts, **kw)
+        return deal.model_copy(update={"nonce": bytes(job_manager.dealNonce(job_id, attempt))})
+
+    return make
+
+
+def _result(controller, resource_provider, deal, count=1):
+    controller.agree(deal.as_tuple(), sender=resource_provider)
+    controller.addResult(deal.as_tuple(), DIGEST, count, sender=resource_provider)
+
+
+def test_discovery_and_defaults(controller, job_manager, token, deployer):
     assert controller.getJobCreatorAddress() == job_manager.address
     assert job_manager.getTokenAddress() == token.address
     assert job_manager.getControllerAddress() == controller.address
     assert job_manager.getRequiredDeposit() == DEPOSIT
+    assert tuple(job_manager.getDefaults())[:2] == (DEPOSIT, FEE)
+    # The address payees approve is set once: nobody can swap it under them.
+    with ape.reverts(controller.JobCreatorAddressFixed):
+        controller.setJobCreatorAddress(deployer, sender=deployer)
 
 
-def test_client_runs_job_and_receives_results_once(job_manager, token, client, ready_payee, bridge, stranger):
-    receipt = client.runCowsay("moo", sender=ready_payee)
-    event = receipt.events.filter(job_manager.JobAdded)[0]
-    assert event.calling_contract == client.address and event.payee == ready_payee.address
-    assert event.module == "cowsay:v0.0.1" and list(event.inputs) == ["Message=moo"]
-    job_id = event.id
-    assert JobState(job_manager.getJob(job_id).state) == JobState.ADDED
+def test_one_callback_with_the_chains_result_and_the_change_returned(
+        controller, job_manager, token, client, ready_payee, relayer, resource_provider, bound_deal, job, balances):
+    job_id, options = job
+    assert JobState(job_manager.getJob(job_id).state) == JobState.OPEN
+    assert token.balanceOf(job_manager) == DEPOSIT  # the deposit is in escrow from runJob on
+    deal = bound_deal(job_id)
+    payee0, relayer0, provider0 = balances(ready_payee, relayer, resource_provider)
+    job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    _result(controller, resource_provider, deal, count=1)
+    receipt = job_manager.judge(job_id, options, deal.as_tuple(), sender=relayer)
 
-    payee0, bridge0 = token.balanceOf(ready_payee), token.balanceOf(bridge)
-    with ape.reverts(job_manager.AccessControlUnauthorizedAccount):
-        job_manager.takeFunds(job_id, sender=stranger)
-    job_manager.takeFunds(job_id, sender=bridge)
-    assert token.balanceOf(ready_payee) == payee0 - DEPOSIT
-    assert token.balanceOf(job_manager) == DEPOSIT
-
-    with ape.reverts(job_manager.AccessControlUnauthorizedAccount):
-        job_manager.submitResults(job_id, "0xdeal", "bafyfake", sender=stranger)
-    receipt = job_manager.submitResults(job_id, "0xdeal", "bafyresult", sender=bridge)
-    assert client.results(job_id) == "bafyresult"
-    assert receipt.events.filter(client.CowsayResult)[0].dealId == "0xdeal"
-    assert JobState(job_manager.getJob(job_id).state) == JobState.COMPLETED
-    assert token.balanceOf(bridge) == bridge0 + DEPOSIT
+    cid = digest_to_cid(DIGEST)
+    assert client.results(job_id) == cid  # the CID stored on-chain, and nothing else
+    delivered = receipt.events.filter(client.CowsayResult)
+    assert len(delivered) == 1 and delivered[0].dealId == "0x" + deal.deal_id.hex()
+    completed = receipt.events.filter(job_manager.JobCompleted)[0]
+    assert completed.dataId == cid and completed.callbackSucceeded
+    # The payee paid the job cost (1 instruction at 1 LP) and the relayer's fee; the rest came back.
+    assert balances(ready_payee, relayer, resource_provider) == [
+        payee0 + DEPOSIT - TOKEN - FEE, relayer0 + FEE, provider0 + TOKEN]
     assert token.balanceOf(job_manager) == 0
-    with ape.reverts(job_manager.WrongJobState):  # exactly once
-        job_manager.submitResults(job_id, "0xdeal", "bafyother", sender=bridge)
-    with ape.reverts(client.NotJobManager):  # nobody else can overwrite the result
+    assert JobState(job_manager.getJob(job_id).state) == JobState.COMPLETED
+
+
+def test_no_role_can_deliver_another_result(
+        controller, job_manager, client, ready_payee, relayer, deployer, resource_provider, bound_deal, job,
+        make_deal, stranger):
+    job_id, options = job
+    # The old bridge entry point delivers nothing, for anyone.
+    for who in (deployer, relayer):
+        with ape.reverts(job_manager.ResultsComeFromTheChain):
+            job_manager.submitResults(job_id, "0xdeal", "bafyfake", sender=who)
+    # A deal that is not bound to the job (another nonce, another job creator) is refused.
+    unbound = bound_deal(job_id).model_copy(update={"nonce": b"\x01" * 32})
+    with ape.reverts(job_manager.DealNotBound):
+        job_manager.agree(job_id, options, unbound.as_tuple(), sender=relayer)
+    foreign = make_deal(pricing=PRICING, timeouts=TIMEOUTS).model_copy(
+        update={"nonce": bytes(job_manager.dealNonce(job_id, 0))})
+    with ape.reverts(job_manager.DealNotBound):
+        job_manager.agree(job_id, options, foreign.as_tuple(), sender=relayer)
+    deal = bound_deal(job_id)
+    job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    _result(controller, resource_provider, deal)
+    # Judging with other terms (say, a deal whose result the relayer chose) is refused.
+    other = bound_deal(job_id, pricing={"instruction_price": TOKEN // 2})
+    with ape.reverts(job_manager.DealNotBound):
+        job_manager.judge(job_id, options, other.as_tuple(), sender=relayer)
+    # Nobody but the job creator contract reaches the client's callback.
+    with ape.reverts(client.NotJobManager):
         client.submitResults(job_id, "0xdeal", "bafyevil", sender=stranger)
+
+
+def test_two_relayers_race_and_the_job_completes_exactly_once(
+        controller, job_manager, token, client, ready_payee, relayer, job_creator, resource_provider, bound_deal,
+        job, balances):
+    job_id, options = job
+    other_relayer = job_creator
+    deal = bound_deal(job_id)
+    job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    with ape.reverts(job_manager.DealLive):  # the second relayer's agree reverts, costing the client nothing
+        job_manager.agree(job_id, options, deal.as_tuple(), sender=other_relayer)
+    _result(controller, resource_provider, deal)
+    payee0, first0, second0 = balances(ready_payee, relayer, other_relayer)
+    job_manager.judge(job_id, options, deal.as_tuple(), sender=other_relayer)  # anyone may judge
+    for step in (lambda who: job_manager.judge(job_id, options, deal.as_tuple(), sender=who),
+                 lambda who: job_manager.complete(job_id, options, sender=who)):
+        with ape.reverts(job_manager.WrongJobState):
+            step(relayer)
+    # The fee goes to the relayer that agreed the deal which delivered, not to whoever judged.
+    assert balances(ready_payee, relayer, other_relayer) == [payee0 + DEPOSIT - TOKEN - FEE, first0 + FEE, second0]
+    assert client.results(job_id) == digest_to_cid(DIGEST)
+
+
+def test_a_reverting_callback_does_not_refund_a_delivered_result(
+        project, controller, job_manager, token, payee, relayer, resource_provider, bound_deal, deployer, balances):
+    hostile = project.RevertingClient.deploy(job_manager, sender=deployer)
+    token.approve(job_manager, MAX, sender=payee)
+    job_manager.setCallerAllowance(hostile, MAX, sender=payee)
+    receipt = hostile.run(payee, sender=payee)
+    job_id = receipt.events.filter(job_manager.JobAdded)[0].id
+    options = tuple(receipt.events.filter(job_manager.JobTerms)[0].options)
+    deal = bound_deal(job_id)
+    payee0 = token.balanceOf(payee)
+    job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    _result(controller, resource_provider, deal)
+    receipt = job_manager.judge(job_id, options, deal.as_tuple(), sender=relayer)
+    assert not receipt.events.filter(job_manager.JobCompleted)[0].callbackSucceeded
+    # The result is public; the client pays for it all the same.
+    assert token.balanceOf(payee) == payee0 + DEPOSIT - TOKEN - FEE
+    assert JobState(job_manager.getJob(job_id).state) == JobState.COMPLETED
+
+
+def test_a_job_cannot_be_timed_out_while_its_deal_is_live(
+        controller, job_manager, ready_payee, relayer, resource_provider, bound_deal, job, advance):
+    job_id, options = job
+    deal = bound_deal(job_id)
+    job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    _result(controller, resource_provider, deal)
+    advance(options[2] + 1)  # past the job's timeout
+    with ape.reverts(job_manager.DealLive):
+        job_manager.timeoutJob(job_id, options, sender=ready_payee)
+    with ape.reverts(job_manager.DealLive):
+        job_manager.cancelJob(job_id, options, sender=ready_payee)
+
+
+def test_a_provider_that_never_delivers_pays_the_payee_and_the_job_is_retried(
+        controller, job_manager, token, ready_payee, relayer, resource_provider, bound_deal, job, advance,
+        balances):
+    job_id, options = job
+    deal = bound_deal(job_id)
+    job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    controller.agree(deal.as_tuple(), sender=resource_provider)
+    advance(deal.timeouts.submit_results + 1)
+    controller.timeoutSubmitResult(deal.as_tuple(), sender=relayer)
+    job_manager.complete(job_id, options, sender=relayer)
+    j = job_manager.getJob(job_id)
+    # The provider's submit collateral now belongs to the job; the job is open for a second deal.
+    assert (JobState(j.state), j.attempts, j.held) == (JobState.OPEN, 1, DEPOSIT + TOKEN)
+    with ape.reverts(job_manager.DealNotBound):  # the first deal's nonce is spent
+        job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    payee0 = token.balanceOf(ready_payee)
+    job_manager.cancelJob(job_id, options, sender=ready_payee)
+    assert token.balanceOf(ready_payee) == payee0 + DEPOSIT + TOKEN
+    assert token.balanceOf(job_manager) == 0
+
+
+def test_a_rejected_result_refunds_the_payee_with_the_providers_collateral(
+        project, controller, storage, job_manager, token, client, payee, relayer, resource_provider, bound_deal, mediators,
+        balances, deployer):
+    # A client that asks for every result to be checked.
+    token.approve(job_manager, MAX, sender=payee)
+    options = (DEPOSIT, FEE, 3600, 500_000, 10_000, "0x" + "00" * 20)
+    receipt = job_manager.runJobWithOptions("cowsay:v0.0.1", ["Message=moo"], payee, options, sender=payee)
+    job_id = receipt.events.filter(job_manager.JobAdded)[0].id
+    deal = bound_deal(job_id, mediators=[mediators[0]])
+    job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    _result(controller, resource_provider, deal)
+    job_manager.judge(job_id, options, deal.as_tuple(), sender=relayer)  # checked: the fee from the deposit
+    assert AgreementState(storage.getAgreement(deal.deal_id).state) == AgreementState.RESULTS_CHECKED
+    controller.assignMediator(deal.as_tuple(), sender=relayer)
+    controller.mediationRejectResult(deal.as_tuple(), sender=mediators[0])
+    payee0 = token.balanceOf(payee)
+    job_manager.complete(job_id, options, sender=relayer)
+    assert JobState(job_manager.getJob(job_id).state) == JobState.OPEN  # free for another provider
+    job_manager.cancelJob(job_id, options, sender=payee)
+    # Deposit, less the mediation fee, plus the provider's results collateral (2 x the 1 LP job cost).
+    assert token.balanceOf(payee) == payee0 + DEPOSIT - TOKEN + 2 * TOKEN
+    assert token.balanceOf(job_manager) == 0
+
+
+def test_a_job_costs_at_most_its_maximum_and_goes_only_to_its_target(
+        job_manager, token, payee, relayer, bound_deal, accounts, resource_provider):
+    token.approve(job_manager, MAX, sender=payee)
+    target = accounts[5]
+    options = (3 * TOKEN, FEE, 3600, 500_000, 0, target.address)
+    receipt = job_manager.runJobWithOptions("cowsay:v0.0.1", [], payee, options, sender=payee)
+    job_id = receipt.events.filter(job_manager.JobAdded)[0].id
+    assert token.balanceOf(job_manager) == 3 * TOKEN
+    dear = bound_deal(job_id, resource_provider=target, pricing={"payment_collateral": 3 * TOKEN})
+    with ape.reverts(job_manager.DealTooExpensive):  # 3 LP + 1 wei + the relayer fee > 3 LP
+        job_manager.agree(job_id, options, dear.as_tuple(), sender=relayer)
+    elsewhere = bound_deal(job_id, resource_provider=resource_provider)
+    with ape.reverts(job_manager.NotTargetProvider):
+        job_manager.agree(job_id, options, elsewhere.as_tuple(), sender=relayer)
+
+
+def test_no_role_touches_a_job_in_flight(job_manager, token, deployer, ready_payee, client, job, advance,
+                                         stranger):
+    job_id, options = job
+    # A job's options are its own: other options (a longer timeout, more callback gas) are refused.
+    longer = (*options[:2], 2**32 - 1, *options[3:])
+    with ape.reverts(job_manager.WrongOptions):
+        job_manager.timeoutJob(job_id, longer, sender=stranger)
+    # Options out of bounds are refused outright.
+    for bad in ((DEPOSIT, FEE, 2**32 - 1, 500_000, 0, "0x" + "00" * 20),
+                (DEPOSIT, FEE, 3600, 2**32 - 1, 0, "0x" + "00" * 20),
+                (DEPOSIT, DEPOSIT + 1, 3600, 500_000, 0, "0x" + "00" * 20)):
+        with ape.reverts(job_manager.InvalidOptions):
+            job_manager.runJobWithOptions("cowsay:v0.0.1", [], ready_payee, bad, sender=ready_payee)
+    # The admin's new defaults wait out the delay and never apply to a job already made.
+    raised = (100 * DEPOSIT, FEE, 3600, 500_000, 0, "0x" + "00" * 20)
+    with ape.reverts(job_manager.AccessControlUnauthorizedAccount):
+        job_manager.proposeDefaults(raised, sender=stranger)
+    job_manager.proposeDefaults(raised, sender=deployer)
+    with ape.reverts(job_manager.DefaultsNotReady):
+        job_manager.applyDefaults(sender=stranger)
+    advance(2 * 24 * 3600 + 1)
+    job_manager.applyDefaults(sender=stranger)
+    assert job_manager.getRequiredDeposit() == 100 * DEPOSIT
+    payee0 = token.balanceOf(ready_payee)
+    job_manager.timeoutJob(job_id, options, sender=stranger)  # the old job ends on its own terms
+    assert token.balanceOf(ready_payee) == payee0 + DEPOSIT
 
 
 def test_a_caller_cannot_spend_a_payee_who_did_not_authorise_it(project, job_manager, token, payee, deployer,
@@ -80,74 +294,20 @@ def test_caller_allowance_is_spent(job_manager, token, client, payee):
         client.runCowsay("two", sender=payee)
 
 
-def test_run_job_requires_allowance_and_sane_inputs(job_manager, token, client, payee):
-    job_manager.setCallerAllowance(client, MAX, sender=payee)
-    with ape.reverts(job_manager.InsufficientAllowance):
-        client.runCowsay("moo", sender=payee)
-    with ape.reverts(job_manager.InvalidJob, reason="module must be 1-256 bytes"):
-        job_manager.runJob("", [], payee, sender=payee)
-    with ape.reverts(job_manager.InvalidJob, reason="more than 64 inputs"):
-        job_manager.runJob("cowsay:v0.0.1", ["A=b"] * 65, payee, sender=payee)
-
-
-def test_legacy_client_written_for_the_published_interface_works_unchanged(project, job_manager, token,
-                                                                           deployer, bridge):
-    legacy = project.LegacyClient.deploy(job_manager, sender=deployer)
-    token.mint(legacy, DEPOSIT, sender=deployer)
-    legacy.approve(token, job_manager, DEPOSIT, sender=deployer)
-    receipt = legacy.runCowsay("hello", sender=deployer)
-    job_id = receipt.events.filter(job_manager.JobAdded)[0].id
-    job_manager.takeFunds(job_id, sender=bridge)
-    job_manager.submitResults(job_id, "0xdeal", "bafylegacy", sender=bridge)
-    assert legacy.results(job_id) == "bafylegacy"
-
-
-def test_fail_job_refunds_payee_and_notifies_client(job_manager, token, client, ready_payee, bridge):
-    job_id = client.runCowsay("moo", sender=ready_payee).events.filter(job_manager.JobAdded)[0].id
-    before = token.balanceOf(ready_payee)
-    job_manager.takeFunds(job_id, sender=bridge)
-    receipt = job_manager.failJob(job_id, "no provider before the deadline", sender=bridge)
-    assert token.balanceOf(ready_payee) == before
-    assert client.failures(job_id) == "no provider before the deadline"
-    event = receipt.events.filter(job_manager.JobFailed)[0]
-    assert event.refunded == DEPOSIT and event.notified
-    with ape.reverts(job_manager.WrongJobState):
-        job_manager.failJob(job_id, "again", sender=bridge)
-
-
-def test_revoked_allowance_ends_through_the_failure_path(job_manager, token, client, ready_payee, bridge):
-    job_id = client.runCowsay("moo", sender=ready_payee).events.filter(job_manager.JobAdded)[0].id
-    token.approve(job_manager, 0, sender=ready_payee)
-    with ape.reverts():
-        job_manager.takeFunds(job_id, sender=bridge)
-    receipt = job_manager.failJob(job_id, "insufficient allowance", sender=bridge)
-    assert receipt.events.filter(job_manager.JobFailed)[0].refunded == 0
-    assert JobState(job_manager.getJob(job_id).state) == JobState.FAILED
-
-
-def test_anyone_can_time_out_an_abandoned_job(job_manager, token, client, ready_payee, bridge, stranger, chain):
-    job_id = client.runCowsay("moo", sender=ready_payee).events.filter(job_manager.JobAdded)[0].id
-    job_manager.takeFunds(job_id, sender=bridge)
-    before = token.balanceOf(ready_payee)
-    with ape.reverts(job_manager.JobNotExpired):
-        job_manager.timeoutJob(job_id, sender=stranger)
-    chain.mine(timestamp=chain.pending_timestamp + 2 * 3600)
-    job_manager.timeoutJob(job_id, sender=stranger)
-    assert token.balanceOf(ready_payee) == before + DEPOSIT
-
-
-@pytest.mark.parametrize("kind", ["RevertingClient", "GasGuzzlerClient"])
-def test_hostile_client_callback_fails_job_refunds_and_cannot_take_all_gas(project, job_manager, token,
-                                                                           deployer, payee, bridge, kind):
-    hostile = getattr(project, kind).deploy(job_manager, sender=deployer)
+def test_the_bounded_example_client_pays_at_most_its_maximum(
+        project, controller, job_manager, token, payee, relayer, resource_provider, bound_deal, deployer, balances):
+    bounded = project.ExampleBoundedClient.deploy(controller, sender=deployer)
     token.approve(job_manager, MAX, sender=payee)
-    job_manager.setCallerAllowance(hostile, MAX, sender=payee)
-    job_id = hostile.run(payee, sender=payee).events.filter(job_manager.JobAdded)[0].id
-    job_manager.takeFunds(job_id, sender=bridge)
-    before = token.balanceOf(payee)
-    receipt = job_manager.submitResults(job_id, "0xdeal", "bafyx", sender=bridge, gas=3_000_000)
-    assert JobState(job_manager.getJob(job_id).state) == JobState.FAILED
-    assert token.balanceOf(payee) == before + DEPOSIT
-    assert receipt.events.filter(job_manager.JobCompleted)[0].callbackSucceeded == 0
-    # two bounded callbacks (results, then the failure notice) at 500k gas each, at most
-    assert receipt.gas_used < 1_300_000
+    job_manager.setCallerAllowance(bounded, MAX, sender=payee)
+    payee0 = token.balanceOf(payee)
+    receipt = bounded.run("cowsay:v0.0.1", ["Message=bounded"], 3 * TOKEN, 0, resource_provider, sender=payee)
+    job_id = receipt.events.filter(job_manager.JobAdded)[0].id
+    options = tuple(receipt.events.filter(job_manager.JobTerms)[0].options)
+    assert options[0] == 3 * TOKEN and options[5].lower() == resource_provider.address.lower()
+    assert token.balanceOf(payee) == payee0 - 3 * TOKEN  # the maximum, in escrow
+    deal = bound_deal(job_id, resource_provider=resource_provider)
+    job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+    _result(controller, resource_provider, deal, count=2)  # two instructions: 2 LP
+    job_manager.judge(job_id, options, deal.as_tuple(), sender=relayer)
+    assert bounded.results(job_id) == digest_to_cid(DIGEST)
+    assert token.balanceOf(payee) == payee0 - 2 * TOKEN - FEE  # what it cost, and not a wei more

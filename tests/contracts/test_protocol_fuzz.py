@@ -146,7 +146,8 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
             self.balances[m.deal.members.resource_provider] += to_rp
             if mediator:
                 self.balances[mediator] += fee
-            m.escrow_jc = m.escrow_rp = 0
+            # A settled account records what it paid the job creator (and holds nothing).
+            m.escrow_jc, m.escrow_rp = to_jc, 0
             m.settled = True
 
         def _rep(self, m: Model, name: str, paid: int = 0, verified: bool = False):
@@ -455,7 +456,8 @@ def test_protocol_state_machine(chain, accounts, system, job_creator, resource_p
                 assert (escrow.jobCreator, escrow.resourceProvider) == (m.escrow_jc, m.escrow_rp), m.history
                 assert escrow.settled == m.settled, m.history
                 assert S(storage.getAgreement(m.deal.deal_id).state) == m.state, m.history
-                open_total += escrow.jobCreator + escrow.resourceProvider
+                if not escrow.settled:
+                    open_total += escrow.jobCreator + escrow.resourceProvider
             assert token.balanceOf(payments) == open_total
             assert token.balanceOf(registry) == sum(s_.amount for s_ in self.stakes.values())
             for address, s_ in self.stakes.items():

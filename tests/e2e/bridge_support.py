@@ -44,6 +44,8 @@ class ClientChain:
         self.payee = address_of(JOB_CREATOR)
         self.bridge = address_of(BRIDGE)
         self.deposit = self.job_creator.functions.getRequiredDeposit().call()
+        self.defaults = tuple(self.job_creator.functions.getDefaults().call())
+        self.relayer_fee = self.defaults[1]
 
     def _abi(self, name: str) -> list[dict[str, Any]]:
         return getattr(self.project, name).contract_type.model_dump(mode="json", by_alias=True)["abi"]
@@ -85,8 +87,13 @@ class ClientChain:
         return [int(e.args.id) for e in self.job_creator.events.JobAdded().process_receipt(receipt)]
 
     def job_state(self, job_id: int) -> int:
-        """0 none, 1 added, 2 funds taken, 3 completed, 4 failed."""
+        """0 none, 1 open, 2 completed, 3 failed."""
         return int(self.job_creator.functions.getJob(job_id).call()[1])
+
+    def job_options(self, job_id: int) -> tuple:
+        (terms,) = [e for e in self.job_events("JobTerms") if e.args.id == job_id]
+        return tuple(terms.args.options.values()) if hasattr(terms.args.options, "values") else tuple(
+            terms.args.options)
 
     def job_events(self, name: str) -> list[Any]:
         return list(getattr(self.job_creator.events, name)().get_logs(from_block=0))

@@ -6,8 +6,8 @@ A real LocalNetwork (anvil, contracts, ``lilypad solver``, ``lilypad resource-pr
 processes (some ``--mediate``) and contract jobs (``ExampleJobRunner.run``), submitted over time
 while a chaos thread (seeded RNG, ``LILYPAD_FAULT_SEED``) SIGKILLs a random service every few
 seconds and restarts it after a short pause. At the end the chain clock is pushed past every
-window so the solver's timeout keeper (and, for abandoned on-chain jobs, anyone's ``timeoutJob``)
-ends whatever the faults left hanging. Figures go to ``.cache/fault-tally.json``."""
+window so the solver's timeout keeper (and, for on-chain jobs, anyone's ``complete`` or
+``timeoutJob``) ends whatever the faults left hanging. Figures go to ``.cache/fault-tally.json``."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ CONTRACT_PER_ROUND = 2
 MEDIATE_EVERY = 5  # every 5th CLI job asks for mediation
 SERVICES = ("solver", "provider", "mediator", "bridge")
 MIN_KILLS = 3
-JOB_COMPLETED, JOB_FAILED = 3, 4  # LilypadOnChainJobCreator.JobState
+JOB_COMPLETED, JOB_FAILED = 2, 3  # LilypadOnChainJobCreator.JobState
 TALLY = Path(__file__).resolve().parents[2] / ".cache" / "fault-tally.json"
 STRANGER = 8  # an account with no role: "anyone" may time out an abandoned on-chain job
 
@@ -158,13 +158,15 @@ def test_kill_campaign(tmp_path, project, start_network):
             end = time.monotonic() + 30
             while time.monotonic() < end and any(open_work()):
                 time.sleep(2)
-            if pushes >= 2:  # the bridge had its chance: anyone may end an abandoned on-chain job
+            if pushes >= 2:  # the relayer had its chance: anyone may end an on-chain job
                 for i in open_work()[0]:
-                    try:
-                        chain.send(chain.job_creator.functions.timeoutJob(i), address_of(STRANGER))
-                        timed_out_by_anyone += 1
-                    except Exception:  # noqa: BLE001
-                        pass  # ended by the bridge in between
+                    options = chain.job_options(i)
+                    for step in (chain.job_creator.functions.complete, chain.job_creator.functions.timeoutJob):
+                        try:
+                            chain.send(step(i, options), address_of(STRANGER))
+                            timed_out_by_anyone += 1
+                        except Exception:  # noqa: BLE001
+                            pass  # not its turn, or ended by the relayer in between
         jobs_open, deals_open = open_work()
         services_alive = {name: net.processes[name].alive for name in SERVICES}
 

@@ -17,7 +17,7 @@ from lilypad.devnet.processes import wait_for_port
 
 OUTAGE = 10.0
 SERVICES = ("solver", "provider", "bridge")
-JOB_COMPLETED = 3  # LilypadOnChainJobCreator.JobState
+JOB_OPEN, JOB_COMPLETED = 1, 2  # LilypadOnChainJobCreator.JobState
 RUNNER_COMPLETED = 2  # ExampleJobRunner.Status
 #: What a service writes when it cannot reach the chain (retry notes, failed rounds, the error itself).
 OUTAGE_LINE = re.compile(r"transient|round_failed|deal_action_failed|ConnectionError|Connection refused|"
@@ -61,11 +61,11 @@ def test_services_ride_out_an_rpc_outage(tmp_path: Path, project, start_network)
         runner = chain.deploy("ExampleJobRunner", chain.addresses["controller"])
         chain.authorise(runner)
         (job_id,) = chain.job_ids(chain.send(runner.functions.run("cowsay:v0.0.1", ["Message=through the outage"])))
-        # The bridge took the deposit and the solver made the deal: the job is in flight on the market,
-        # with both parties still to act on-chain (agree, addResult, accept), when the chain goes away.
+        # The deposit is in escrow since runJob and the solver made the deal: the job is in flight on the
+        # market, with its parties still to act on-chain (agree, addResult, judge), when the chain goes away.
         # (Cut earlier and the provider, with no deal yet, has nothing to ask the chain and logs nothing.)
         wait_for(lambda: solver_deal_states(net), timeout=60, every=0.05, what="the solver to make the deal", net=net)
-        assert chain.job_state(job_id) >= 2, "the bridge took the funds before posting the offer"
+        assert chain.job_state(job_id) == JOB_OPEN, "the job is still open: no result yet"
         offsets = {name: log_size(net, name) for name in SERVICES}
         pids = {name: net.processes[name].proc.pid for name in SERVICES}
         accepted = proxy.accepted

@@ -20,7 +20,7 @@ def test_every_public_name_of_the_submodules_is_re_exported_and_the_same_object(
             assert public not in expected, f"{public} is public in both {expected[public]} and {name}"
             expected[public] = name
     assert sorted(protocol.__all__) == sorted(expected)
-    assert protocol._WHERE == expected
+    assert expected == protocol._WHERE
     for public, name in expected.items():
         assert getattr(protocol, public) is getattr(importlib.import_module(f"lilypad.protocol.{name}"), public)
 

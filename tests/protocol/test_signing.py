@@ -157,6 +157,7 @@ _JOB_TAMPERS: dict[str, list[Any]] = {
     "inputs_cid": ["bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"],
     "timeouts": [DealTimeouts(submit_results=901), DealTimeouts(judge_results_collateral=0)],
     "created_at": [NOW + 1],
+    "contract_job_id": [5],
     "nonce": [b"\x07" * 32],
 }
 _TAMPERS = [(resource, field, value) for field, values in _RESOURCE_TAMPERS.items() for value in values]

@@ -1,32 +1,27 @@
-"""``lilypad jobcreator``: the bridge that turns ``JobAdded`` into results delivered on-chain.
+"""``lilypad jobcreator``: a relayer of smart-contract jobs - any number may run, nobody trusts them.
 
-A client contract calls ``runJob(module, inputs, payee)`` on
-``LilypadOnChainJobCreator``; this daemon (holding ``BRIDGE_ROLE``):
+A client contract calls ``runJob(module, inputs, payee)`` (or ``runJobWithOptions``) on
+``LilypadOnChainJobCreator``, which takes the deposit into escrow and is the job creator of the
+job's deals. This daemon, holding no role and no client money:
 
-1. follows ``JobAdded`` with an :class:`~lilypad.chain.events.EventPoller`
-   (``LogFilter`` pages, a cursor persisted in SQLite, ``confirmations``) and
-   records each job in :class:`~lilypad.jobcreator.bridge.store.BridgeJobStore` before
-   committing the log, so a job is never missed and a re-delivered log is a no-op;
-2. checks the job (inputs ``K=V`` split on the first ``=``, the module resolves
-   and renders, the payee's allowance and balance cover the deposit) and
-   ``takeFunds``; a job that cannot run fails at once through ``failJob``;
-3. posts a signed job offer to the solver (its nonce derived from the job id,
-   and the signed offer stored *before* it is posted, so a crash never posts
-   two), waits for the match, checks the deal's terms and ``agree``\\ s, paying
-   the deal's deposit from the bridge's own float;
-4. when results are submitted, downloads them, verifies them against the CID
-   recorded on-chain and ``acceptResult``\\ s (or ``checkResult``\\ s, per
-   ``mediate``/``mediation_chance`` or when they do not verify);
-5. calls ``submitResults(id, dealId, dataId)``, which pays the deposit to the
-   bridge and calls the client back; or ``failJob(id, reason)``, which refunds
-   the payee and tells the client if it implements ``jobFailed``.
+1. follows ``JobAdded`` with an :class:`~lilypad.chain.events.EventPoller` (``LogFilter``
+   pages, a cursor persisted in SQLite, ``confirmations``) and records each job in
+   :class:`~lilypad.jobcreator.bridge.store.BridgeJobStore` before committing the log;
+2. posts the job's offer to the solver - unsigned, with ``contract_job_id`` and the nonce the
+   contract requires for the job's current attempt; the solver checks it against the chain -
+   after finding out whether another relayer already got a deal for it;
+3. once matched, ``agree``\\ s for the contract (escrow from the job's deposit; the relayer that
+   agrees is the one paid the relayer fee if the deal delivers);
+4. when the result is submitted, ``judge``\\ s it (the contract accepts, or sends it to
+   mediation with the job's own check chance); when the deal is settled, ``complete``\\ s the
+   job (the contract delivers the result from storage and returns the payee's change, or frees
+   the job for another attempt); it claims any deal timeout that comes due, and times the job
+   out when it has no deal past its timeout.
 
-Every step first asks the chain whether it already happened (see
-:func:`~lilypad.jobcreator.bridge.logic.reconcile`), so after a crash at any point each
-job resumes from its last state and nothing is run, paid or delivered twice.
-Transient errors (RPC, solver unreachable) are retried with backoff without
-limit (the on-chain ``jobTimeout`` bounds a job anyway); other errors at most
-``max_attempts`` times, then the job fails with the error as its reason.
+Every step is decided from the chain (:func:`~lilypad.jobcreator.bridge.logic.reconcile`), so
+after a crash at any point the job resumes, and a step another relayer took first is seen or
+reverts cleanly. Transient errors (RPC, solver) are retried with backoff; other errors up to
+``max_attempts`` times, after which this relayer leaves the job (the contract's timeouts end it).
 
 **Test-only fault injection.** ``LILYPAD_BRIDGE_FAULT=<point>`` (one of
 :data:`~lilypad.jobcreator.bridge.logic.FAULT_POINTS`) makes the process die abruptly
@@ -42,20 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lilypad.jobcreator.bridge.logic import (
-    FAULT_POINTS,
-    BridgeState,
-    backoff_delay,
-    deal_verdict,
-    offer_nonce,
-    reconcile,
-)
+from lilypad.jobcreator.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, reconcile
 from lilypad.jobcreator.bridge.store import BridgeJob, BridgeJobStore
-from lilypad.protocol.deal import AgreementState, Deal, DealPricing, JobState
+from lilypad.protocol.deal import AgreementState, Deal, DealPricing
 from lilypad.service import EventWaker, ServiceLoop, log_event
 
 if TYPE_CHECKING:
     from lilypad.client import OfferView
+    from lilypad.protocol.contract_jobs import ContractJob
 
 __all__ = ["FAULT_ENV", "FAULT_EXIT_CODE", "Bridge", "BridgeConfig"]
 
@@ -80,10 +69,6 @@ class BridgeConfig:
     deployments_dir: Path | None = None
     confirmations: int = 0
     poll_interval: float = 0.25
-    match_timeout: float = 120.0
-    download_timeout: float = 60.0
-    mediate: bool = False
-    mediation_chance: int = 0
     max_attempts: int = 8
     pricing: DealPricing | None = None  # its results-collateral multiple is the network's default
     consortium_size: int | None = None  # None: the network's default (deal_defaults)
@@ -110,8 +95,6 @@ class Bridge:
             raise BridgeFaultError(config.fault, FAULT_POINTS)
         if not config.mediators:
             raise ServiceConfigError("--mediators", "name at least one trusted mediator")
-        if not 0 <= config.mediation_chance <= 100:
-            raise ServiceConfigError("--mediation-chance", "a percentage, 0 to 100")
         self.config = config
         # Round errors end run(): each step retries what can be retried itself.
         self.loop = ServiceLoop(config.poll_interval, name="bridge", logger=log, fatal_errors=True)
@@ -142,7 +125,6 @@ class Bridge:
         try:
             with connected(c.network, c.deployments_dir) as contracts:
                 self.contracts = contracts
-                self._check_role()
                 self._start_metrics()
                 self._wait_for_solver()
                 if self.loop.stopping:
@@ -187,16 +169,6 @@ class Bridge:
                 attempt += 1
                 log_event(log, "solver_unavailable", attempt=attempt, error=str(exc))
                 self.loop.pause(backoff_delay(attempt, cap=10.0))
-
-    def _check_role(self) -> None:
-        from lilypad.exceptions import ServiceConfigError
-        from lilypad.protocol.deploy import BRIDGE_ROLE
-
-        if not self.contracts.job_creator.hasRole(BRIDGE_ROLE, self.account.address):
-            raise ServiceConfigError(
-                "WEB3_PRIVATE_KEY", f"{self.account.address} lacks BRIDGE_ROLE on the job creator "
-                f"{self.contracts.job_creator.address}; grant it (ape run deploy --bridge ADDRESS) or use the "
-                "bridge's key")
 
     def _domain(self) -> Any:
         from lilypad.exceptions import ServiceConfigError, SolverDomainMismatchError
@@ -249,6 +221,7 @@ class Bridge:
                       **{k: v for k, v in data.items() if k in ("offer_id", "deal_id", "result_cid")})
         return updated
 
+
     def advance_safely(self, job: BridgeJob) -> None:
         try:
             self.advance(job)
@@ -259,47 +232,30 @@ class Bridge:
             log_event(log, "job_step_failed", job_id=job.job_id, state=job.state.value, attempt=attempts,
                       transient=transient, error=error)
             if not transient and attempts >= self.config.max_attempts:
-                current = self.store.get(job.job_id)
-                try:
-                    self.fail(current or job, f"gave up after {attempts} attempts: {error}")
-                except Exception as exc2:
-                    log_event(log, "job_fail_failed", job_id=job.job_id, error=f"{type(exc2).__name__}: {exc2}")
+                # This relayer gives up on the job; the contract's own timeouts still end it.
+                self._set(job, BridgeState.FAILED, f"relayer gave up after {attempts} attempts: {error}")
 
     def advance(self, job: BridgeJob) -> None:
-        """Take the job one step (or several, when a step's result is already known)."""
-        on_chain = self.contracts.job(job.job_id)
-        target = reconcile(job.state, JobState(int(on_chain.state)))
-        if target == BridgeState.DELIVERED:
-            self._set(job, target, "the chain says the job completed")
+        """Take the job one step, from what the chain says now."""
+        chain_job = self.contracts.contract_job(job.job_id)
+        target = reconcile(job.state, chain_job)
+        assert chain_job is not None  # reconcile raised otherwise
+        if target in (BridgeState.DELIVERED, BridgeState.FAILED):
+            self._set(job, target, "the chain says the job " + ("completed" if target == BridgeState.DELIVERED
+                                                                 else "failed"))
             return
-        if target == BridgeState.FAILED:
-            self._cancel_offer(job)
-            self._set(job, target, job.data.get("reason") or "the chain says the job failed (failJob or timeoutJob)")
-            return
-        if target == BridgeState.FUNDS_TAKEN:
-            job = self._set(job, target, "takeFunds was mined before a restart")
-        if job.state == BridgeState.SEEN:
-            job = self.take_funds(job, on_chain)
-        if job.state == BridgeState.FUNDS_TAKEN:
-            job = self.post_offer(job)
-        if job.state == BridgeState.OFFER_POSTED:
-            job = self.follow_offer(job)
-        if job.state in (BridgeState.DEAL_AGREED, BridgeState.CHECKING):
-            job = self.follow_deal(job)
-        if job.state == BridgeState.RESULTS:
-            self.deliver(job)
-
-    def _overbilling(self, job: BridgeJob, count: int) -> str | None:
-        """:func:`~lilypad.jobcreator.logic.overbilling` of ``count`` under the job's module."""
-        from lilypad.jobcreator.logic import overbilling
-        from lilypad.modules.inputs import parse_inputs
-
-        _, spec = self._spec(job.module, parse_inputs(job.inputs))
-        return overbilling(count, spec.verification.metering)
+        if target is not None:
+            job = self._set(job, target, "the chain's job moved on")
+        if job.state == BridgeState.DEAL:
+            self.follow_deal(job, chain_job)
+        elif job.state == BridgeState.OFFER_POSTED and int(job.data.get("offer_attempt", -1)) == chain_job.attempts:
+            self.follow_offer(job, chain_job)
+        else:
+            self.find_deal(job, chain_job)
 
     def _spec(self, module: str, inputs: dict[str, str]) -> tuple[Any, Any]:
-        """``(resolved module, rendered spec)``, the spec checked to be runnable;
-        module errors propagate."""
+        """``(resolved module, rendered spec)``, the spec checked to be runnable; module errors
+        propagate (a job whose module cannot run is left to its timeout: the payee is refunded)."""
         from lilypad.modules.resolve import ModuleResolver
         from lilypad.modules.spec import check_runnable
 
@@ -308,85 +264,64 @@ class Bridge:
         check_runnable(spec)
         return resolved, spec
 
-    def _check(self, job: BridgeJob, on_chain: Any) -> str | None:
-        """Why the job cannot be run (``None``: it can)."""
-        from lilypad.exceptions import InputError, ModuleError, ModuleFetchError
-        from lilypad.modules.inputs import parse_inputs
+    # ------------------------------------------------------------------ waiting for a deal
 
-        try:
-            inputs = parse_inputs(job.inputs)
-        except InputError as exc:
-            return f"bad input: {exc}"
-        try:
-            self._spec(job.module, inputs)
-        except ModuleFetchError:
-            raise  # perhaps a network blip: retried with backoff, fails after max_attempts
-        except ModuleError as exc:
-            return f"module {job.module!r} cannot be run: {exc}"
-        deposit = int(on_chain.deposit)
-        allowance = self.contracts.allowance(job.payee, self.contracts.job_creator)
-        if allowance < deposit:
-            return f"insufficient allowance: payee {job.payee} approved {allowance}, the deposit is {deposit}"
-        balance = self.contracts.balance_of(job.payee)
-        if balance < deposit:
-            return f"insufficient balance: payee {job.payee} holds {balance}, the deposit is {deposit}"
-        return None
+    def find_deal(self, job: BridgeJob, chain_job: ContractJob) -> None:
+        """No live deal: time the job out if it is past its timeout; else agree to a deal another
+        relayer already got matched for this attempt, or post the job's offer."""
+        if self.contracts.chain_time() >= chain_job.created_at + chain_job.options.timeout:
+            self.contracts.timeout_contract_job(chain_job, self.account)
+            self._set(job, BridgeState.FAILED, "the job timed out without a deal; its payee was refunded")
+            return
+        nonce = self.contracts.contract_deal_nonce(job.job_id, chain_job.attempts)
+        for view in self.client.deals(party=self.contracts.job_creator.address):
+            if bytes(view.terms.nonce) == nonce:
+                self.agree(job, chain_job, view.terms)
+                return
+        self.post_offer(job, chain_job, nonce)
 
-    def take_funds(self, job: BridgeJob, on_chain: Any) -> BridgeJob:
-        problem = self._check(job, on_chain)
-        if problem:
-            return self.fail(job, problem)
-        self.contracts.take_funds(job.job_id, self.account)
-        self._fault("after-take-funds")
-        return self._set(job, BridgeState.FUNDS_TAKEN, f"took the deposit of {int(on_chain.deposit)} from the payee")
-
-    def _build_offer(self, job: BridgeJob, attempt: int) -> Any:
-        from lilypad.jobcreator.steps import job_offer
+    def _build_offer(self, job: BridgeJob, chain_job: ContractJob, nonce: bytes) -> Any:
+        from lilypad.jobcreator.steps import job_offer, job_timeouts
         from lilypad.modules.inputs import parse_inputs
         from lilypad.protocol.offers import DEFAULT_JOB_PRICING
         from lilypad.protocol.settings import deal_defaults
 
-        inputs = parse_inputs(job.inputs)
-        resolved, spec = self._spec(job.module, inputs)
-        # The network's defaults (a contract client cannot choose): the smallest results
-        # collateral and the panel size that make cheating on its job lose (docs/twin.md).
+        inputs = parse_inputs(chain_job.inputs)
+        resolved, spec = self._spec(chain_job.module, inputs)
+        o = chain_job.options
+        # The network's defaults (the smallest results collateral and the panel size that make
+        # cheating on the job lose, docs/twin.md), with a payment collateral the job can afford.
         defaults = deal_defaults(self.contracts.current_protocol_settings()[1])
-        pricing = (self.config.pricing or DEFAULT_JOB_PRICING).model_copy(
-            update={"results_collateral_multiple": defaults.results_collateral_multiple})
-        return job_offer(job_creator=self.account.address, solver=self.solver, module_ref=job.module,
-                         resolved=resolved, spec=spec, inputs=inputs, pricing=pricing, mediators=self.config.mediators,
-                         consortium_size=self.config.consortium_size or defaults.consortium_size,
-                         nonce=offer_nonce(self.domain.chain_id, self.account.address, job.job_id, attempt))
+        base = self.config.pricing or DEFAULT_JOB_PRICING
+        judging = job_timeouts(spec).judge_results_collateral
+        affordable = o.max_payment - o.relayer_fee - judging - (base.mediation_fee if o.check_bps else 0)
+        pricing = base.model_copy(update={"results_collateral_multiple": defaults.results_collateral_multiple,
+                                          "payment_collateral": max(0, min(base.payment_collateral, affordable))})
+        offer = job_offer(job_creator=self.contracts.job_creator.address, solver=self.solver,
+                          module_ref=chain_job.module, resolved=resolved, spec=spec, inputs=inputs, pricing=pricing,
+                          mediators=self.config.mediators, target=o.targeted,
+                          consortium_size=self.config.consortium_size or defaults.consortium_size, nonce=nonce)
+        return offer.model_copy(update={"contract_job_id": job.job_id})
 
-    def post_offer(self, job: BridgeJob) -> BridgeJob:
+    def post_offer(self, job: BridgeJob, chain_job: ContractJob, nonce: bytes) -> None:
         from lilypad.exceptions import SolverRequestError
-        from lilypad.protocol.signing import SignedOffer, offer_id, sign_offer
+        from lilypad.protocol.signing import offer_id, unsigned_offer
 
-        stored = job.data.get("signed_offer")
-        attempt = int(job.data.get("offer_attempt", 0))
-        if stored is None:
-            signed = sign_offer(self._build_offer(job, attempt), self.config.private_key, self.domain)
-            oid = offer_id(signed, self.domain)
-            # Written down before it is posted: after a crash we re-post this one, never a second.
-            job = self.store.update(job.job_id, job.state, signed_offer=signed.model_dump(mode="json"),
-                                    offer_id=oid, offer_attempt=attempt)
-        else:
-            signed = SignedOffer.model_validate(stored)
-            oid = job.data["offer_id"]
-            if self._offer_view(oid) is not None:  # posted before a crash
-                return self._set(job, BridgeState.OFFER_POSTED, f"job offer {oid} was posted before a restart",
-                                 offer_id=oid, offer_posted_at=job.data.get("offer_posted_at") or time.time())
+        signed = unsigned_offer(self._build_offer(job, chain_job, nonce))
+        oid = offer_id(signed, self.domain)
         try:
             self.client.post_job_offer(signed)
         except SolverRequestError as exc:
-            if exc.status != 400 or self._offer_view(oid) is not None:
+            if exc.status != 400:
                 raise
-            # Refused for good (its clock went stale while we were down): sign a new one.
-            log_event(log, "offer_refused", job_id=job.job_id, offer_id=oid, code=exc.code, detail=exc.detail)
-            return self.store.update(job.job_id, job.state, signed_offer=None, offer_attempt=attempt + 1)
+            # Refused: most likely another relayer posted this attempt's offer (same nonce).
+            log_event(log, "offer_refused", job_id=job.job_id, attempt=chain_job.attempts, code=exc.code,
+                      detail=exc.detail)
+            self.store.defer(job.job_id, time.time() + self.config.poll_interval * 4, f"offer refused: {exc.detail}")
+            return
         self._fault("after-offer-posted")
-        return self._set(job, BridgeState.OFFER_POSTED, f"job offer {oid} posted", offer_id=oid,
-                         offer_posted_at=time.time())
+        self._set(job, BridgeState.OFFER_POSTED, f"job offer {oid} posted (attempt {chain_job.attempts})",
+                  offer_id=oid, offer_attempt=chain_job.attempts, offer_posted_at=time.time())
 
     def _offer_view(self, oid: str) -> OfferView | None:
         from lilypad.exceptions import SolverRequestError
@@ -398,111 +333,67 @@ class Bridge:
                 return None
             raise
 
-    def _cancel_offer(self, job: BridgeJob) -> None:
-        oid = job.data.get("offer_id")
-        if job.state != BridgeState.OFFER_POSTED or not oid:
-            return
-        try:
-            self.client.cancel_job_offer(oid, self.config.private_key)
-        except Exception as exc:  # matched meanwhile, expired, or the solver is down: it expires on its own
-            log.debug("cancelling offer %s: %s", oid, exc)
-
-    def follow_offer(self, job: BridgeJob) -> BridgeJob:
-        from lilypad.exceptions import DealTermsError, OfferStateError, SolverRequestError
-        from lilypad.jobcreator.steps import checked_deal
-        from lilypad.protocol.offers import JobOffer
-        from lilypad.protocol.signing import SignedOffer
-
-        oid = job.data["offer_id"]
-        view = self._offer_view(oid)
+    def follow_offer(self, job: BridgeJob, chain_job: ContractJob) -> None:
+        view = self._offer_view(job.data["offer_id"])
         state = "gone" if view is None else view.state
-        if state == "open":
-            waited = time.time() - float(job.data.get("offer_posted_at") or job.updated_at)
-            if waited < self.config.match_timeout:
-                return job
-            try:
-                self.client.cancel_job_offer(oid, self.config.private_key)
-            except (OfferStateError, SolverRequestError) as exc:
-                if getattr(exc, "status", 409) == 409:
-                    return job  # matched meanwhile: follow the deal next round
-                raise
-            return self.fail(job, f"no resource provider matched the job within {int(self.config.match_timeout)} s")
-        if state != "matched" or not view or not view.deal_id:
-            return self.fail(job, f"no resource provider matched the job (its offer is {state})")
-        deal_id = str(view.deal_id)
-        offer = SignedOffer.model_validate(job.data["signed_offer"]).offer
-        assert isinstance(offer, JobOffer)  # the bridge stored it: a job offer
+        if state == "open":  # the solver expires it if no provider matches; then it is posted again
+            return
+        if state == "matched" and view is not None and view.deal_id:
+            self.agree(job, chain_job, self.client.deal(str(view.deal_id)).terms)
+            return
+        # Expired or gone unmatched: post again (the same attempt, so the same nonce).
+        self._set(job, BridgeState.SEEN, f"the job offer is {state}; posting again")
+
+    def agree(self, job: BridgeJob, chain_job: ContractJob, deal: Deal) -> None:
+        """Agree, for the contract, to ``deal`` (which it checks is bound to the job)."""
+        from lilypad.chain.tx import is_custom_error
+
         try:
-            deal = checked_deal(self.client, deal_id, offer, oid).terms
-        except DealTermsError as exc:
-            return self.fail(job, "the solver's deal does not match the job offer: " + "; ".join(exc.problems))
-        agreement = self.contracts.agreement(deal_id)
-        if not agreement.job_creator_agreed:
-            self.contracts.ensure_allowance(self.account, deal.job_creator_deposit, unlimited=True)
-            self.contracts.agree(deal, self.account)
+            self.contracts.relay_agree(chain_job, deal, self.account)
+        except Exception as exc:
+            if not is_custom_error(exc, self.contracts.job_creator, "DealLive"):
+                raise
+            log_event(log, "deal_agreed_by_another", job_id=job.job_id)  # another relayer was first
         self._fault("after-agree")
-        return self._set(job, BridgeState.DEAL_AGREED, f"agreed to deal {deal_id} with provider "
-                         f"{deal.members.resource_provider}", deal_id=deal_id, deal_terms=deal.model_dump(mode="json"))
+        self._set(job, BridgeState.DEAL, f"deal 0x{deal.deal_id.hex()} agreed with provider "
+                  f"{deal.members.resource_provider}", deal_id="0x" + deal.deal_id.hex(),
+                  deal_terms=deal.model_dump(mode="json"))
 
-    def follow_deal(self, job: BridgeJob) -> BridgeJob:
-        from lilypad.jobcreator.logic import judge, should_mediate
-        from lilypad.jobcreator.results import download_verified
+    # ------------------------------------------------------------------ following the deal
 
-        deal_id = job.data["deal_id"]
-        deal = Deal.model_validate(job.data["deal_terms"])
-        agreement = self.contracts.agreement(deal_id)
-        verdict = deal_verdict(AgreementState(int(agreement.state)))
-        if verdict is not None:
-            if not verdict.deliver:
-                return self.fail(job, verdict.reason)
-            cid, _ = self.contracts.result(deal_id)
-            return self._set(job, BridgeState.RESULTS, verdict.reason, result_cid=cid)
-        if agreement.state == AgreementState.RESULTS_SUBMITTED and job.state == BridgeState.DEAL_AGREED:
-            cid, count = self.contracts.result(deal_id)
-            got = download_verified(self.client, deal_id, cid, Path(self.config.data_dir), wait=0.0)
-            first_try = float(job.data.setdefault("results_seen_at", time.time()))
-            if not got.verified and time.time() - first_try < self.config.download_timeout and not got.final:
-                self.store.update(job.job_id, job.state, results_seen_at=first_try)
-                return job  # not downloadable yet: try again next round
-            mediate = got.verified and should_mediate(self.config.mediate, self.config.mediation_chance)
-            judged = judge(got.verified, got.problem, mediate=mediate, overbilled=self._overbilling(job, count))
-            if judged.accept:
-                self.contracts.accept_result(deal, self.account)
-                self._fault("after-accept")
-                if self.contracts.agreement(deal_id).state == AgreementState.RESULTS_CHECKED:
-                    # A random audit: the deal went to mediation (fee from the jackpot).
-                    # Deliver only once the mediators have judged the result.
-                    return self._set(job, BridgeState.CHECKING, "the deal was drawn for a random audit; "
-                                     "waiting for the mediators' verdict", result_cid=cid, audited=True)
-                return self._set(job, BridgeState.RESULTS, judged.reason, result_cid=cid)
-            self.contracts.ensure_allowance(self.account, deal.pricing.mediation_fee, unlimited=True)
-            self.contracts.check_result(deal, self.account)
-            return self._set(job, BridgeState.CHECKING, judged.reason, result_cid=cid)
+    def _deal_terms(self, job: BridgeJob, deal_id: bytes) -> Deal:
+        stored = job.data.get("deal_terms")
+        if stored is not None and job.data.get("deal_id") == "0x" + deal_id.hex():
+            return Deal.model_validate(stored)
+        deal = self.client.deal("0x" + deal_id.hex()).terms  # another relayer's deal
+        self.store.update(job.job_id, job.state, deal_id="0x" + deal_id.hex(), deal_terms=deal.model_dump(mode="json"))
+        return deal
+
+    def follow_deal(self, job: BridgeJob, chain_job: ContractJob) -> None:
+        """Judge a submitted result, complete a settled deal, claim a timeout that is due."""
+        from lilypad.chain.tx import is_custom_error
+        assert chain_job.live_deal is not None
+        deal = self._deal_terms(job, chain_job.live_deal)
+        agreement = self.contracts.agreement(deal.deal_id)
+        state = AgreementState(int(agreement.state))
+        try:
+            if state == AgreementState.RESULTS_SUBMITTED:  # (its block comes after the result's: draws are ready)
+                self.contracts.relay_judge(chain_job, deal, self.account)
+                self._fault("after-judge")
+                return
+            if self.contracts.escrow(deal.deal_id).settled:
+                self.contracts.relay_complete(chain_job, self.account)
+                self._fault("after-complete")
+                return
+        except Exception as exc:  # another relayer judged or completed first: the next read shows it
+            raced = ("WrongJobState", "DealNotJudgeable", "NoLiveDeal")
+            if not any(is_custom_error(exc, self.contracts.job_creator, name) for name in raced):
+                raise
+            return
         due = agreement.timeout_at(deal)
-        if due is not None and time.time() >= due:
+        if due is not None and self.contracts.chain_time() >= due:
             try:
                 self.contracts.timeout(deal, self.account)
-                log_event(log, "deal_timeout_claimed", job_id=job.job_id, deal_id=deal_id)
+                log_event(log, "deal_timeout_claimed", job_id=job.job_id, deal_id="0x" + deal.deal_id.hex())
             except Exception as exc:  # someone else (the solver's keeper) was first, or the chain lags
-                log.debug("timeout of deal %s: %s", deal_id, exc)
-        return job
-
-    def deliver(self, job: BridgeJob) -> BridgeJob:
-        self._fault("before-callback")
-        self.contracts.submit_results(job.job_id, job.data["deal_id"], job.data["result_cid"], self.account)
-        self._fault("after-callback")
-        after = JobState(int(self.contracts.job(job.job_id).state))
-        if after == JobState.COMPLETED:
-            return self._set(job, BridgeState.DELIVERED, "submitResults: the client's callback ran")
-        return self._set(job, BridgeState.FAILED,
-                         "the client's submitResults callback reverted; the payee was refunded",
-                         reason="client callback reverted")
-
-    def fail(self, job: BridgeJob, reason: str) -> BridgeJob:
-        """End the job on-chain through ``failJob`` (refunding what was taken) and locally."""
-        reason = reason if len(reason) <= _REASON_LIMIT else reason[: _REASON_LIMIT - 3] + "..."
-        state = JobState(int(self.contracts.job(job.job_id).state))
-        if state in (JobState.ADDED, JobState.FUNDS_TAKEN):
-            self.contracts.fail_job(job.job_id, reason, self.account)
-        return self._set(job, BridgeState.FAILED, reason, reason=reason)
-
+                log.debug("timeout of deal %s: %s", deal.deal_id.hex(), exc)

@@ -27,11 +27,11 @@ def test_a_job_is_added_once(tmp_path):
 def test_updates_merge_data_and_keep_history(tmp_path):
     with BridgeJobStore(tmp_path / "bridge.db") as store:
         _add(store)
-        store.update(1, BridgeState.FUNDS_TAKEN, "took it")
-        store.update(1, BridgeState.FUNDS_TAKEN, signed_offer={"x": 1}, offer_id="0x01")
-        job = store.update(1, BridgeState.OFFER_POSTED, "posted", offer_posted_at=5.0)
-        assert job.data == {"signed_offer": {"x": 1}, "offer_id": "0x01", "offer_posted_at": 5.0}
-        assert [s for _, s, _ in store.history(1)] == ["seen", "funds_taken", "offer_posted"]
+        store.update(1, BridgeState.OFFER_POSTED, "posted", offer_id="0x01")
+        store.update(1, BridgeState.OFFER_POSTED, offer_attempt=0)
+        job = store.update(1, BridgeState.DEAL, "agreed", deal_id="0x02")
+        assert job.data == {"offer_id": "0x01", "offer_attempt": 0, "deal_id": "0x02"}
+        assert [s for _, s, _ in store.history(1)] == ["seen", "offer_posted", "deal"]
         failed = store.update(1, BridgeState.FAILED, "no provider")
         assert failed.data["reason"] == "no provider"
         assert store.active() == []
@@ -45,7 +45,7 @@ def test_defer_counts_attempts_until_the_state_changes(tmp_path):
         assert store.defer(1, 200.0, "boom again") == 2
         job = store.get(1)
         assert job.attempts == 2 and job.next_try == 200.0 and job.data["last_error"] == "boom again"
-        job = store.update(1, BridgeState.FUNDS_TAKEN, "moved on")
+        job = store.update(1, BridgeState.OFFER_POSTED, "moved on")
         assert job.attempts == 0 and job.next_try == 0.0
 
 
