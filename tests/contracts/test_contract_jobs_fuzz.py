@@ -68,6 +68,15 @@ def test_contract_jobs_state_machine(chain, job_manager, controller, storage, pa
             deal = self.deals.get(job_id)
             return None if deal is None else S(int(storage.getAgreement(deal.deal_id).state))
 
+        def _in_window(self, job_id: int) -> bool:
+            """Whether the live deal's current window is still open (a party may still act)."""
+            deal = self.deals[job_id]
+            a, t = storage.getAgreement(deal.deal_id), deal.timeouts
+            start, length = {S.DEAL_NEGOTIATING: (a.createdAt, t.agree), S.DEAL_AGREED: (a.agreedAt, t.submit_results),
+                             S.RESULTS_SUBMITTED: (a.resultsSubmittedAt, t.judge_results),
+                             S.RESULTS_CHECKED: (a.mediationRequestedAt, t.mediate_results)}[S(int(a.state))]
+            return chain.pending_timestamp + 5 < int(start) + length  # a margin for the block clock
+
         # -------------------------------------------------------------- rules
         @rule(max_payment=st.sampled_from([2 * LP, 4 * LP, 6 * LP]), fee=st.sampled_from([0, LP // 10, LP]),
               check=st.sampled_from([0, 0, 5_000, 10_000]))
@@ -86,7 +95,11 @@ def test_contract_jobs_state_machine(chain, job_manager, controller, storage, pa
                              timeouts={"judge_results_collateral": 1, "submit_results_collateral": LP // 2})
             deal = deal.model_copy(update={"nonce": bytes(job_manager.dealNonce(job_id, int(job.attempts)))})
             most = collateral + 1 + (LP if options[4] else 0) + options[1]
+            deadline = int(job.createdAt) + options[2]
             ok = int(job.state) == 1 and bytes(job.dealId) == bytes(32) and most <= int(job.held)
+            if ok and abs(chain.pending_timestamp - deadline) <= 5:
+                return  # at the deadline's edge the block clock decides: no expectation
+            ok = ok and chain.pending_timestamp < deadline
             if ok:
                 job_manager.agree(job_id, options, deal.as_tuple(), sender=relayers[who])
                 self.deals[job_id] = deal
@@ -100,6 +113,8 @@ def test_contract_jobs_state_machine(chain, job_manager, controller, storage, pa
                 return
             job_id = self.jobs[i % len(self.jobs)][0]
             state, deal = self._state(job_id), self.deals.get(job_id)
+            if state not in (S.DEAL_NEGOTIATING, S.DEAL_AGREED) or not self._in_window(job_id):
+                return
             if state == S.DEAL_NEGOTIATING:
                 controller.agree(deal.as_tuple(), sender=resource_provider)
             elif state == S.DEAL_AGREED and count * LP <= deal.pricing.payment_collateral:
@@ -110,7 +125,7 @@ def test_contract_jobs_state_machine(chain, job_manager, controller, storage, pa
             if not self.jobs:
                 return
             job_id, options, job = self._job(i)
-            if int(job.state) == 1 and self._state(job_id) == S.RESULTS_SUBMITTED:
+            if int(job.state) == 1 and self._state(job_id) == S.RESULTS_SUBMITTED and self._in_window(job_id):
                 job_manager.judge(job_id, options, self.deals[job_id].as_tuple(), sender=relayers[who])
             elif job_id in self.deals:
                 with ape.reverts():
@@ -121,7 +136,7 @@ def test_contract_jobs_state_machine(chain, job_manager, controller, storage, pa
             if not self.jobs:
                 return
             job_id = self.jobs[i % len(self.jobs)][0]
-            if self._state(job_id) != S.RESULTS_CHECKED:
+            if self._state(job_id) != S.RESULTS_CHECKED or not self._in_window(job_id):
                 return
             deal = self.deals[job_id]
             controller.assignMediator(deal.as_tuple(), sender=stranger)
