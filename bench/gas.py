@@ -236,11 +236,16 @@ def _direct_paths(paths: _Paths, repeats: int) -> None:
 # The anti-cheating mechanisms (issue 17), driven directly
 # --------------------------------------------------------------------------
 
-#: The public-network settings of docs/protocol.md (tax 1 %, a fifth of it to the treasury,
-#: catch reward 10 % of the jackpot, minimum stake 100 LP, slash 10 LP); audits are switched
-#: on separately so the happy path's draw is known.
-_PUBLIC = {"tax": 100, "treasury_share": 2_000, "audit": 0, "reward": 1_000, "min_stake": 100 * 10**18,
-           "slash": 10 * 10**18}
+#: The public-network settings ``ape run deploy`` applies (``NETWORK_SETTINGS``, docs/protocol.md);
+#: audits are switched on separately so the happy path's draw is known.
+def _public() -> dict[str, int]:
+    from lilypad.protocol.settings import NETWORK_SETTINGS as n
+
+    return {"tax": n.tax_bps, "treasury_share": n.treasury_share_bps, "audit": 0, "reward": n.reward_bps,
+            "min_stake": n.min_mediator_stake, "slash": n.mediator_slash}
+
+
+_PUBLIC = _public()
 _PANEL_KEYS = (3, 5, 6)  # anvil test accounts: the devnet's mediator and two more
 
 
@@ -374,7 +379,9 @@ def run(quick: bool) -> dict[str, Any]:
                         "with the transactions the services send: permits inside agree and check, the mediator's "
                         "assignMediator, then its verdict")
     out["notes"].append("mechanisms_*: driven directly on a chain of their own under the public-network settings "
-                        "(tax 1 %, treasury share 20 %, reward 10 %, stake 100 LP, slash 10 LP): a taxed happy path, "
+                        f"(tax {_PUBLIC['tax'] / 100:g} %, treasury share {_PUBLIC['treasury_share'] / 100:g} %, "
+                        f"reward {_PUBLIC['reward'] / 100:g} %, stake {_PUBLIC['min_stake'] // 10**18} LP, "
+                        f"slash {_PUBLIC['slash'] // 10**18} LP): a taxed happy path, "
                         "a panel of three (assign, three commits, three reveals, the resolve), and a random audit "
                         "(audit rate 50 % so one is found fast; the audit's accept, assign and verdict); the "
                         "one-time steps are rows of the table")
