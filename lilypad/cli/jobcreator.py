@@ -1,12 +1,12 @@
-"""``lilypad jobcreator`` (alias ``lilypad bridge``): run the bridge for smart-contract jobs.
+"""``lilypad jobcreator`` (alias ``lilypad bridge``): relay smart-contract jobs.
 
     lilypad jobcreator --network ethereum:local:foundry --solver-url http://127.0.0.1:8080
     lilypad jobcreator status [--json]
 
 The key is ``--web3-private-key`` / ``WEB3_PRIVATE_KEY`` (never logged) or
-``--account``; it must hold ``BRIDGE_ROLE`` on the deployment's
-``LilypadOnChainJobCreator`` and LP for the deals' deposits (it is paid back,
-job by job, from the payees' deposits).
+``--account``: any account relays (no role, no float: ``LilypadOnChainJobCreator``
+escrows each deal from its job's deposit); it needs only gas, and earns the relayer
+fee of each job whose delivering deal it agreed.
 """
 
 from __future__ import annotations
