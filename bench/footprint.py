@@ -88,7 +88,7 @@ def run(quick: bool) -> dict[str, Any]:
         net.add_provider("provider", "--slots", "4")
         net.add_mediator()
         if have_bridge:
-            net.add_bridge("bridge", "--match-timeout", "600")
+            net.add_bridge("bridge")
         chain = Chain.of(net)
         keys = funded_job_creators(chain, cli_jobs)
         client = None
