@@ -133,7 +133,7 @@ lint: venv
 	@rc=0; echo "ruff check lilypad"; ruff check lilypad || rc=1; echo "mypy"; mypy || rc=1; exit $$rc
 
 test: setup lint
-	LILYPAD_FUZZ_EXAMPLES=$(LILYPAD_FUZZ_EXAMPLES) APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) \
+	LILYPAD_FUZZ_EXAMPLES=$(LILYPAD_FUZZ_EXAMPLES) LILYPAD_FUZZ_DERANDOMIZE=1 APE_FOUNDRY_HOST=$(APE_FOUNDRY_HOST) \
 	    ape test tests -q $(ARGS)
 
 fuzz: setup

@@ -20,11 +20,9 @@ ended: the job creator contract and ``LilypadPayments`` hold nothing.
 
 from __future__ import annotations
 
-import os
-
 import ape
 import pytest
-from hypothesis import HealthCheck, settings
+from fuzz_budget import stateful_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -229,7 +227,4 @@ def test_contract_jobs_state_machine(chain, job_manager, controller, storage, pa
             finally:
                 self._isolation.__exit__(None, None, None)
 
-    run_state_machine_as_test(ContractJobs, settings=settings(
-        max_examples=int(os.environ.get("LILYPAD_FUZZ_EXAMPLES", "10")),
-        stateful_step_count=int(os.environ.get("LILYPAD_FUZZ_STEPS", "25")), deadline=None,
-        suppress_health_check=list(HealthCheck)))
+    run_state_machine_as_test(ContractJobs, settings=stateful_settings())

@@ -52,7 +52,6 @@ Budget: LILYPAD_FUZZ_EXAMPLES examples of LILYPAD_FUZZ_STEPS steps (as test_prot
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -62,7 +61,7 @@ import requests
 from ape.exceptions import ContractLogicError
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
-from hypothesis import HealthCheck, settings
+from fuzz_budget import fuzz_examples, stateful_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -818,16 +817,8 @@ def test_mechanisms_state_machine(chain, accounts, mech, make_deal, system, depl
             finally:
                 self._isolation.__exit__(None, None, None)
 
-    examples = int(os.environ.get("LILYPAD_FUZZ_EXAMPLES", "10"))
-    run_state_machine_as_test(
-        MechanismsMachine,
-        settings=settings(
-            max_examples=examples,
-            stateful_step_count=int(os.environ.get("LILYPAD_FUZZ_STEPS", "25")),
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
+    examples = fuzz_examples()
+    run_state_machine_as_test(MechanismsMachine, settings=stateful_settings())
     print(f"mechanisms fuzzing reached: {dict(sorted(stats.items()))}")
     if examples >= 25:  # not vacuous: rounds were resolved with slashes, and some by a verdict
         assert stats["slashes"] and any(key.startswith("end MEDIATION_") for key in stats), stats
