@@ -7,7 +7,6 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
-import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {ILilypadJobManager} from "./interfaces/ILilypadJobManager.sol";
 import {ILilypadJobRunner, JobOptions} from "./interfaces/ILilypadJobRunner.sol";
 import {ILilypadJobClient, ILilypadJobFailureClient} from "./interfaces/ILilypadJobClient.sol";
@@ -314,7 +313,7 @@ contract LilypadOnChainJobCreator is
     /// @dev The client's `submitResults` with the deal's id and its result's CID, both read from
     /// the chain. A reverting callback is the client's affair: the job stays paid.
     function _deliver(uint256 id, address caller, uint256 gasLimit, bytes32 dealId) private {
-        string memory dealText = Strings.toHexString(uint256(dealId), 32);
+        string memory dealText = _hexText(dealId);
         string memory cid = _cidText(_store.getResult(dealId).dataCid);
         bool ok = _boundedCall(caller, gasLimit, abi.encodeCall(ILilypadJobClient.submitResults, (id, dealText, cid)));
         emit JobCompleted(id, dealText, cid, ok);
@@ -378,24 +377,43 @@ contract LilypadOnChainJobCreator is
         }
     }
 
-    /// @dev The CIDv1 text (dag-pb, sha2-256, base32: "bafybei...") of a result digest.
-    function _cidText(bytes32 digest) private pure returns (string memory) {
-        bytes memory raw = abi.encodePacked(bytes4(0x01701220), digest); // version 1, dag-pb, sha2-256, 32 bytes
-        bytes memory alphabet = "abcdefghijklmnopqrstuvwxyz234567";
-        bytes memory out = new bytes(1 + (raw.length * 8 + 4) / 5);
-        out[0] = "b";
-        uint256 buffer;
-        uint256 bits;
-        uint256 j = 1;
-        for (uint256 i = 0; i < raw.length; ++i) {
-            buffer = (buffer << 8) | uint8(raw[i]);
-            bits += 8;
-            while (bits >= 5) {
-                bits -= 5;
-                out[j++] = alphabet[(buffer >> bits) & 31];
+    /// @dev The CIDv1 text (multibase "b": base32, RFC 4648 lower case, unpadded) of a result
+    /// digest: the 36 bytes 0x01 0x70 0x12 0x20 (version 1, dag-pb, sha2-256, 32 bytes) then the
+    /// digest, 288 bits read 5 at a time from the top (the last group padded with 2 zero bits):
+    /// "b" and 58 characters, "bafybei...". Written byte by byte without bounds checks (it
+    /// was a tenth of the job's judge before).
+    function _cidText(bytes32 digest) private pure returns (string memory text) {
+        bytes32 alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+        text = new string(59);
+        assembly ("memory-safe") {
+            let out := add(text, 32)
+            let hi := 0x01701220 // the 32-bit prefix
+            let lo := digest
+            mstore8(out, 0x62) // "b"
+            for { let k := 0 } lt(k, 6) { k := add(k, 1) } { // prefix bits 0..29
+                mstore8(add(out, add(1, k)), byte(and(shr(sub(27, mul(k, 5)), hi), 31), alphabet))
+            }
+            // prefix bits 30..31 and the digest's top 3 bits
+            mstore8(add(out, 7), byte(or(shl(3, and(hi, 3)), shr(253, lo)), alphabet))
+            for { let k := 0 } lt(k, 50) { k := add(k, 1) } { // digest bits 3..252
+                mstore8(add(out, add(8, k)), byte(and(shr(sub(248, mul(k, 5)), lo), 31), alphabet))
+            }
+            mstore8(add(out, 58), byte(shl(2, and(lo, 7)), alphabet)) // digest bits 253..255, 2 zero bits
+        }
+    }
+
+    /// @dev "0x" and the 64 lower-case hex digits of a deal id (as OpenZeppelin's
+    /// Strings.toHexString(value, 32) writes it), without its bounds checks.
+    function _hexText(bytes32 value) private pure returns (string memory text) {
+        bytes32 digits = "0123456789abcdef";
+        text = new string(66);
+        assembly ("memory-safe") {
+            let out := add(text, 32)
+            mstore8(out, 0x30) // "0"
+            mstore8(add(out, 1), 0x78) // "x"
+            for { let k := 0 } lt(k, 64) { k := add(k, 1) } {
+                mstore8(add(out, add(2, k)), byte(and(shr(sub(252, mul(k, 4)), value), 15), digits))
             }
         }
-        if (bits > 0) out[j] = alphabet[(buffer << (5 - bits)) & 31];
-        return string(out);
     }
 }

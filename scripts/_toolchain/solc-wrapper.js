@@ -21,7 +21,8 @@
 const fs = require("fs");
 const path = require("path");
 
-// This file lives at <checkout>/scripts/_toolchain/solc-wrapper.js.
+// This file lives at <checkout>/scripts/_toolchain/solc-wrapper.js, and install-solc.sh runs a copy
+// of it beside a copy of the solc package (~/.cache/lilypad/solc-<version>/).
 const CHECKOUT = path.resolve(__dirname, "..", "..");
 
 const COMBINED_JSON_OUTPUTS = [

@@ -112,5 +112,6 @@ def test_smart_contract_path_gas(project, controller, token, job_manager, deploy
     print(f"  {'per job once approvals exist':<38} {per_job:>9,}")
     # Issue 19's target is 450,000 per job (Lilypad's path: 2,159,341) and is not met: the job creator
     # contract now escrows, binds, settles and returns change on-chain (890,331 for a first job, the
-    # client's callback storing its CID included). Guard the figure reached.
-    assert per_job <= 895_000
+    # client's callback storing its CID included; 857,045 once the contract writes the CID and deal id
+    # texts without bounds checks: judge 305,429 -> 272,143). Guard the figure reached.
+    assert per_job <= 858_000

@@ -105,6 +105,28 @@ def test_one_callback_with_the_chains_result_and_the_change_returned(
     assert JobState(job_manager.getJob(job_id).state) == JobState.COMPLETED
 
 
+def test_the_delivered_texts_are_the_cid_and_deal_id_python_computes(
+        controller, job_manager, client, ready_payee, relayer, resource_provider, bound_deal):
+    """The contract writes the CID (base32) and the deal id (hex) itself, byte by byte: every
+    base32 digit and every hex digit, the edges (all but one bit zero, all one bits; an all-zero digest is no result) and a digest whose
+    last 3 bits are set (the padded last digit)."""
+    every_digit = bytes.fromhex("00443214c74254b635cf84653a56d7c675be77df00443214c74254b635cf8465")
+    assert set(digest_to_cid(every_digit)[8:]) == set("abcdefghijklmnopqrstuvwxyz234567")
+    digests = [every_digit, bytes(31) + b"\x01", b"\xff" * 32, bytes(range(32)), bytes(31) + b"\x07", b"\x80" + bytes(31)]
+    for digest in digests:
+        receipt = client.runCowsay("moo", sender=ready_payee)
+        job_id = receipt.events.filter(job_manager.JobAdded)[0].id
+        options = tuple(receipt.events.filter(job_manager.JobTerms)[0].options)
+        deal = bound_deal(job_id)
+        job_manager.agree(job_id, options, deal.as_tuple(), sender=relayer)
+        controller.agree(deal.as_tuple(), sender=resource_provider)
+        controller.addResult(deal.as_tuple(), digest, 1, sender=resource_provider)
+        receipt = job_manager.judge(job_id, options, deal.as_tuple(), sender=relayer)
+        (delivered,) = receipt.events.filter(client.CowsayResult)
+        assert delivered.dataId == digest_to_cid(digest) == client.results(job_id), digest.hex()
+        assert delivered.dealId == "0x" + deal.deal_id.hex()
+
+
 def test_no_role_can_deliver_another_result(
         controller, job_manager, client, ready_payee, relayer, deployer, resource_provider, bound_deal, job,
         make_deal, stranger):
