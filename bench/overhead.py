@@ -27,7 +27,7 @@ _MODULE = "cowsay:v0.0.1"
 
 #: (stage, what it covers), in order; each is the time from the previous mark.
 STAGES = (
-    ("cli_start", "process start -> connected to the chain (Python, imports, ape connect)"),
+    ("cli_start", "process start -> connected to the chain (Python, imports, the lean client's checks)"),
     ("prepare_offer", "resolve + render the module, sign and post the job offer"),
     ("match", "offer posted -> the solver's deal seen"),
     ("agree", "the job creator's agree transaction (agreeWithPermit: deposit and permit in one)"),
@@ -120,6 +120,51 @@ def provider_image(module_dir: Path) -> str:
     return tags[0]
 
 
+def rpc_per_transaction(net: Any) -> dict[str, dict[str, int]]:
+    """JSON-RPC requests one transaction of the job creator costs, by method, through the lean
+    client (:class:`lilypad.client.chain.JobCreatorChain`, what ``lilypad run`` uses) and through
+    ape (:class:`lilypad.chain.contracts.LilypadContracts`, what it used before): the second of two
+    ``approve`` transactions each (the first also reads the nonce; both clients cache it after)."""
+    from collections import Counter
+
+    from lilypad.chain.connect import connected
+    from lilypad.client.chain import job_creator_chain
+    from lilypad.devnet.network import NETWORK
+    from lilypad.devnet.processes import dev_private_key
+    from lilypad.protocol.accounts import account_from_private_key, local_account_from_private_key
+
+    url, deployments = f"http://127.0.0.1:{net.rpc_port}", net.root / "deployments"
+    key = dev_private_key(5)  # funded by the devnet, used by none of its services
+    out: dict[str, dict[str, int]] = {}
+    with job_creator_chain(NETWORK, [url], deployments) as lean:
+        account = local_account_from_private_key(key)
+        lean.ensure_allowance(account, 1)
+        before = lean.rpc_calls.copy()
+        lean.ensure_allowance(account, 2)
+        out["lean"] = dict(lean.rpc_calls - before)
+    with connected(NETWORK, deployments, provider_settings={"host": url}) as contracts:
+        from ape import networks
+
+        account = account_from_private_key(key)
+        http = networks.provider.web3.provider
+        calls: Counter[str] = Counter()
+        original = http.make_request
+
+        def counting(method: Any, params: Any) -> Any:
+            calls[str(method)] += 1
+            return original(method, params)
+
+        http.make_request = counting
+        try:
+            contracts.ensure_allowance(account, 3)
+            calls.clear()
+            contracts.ensure_allowance(account, 4)
+        finally:
+            http.make_request = original
+        out["ape"] = dict(calls)
+    return out
+
+
 def run(quick: bool) -> dict[str, Any]:
     out = section("End-to-end overhead: lilypad run vs docker run (cowsay)")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
@@ -149,6 +194,11 @@ def run(quick: bool) -> dict[str, Any]:
             diffs.append(job.wall - got["docker"])
             breakdowns.append((job, (job.record or {}).get("deal_id")))
         events = provider_events(net.root / "logs" / "provider.log")
+        try:
+            rpc = rpc_per_transaction(net)
+        except Exception as exc:  # reported, never hides the timings
+            rpc = {}
+            out["notes"].append(f"RPC requests per transaction not measured: {type(exc).__name__}: {exc}")
     stages = [b for b in (stage_breakdown(job, events.get(deal or "")) for job, deal in breakdowns) if b]
     med_l, med_d = statistics.median(lilypad_times), statistics.median(docker_times)
     overhead = med_l - med_d
@@ -160,6 +210,12 @@ def run(quick: bool) -> dict[str, Any]:
     f["overhead_paired_difference"] = figure("s", diffs, note="per interleaved pair: lilypad run - docker run")
     f["ratio_lilypad_to_docker"] = figure("ratio", value=round(med_l / med_d, 3),
                                           note="median(lilypad run) / median(docker run)")
+    for client, calls in rpc.items():
+        detail = ", ".join(f"{method} {count}" for method, count in sorted(calls.items()))
+        f[f"rpc_requests_per_transaction.{client}"] = figure(
+            "requests", value=sum(calls.values()),
+            note=("lilypad.client.chain (lilypad run now)" if client == "lean" else "ape (lilypad run before)")
+            + f": {detail}")
     out["stages"] = {}
     if stages:
         table = {"title": f"Where a lilypad run's time goes (medians over {len(stages)} runs)",

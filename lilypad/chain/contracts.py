@@ -48,6 +48,7 @@ __all__ = [
     "Reputation",
     "Vote",
     "ZERO_ADDRESS",
+    "deal_id_bytes",
     "load_contract_containers",
     "project_root",
 ]
@@ -186,7 +187,8 @@ def _at(block_id: int | None) -> dict[str, int]:
     return {} if block_id is None else {"block_id": block_id}
 
 
-def _deal_id(ref: DealRef) -> bytes:
+def deal_id_bytes(ref: DealRef) -> bytes:
+    """A deal's id as 32 bytes, from the deal, its id's bytes or its hex (``0x`` optional)."""
     if isinstance(ref, Deal):
         return ref.deal_id
     if isinstance(ref, (bytes, bytearray)):
@@ -420,7 +422,7 @@ class LilypadContracts(MediationActions, ContractJobActions):
     # -------------------------------------------------------------- deal reads
 
     def agreement(self, deal_id: DealRef) -> Agreement:
-        a = self._read(self.storage.getAgreement, _deal_id(deal_id))
+        a = self._read(self.storage.getAgreement, deal_id_bytes(deal_id))
         return Agreement(
             state=AgreementState(int(a.state)),
             job_creator_agreed=bool(a.jobCreatorAgreed),
@@ -438,7 +440,7 @@ class LilypadContracts(MediationActions, ContractJobActions):
 
     def result(self, deal_id: DealRef) -> tuple[str | None, int]:
         """``(data CID text, instruction count)``; ``(None, 0)`` while there is no result."""
-        r = self._read(self.storage.getResult, _deal_id(deal_id))
+        r = self._read(self.storage.getResult, deal_id_bytes(deal_id))
         digest = bytes(r.dataCid)
         if digest == ZERO_DIGEST:
             return None, int(r.instructionCount)
@@ -446,7 +448,7 @@ class LilypadContracts(MediationActions, ContractJobActions):
 
     def escrow(self, deal_id: DealRef, *, block_id: int | None = None) -> Escrow:
         """The deal's escrow (as of block ``block_id``; default: the latest)."""
-        e = self._read(self.payments.getEscrow, _deal_id(deal_id), **_at(block_id))
+        e = self._read(self.payments.getEscrow, deal_id_bytes(deal_id), **_at(block_id))
         return Escrow(job_creator=int(e.jobCreator), resource_provider=int(e.resourceProvider), settled=bool(e.settled))
 
     def reputation(self, address: Any) -> Reputation:

@@ -87,11 +87,11 @@ def _data_root(data_dir: Path | None) -> Path:
 
 
 def _connected(network: str) -> Any:
-    """:func:`lilypad.chain.connected` to ``network`` with the invocation's deployments and RPC endpoints."""
-    from lilypad.chain.connect import connected
+    """The chain for ``network`` as a job creator reads it (the lean client where the node's URL is
+    known, :func:`lilypad.jobcreator.run.chain_for_client`)."""
+    from lilypad.jobcreator.run import chain_for_client
 
-    settings = cli_settings()
-    return connected(network, settings.deployments_dir, rpc_urls=settings.rpc_url_list)
+    return chain_for_client(network, settings=cli_settings())
 
 
 def _tokens(value: str, what: str) -> int:

@@ -79,6 +79,7 @@ __all__ = [
     "JobRequest",
     "RunRecords",
     "RunReport",
+    "chain_for_client",
     "check_inputs_path",
     "deal_status",
     "download_verified",
@@ -246,13 +247,29 @@ def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float =
 
 
 @contextmanager
-def _maybe_connected(network: str, contracts: Any | None) -> Iterator[Any]:
+def chain_for_client(network: str, signer: Any = None, contracts: Any | None = None, *,
+                     settings: Any = None) -> Iterator[Any]:
+    """The contracts a job creator's command uses: ``contracts`` when given; else, when the
+    node's URL is known without ape (``LILYPAD_RPC_URLS``, or ``APE_FOUNDRY_HOST`` for anvil) and
+    ``signer`` is not an ape account, the lean :class:`~lilypad.client.chain.JobCreatorChain`
+    (web3.py, no ape imported); else ape's :func:`~lilypad.chain.connect.connected`. The
+    deployments and endpoints are ``settings``' (default: :func:`lilypad.settings.get_settings`)."""
     if contracts is not None:
         yield contracts
         return
+    from lilypad.client.chain import job_creator_chain, lean_rpc_urls
+    from lilypad.protocol.accounts import is_ape_account
+    from lilypad.settings import get_settings
+
+    settings = settings or get_settings()
+    urls = lean_rpc_urls(network, settings.rpc_url_list)
+    if urls and not (signer is not None and is_ape_account(signer)):
+        with job_creator_chain(network, urls, settings.deployments_dir) as lean:
+            yield lean
+        return
     from lilypad.chain.connect import connected
 
-    with connected(network) as live:
+    with connected(network, settings.deployments_dir, rpc_urls=settings.rpc_url_list) as live:
         yield live
 
 
@@ -282,11 +299,17 @@ class _Run:
 
     def __init__(self, request: JobRequest, private_key: Any, echo: Echo, contracts: Any, client: Any,
                  sleep: Callable[[float], None]) -> None:
-        from lilypad.protocol.accounts import account_from_private_key, is_ape_account
+        from lilypad.client.chain import JobCreatorChain
+        from lilypad.protocol.accounts import account_from_private_key, is_ape_account, local_account_from_private_key
 
         self.request, self.key, self.echo = request, private_key, echo
         self.contracts, self.client, self.sleep = contracts, client, sleep
-        self.account = private_key if is_ape_account(private_key) else account_from_private_key(private_key)
+        if is_ape_account(private_key):
+            self.account = private_key
+        elif isinstance(contracts, JobCreatorChain):  # signs without ape
+            self.account = local_account_from_private_key(private_key)
+        else:
+            self.account = account_from_private_key(private_key)
         self.inputs_cid: str | None = None
         self.metering: Any = None  # the module's verification.metering, once resolved
         self.records = RunRecords(request.data_dir)
@@ -552,7 +575,7 @@ def run_job(request: JobRequest, private_key: Any, *, echo: Echo = print, contra
     own_client = client is None
     client = client or SolverClient(request.solver_url)
     try:
-        with _maybe_connected(request.network, contracts) as live, _keyboard_interrupts():
+        with chain_for_client(request.network, private_key, contracts) as live, _keyboard_interrupts():
             run = _Run(request, private_key, echo, live, client, sleep)
             try:
                 return run.run()

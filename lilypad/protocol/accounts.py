@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "account_from_private_key",
     "is_ape_account",
+    "local_account_from_private_key",
     "load_ape_account",
     "passphrase_variable",
     "resolve_account",
@@ -103,17 +104,24 @@ def sign_signable(signer: Any, message: Any) -> bytes:
     return bytes(signed.signature)
 
 
-def account_from_private_key(private_key: str) -> Any:
-    """An ape account that signs with a raw key held only in memory."""
-    from ape_test.accounts import TestAccount
+def local_account_from_private_key(private_key: str) -> Any:
+    """An eth-account ``LocalAccount`` for a raw key (held only in memory): what the lean
+    client (:class:`lilypad.client.chain.JobCreatorChain`) signs with, without ape."""
     from eth_account import Account
 
     from lilypad.exceptions import InvalidPrivateKeyError
 
     try:
-        local = Account.from_key(private_key.strip())
+        return Account.from_key(private_key.strip())
     except Exception:  # eth-account raises several types for bad keys
         raise InvalidPrivateKeyError("WEB3_PRIVATE_KEY") from None
+
+
+def account_from_private_key(private_key: str) -> Any:
+    """An ape account that signs with a raw key held only in memory."""
+    from ape_test.accounts import TestAccount
+
+    local = local_account_from_private_key(private_key)
     return TestAccount(private_key=local.key.hex(), index=-1, address_str=local.address)
 
 
