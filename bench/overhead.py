@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -125,13 +126,10 @@ def rpc_per_transaction(net: Any) -> dict[str, dict[str, int]]:
     client (:class:`lilypad.client.chain.JobCreatorChain`, what ``lilypad run`` uses) and through
     ape (:class:`lilypad.chain.contracts.LilypadContracts`, what it used before): the second of two
     ``approve`` transactions each (the first also reads the nonce; both clients cache it after)."""
-    from collections import Counter
-
-    from lilypad.chain.connect import connected
     from lilypad.client.chain import job_creator_chain
     from lilypad.devnet.network import NETWORK
     from lilypad.devnet.processes import dev_private_key
-    from lilypad.protocol.accounts import account_from_private_key, local_account_from_private_key
+    from lilypad.protocol.accounts import local_account_from_private_key
 
     url, deployments = f"http://127.0.0.1:{net.rpc_port}", net.root / "deployments"
     key = dev_private_key(5)  # funded by the devnet, used by none of its services
@@ -142,27 +140,48 @@ def rpc_per_transaction(net: Any) -> dict[str, dict[str, int]]:
         before = lean.rpc_calls.copy()
         lean.ensure_allowance(account, 2)
         out["lean"] = dict(lean.rpc_calls - before)
-    with connected(NETWORK, deployments, provider_settings={"host": url}) as contracts:
+    saved = os.environ.get("APE_FOUNDRY_HOST")
+    os.environ["APE_FOUNDRY_HOST"] = url  # ape-foundry attaches to this anvil instead of starting one
+    try:
+        out["ape"] = _ape_requests(NETWORK, deployments, url, key)
+    finally:
+        if saved is None:
+            os.environ.pop("APE_FOUNDRY_HOST", None)
+        else:
+            os.environ["APE_FOUNDRY_HOST"] = saved
+    return out
+
+
+def _ape_requests(network: str, deployments: Path, url: str, key: str) -> dict[str, int]:
+    from collections import Counter
+
+    from lilypad.chain.connect import connected
+    from lilypad.protocol.accounts import account_from_private_key
+
+    from web3 import HTTPProvider
+
+    with connected(network, deployments, provider_settings={"host": url}) as contracts:
+        account = account_from_private_key(key)
+        calls: Counter[str] = Counter()
+        original = HTTPProvider.make_request  # every web3 in this process: ape's, whatever it holds
+
+        def counting(self: Any, method: Any, params: Any) -> Any:
+            calls[str(method)] += 1
+            return original(self, method, params)
+
+        HTTPProvider.make_request = counting  # type: ignore[method-assign]
         from ape import networks
 
-        account = account_from_private_key(key)
-        http = networks.provider.web3.provider
-        calls: Counter[str] = Counter()
-        original = http.make_request
-
-        def counting(method: Any, params: Any) -> Any:
-            calls[str(method)] += 1
-            return original(method, params)
-
-        http.make_request = counting
+        # web3 caches each provider's request function (middlewares around the bound make_request)
+        # on first use: drop it so ape's web3 picks up the counting one.
+        networks.provider.web3.provider._request_func_cache = (None, None)
         try:
             contracts.ensure_allowance(account, 3)
             calls.clear()
             contracts.ensure_allowance(account, 4)
         finally:
-            http.make_request = original
-        out["ape"] = dict(calls)
-    return out
+            HTTPProvider.make_request = original  # type: ignore[method-assign]
+    return dict(calls)
 
 
 def run(quick: bool) -> dict[str, Any]:

@@ -87,6 +87,7 @@ __all__ = [
     "result_hints",
     "run_job",
     "through_outage",
+    "wait_for_deal_event",
     "wait_for_match",
 ]
 
@@ -196,6 +197,46 @@ def _concerns(event: Any, offer_id: str) -> bool:
         deal = data.get("deal") or {}
         return str(deal.get("job_offer_id", "")).lower() == offer_id.lower()
     return False
+
+
+def _about_deal(event: Any, deal_id: str) -> bool:
+    data = event.data if isinstance(event.data, dict) else {}
+    deal = (data.get("deal") or {}) if event.type == "deal" else {}
+    return str(deal.get("deal_id", "")).lower() == deal_id.lower()
+
+
+#: After the solver says something happened to the deal (the provider uploaded its result, which
+#: it does just before addResult; the solver saw the chain move), the chain is read this often
+#: for this long: the transaction is on its way.
+EVENT_FOLLOW_POLL = 0.02
+EVENT_FOLLOW_WINDOW = 3.0
+
+
+def wait_for_deal_event(client: Any, deal_id: str, *, timeout: float,
+                        last_event_id: str | None = None) -> tuple[bool, str | None]:
+    """Block until the solver publishes an event about ``deal_id`` or ``timeout`` seconds pass;
+    ``(woken by such an event, the id of the last event seen)``. Passing that id back resumes the
+    stream where it stopped (``Last-Event-ID``), so nothing published between two waits is
+    missed. A solver that cannot be reached is waited out for ``timeout``: the caller's reading
+    of the chain is the guarantee, an event only makes it sooner."""
+    deadline = time.monotonic() + timeout
+    try:
+        stream = client.events(read_timeout=timeout, last_event_id=last_event_id)
+    except SolverError:
+        time.sleep(timeout)
+        return False, last_event_id
+    try:
+        for event in stream:
+            last_event_id = event.id or last_event_id
+            if _about_deal(event, deal_id):
+                return True, last_event_id
+            if time.monotonic() >= deadline:
+                break
+    except SolverUnavailableError:
+        pass  # read timeout (or the solver went away): the caller reads the chain
+    finally:
+        stream.close()
+    return False, last_event_id
 
 
 def through_outage(call: Callable[[], T], *, deadline: float, outage_wait: float = 2.0,
@@ -456,6 +497,11 @@ class _Run:
         self.stage(Stage.AGREED, f"agreed on-chain; {format_tokens(deposit)} escrowed; waiting for the provider")
 
     def wait_chain(self, until: Callable[[AgreementState], bool]) -> AgreementState:
+        """Read the deal's state until ``until`` holds (or it ends): after each reading, wait for
+        the solver's next event about the deal for at most ``poll_interval`` (:func:`wait_for_deal_event`);
+        an event has the chain read every :data:`EVENT_FOLLOW_POLL` s for :data:`EVENT_FOLLOW_WINDOW` s."""
+        assert self.report.deal_id is not None
+        follow_until, last_event = 0.0, None
         while True:
             a = self.agreement()
             stage = stage_of("matched", self.report.deal_id, a.state, job_creator_agreed=a.job_creator_agreed)
@@ -464,7 +510,13 @@ class _Run:
             if until(a.state) or a.state.is_terminal:
                 return a.state
             self.check_deadline()
-            self.sleep(self.request.poll_interval)
+            if time.monotonic() < follow_until:
+                self.sleep(EVENT_FOLLOW_POLL)
+                continue
+            woken, last_event = wait_for_deal_event(self.client, self.report.deal_id,
+                                                    timeout=self.request.poll_interval, last_event_id=last_event)
+            if woken:
+                follow_until = time.monotonic() + EVENT_FOLLOW_WINDOW
 
     def finish(self, state: AgreementState) -> RunReport:
         outcome = outcome_of(state)

@@ -124,6 +124,9 @@ class MediatorConfig:
     min_reruns: int = MIN_RERUNS  # re-runs per checked job, at least (the module may ask for more)
     deployments_dir: Path | None = None
     poll_interval: float = 0.5
+    #: Seconds between rounds with no deal in flight while the solver's event stream is open
+    #: (:class:`~lilypad.service.loop.ServiceLoop`): a check arrives as an event.
+    idle_interval: float = 5.0
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
     metrics_host: str = "127.0.0.1"
     stake: int = 0  # LP base units to hold staked in the registry, topped up on start (0: leave it)
@@ -145,7 +148,10 @@ class Mediator:
         from lilypad.observability.metrics import DaemonMetrics
 
         self.metrics = DaemonMetrics("mediator")
-        self.loop = ServiceLoop(config.poll_interval, name="mediator", logger=log, metrics=self.metrics)
+        self.loop = ServiceLoop(config.poll_interval, name="mediator", logger=log, metrics=self.metrics,
+                                idle_interval=config.idle_interval)
+        self._busy = True  # until a round has seen every deal settled
+        self.loop.busy = lambda: self._busy
         self._chain_read_at = 0.0
 
     def stop(self) -> None:
@@ -172,7 +178,7 @@ class Mediator:
             log_event(log, "mediator_started", address=self.address, data_dir=str(c.data_dir),
                       metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)
-            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
+            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event, self.loop.events_connected).start()
             try:
                 self.loop.run(lambda: self._round(client))
             finally:
@@ -204,12 +210,14 @@ class Mediator:
                              logger=log, **data)
 
     def step(self, client: Any) -> None:
+        busy = False  # whether any deal naming this mediator is still in flight after the round
         for view in client.deals(party=self.address):
             deal_id = view.deal_id
             stored = self.store.get(deal_id)
             if stored is not None and stored[0] in DONE_STATUSES:
                 continue
             if self._retry_at.get(deal_id, 0) > time.time():
+                busy = True
                 continue
             deal = view.terms
             if self.address.lower() not in {m.lower() for m in deal.members.mediators}:
@@ -219,6 +227,10 @@ class Mediator:
             except Exception as exc:
                 self._retry_at[deal_id] = time.time() + 2.0
                 log_event(log, "deal_action_failed", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
+            after = self.store.get(deal_id)
+            if after is None or after[0] not in DONE_STATUSES:
+                busy = True
+        self._busy = busy
 
     def _panel(self, deal: Deal) -> tuple[Any, tuple[str, ...] | None]:
         """``(panel, members)`` of the current round; ``members`` is ``None`` while

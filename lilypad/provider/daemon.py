@@ -112,6 +112,9 @@ class ProviderConfig:
     solver_address: str | None = None
     deployments_dir: Path | None = None
     poll_interval: float = 0.5
+    #: Seconds between rounds with no deal in flight while the solver's event stream is open
+    #: (:class:`~lilypad.service.loop.ServiceLoop`): a new deal arrives as an event.
+    idle_interval: float = 5.0
     offer_ttl: int = 3600
     max_run_attempts: int = 3  # failed runs (executor errors) of one deal before giving up on it
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
@@ -147,7 +150,10 @@ class ResourceProvider:
         from lilypad.observability.metrics import DaemonMetrics
 
         self.metrics = DaemonMetrics("provider")
-        self.loop = ServiceLoop(config.poll_interval, name="provider", logger=log, metrics=self.metrics)
+        self.loop = ServiceLoop(config.poll_interval, name="provider", logger=log, metrics=self.metrics,
+                                idle_interval=config.idle_interval)
+        self._busy = True  # until a round has seen every deal settled
+        self.loop.busy = lambda: self._busy or self._jobs_running() > 0
         self._chain_read_at = 0.0
 
     def stop(self) -> None:
@@ -227,7 +233,7 @@ class ResourceProvider:
                       fault=c.fault or None, data_dir=str(c.data_dir),
                       metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)
-            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
+            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event, self.loop.events_connected).start()
             try:
                 self.loop.run(lambda: self._round(client, pool))
             finally:
@@ -291,22 +297,30 @@ class ResourceProvider:
         return self._module_refs[deal_id]
 
     def step(self, client: Any, pool: ThreadPoolExecutor) -> None:
-        """One round over this provider's deals."""
+        """One round over this provider's deals; notes whether any is still in flight (the loop
+        waits ``idle_interval`` instead of ``poll_interval`` when none is)."""
+        finished = (JobStatus.DONE.value, JobStatus.REFUSED.value)
+        busy = False
         for view in client.deals(party=self.address):
             deal_id = view.deal_id
             stored = self.store.get(deal_id)
-            if stored is not None and stored[0] in (JobStatus.DONE.value, JobStatus.REFUSED.value):
+            if stored is not None and stored[0] in finished:
                 continue
             deal = view.terms
             if deal.members.resource_provider.lower() != self.address.lower():
                 continue
             if self._retry_at.get(deal_id, 0) > time.time():
+                busy = True
                 continue
             try:
                 self._handle(client, pool, deal_id, deal)
             except Exception as exc:
                 self._retry_at[deal_id] = time.time() + 2.0
                 log_event(log, "deal_action_failed", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
+            after = self.store.get(deal_id)
+            if after is None or after[0] not in finished:
+                busy = True
+        self._busy = busy
 
     def _handle(self, client: Any, pool: ThreadPoolExecutor, deal_id: str, deal: Deal) -> None:
         assert self.terms is not None

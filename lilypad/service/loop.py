@@ -8,6 +8,9 @@ or as a context manager). Either way a round is :meth:`~ServiceLoop.step` (or
 the callable given to :meth:`~ServiceLoop.run`), and between two rounds the
 loop sleeps ``interval`` seconds, less when :meth:`~ServiceLoop.wake` is called
 (the solver's ``/events`` stream, a finished job) or at once when it is stopped.
+A daemon with nothing in flight (:attr:`~ServiceLoop.busy`) whose event stream is
+connected (:attr:`~ServiceLoop.events_connected`) sleeps ``idle_interval`` instead:
+idle, it costs (almost) nothing, and an event still starts the next round at once.
 
 A round that raises is counted in :attr:`~ServiceLoop.errors` and reported by
 :meth:`~ServiceLoop.round_failed` (one ``round_failed`` log line; the next
@@ -49,10 +52,19 @@ class ServiceLoop:
     name = "service-loop"
 
     def __init__(self, interval: float, *, name: str | None = None, logger: logging.Logger | None = None,
-                 metrics: DaemonMetrics | None = None, fatal_errors: bool = False) -> None:
+                 metrics: DaemonMetrics | None = None, fatal_errors: bool = False,
+                 idle_interval: float | None = None) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.interval = float(interval)
+        #: The wait between rounds when :attr:`busy` says no work is in flight and
+        #: :attr:`events_connected` is set (None: always ``interval``).
+        self.idle_interval = idle_interval
+        #: Whether the daemon has work in flight (set by the daemon; default: always).
+        self.busy: Callable[[], bool] = lambda: True
+        #: Set while something that wakes the loop on every change is connected (an
+        #: :class:`~lilypad.service.waker.EventWaker` on the solver's stream).
+        self.events_connected = threading.Event()
         if name is not None:
             self.name = name
         self.logger = logger or log
@@ -91,8 +103,15 @@ class ServiceLoop:
             else:
                 if self.metrics is not None:
                     self.metrics.round_done(True)
-            self.wake_event.wait(self.interval)
+            self.wake_event.wait(self.wait_time())
             self.wake_event.clear()
+
+    def wait_time(self) -> float:
+        """The wait after a round: ``interval``, or ``idle_interval`` when there is one, nothing
+        is in flight (:attr:`busy`) and an event source that wakes the loop is connected."""
+        if self.idle_interval is None or not self.events_connected.is_set() or self.busy():
+            return self.interval
+        return max(self.interval, self.idle_interval)
 
     # ------------------------------------------------------------------ control
     def wake(self) -> None:

@@ -1,8 +1,11 @@
 """Waking a daemon's loop when the solver announces a deal.
 
-The daemons poll the solver every ``poll_interval`` seconds regardless; the
-:class:`EventWaker` only makes them prompt, so a solver that is down or
-restarting costs nothing but a reconnect every second.
+The daemons poll the solver every ``poll_interval`` seconds while they have
+work in flight, and every ``idle_interval`` seconds without any while this
+stream is open (:class:`~lilypad.service.loop.ServiceLoop`): the stream then
+carries what starts new work (a deal made, a deal's state moved). A solver
+that is down or restarting costs a reconnect every second, and the loop polls
+at ``poll_interval`` meanwhile (``connected`` is clear).
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ __all__ = ["EventWaker"]
 
 class EventWaker:
     """Follows the solver's ``/events`` stream in a daemon thread and sets
-    ``wake`` on every ``deal`` event (the loop polls anyway: this only makes it prompt)."""
+    ``wake`` on every ``deal`` event, and when the stream (re)opens (what was
+    published while it was closed is not replayed: a round reads it all);
+    ``connected`` is set while the stream is open."""
 
-    def __init__(self, solver_url: str, wake: threading.Event, stop: threading.Event) -> None:
+    def __init__(self, solver_url: str, wake: threading.Event, stop: threading.Event,
+                 connected: threading.Event | None = None) -> None:
         self.solver_url, self.wake, self.stop = solver_url, wake, stop
+        self.connected = connected if connected is not None else threading.Event()
         self.thread = threading.Thread(target=self._run, name="solver-events", daemon=True)
 
     def start(self) -> EventWaker:
@@ -31,10 +38,14 @@ class EventWaker:
         while not self.stop.is_set():
             try:
                 with client.events(read_timeout=30.0) as stream:
+                    self.connected.set()
+                    self.wake.set()
                     for event in stream:
                         if self.stop.is_set():
                             return
                         if event.type == "deal":
                             self.wake.set()
             except Exception:
-                self.stop.wait(1.0)
+                pass
+            self.connected.clear()
+            self.stop.wait(1.0)

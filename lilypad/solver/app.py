@@ -18,8 +18,12 @@ routers only translate HTTP:
   from ``app.state.solver`` through FastAPI dependencies
   (:mod:`lilypad.solver.api.deps`);
 * a background task runs :meth:`SolverCore.tick` (expiry, then a matching
-  round) and deletes the results the core purges every ``match_interval``
-  seconds while the app runs (its lifespan).
+  round) and deletes the results the core purges while the app runs (its
+  lifespan): a round as soon as the core publishes a change (an offer posted,
+  cancelled or given its inputs, a deal's state: what can make a match), at
+  most one every ``match_interval`` seconds, and one every
+  ``idle_round_interval`` seconds without any (offers expire, results are
+  purged with time): an idle solver costs (almost) nothing.
 """
 
 from __future__ import annotations
@@ -44,11 +48,14 @@ from lilypad.solver.metrics import StatusSources
 from lilypad.solver.service import SolverCore
 from lilypad.solver.status import DEFAULT_REFRESH_S
 
-__all__ = ["API_PREFIX", "DEFAULT_MATCH_INTERVAL", "DEFAULT_MAX_RESULT_FILES", "create_app"]
+__all__ = ["API_PREFIX", "DEFAULT_IDLE_ROUND_INTERVAL", "DEFAULT_MATCH_INTERVAL", "DEFAULT_MAX_RESULT_FILES",
+           "create_app"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MATCH_INTERVAL = 0.2
+#: Without any change, a round this often (expiry and purging go by the clock).
+DEFAULT_IDLE_ROUND_INTERVAL = 2.0
 DEFAULT_MAX_RESULT_FILES = 10_000
 
 
@@ -61,6 +68,7 @@ def create_app(
     domain: dict[str, Any],
     head_block: Callable[[], int | None] | None = None,
     match_interval: float = DEFAULT_MATCH_INTERVAL,
+    idle_round_interval: float = DEFAULT_IDLE_ROUND_INTERVAL,
     max_result_files: int = DEFAULT_MAX_RESULT_FILES,
     background: bool = True,
     require_result_layout: bool = True,
@@ -108,15 +116,34 @@ def create_app(
             core.bus.close()
 
     async def _rounds() -> None:
-        while True:
-            try:
-                await run_in_threadpool(core.tick)
-                for cid in await run_in_threadpool(core.purge_results):
-                    results_store.delete(cid, missing_ok=True)
-                    log.info("result %s deleted: its deal ended more than the download timeout ago", cid)
-            except Exception:  # keep matching whatever one round hit
-                log.exception("solver round failed")
-            await asyncio.sleep(match_interval)
+        changes = core.bus.subscribe()  # before the first round: no change is missed
+        try:
+            while True:
+                try:
+                    await run_in_threadpool(core.tick)
+                    for cid in await run_in_threadpool(core.purge_results):
+                        results_store.delete(cid, missing_ok=True)
+                        log.info("result %s deleted: its deal ended more than the download timeout ago", cid)
+                except Exception:  # keep matching whatever one round hit
+                    log.exception("solver round failed")
+                await asyncio.sleep(match_interval)  # at most one round per match_interval
+                if changes.closed:  # it fell too far behind (or the bus closed): a fresh one
+                    changes = core.bus.subscribe()
+                    continue
+                if not _drain(changes):  # nothing happened meanwhile: wait for a change, or the clock
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(changes.get(), timeout=idle_round_interval)
+                    _drain(changes)
+        finally:
+            changes.close()
+
+    def _drain(subscription: Any) -> bool:
+        """Take every event queued; whether there was any."""
+        queue = subscription.queue
+        had = not queue.empty()
+        while not queue.empty():
+            queue.get_nowait()
+        return had
 
     sources = StatusSources()
     app = FastAPI(title="lilypad solver", version="1", lifespan=lifespan)

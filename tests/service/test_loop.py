@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -175,3 +176,39 @@ def test_the_solvers_loops_report_failed_rounds_as_text(caplog: pytest.LogCaptur
     assert bug.levelno == logging.ERROR and bug.exc_info is not None and bug.getMessage() == (
         "solver-timeout-keeper: round failed")
     assert not keeper.running
+
+
+def test_idle_with_its_events_connected_a_loop_waits_the_idle_interval() -> None:
+    """The wait after a round: ``interval`` while work is in flight or no event source is
+    connected (nothing would wake it), ``idle_interval`` only when both allow it; a wake still
+    starts the next round at once."""
+    loop = ServiceLoop(0.05, idle_interval=30.0)
+    busy = [True]
+    loop.busy = lambda: busy[0]
+    assert loop.wait_time() == 0.05  # busy
+    busy[0] = False
+    assert loop.wait_time() == 0.05  # idle, but nothing would wake it
+    loop.events_connected.set()
+    assert loop.wait_time() == 30.0
+    assert ServiceLoop(0.05).wait_time() == 0.05  # no idle interval: always the interval
+    rounds: list[float] = []
+    thread = threading.Thread(target=loop.run, args=(lambda: rounds.append(time.monotonic()),), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not rounds and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        assert len(rounds) == 1  # idle: no second round within 0.3 s of a 0.05 s interval
+        loop.wake()
+        deadline = time.monotonic() + 5
+        while len(rounds) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(rounds) == 2  # an event starts it at once
+        busy[0] = True
+        loop.wake()
+        time.sleep(0.4)
+        assert len(rounds) >= 5  # busy again: every 0.05 s
+    finally:
+        loop.stop()
+        thread.join(5)

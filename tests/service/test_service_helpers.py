@@ -80,7 +80,9 @@ def test_the_waker_wakes_on_a_deal_and_stops_when_told(solver_url: str) -> None:
     wake, stop = threading.Event(), threading.Event()
     waker = EventWaker(solver_url, wake, stop).start()
     try:
-        time.sleep(0.5)  # subscribed
+        assert waker.connected.wait(10), "the stream never opened"
+        assert wake.wait(1.0), "opening the stream wakes the loop (what it missed is read by a round)"
+        wake.clear()
         with SolverClient(solver_url, retries=0) as client:
             client.post_resource_offer(sign_offer(ResourceOffer(resource_provider=PROVIDER.address, solver=SOLVER,
                                                                 mediators=[MEDIATOR.address]), PROVIDER, DOMAIN))
@@ -106,7 +108,7 @@ def test_the_waker_outlives_a_solver_that_is_not_there() -> None:
     wake, stop = threading.Event(), threading.Event()
     waker = EventWaker(url, wake, stop).start()
     time.sleep(1.5)
-    assert waker.thread.is_alive() and not wake.is_set()
+    assert waker.thread.is_alive() and not wake.is_set() and not waker.connected.is_set()
     stop.set()
     waker.thread.join(5)
     assert not waker.thread.is_alive()
