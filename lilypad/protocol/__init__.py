@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         account_from_private_key,
         is_ape_account,
         load_ape_account,
+        local_account_from_private_key,
         passphrase_variable,
         resolve_account,
         sign_signable,
@@ -199,8 +200,8 @@ if TYPE_CHECKING:
 #: Where each re-exported name lives (module under ``lilypad.protocol``).
 _MODULES: dict[str, tuple[str, ...]] = {
     "accounts": (
-        "account_from_private_key", "is_ape_account", "load_ape_account", "passphrase_variable",
-        "resolve_account", "sign_signable", "signer_address",
+        "account_from_private_key", "is_ape_account", "load_ape_account", "local_account_from_private_key",
+        "passphrase_variable", "resolve_account", "sign_signable", "signer_address",
     ),
     "allowlist": (
         "ALLOWLIST_ENV_VAR", "Allowlist", "AllowlistEntry", "ModuleKey", "compile_allowlist",
@@ -278,7 +279,8 @@ __all__ = [
     "compile_allowlist", "contract_deal_nonce", "contract_offer_problems", "deal_binding_problems",
     "deal_defaults", "deal_nonce", "deploy_system", "deployment_path", "deployments_dir", "digest_to_cid",
     "inputs_cid", "inputs_upload_message", "is_ape_account", "job_binding_problems", "load_ape_account",
-    "load_deployment", "lp", "module_allowed", "module_key", "offer_digest", "offer_id", "offer_typed_data",
+    "load_deployment", "local_account_from_private_key", "lp", "module_allowed", "module_key", "offer_digest",
+    "offer_id", "offer_typed_data",
     "parse_address", "parse_fixed_bytes", "parse_state", "passphrase_variable", "permit_typed_data",
     "price_acceptable", "recover_cancel_signer", "recover_inputs_upload_signer", "recover_signer",
     "recover_upload_signer", "resolve_account", "resources_suffice", "save_deployment", "sign_cancel",
