@@ -14,7 +14,8 @@ A transaction costs four JSON-RPC requests (web3's middlewares that fill in or r
 fields are removed: each added requests): ``eth_estimateGas`` (a revert is
 raised here, decoded to the contract's custom error: :class:`ContractRevertError`),
 ``eth_gasPrice``, ``eth_sendRawTransaction`` and ``eth_getTransactionReceipt``
-(polled every 20 ms until mined). The nonce is read once per account
+(polled every 20 ms until mined; a transaction that reverts when mined is
+replayed once on its block's state for the error). The nonce is read once per account
 (``eth_getTransactionCount``, pending) and counted locally after that; when it
 went stale (another process sent from the same account: the node refuses the
 nonce, or the account's mined nonce passes it while the transaction waits) it
@@ -318,7 +319,7 @@ class JobCreatorChain:
                     continue
                 raise ChainError(f"{name}: nonce {tx['nonce']} was taken by another transaction of {sender}")
             if int(receipt["status"]) != 1:
-                raise ContractRevertError(name, None, detail=f"reverted in block {receipt['blockNumber']}")
+                raise self._mined_revert(name, tx, int(receipt["blockNumber"]))
             return receipt
         raise ChainError(f"{name}: no nonce the node accepts")
 
@@ -346,6 +347,23 @@ class JobCreatorChain:
                         except TransactionNotFound:
                             return None
                 time.sleep(RECEIPT_POLL_S)
+
+    def _mined_revert(self, name: str, tx: dict[str, Any], block: int) -> ContractRevertError:
+        """The error of a transaction that passed its estimate but reverted when mined (the state
+        or the clock moved in between): the call replayed on the state of its block (one
+        request, only on failure) gives the contract's custom error."""
+        from web3.exceptions import ContractCustomError, ContractLogicError
+
+        call = {key: tx[key] for key in ("from", "to", "data", "value")}
+        try:
+            self.w3.eth.call(call, block_identifier=block)  # type: ignore[arg-type]
+        except (ContractCustomError, ContractLogicError) as exc:
+            error = self._revert(name, exc)
+            if error.error is not None:
+                return error
+        except Exception:  # a node that cannot replay it: the block says enough
+            pass
+        return ContractRevertError(name, None, detail=f"reverted in block {block}")
 
     def _revert(self, function: str, exc: Exception) -> ContractRevertError:
         data = getattr(exc, "data", None)

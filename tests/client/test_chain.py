@@ -155,6 +155,47 @@ def test_a_transaction_replaced_in_the_pool_is_sent_again(lean, jc_key, make_dea
     assert lean.agreement(deal).job_creator_agreed
 
 
+def test_a_transaction_that_reverts_when_mined_says_why(lean, jc_key, make_deal, devchain_contracts,
+                                                       resource_provider) -> None:
+    """acceptResult passes its estimate inside the judging window, then the clock passes the
+    window before it is mined: the contract refuses it (WindowClosed), and the client says so,
+    replaying the call on the block's state, instead of a bare "reverted"."""
+    import threading
+
+    from web3 import Web3
+
+    ape_side = devchain_contracts
+    deal = _deal(make_deal, 7).model_copy(update={"timeouts": make_deal().timeouts.model_copy(
+        update={"judge_results": 60})})
+    lean.agree_paying(deal, jc_key, deal.job_creator_deposit)
+    ape_side.ensure_allowance(resource_provider, deal.resource_provider_deposit + 10 * TOKEN)
+    ape_side.agree(deal, resource_provider)
+    ape_side.add_result(deal, CID, 1, resource_provider)
+    other = Web3(Web3.HTTPProvider(lean.rpc_url))
+    other.provider.make_request("evm_setAutomine", [False])
+    stop = threading.Event()
+
+    def clock() -> None:  # once our transaction waits in the pool: an hour passes, then a block
+        while not stop.is_set():
+            if other.eth.get_block("pending", full_transactions=True)["transactions"]:
+                other.provider.make_request("evm_increaseTime", [3600])
+                other.provider.make_request("evm_mine", [])
+                return
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=clock, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ContractRevertError) as err:
+            lean.accept_result(deal, jc_key)
+    finally:
+        stop.set()
+        thread.join(5)
+        other.provider.make_request("evm_setAutomine", [True])
+    assert err.value.error == "WindowClosed" and err.value.function == "acceptResult"
+    assert lean.state(deal) == AgreementState.RESULTS_SUBMITTED  # nothing happened
+
+
 def test_the_client_refuses_a_node_of_another_chain_or_none(devchain, anvil) -> None:
     other = anvil(chain_id=4242)
     with pytest.raises(DeploymentMismatchError, match="chain id 4242"), \
