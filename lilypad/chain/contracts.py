@@ -48,6 +48,7 @@ __all__ = [
     "Reputation",
     "Vote",
     "ZERO_ADDRESS",
+    "checksum_address",
     "deal_id_bytes",
     "load_contract_containers",
     "project_root",
@@ -176,10 +177,14 @@ class Reputation:
     value_verified: int
 
 
-def _address(value: Any) -> str:
+def checksum_address(value: Any) -> str:
+    """The checksummed address of an account, a contract or an address string."""
     from eth_utils import to_checksum_address
 
     return to_checksum_address(str(getattr(value, "address", value)))
+
+
+_address = checksum_address
 
 
 def _at(block_id: int | None) -> dict[str, int]:

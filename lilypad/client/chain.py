@@ -38,6 +38,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from lilypad.chain.contracts import Agreement, Escrow, deal_id_bytes, project_root
+from lilypad.chain.contracts import checksum_address as _address
+from lilypad.chain.mediation import Panel, Vote
 from lilypad.exceptions import ChainConnectionError, ChainError, DeploymentMismatchError
 from lilypad.protocol.cid import ZERO_DIGEST, digest_to_cid
 from lilypad.protocol.deal import AgreementState, Deal
@@ -66,12 +69,6 @@ class ContractRevertError(ChainError):
         super().__init__(f"{function} reverted: {what}")
 
 
-def _project_root() -> Path:
-    from lilypad.chain.contracts import project_root
-
-    return project_root()
-
-
 @lru_cache(maxsize=4)
 def _manifest(path: str) -> dict[str, Any]:
     try:
@@ -85,7 +82,7 @@ def _manifest(path: str) -> dict[str, Any]:
 def load_abis(keys: Sequence[str] = _KEYS, root: Path | None = None) -> dict[str, list[dict[str, Any]]]:
     """Deployment key -> the contract's ABI, from ``<root>/.build/__local__.json``
     (root: :func:`lilypad.chain.contracts.project_root`)."""
-    manifest = _manifest(str((root or _project_root()) / ".build" / "__local__.json"))
+    manifest = _manifest(str((root or project_root()) / ".build" / "__local__.json"))
     types = manifest.get("contractTypes", {})
     abis = {}
     for key in keys:
@@ -109,23 +106,20 @@ def lean_rpc_urls(network_choice: str, rpc_urls: Sequence[str] = ()) -> list[str
     return []
 
 
-class _CountingHTTPProvider:
-    """Built lazily (web3 is imported only when a chain is opened)."""
+def _counting_provider(url: str, timeout: float) -> Any:
+    """web3's HTTP provider, counting each request by method in ``.calls``."""
+    from web3 import HTTPProvider
 
-    @staticmethod
-    def make(url: str, timeout: float) -> Any:
-        from web3 import HTTPProvider
+    class Counting(HTTPProvider):
+        calls: Counter[str]
 
-        class Counting(HTTPProvider):
-            def __init__(self) -> None:
-                super().__init__(url, request_kwargs={"timeout": timeout})
-                self.calls: Counter[str] = Counter()
+        def make_request(self, method: Any, params: Any) -> Any:
+            self.calls[str(method)] += 1
+            return super().make_request(method, params)
 
-            def make_request(self, method: Any, params: Any) -> Any:
-                self.calls[str(method)] += 1
-                return super().make_request(method, params)
-
-        return Counting()
+    provider = Counting(url, request_kwargs={"timeout": timeout})
+    provider.calls = Counter()
+    return provider
 
 
 class JobCreatorChain:
@@ -141,7 +135,7 @@ class JobCreatorChain:
 
         self.deployment = deployment
         self.rpc_url = rpc_url
-        self.provider = _CountingHTTPProvider.make(rpc_url, timeout)
+        self.provider = _counting_provider(rpc_url, timeout)
         self.w3 = Web3(self.provider)
         # Transactions carry their chain id, gas, gas price and nonce, and addresses are never ENS
         # names: web3's middlewares that would fill or check those would only add requests (its
@@ -185,10 +179,8 @@ class JobCreatorChain:
             raise self._revert(name, exc) from None
 
     def agreement(self, deal_id: Any) -> Any:
-        from lilypad.chain.contracts import Agreement
-
         state, jc, rp, created, agreed, submitted, requested, count, block = self._call(
-            self.storage, "getAgreement", _deal_id(deal_id))
+            self.storage, "getAgreement", deal_id_bytes(deal_id))
         return Agreement(state=AgreementState(int(state)), job_creator_agreed=bool(jc),
                          resource_provider_agreed=bool(rp), created_at=int(created), agreed_at=int(agreed),
                          results_submitted_at=int(submitted), mediation_requested_at=int(requested),
@@ -200,25 +192,19 @@ class JobCreatorChain:
 
     def result(self, deal_id: Any) -> tuple[str | None, int]:
         """``(data CID text, instruction count)``; ``(None, 0)`` while there is no result."""
-        _, digest, count = self._call(self.storage, "getResult", _deal_id(deal_id))
+        _, digest, count = self._call(self.storage, "getResult", deal_id_bytes(deal_id))
         digest = bytes(digest)
         return (None if digest == ZERO_DIGEST else digest_to_cid(digest)), int(count)
 
     def escrow(self, deal_id: Any) -> Any:
-        from lilypad.chain.contracts import Escrow
-
-        jc, rp, settled = self._call(self.payments, "getEscrow", _deal_id(deal_id))
+        jc, rp, settled = self._call(self.payments, "getEscrow", deal_id_bytes(deal_id))
         return Escrow(job_creator=int(jc), resource_provider=int(rp), settled=bool(settled))
 
     def panel(self, deal: Deal) -> Any:
-        from lilypad.chain.mediation import Panel
-
         return Panel.from_chain(self._call(self.mediation, "getPanel", deal.deal_id))
 
     def votes(self, deal: Deal) -> tuple[tuple[str, int], ...]:
         """``(member, revealed verdict)`` for the current round's members (0: not revealed this round)."""
-        from lilypad.chain.mediation import Vote
-
         panel = self.panel(deal)
         out = []
         for member in panel.members:
@@ -399,18 +385,6 @@ def _abi_type(item: dict[str, Any]) -> str:
     if kind.startswith("tuple"):
         return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple"):]
     return kind
-
-
-def _deal_id(ref: Any) -> bytes:
-    from lilypad.chain.contracts import deal_id_bytes
-
-    return deal_id_bytes(ref)
-
-
-def _address(value: Any) -> str:
-    from eth_utils import to_checksum_address
-
-    return to_checksum_address(str(getattr(value, "address", value)))
 
 
 @contextmanager

@@ -87,7 +87,7 @@ __all__ = [
     "result_hints",
     "run_job",
     "through_outage",
-    "wait_for_deal_event",
+    "wait_for_event",
     "wait_for_match",
 ]
 
@@ -212,13 +212,13 @@ EVENT_FOLLOW_POLL = 0.02
 EVENT_FOLLOW_WINDOW = 3.0
 
 
-def wait_for_deal_event(client: Any, deal_id: str, *, timeout: float,
-                        last_event_id: str | None = None) -> tuple[bool, str | None]:
-    """Block until the solver publishes an event about ``deal_id`` or ``timeout`` seconds pass;
-    ``(woken by such an event, the id of the last event seen)``. Passing that id back resumes the
-    stream where it stopped (``Last-Event-ID``), so nothing published between two waits is
-    missed. A solver that cannot be reached is waited out for ``timeout``: the caller's reading
-    of the chain is the guarantee, an event only makes it sooner."""
+def wait_for_event(client: Any, concerns: Callable[[Any], bool], *, timeout: float,
+                   last_event_id: str | None = None) -> tuple[bool, str | None]:
+    """Block until the solver publishes an event ``concerns`` accepts, or ``timeout`` seconds
+    pass; ``(woken by such an event, the id of the last event seen)``. Passing that id back
+    resumes the stream where it stopped (``Last-Event-ID``), so nothing published between two
+    waits is missed. A solver that cannot be reached is waited out for ``timeout``: the caller's
+    own reading (of the offer, of the chain) is the guarantee, an event only makes it sooner."""
     deadline = time.monotonic() + timeout
     try:
         stream = client.events(read_timeout=timeout, last_event_id=last_event_id)
@@ -228,12 +228,12 @@ def wait_for_deal_event(client: Any, deal_id: str, *, timeout: float,
     try:
         for event in stream:
             last_event_id = event.id or last_event_id
-            if _about_deal(event, deal_id):
+            if concerns(event):
                 return True, last_event_id
             if time.monotonic() >= deadline:
                 break
     except SolverUnavailableError:
-        pass  # read timeout (or the solver went away): the caller reads the chain
+        pass  # read timeout (or the solver went away): the caller reads again
     finally:
         stream.close()
     return False, last_event_id
@@ -272,19 +272,7 @@ def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float =
                               clock=clock)
         if view.state != "open" or clock() >= deadline:
             return view
-        try:
-            stream = client.events(read_timeout=poll)
-        except SolverError:
-            time.sleep(poll)
-            continue
-        try:
-            for event in stream:
-                if _concerns(event, offer_id):
-                    break
-        except SolverUnavailableError:
-            pass  # read timeout: poll
-        finally:
-            stream.close()
+        wait_for_event(client, lambda event: _concerns(event, offer_id), timeout=poll)
 
 
 @contextmanager
@@ -498,9 +486,14 @@ class _Run:
 
     def wait_chain(self, until: Callable[[AgreementState], bool]) -> AgreementState:
         """Read the deal's state until ``until`` holds (or it ends): after each reading, wait for
-        the solver's next event about the deal for at most ``poll_interval`` (:func:`wait_for_deal_event`);
+        the solver's next event about the deal for at most ``poll_interval`` (:func:`wait_for_event`);
         an event has the chain read every :data:`EVENT_FOLLOW_POLL` s for :data:`EVENT_FOLLOW_WINDOW` s."""
-        assert self.report.deal_id is not None
+        deal_id = self.report.deal_id
+        assert deal_id is not None
+
+        def about_deal(event: Any) -> bool:
+            return _about_deal(event, deal_id)
+
         follow_until, last_event = 0.0, None
         while True:
             a = self.agreement()
@@ -513,8 +506,8 @@ class _Run:
             if time.monotonic() < follow_until:
                 self.sleep(EVENT_FOLLOW_POLL)
                 continue
-            woken, last_event = wait_for_deal_event(self.client, self.report.deal_id,
-                                                    timeout=self.request.poll_interval, last_event_id=last_event)
+            woken, last_event = wait_for_event(self.client, about_deal, timeout=self.request.poll_interval,
+                                               last_event_id=last_event)
             if woken:
                 follow_until = time.monotonic() + EVENT_FOLLOW_WINDOW
 

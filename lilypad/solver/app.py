@@ -130,20 +130,12 @@ def create_app(
                 if changes.closed:  # it fell too far behind (or the bus closed): a fresh one
                     changes = core.bus.subscribe()
                     continue
-                if not _drain(changes):  # nothing happened meanwhile: wait for a change, or the clock
+                if not changes.drain():  # nothing happened meanwhile: wait for a change, or the clock
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(changes.get(), timeout=idle_round_interval)
-                    _drain(changes)
+                    changes.drain()
         finally:
             changes.close()
-
-    def _drain(subscription: Any) -> bool:
-        """Take every event queued; whether there was any."""
-        queue = subscription.queue
-        had = not queue.empty()
-        while not queue.empty():
-            queue.get_nowait()
-        return had
 
     sources = StatusSources()
     app = FastAPI(title="lilypad solver", version="1", lifespan=lifespan)

@@ -61,6 +61,13 @@ class Subscription:
         self.bus._remove(self)
         self.closed = True
 
+    def drain(self) -> bool:
+        """Take every queued event without waiting; whether there was any."""
+        had = not self.queue.empty()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        return had
+
     def __aiter__(self) -> Subscription:
         return self
 
