@@ -280,6 +280,7 @@ class Tx:
     calldata_bytes: int
     calldata_nonzero: int
     ok: bool
+    tx_hash: str = ""
 
 
 class ChainLedger:
@@ -314,7 +315,8 @@ class ChainLedger:
                 to = str(tx["to"] or "").lower()
                 fn = self.selectors.get(data[:4], data[:4].hex() or "transfer")
                 out.append(Tx(number, self.parties.get(sender, sender), sender, self.names.get(to, to), fn,
-                              int(receipt["gasUsed"]), len(data), sum(1 for b in data if b), receipt["status"] == 1))
+                              int(receipt["gasUsed"]), len(data), sum(1 for b in data if b), receipt["status"] == 1,
+                              "0x" + bytes(tx["hash"]).hex()))
         return out
 
     def rpc(self, method: str, params: list[Any]) -> Any:

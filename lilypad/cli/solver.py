@@ -81,7 +81,9 @@ def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[Callable[..., Any
 @_option("--confirmations", env="CONFIRMATIONS", type=click.IntRange(min=0), default=0, show_default=True,
               help="Blocks the chain watcher holds back before handling a log.")
 @_option("--watch-interval", env="WATCH_INTERVAL", type=click.FloatRange(min=0, min_open=True), default=0.25,
-              show_default=True, help="Seconds between the chain watcher's polls.")
+              show_default=True,
+              help="Seconds between the chain watcher's polls when the node's new blocks cannot wake it "
+                   "(no WebSocket endpoint); with them it polls on each block.")
 @_option("--timeout-interval", env="TIMEOUT_INTERVAL", type=click.FloatRange(min=0, min_open=True),
               default=3.0, show_default=True, help="Seconds between the timeout keeper's rounds.")
 @_option("--log-level", env="LOG_LEVEL", default="info", show_default=True,
@@ -186,6 +188,7 @@ def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | Non
                 threads.append(TimeoutKeeper(contracts, core, account, interval=timeout_interval))
             for thread in threads:
                 thread.start()
+            _wake_on_new_blocks(watcher)
         app = create_app(core, results_store=results, onchain_result=onchain_result, max_result_bytes=limit,
                          domain=domain.as_eip712(), head_block=head_block, match_interval=match_interval,
                          solver_address=solver_address, inputs_store=inputs, input_limits=input_limits)
@@ -205,6 +208,18 @@ def solver(settings: LilypadSettings, host: str, port: int, data_dir: Path | Non
                 close()
         stack.close()
         store.close()
+
+
+def _wake_on_new_blocks(watcher: Any) -> None:
+    """Wake the chain watcher on each of the node's new blocks (it polls every
+    ``--watch-interval`` without them: a node without a WebSocket endpoint)."""
+    from ape import networks
+
+    from lilypad.service.heads import HeadWaker, websocket_url
+
+    url = websocket_url(networks.provider)
+    if url is not None:
+        HeadWaker(url, [watcher], watcher.stop_event, name="solver-chain-heads").start()
 
 
 def _watch_chain(sources: Any, contracts: Any, watcher: Any, store: Any) -> None:

@@ -115,9 +115,11 @@ class ManagedProcess:
 
 
 def anvil_args(port: int, *, block_time: float | None = None, state_path: Path | None = None,
-               state_interval: int = 0) -> list[str]:
+               state_interval: int = 0, steps_tracing: bool = False) -> list[str]:
     """anvil's command line; ``state_path``: load the chain from it at start, dump it there on
-    exit (and every ``state_interval`` seconds), so a stopped network can be resumed."""
+    exit (and every ``state_interval`` seconds), so a stopped network can be resumed;
+    ``steps_tracing``: record every opcode, so ``debug_traceTransaction`` has struct logs
+    (the gas benchmark's profile; it slows every transaction)."""
     anvil = shutil.which("anvil") or str(
         repo_root() / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
     )
@@ -130,12 +132,14 @@ def anvil_args(port: int, *, block_time: float | None = None, state_path: Path |
         args += ["--state", str(state_path), "--preserve-historical-states"]
         if state_interval:
             args += ["--state-interval", str(state_interval)]
+    if steps_tracing:
+        args.append("--steps-tracing")
     return args
 
 
 def start_anvil(port: int, log_path: Path, *, block_time: float | None = None,
-                state_path: Path | None = None) -> ManagedProcess:
-    args = anvil_args(port, block_time=block_time, state_path=state_path)
+                state_path: Path | None = None, steps_tracing: bool = False) -> ManagedProcess:
+    args = anvil_args(port, block_time=block_time, state_path=state_path, steps_tracing=steps_tracing)
     proc = ManagedProcess("anvil", args, log_path).start()
     wait_for_port(port, proc=proc.proc)
     return proc

@@ -98,6 +98,15 @@ DONE_STATUSES = frozenset({"accepted", "rejected", "non_deterministic", "done"})
 NOT_CHOSEN_RECHECK_S = 5.0
 
 
+def _may_need_a_mediator(state: AgreementState) -> bool:
+    """Whether a deal the solver shows in ``state`` is worth reading from the chain: checked
+    (or audited), or ended. Before a check a mediator has nothing to do, and reading every
+    deal in flight from the chain each round cost the mediator as much CPU under load as the
+    provider running the jobs. The solver is no more trusted for it: it already decides which
+    deals this mediator hears of."""
+    return state == AgreementState.RESULTS_CHECKED or state.is_terminal
+
+
 def rerun_count(declared: int, configured: int) -> int:
     """How many times to re-run a job (pure): the module's declared ``reruns``
     or the mediator's own ``min_reruns``, whichever is more, and at least 2."""
@@ -221,6 +230,11 @@ class Mediator:
                 continue
             deal = view.terms
             if self.address.lower() not in {m.lower() for m in deal.members.mediators}:
+                continue
+            if not _may_need_a_mediator(view.agreement_state):
+                # Nothing to judge before a check; the chain is read once the solver (whose
+                # stream wakes this loop) has seen one, or an ending.
+                busy = True
                 continue
             try:
                 self._handle(client, view)

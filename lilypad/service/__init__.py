@@ -12,6 +12,8 @@ keeps only its own decisions.
   and :class:`DealStateStore`, a daemon's per-deal state;
 * :mod:`lilypad.service.waker` - :class:`EventWaker`, the solver's ``/events``
   stream waking a daemon's loop;
+* :mod:`lilypad.service.heads` - :class:`HeadWaker`, the chain's new blocks
+  (``eth_subscribe``) waking the loops that follow the chain;
 * :mod:`lilypad.service.chain_metrics` - :func:`read_chain_metrics`, the chain
   figures of a daemon's ``/metrics``;
 * :mod:`lilypad.service.containers` - :func:`remove_leftover_containers` after
@@ -28,6 +30,7 @@ from __future__ import annotations
 from lilypad.observability.logs import log_event
 from lilypad.service.chain_metrics import read_chain_metrics
 from lilypad.service.containers import remove_leftover_containers
+from lilypad.service.heads import HeadWaker, websocket_url
 from lilypad.service.loop import ServiceLoop
 from lilypad.service.state import BUSY_TIMEOUT_S, DealStateStore, open_sqlite
 from lilypad.service.waker import EventWaker
@@ -36,9 +39,11 @@ __all__ = [
     "BUSY_TIMEOUT_S",
     "DealStateStore",
     "EventWaker",
+    "HeadWaker",
     "ServiceLoop",
     "log_event",
     "open_sqlite",
     "read_chain_metrics",
     "remove_leftover_containers",
+    "websocket_url",
 ]

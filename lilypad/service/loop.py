@@ -11,6 +11,9 @@ loop sleeps ``interval`` seconds, less when :meth:`~ServiceLoop.wake` is called
 A daemon with nothing in flight (:attr:`~ServiceLoop.busy`) whose event stream is
 connected (:attr:`~ServiceLoop.events_connected`) sleeps ``idle_interval`` instead:
 idle, it costs (almost) nothing, and an event still starts the next round at once.
+The event source is the solver's stream (:class:`~lilypad.service.waker.EventWaker`)
+or the chain's new blocks (:class:`~lilypad.service.heads.HeadWaker`); ``min_interval``
+bounds how often such a source can start a round.
 
 A round that raises is counted in :attr:`~ServiceLoop.errors` and reported by
 :meth:`~ServiceLoop.round_failed` (one ``round_failed`` log line; the next
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +57,13 @@ class ServiceLoop:
 
     def __init__(self, interval: float, *, name: str | None = None, logger: logging.Logger | None = None,
                  metrics: DaemonMetrics | None = None, fatal_errors: bool = False,
-                 idle_interval: float | None = None) -> None:
+                 idle_interval: float | None = None, min_interval: float = 0.0) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.interval = float(interval)
+        #: The least time from one round's start to the next, even when woken (a source that
+        #: wakes the loop on every block or event then costs at most one round per this).
+        self.min_interval = float(min_interval)
         #: The wait between rounds when :attr:`busy` says no work is in flight and
         #: :attr:`events_connected` is set (None: always ``interval``).
         self.idle_interval = idle_interval
@@ -91,6 +98,7 @@ class ServiceLoop:
         """Run rounds of ``step`` (default :meth:`step`) in this thread until :meth:`stop`."""
         step = step or self.step
         while not self.stop_event.is_set():
+            started = time.monotonic()
             try:
                 step()
             except Exception as exc:  # keep serving: the next round retries
@@ -105,6 +113,10 @@ class ServiceLoop:
                     self.metrics.round_done(True)
             self.wake_event.wait(self.wait_time())
             self.wake_event.clear()
+            if self.min_interval > 0 and not self.stop_event.is_set():
+                rest = self.min_interval - (time.monotonic() - started)
+                if rest > 0:
+                    self.stop_event.wait(rest)
 
     def wait_time(self) -> float:
         """The wait after a round: ``interval``, or ``idle_interval`` when there is one, nothing

@@ -22,8 +22,9 @@ routers only translate HTTP:
   lifespan): a round as soon as the core publishes a change (an offer posted,
   cancelled or given its inputs, a deal's state: what can make a match), at
   most one every ``match_interval`` seconds, and one every
-  ``idle_round_interval`` seconds without any (offers expire, results are
-  purged with time): an idle solver costs (almost) nothing.
+  ``idle_round_interval`` seconds (at most a quarter of the match timeout)
+  without any (offers expire, results are purged with time): an idle solver
+  costs (almost) nothing.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ __all__ = ["API_PREFIX", "DEFAULT_IDLE_ROUND_INTERVAL", "DEFAULT_MATCH_INTERVAL"
 log = logging.getLogger(__name__)
 
 DEFAULT_MATCH_INTERVAL = 0.2
-#: Without any change, a round this often (expiry and purging go by the clock).
-DEFAULT_IDLE_ROUND_INTERVAL = 2.0
+#: Without any change, a round at least this often (expiry and purging go by the clock), and
+#: at least four per match timeout, so an unmatched offer expires at most a quarter late.
+DEFAULT_IDLE_ROUND_INTERVAL = 5.0
 DEFAULT_MAX_RESULT_FILES = 10_000
 
 
@@ -115,6 +117,8 @@ def create_app(
                     await task
             core.bus.close()
 
+    idle_wait = min(idle_round_interval, max(match_interval, core.match_timeout / 4))
+
     async def _rounds() -> None:
         changes = core.bus.subscribe()  # before the first round: no change is missed
         try:
@@ -132,7 +136,7 @@ def create_app(
                     continue
                 if not changes.drain():  # nothing happened meanwhile: wait for a change, or the clock
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(changes.get(), timeout=idle_round_interval)
+                        await asyncio.wait_for(changes.get(), timeout=idle_wait)
                     changes.drain()
         finally:
             changes.close()

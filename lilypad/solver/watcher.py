@@ -2,7 +2,10 @@
 
 :class:`ChainWatcher` polls ``LilypadStorage``'s ``AgreementStateChanged``
 and ``ResultStored`` logs with an :class:`~lilypad.chain.events.EventPoller`
-over a persisted :class:`~lilypad.chain.events.LogCursor`. For each log of a
+over a persisted :class:`~lilypad.chain.events.LogCursor`: every ``interval``
+seconds, or, while a :class:`~lilypad.service.heads.HeadWaker` is subscribed to
+the node's new blocks (``lilypad solver`` starts one), on each new block (at most
+one poll per :data:`WATCH_MIN_INTERVAL`, as often as it polled before) and every ``idle_interval`` seconds. For each log of a
 deal the solver knows it reads the deal's *current* agreement (state and
 timestamps) and result CID from the chain and records them with
 :meth:`SolverCore.on_chain_state <lilypad.solver.service.SolverCore.on_chain_state>`,
@@ -67,6 +70,10 @@ CHAIN_LOCK = threading.RLock()
 #: The storage events the watcher follows.
 WATCHED_EVENTS = ("AgreementStateChanged", "ResultStored")
 DEFAULT_CURSOR_NAME = "solver-watcher"
+#: The chain watcher's wait between polls while the node's new blocks wake it (seconds).
+DEFAULT_WATCH_IDLE_INTERVAL = 30.0
+#: The least time between two of the watcher's polls (blocks can come faster under load).
+WATCH_MIN_INTERVAL = 0.25
 
 
 def chain_call(fn: Callable[..., T], *args: Any, lock: Any = None, **kwargs: Any) -> T:
@@ -131,13 +138,17 @@ class ChainWatcher(_ChainLoop):
         *,
         confirmations: int = 0,
         interval: float = 1.0,
+        idle_interval: float = DEFAULT_WATCH_IDLE_INTERVAL,
         name: str = DEFAULT_CURSOR_NAME,
         start_block: int | None = None,
         lock: Any = None,
     ) -> None:
         from lilypad.chain.events import EventPoller, LogCursor
 
-        super().__init__(interval)
+        # Woken on every new block while a HeadWaker is subscribed: then nothing is in flight
+        # between two blocks, and a poll every ``idle_interval`` only guards a missed head.
+        super().__init__(interval, idle_interval=idle_interval, min_interval=WATCH_MIN_INTERVAL)
+        self.busy = lambda: False
         self.contracts = contracts
         self.core = core
         self.lock = lock if lock is not None else CHAIN_LOCK

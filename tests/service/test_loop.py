@@ -212,3 +212,21 @@ def test_idle_with_its_events_connected_a_loop_waits_the_idle_interval() -> None
     finally:
         loop.stop()
         thread.join(5)
+
+
+def test_however_often_it_is_woken_a_loop_rests_min_interval_between_rounds() -> None:
+    """A source that wakes the loop on every block or event (faster than rounds can pay for
+    under load) starts at most one round per ``min_interval``; without one, a wake is at once."""
+    loop = Counting(30.0, min_interval=0.1).start()
+    try:
+        wait_for(lambda: len(loop.rounds) == 1)
+        deadline = time.monotonic() + 0.6
+        while time.monotonic() < deadline:  # woken every millisecond for 0.6 s
+            loop.wake()
+            time.sleep(0.001)
+        wait_for(lambda: len(loop.rounds) >= 4)
+    finally:
+        loop.stop()
+    gaps = [b - a for a, b in zip(loop.rounds, loop.rounds[1:])]
+    assert min(gaps) >= 0.099, gaps
+    assert len(loop.rounds) <= 1 + 0.6 / 0.1 + 1  # not one round per wake (600 wakes)

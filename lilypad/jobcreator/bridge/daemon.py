@@ -6,7 +6,10 @@ job's deals. This daemon, holding no role and no client money:
 
 1. follows ``JobAdded`` with an :class:`~lilypad.chain.events.EventPoller` (``LogFilter``
    pages, a cursor persisted in SQLite, ``confirmations``) and records each job in
-   :class:`~lilypad.jobcreator.bridge.store.BridgeJobStore` before committing the log;
+   :class:`~lilypad.jobcreator.bridge.store.BridgeJobStore` before committing the log; it
+   polls on each of the node's new blocks (a :class:`~lilypad.service.heads.HeadWaker`) and
+   each solver event, every ``poll_interval`` while a job is in flight, and every
+   ``idle_interval`` otherwise (every ``poll_interval`` when the node has no WebSocket endpoint);
 2. posts the job's offer to the solver - unsigned, with ``contract_job_id`` and the nonce the
    contract requires for the job's current attempt; the solver checks it against the chain -
    after finding out whether another relayer already got a deal for it;
@@ -40,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from lilypad.jobcreator.bridge.logic import FAULT_POINTS, BridgeState, backoff_delay, reconcile
 from lilypad.jobcreator.bridge.store import BridgeJob, BridgeJobStore
 from lilypad.protocol.deal import AgreementState, Deal, DealPricing
-from lilypad.service import EventWaker, ServiceLoop, log_event
+from lilypad.service import EventWaker, HeadWaker, ServiceLoop, log_event, websocket_url
 
 if TYPE_CHECKING:
     from lilypad.client import OfferView
@@ -54,6 +57,8 @@ log = logging.getLogger("lilypad.bridge")
 FAULT_ENV = "LILYPAD_BRIDGE_FAULT"
 FAULT_EXIT_CODE = 3
 _REASON_LIMIT = 240  # failure reasons go on-chain: keep them short
+#: The least time between two rounds however often blocks and solver events wake the bridge.
+BRIDGE_MIN_INTERVAL = 0.1
 
 
 @dataclass
@@ -69,6 +74,9 @@ class BridgeConfig:
     deployments_dir: Path | None = None
     confirmations: int = 0
     poll_interval: float = 0.25
+    # Between rounds with no job in flight while the node's new blocks wake the bridge (a
+    # HeadWaker): a new job is a JobAdded log, which comes in a block.
+    idle_interval: float = 10.0
     max_attempts: int = 8
     pricing: DealPricing | None = None  # its results-collateral multiple is the network's default
     consortium_size: int | None = None  # None: the network's default (deal_defaults)
@@ -97,7 +105,10 @@ class Bridge:
             raise ServiceConfigError("--mediators", "name at least one trusted mediator")
         self.config = config
         # Round errors end run(): each step retries what can be retried itself.
-        self.loop = ServiceLoop(config.poll_interval, name="bridge", logger=log, fatal_errors=True)
+        self.loop = ServiceLoop(config.poll_interval, name="bridge", logger=log, fatal_errors=True,
+                                idle_interval=config.idle_interval, min_interval=BRIDGE_MIN_INTERVAL)
+        self._busy = True  # until a round has found no job in flight
+        self.loop.busy = lambda: self._busy
         self.store = BridgeJobStore(Path(config.data_dir) / "bridge.db")
         self.contracts: Any = None
         self.client: Any = None
@@ -112,6 +123,8 @@ class Bridge:
 
     # ------------------------------------------------------------------ run
     def run(self) -> None:
+        from ape import networks
+
         from lilypad.chain.connect import connected
         from lilypad.chain.events import EventPoller, LogCursor
         from lilypad.client import SolverClient
@@ -137,6 +150,8 @@ class Bridge:
                               job_creator=str(contracts.job_creator.address), confirmations=c.confirmations,
                               resuming=len(self.store.active()), fault=c.fault or None)
                     EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
+                    if (ws := websocket_url(networks.provider)) is not None:
+                        HeadWaker(ws, [self.loop], self.loop.stop_event, name="bridge-chain-heads").start()
                     self.loop.run(lambda: self.round(poller))
         finally:
             self.client.close()
@@ -187,9 +202,11 @@ class Bridge:
             log_event(log, "events_failed", error=f"{type(exc).__name__}: {exc}")
             self.loop.pause(min(5.0, 4 * self.config.poll_interval))
         now = time.time()
-        for job in self.store.active():
+        active = self.store.active()
+        for job in active:
             if job.next_try <= now and not self.loop.stopping:
                 self.advance_safely(job)
+        self._busy = bool(active)
 
     def read_events(self, poller: Any) -> int:
         added = 0
