@@ -5,8 +5,8 @@ and ``ResultStored`` logs with an :class:`~lilypad.chain.events.EventPoller`
 over a persisted :class:`~lilypad.chain.events.LogCursor`: every ``interval``
 seconds, or, while a :class:`~lilypad.service.heads.HeadWaker` is subscribed to
 the node's new blocks (``lilypad solver`` starts one), on each new block (at most
-one poll per :data:`WATCH_MIN_INTERVAL`, as often as it polled before) and every ``idle_interval`` seconds. For each log of a
-deal the solver knows it reads the deal's *current* agreement (state and
+one poll per :data:`WATCH_MIN_INTERVAL`, as often as it polled before) and every
+``idle_interval`` seconds. For each log of a deal the solver knows it reads the deal's *current* agreement (state and
 timestamps) and result CID from the chain and records them with
 :meth:`SolverCore.on_chain_state <lilypad.solver.service.SolverCore.on_chain_state>`,
 then commits the log. Delivery is at-least-once (a log handled but not
