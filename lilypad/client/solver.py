@@ -391,11 +391,14 @@ class SolverClient:
             return unpacker(cast(BinaryIO, spool))
 
     # Events ---------------------------------------------------------------
-    def events(self, *, read_timeout: float | None = None, last_event_id: str | int | None = None) -> EventStream:
+    def events(self, *, read_timeout: float | None = None, last_event_id: str | int | None = None,
+               party: str | None = None) -> EventStream:
         """Open the event stream (``deal`` and ``offer`` events). ``read_timeout``
         bounds the wait for any line (the solver pings every 15 s);
-        ``last_event_id`` (the ``id`` of the last event seen) replays those missed since."""
+        ``last_event_id`` (the ``id`` of the last event seen) replays those missed since;
+        ``party`` keeps only the events naming that address (an offer's signer, a deal's members)."""
         url = self._url("/events")
+        params = {"party": str(getattr(party, "address", party))} if party is not None else None
         reason = ""
         timeout = httpx.Timeout(10.0, read=read_timeout)
         headers = {"Accept": "text/event-stream"}
@@ -404,7 +407,7 @@ class SolverClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(attempt - 1)
-            context = self._http.stream("GET", url, timeout=timeout, headers=headers)
+            context = self._http.stream("GET", url, timeout=timeout, headers=headers, params=params)
             try:
                 response = context.__enter__()
             except httpx.TransportError as exc:

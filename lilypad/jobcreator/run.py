@@ -205,38 +205,41 @@ def _about_deal(event: Any, deal_id: str) -> bool:
     return str(deal.get("deal_id", "")).lower() == deal_id.lower()
 
 
-#: After the solver says something happened to the deal (the provider uploaded its result, which
-#: it does just before addResult; the solver saw the chain move), the chain is read this often
-#: for this long: the transaction is on its way.
+#: After the solver says the provider uploaded its result (which it does just before addResult),
+#: the chain is read this often for this long: the transaction is on its way. Any other event about
+#: the deal (the solver saw the chain move) has the chain read once: the change is already there.
 EVENT_FOLLOW_POLL = 0.02
-EVENT_FOLLOW_WINDOW = 3.0
+EVENT_FOLLOW_WINDOW = 1.0
+#: The deal events that announce a transaction still to come.
+FOLLOWED_EVENTS = frozenset({"result_uploaded"})
 
 
 def wait_for_event(client: Any, concerns: Callable[[Any], bool], *, timeout: float,
-                   last_event_id: str | None = None) -> tuple[bool, str | None]:
+                   last_event_id: str | None = None, party: str | None = None) -> tuple[Any, str | None]:
     """Block until the solver publishes an event ``concerns`` accepts, or ``timeout`` seconds
-    pass; ``(woken by such an event, the id of the last event seen)``. Passing that id back
+    pass; ``(that event or None, the id of the last event seen)``. Passing that id back
     resumes the stream where it stopped (``Last-Event-ID``), so nothing published between two
-    waits is missed. A solver that cannot be reached is waited out for ``timeout``: the caller's
-    own reading (of the offer, of the chain) is the guarantee, an event only makes it sooner."""
+    waits is missed; ``party`` (the caller's address) has the solver send only the events naming
+    it, not every client's. A solver that cannot be reached is waited out for ``timeout``: the
+    caller's own reading (of the offer, of the chain) is the guarantee, an event only makes it sooner."""
     deadline = time.monotonic() + timeout
     try:
-        stream = client.events(read_timeout=timeout, last_event_id=last_event_id)
+        stream = client.events(read_timeout=timeout, last_event_id=last_event_id, party=party)
     except SolverError:
         time.sleep(timeout)
-        return False, last_event_id
+        return None, last_event_id
     try:
         for event in stream:
             last_event_id = event.id or last_event_id
             if concerns(event):
-                return True, last_event_id
+                return event, last_event_id
             if time.monotonic() >= deadline:
                 break
     except SolverUnavailableError:
         pass  # read timeout (or the solver went away): the caller reads again
     finally:
         stream.close()
-    return False, last_event_id
+    return None, last_event_id
 
 
 def through_outage(call: Callable[[], T], *, deadline: float, outage_wait: float = 2.0,
@@ -259,20 +262,20 @@ def through_outage(call: Callable[[], T], *, deadline: float, outage_wait: float
 
 
 def wait_for_match(client: Any, offer_id: str, *, deadline: float, poll: float = 0.5, outage_wait: float = 2.0,
-                   clock: Callable[[], float] = time.monotonic) -> OfferView:
+                   clock: Callable[[], float] = time.monotonic, party: str | None = None) -> OfferView:
     """Wait until job offer ``offer_id`` leaves ``open`` (or ``deadline`` on
     ``clock``); its last view. Events wake it early; polling every ``poll``
     seconds is the guarantee (an event missed, or no event stream, only
     costs latency). A solver that cannot be reached (restarting, say) is
     waited for until ``deadline``, ``outage_wait`` seconds between tries: the
     offer is in its database, so giving up would only leave it to be matched
-    with nobody left to agree."""
+    with nobody left to agree. ``party``: the offer's signer (the stream carries only its events)."""
     while True:
         view = through_outage(lambda: client.job_offer(offer_id), deadline=deadline, outage_wait=outage_wait,
                               clock=clock)
         if view.state != "open" or clock() >= deadline:
             return view
-        wait_for_event(client, lambda event: _concerns(event, offer_id), timeout=poll)
+        wait_for_event(client, lambda event: _concerns(event, offer_id), timeout=poll, party=party)
 
 
 @contextmanager
@@ -443,7 +446,7 @@ class _Run:
                                        "waiting for a match", module=self.request.module,
                    inputs=dict(self.request.inputs), network=self.request.network, solver_url=self.client.base_url)
         view = wait_for_match(self.client, self.report.offer_id, deadline=self.deadline,
-                              poll=self.request.poll_interval)
+                              poll=self.request.poll_interval, party=str(self.account.address))
         state = view.state
         if state == "open":
             self.cancel_offer()
@@ -487,7 +490,8 @@ class _Run:
     def wait_chain(self, until: Callable[[AgreementState], bool]) -> AgreementState:
         """Read the deal's state until ``until`` holds (or it ends): after each reading, wait for
         the solver's next event about the deal for at most ``poll_interval`` (:func:`wait_for_event`);
-        an event has the chain read every :data:`EVENT_FOLLOW_POLL` s for :data:`EVENT_FOLLOW_WINDOW` s."""
+        an event announcing a transaction (:data:`FOLLOWED_EVENTS`) has the chain read every
+        :data:`EVENT_FOLLOW_POLL` s for :data:`EVENT_FOLLOW_WINDOW` s."""
         deal_id = self.report.deal_id
         assert deal_id is not None
 
@@ -506,9 +510,9 @@ class _Run:
             if time.monotonic() < follow_until:
                 self.sleep(EVENT_FOLLOW_POLL)
                 continue
-            woken, last_event = wait_for_event(self.client, about_deal, timeout=self.request.poll_interval,
-                                               last_event_id=last_event)
-            if woken:
+            event, last_event = wait_for_event(self.client, about_deal, timeout=self.request.poll_interval,
+                                               last_event_id=last_event, party=str(self.account.address))
+            if event is not None and isinstance(event.data, dict) and event.data.get("event") in FOLLOWED_EVENTS:
                 follow_until = time.monotonic() + EVENT_FOLLOW_WINDOW
 
     def finish(self, state: AgreementState) -> RunReport:

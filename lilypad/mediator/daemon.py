@@ -69,6 +69,7 @@ from lilypad.service import (
     DealStateStore,
     EventWaker,
     ServiceLoop,
+    deals_to_visit,
     log_event,
     read_chain_metrics,
     remove_leftover_containers,
@@ -187,7 +188,8 @@ class Mediator:
             log_event(log, "mediator_started", address=self.address, data_dir=str(c.data_dir),
                       metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)
-            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event, self.loop.events_connected).start()
+            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event, self.loop.events_connected,
+                       party=self.address).start()
             try:
                 self.loop.run(lambda: self._round(client))
             finally:
@@ -220,7 +222,7 @@ class Mediator:
 
     def step(self, client: Any) -> None:
         busy = False  # whether any deal naming this mediator is still in flight after the round
-        for view in client.deals(party=self.address):
+        for view in deals_to_visit(client, self.address, self.store, DONE_STATUSES):
             deal_id = view.deal_id
             stored = self.store.get(deal_id)
             if stored is not None and stored[0] in DONE_STATUSES:

@@ -61,6 +61,7 @@ from lilypad.service import (
     DealStateStore,
     EventWaker,
     ServiceLoop,
+    deals_to_visit,
     log_event,
     read_chain_metrics,
     remove_leftover_containers,
@@ -233,7 +234,8 @@ class ResourceProvider:
                       fault=c.fault or None, data_dir=str(c.data_dir),
                       metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)
-            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event, self.loop.events_connected).start()
+            EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event, self.loop.events_connected,
+                       party=self.address).start()
             try:
                 self.loop.run(lambda: self._round(client, pool))
             finally:
@@ -301,7 +303,7 @@ class ResourceProvider:
         waits ``idle_interval`` instead of ``poll_interval`` when none is)."""
         finished = (JobStatus.DONE.value, JobStatus.REFUSED.value)
         busy = False
-        for view in client.deals(party=self.address):
+        for view in deals_to_visit(client, self.address, self.store, finished):
             deal_id = view.deal_id
             stored = self.store.get(deal_id)
             if stored is not None and stored[0] in finished:

@@ -14,6 +14,8 @@ keeps only its own decisions.
   stream waking a daemon's loop;
 * :mod:`lilypad.service.heads` - :class:`HeadWaker`, the chain's new blocks
   (``eth_subscribe``) waking the loops that follow the chain;
+* :mod:`lilypad.service.deals` - :func:`deals_to_visit`, the deals a daemon's
+  round looks at (open ones, and its own unfinished ones once more);
 * :mod:`lilypad.service.chain_metrics` - :func:`read_chain_metrics`, the chain
   figures of a daemon's ``/metrics``;
 * :mod:`lilypad.service.containers` - :func:`remove_leftover_containers` after
@@ -30,6 +32,7 @@ from __future__ import annotations
 from lilypad.observability.logs import log_event
 from lilypad.service.chain_metrics import read_chain_metrics
 from lilypad.service.containers import remove_leftover_containers
+from lilypad.service.deals import deals_to_visit
 from lilypad.service.heads import HeadWaker, websocket_url
 from lilypad.service.loop import ServiceLoop
 from lilypad.service.state import BUSY_TIMEOUT_S, DealStateStore, open_sqlite
@@ -43,6 +46,7 @@ __all__ = [
     "ServiceLoop",
     "log_event",
     "open_sqlite",
+    "deals_to_visit",
     "read_chain_metrics",
     "remove_leftover_containers",
     "websocket_url",

@@ -34,6 +34,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,6 +86,14 @@ class DealStateStore:
                 (deal_id, status, json.dumps(merged), time.time()),
             )
         return merged
+
+    def unfinished(self, finished: Iterable[str]) -> list[str]:
+        """The ids of the deals whose status is not one of ``finished``."""
+        done = list(finished)
+        marks = ",".join("?" * len(done)) or "''"
+        with self._lock:
+            rows = self._conn.execute(f"SELECT deal_id FROM deals WHERE status NOT IN ({marks})", done).fetchall()
+        return [r[0] for r in rows]
 
     def all(self) -> dict[str, tuple[str, dict[str, Any]]]:
         with self._lock:

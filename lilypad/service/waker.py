@@ -17,13 +17,14 @@ __all__ = ["EventWaker"]
 
 class EventWaker:
     """Follows the solver's ``/events`` stream in a daemon thread and sets
-    ``wake`` on every ``deal`` event, and when the stream (re)opens (what was
-    published while it was closed is not replayed: a round reads it all);
-    ``connected`` is set while the stream is open."""
+    ``wake`` on every ``deal`` event (of deals naming ``party``, when given: the
+    daemon's own), and when the stream (re)opens (what was published while it was
+    closed is not replayed: a round reads it all); ``connected`` is set while the
+    stream is open."""
 
     def __init__(self, solver_url: str, wake: threading.Event, stop: threading.Event,
-                 connected: threading.Event | None = None) -> None:
-        self.solver_url, self.wake, self.stop = solver_url, wake, stop
+                 connected: threading.Event | None = None, *, party: str | None = None) -> None:
+        self.solver_url, self.wake, self.stop, self.party = solver_url, wake, stop, party
         self.connected = connected if connected is not None else threading.Event()
         self.thread = threading.Thread(target=self._run, name="solver-events", daemon=True)
 
@@ -37,7 +38,7 @@ class EventWaker:
         client = SolverClient(self.solver_url, retries=0)
         while not self.stop.is_set():
             try:
-                with client.events(read_timeout=30.0) as stream:
+                with client.events(read_timeout=30.0, party=self.party) as stream:
                     self.connected.set()
                     self.wake.set()
                     for event in stream:

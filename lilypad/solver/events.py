@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "EventBus", "Subscription"]
+__all__ = ["Event", "EventBus", "Subscription", "event_parties"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,20 @@ class Event:
     id: int
     type: str
     data: dict[str, Any]
+
+
+def event_parties(event: Event) -> frozenset[str]:
+    """The addresses (lower case) an event is about: an offer event's signer; a deal event's
+    job creator, resource provider, solver and mediators. A stream asked for one party
+    (``/events?party=``) carries only the events naming it."""
+    data = event.data
+    if event.type == "offer":
+        signer = data.get("signer")
+        return frozenset({signer.lower()}) if isinstance(signer, str) else frozenset()
+    members = ((data.get("deal") or {}).get("terms") or {}).get("members") or {}
+    found = {members.get(k) for k in ("job_creator", "resource_provider", "solver")}
+    found.update(members.get("mediators") or ())
+    return frozenset(a.lower() for a in found if isinstance(a, str))
 
 
 @dataclass(eq=False)

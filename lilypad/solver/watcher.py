@@ -71,7 +71,7 @@ CHAIN_LOCK = threading.RLock()
 WATCHED_EVENTS = ("AgreementStateChanged", "ResultStored")
 DEFAULT_CURSOR_NAME = "solver-watcher"
 #: The chain watcher's wait between polls while the node's new blocks wake it (seconds).
-DEFAULT_WATCH_IDLE_INTERVAL = 30.0
+DEFAULT_WATCH_IDLE_INTERVAL = 10.0
 #: The least time between two of the watcher's polls (blocks can come faster under load).
 WATCH_MIN_INTERVAL = 0.25
 

@@ -75,6 +75,14 @@ def wait_until(what: str, check: Callable[[], Any], net: Devnet, timeout: float 
     pytest.fail(f"timed out waiting for {what}\n{net.logs()}")
 
 
+@pytest.fixture
+def _function_isolation() -> Iterator[None]:
+    """No chain snapshot per test here: ape would revert each test's deals on the chain while
+    the solver (whose chain watcher then finds its cursor ahead of the head) and the providers
+    remember them, so a deal of one test would keep its provider's slot busy in the next."""
+    yield
+
+
 @pytest.fixture(scope="module")
 def devnet(devchain: DevChain, devchain_contracts: Any) -> Iterator[Devnet]:
     """The harness's chain of this module, connected in-process, and `lilypad solver` on it."""

@@ -476,6 +476,63 @@ def test_sse_delivers_a_deal_event_to_a_listening_client(live: tuple[SolverCore,
     assert core.deal(deal["deal_id"]).job_offer_id == job_id
 
 
+def test_a_stream_for_one_party_carries_only_the_events_naming_it(live: tuple[SolverCore, str]) -> None:
+    """``/events?party=``: a job creator hears of its own offer and deal, not another's (the
+    solver no longer sends every client every event); the provider named by both deals hears
+    of both; an address that is not one is refused."""
+    core, url = live
+    other = Account.create()
+    with SolverClient(url) as client, client.events(read_timeout=30, party=CREATOR.address) as mine, \
+            client.events(read_timeout=30, party=PROVIDER.address) as providers:
+        client.post_resource_offer(resource(slots=2))
+        theirs = client.post_job_offer(job(creator=other))
+        ours = client.post_job_offer(job())
+        seen = []
+        for event in mine:
+            seen.append(event)
+            if event.type == "deal":
+                break
+        provider_deals = set()
+        for event in providers:
+            if event.type == "deal":
+                provider_deals.add(event.data["deal"]["job_offer_id"])
+            if len(provider_deals) == 2:
+                break
+        with pytest.raises(SolverRequestError) as caught:
+            client.events(read_timeout=5, party="not-an-address")
+    assert [(e.type, e.data["event"]) for e in seen] == [("offer", "created"), ("deal", "created")]
+    assert seen[0].data["id"] == ours and seen[1].data["deal"]["job_offer_id"] == ours
+    assert all(e.data.get("id") != theirs for e in seen)
+    assert provider_deals == {ours, theirs}
+    assert [int(e.id) for e in seen] == sorted(int(e.id) for e in seen)  # ids still increase, with gaps
+    assert caught.value.status == 400 and "not an address" in caught.value.detail
+
+
+def test_a_daemons_round_reads_open_deals_and_its_own_unfinished_ones(solver: Solver, tmp_path: Path) -> None:
+    """``deals_to_visit``: what the provider's and the mediator's rounds go over - the deals the
+    solver shows open, plus (once) those the daemon has not finished that have ended since; a
+    deal the daemon finished and that ended is not read again, however many there are."""
+    from lilypad.service import DealStateStore, deals_to_visit
+
+    store = DealStateStore(tmp_path / "provider.db")
+    solver.client.post_resource_offer(resource(slots=3))
+    for i in range(3):
+        solver.client.post_job_offer(job(inputs={"Message": f"moo {i}"}))
+    ids = sorted(d.deal_id for d in solver.core.match_round())
+    assert len(ids) == 3
+    finished = ("done",)
+    assert {v.deal_id for v in deals_to_visit(solver.client, PROVIDER.address, store, finished)} == set(ids)
+    for deal_id in ids:  # all three end on-chain
+        solver.core.on_chain_state(deal_id, AgreementState.RESULTS_ACCEPTED)
+    store.put(ids[0], "done")  # the daemon finished the first one; the second it holds unfinished
+    store.put(ids[1], "submitted")
+    store.put("0x" + "ab" * 32, "running")  # a deal this solver never had: left out, no error
+    visited = deals_to_visit(solver.client, PROVIDER.address, store, finished)
+    assert [(v.deal_id, v.state) for v in visited] == [(ids[1], "ResultsAccepted")]
+    assert deals_to_visit(solver.client, MEDIATOR.address, DealStateStore(tmp_path / "m.db"), finished) == []
+    store.close()
+
+
 # --------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------

@@ -149,7 +149,8 @@ class Bridge:
                     log_event(log, "bridge_started", address=self.account.address, solver=self.solver,
                               job_creator=str(contracts.job_creator.address), confirmations=c.confirmations,
                               resuming=len(self.store.active()), fault=c.fault or None)
-                    EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event).start()
+                    EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event,
+                               party=str(contracts.job_creator.address)).start()
                     if (ws := websocket_url(networks.provider)) is not None:
                         HeadWaker(ws, [self.loop], self.loop.stop_event, name="bridge-chain-heads").start()
                     self.loop.run(lambda: self.round(poller))
