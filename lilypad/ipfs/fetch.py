@@ -31,11 +31,11 @@ class IpfsSources:
     api: str | None = None
     gateway: str | None = None
     peers: tuple[str, ...] = ()
-    timeout: float = 60.0
+    timeout: float = 30.0
 
     @classmethod
     def build(cls, api: str | None = None, gateway: str | None = None, peers: str | tuple[str, ...] | list[str] = (),
-              timeout: float = 60.0) -> IpfsSources:
+              timeout: float = 30.0) -> IpfsSources:
         """From option values; ``peers`` may be one comma- or space-separated string."""
         if isinstance(peers, str):
             peers = tuple(p for p in peers.replace(",", " ").split() if p)
