@@ -113,8 +113,10 @@ class KuboNode:
 
     # ------------------------------------------------------------------ run
     def daemon_args(self) -> list[str]:
-        """The daemon's command line (its environment: :func:`kubo_env`)."""
-        return [str(self.binary), "daemon", "--migrate=false"]
+        """The daemon's command line (its environment: :func:`kubo_env`). It names the
+        repository (``--repo-dir``, as ``IPFS_PATH`` does) so ``lilypad devnet down`` can tell
+        the process is one its devnet started."""
+        return [str(self.binary), "--repo-dir", str(self.repo), "daemon", "--migrate=false"]
 
     def start(self, timeout: float = 60.0) -> KuboNode:
         """Start ``ipfs daemon`` (initialising first if needed) and wait for its API."""

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lilypad.exceptions import LilypadError, ModuleCommitMismatchError
+from lilypad.observability import log_event
 
 if TYPE_CHECKING:
     from lilypad.client import DealJob
@@ -52,7 +53,7 @@ __all__ = [
     "run_prepared",
 ]
 
-log = logging.getLogger("lilypad.provider")
+log = logging.getLogger("lilypad.provider.execution")
 
 
 def binding_problems(client: Any, deal: Deal, job: DealJob, resource_offer_id: str,
@@ -149,13 +150,16 @@ def fetch_job_inputs(client: Any, job: DealJob, dest: Path, ipfs: Any | None = N
         try:
             fetch_tree(ipfs, cid, dest, max_bytes=limits.max_total_bytes, max_files=limits.max_files)
             check_input_tree(dest, limits)
+            log_event(log, "inputs_fetched", deal_id=job.deal_id, inputs_cid=cid, source="ipfs")
             return dest
         except LilypadError as exc:
             shutil.rmtree(dest, ignore_errors=True)
-            log.warning("input files %s not fetched from IPFS (%s): trying the solver", cid, exc)
+            log_event(log, "ipfs_fetch_failed", deal_id=job.deal_id, inputs_cid=cid,
+                      error=f"{type(exc).__name__}: {exc}", note="trying the solver")
     if client is None:
         raise ValueError("this job has input files: a solver client is needed to download them")
     client.download_inputs(job.job_offer_id, dest, cid)
+    log_event(log, "inputs_fetched", deal_id=job.deal_id, inputs_cid=cid, source="solver")
     return dest
 
 

@@ -141,3 +141,33 @@ def test_mediator_fetches_the_providers_files_from_ipfs(network, tmp_path):
     assert after["payments"] == 0
     fetched = log_events(network, "mediator", "provider_result_fetched")
     assert [(e["result_cid"], e["source"]) for e in fetched] == [(cid, "ipfs")], network.logs()
+
+
+def test_input_files_travel_through_ipfs(network, tmp_path):
+    provider_node = network.add_kubo("kubo-provider")
+    mediator_node = network.add_kubo("kubo-mediator")
+    client_node = network.add_kubo("kubo-client")
+    network.add_provider("provider", "--ipfs-api", provider_node.api_url)
+    network.add_mediator("--ipfs-api", mediator_node.api_url)
+    files = tmp_path / "inputs"
+    (files / "more").mkdir(parents=True)
+    (files / "numbers.txt").write_text("10\n20\n30\n60\n")
+    (files / "text.txt").write_text("files reached the container\n")
+    (files / "more" / "empty").write_bytes(b"")
+    inputs_cid = directory_cid(files)
+    before = network.token_balances()
+    out = lilypad(network, tmp_path / "client", "run", "stats:v0.0.1", "--inputs-path", str(files), "--mediate",
+                  "--ipfs-api", client_node.api_url, timeout=400)
+    assert out.returncode == 0, out.stdout + out.stderr + network.logs()
+    assert f"input files {inputs_cid} pinned on IPFS ({client_node.api_url})" in out.stderr, out.stderr
+    with client_node.client() as kubo:
+        assert kubo.pinned(inputs_cid)
+    stdout = (tmp_path / "client" / "downloaded-files" / deal_id(out.stdout) / "stdout").read_text()
+    assert "count=4 sum=120.0 mean=30.0" in stdout, stdout
+    for name in ("provider", "mediator"):
+        fetched = log_events(network, name, "inputs_fetched")
+        assert fetched and {(e["inputs_cid"], e["source"]) for e in fetched} == {(inputs_cid, "ipfs")}, \
+            network.logs()
+    after = network.token_balances()
+    assert after["provider"] > before["provider"] and after["mediator"] > before["mediator"]
+    assert after["payments"] == 0
