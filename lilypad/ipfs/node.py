@@ -152,16 +152,20 @@ class KuboNode:
         return done
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the API answers ``/api/v0/id`` (the daemon must be running)."""
+        """Wait until the API answers ``/api/v0/id`` with this repository's peer id (another
+        node answering on the port does not count; a daemon that exits is an error at once)."""
         deadline = time.monotonic() + timeout
         reason = "not started"
+        expected = self.peer_id()
         with self.client(timeout=5.0) as client:
             while time.monotonic() < deadline:
                 if self.process is not None and not self.process.alive:
                     raise IpfsUnavailableError(self.api_url, "ipfs daemon exited: " + self.process.log_tail(10))
                 try:
-                    client.identity()
-                    return
+                    answered = client.identity().get("ID")
+                    if answered == expected:
+                        return
+                    reason = f"another node ({answered}) answers on the port"
                 except IpfsUnavailableError as exc:
                     reason = exc.reason
                 time.sleep(0.1)
