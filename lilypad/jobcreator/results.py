@@ -49,6 +49,8 @@ class Download:
     final: bool = False
     #: Where the verified result came from: ``"ipfs"``, ``"solver"`` or ``"local"`` (downloaded before).
     source: str | None = None
+    #: Why IPFS did not serve it, when it was tried and the solver did (or neither did).
+    ipfs_problem: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -100,14 +102,14 @@ def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Pa
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         if client is None:
-            return Download(None, ipfs_problem)
+            return Download(None, ipfs_problem, ipfs_problem=ipfs_problem)
     end = clock() + wait
     while True:
         tmp = root / f".tmp-{deal_id}-{secrets.token_hex(4)}"
         try:
             client.download_result(deal_id, tmp, expected_cid)
             os.replace(tmp, dest)
-            return Download(dest, source="solver")
+            return Download(dest, source="solver", ipfs_problem=ipfs_problem or None)
         except ResultCIDMismatchError as exc:
             return Download(None, f"the solver served a result whose CID is not the one recorded on-chain ({exc})",
                             final=True)

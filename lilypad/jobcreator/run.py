@@ -577,6 +577,8 @@ class _Run:
         got = download_verified(self.client, self.report.deal_id, cid, self.request.data_dir,
                                 wait=min(self.request.download_timeout, max(0.0, self.deadline - time.monotonic())),
                                 poll=self.request.poll_interval, ipfs=ipfs)
+        if got.ipfs_problem:
+            self.echo(f"[{Stage.DOWNLOADING.value}] {got.ipfs_problem}")
         if got.verified:
             self.echo(f"[{Stage.DOWNLOADING.value}] result {cid} fetched from {got.source}")
         self.report.results_dir = path = got.path

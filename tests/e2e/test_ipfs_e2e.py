@@ -114,6 +114,7 @@ def test_kubo_down_falls_back_to_the_solver_store(network, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr + network.logs()
     cid, deal = data_cid(out.stdout), deal_id(out.stdout)
     assert f"result {cid} fetched from solver" in out.stderr, out.stderr
+    assert f"IPFS (kubo node {client_node.api_url}) could not serve it: IpfsUnavailableError: " in out.stderr
     assert_paid_exactly_the_cost(before, network.token_balances())
     failed = log_events(network, "provider", "ipfs_add_failed")
     assert failed and all(e["ipfs_api"] == dead_api for e in failed), network.logs()

@@ -37,14 +37,15 @@ def listening_ports(pid: int) -> set[tuple[str, int]]:
 
 
 def test_config_is_private_and_on_loopback(tmp_path: Path) -> None:
-    node = KuboNode(tmp_path / "repo").init(peers=["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWLU5hg5det3gWTqst5Ectsw3rziQFUxYnwALFDaKZB56X"])
+    peer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWLU5hg5det3gWTqst5Ectsw3rziQFUxYnwALFDaKZB56X"
+    node = KuboNode(tmp_path / "repo").init(peers=[peer])
     config = json.loads((tmp_path / "repo" / "config").read_text())
     assert config["Addresses"]["API"] == f"/ip4/127.0.0.1/tcp/{node.api_port}"
     assert config["Addresses"]["Gateway"] == f"/ip4/127.0.0.1/tcp/{node.gateway_port}"
     assert config["Addresses"]["Swarm"] == [f"/ip4/127.0.0.1/tcp/{node.swarm_port}"]
     assert config["Bootstrap"] == [] and config["Discovery"]["MDNS"]["Enabled"] is False
     assert config["Routing"]["Type"] == "none" and config["AutoConf"]["Enabled"] is False
-    assert node.peers() == ["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWLU5hg5det3gWTqst5Ectsw3rziQFUxYnwALFDaKZB56X"]
+    assert node.peers() == [peer]
     assert node.multiaddr == f"/ip4/127.0.0.1/tcp/{node.swarm_port}/p2p/{node.peer_id()}"
     with pytest.raises(IpfsUnavailableError, match="/p2p/"):
         node.init(peers=["/ip4/127.0.0.1/tcp/4001"])
