@@ -14,13 +14,12 @@ import pytest
 
 from lilypad.exceptions import (
     IpfsCIDMismatchError,
-    IpfsError,
     IpfsRequestError,
     IpfsUnavailableError,
     ResultCIDMismatchError,
     UnsafeResultError,
 )
-from lilypad.ipfs import IpfsSources, KuboClient, add_tree, api_multiaddr, fetch_tree, gateway_get_dir
+from lilypad.ipfs import KuboClient, api_multiaddr, gateway_get_dir
 from lilypad.ipfs.node import KuboNode
 from lilypad.results.cid import directory_cid
 
@@ -89,19 +88,14 @@ def test_add_dir_refuses_a_cid_that_is_not_ours(nodes: tuple[KuboNode, KuboNode]
     assert info.value.kubo_cid == directory_cid(tree) and info.value.expected_cid == other
 
 
-def test_gateway_and_fetch_tree(nodes: tuple[KuboNode, KuboNode], tmp_path: Path) -> None:
+def test_gateway_get_dir(nodes: tuple[KuboNode, KuboNode], tmp_path: Path) -> None:
     a, b = nodes
     tree = result_tree(tmp_path / "result", "via the gateway")
-    cid = add_tree(IpfsSources(api=a.api_url), tree)
-    assert gateway_get_dir(b.gateway_url, cid, tmp_path / "g") == cid
+    with a.client() as ca:
+        cid = ca.add_dir(tree)
+    assert gateway_get_dir(b.gateway_url, cid, tmp_path / "g") == cid  # b's gateway, blocks from a
     assert (tmp_path / "g" / "stdout").read_text() == "via the gateway\n"
-    # node down first: the gateway serves it
-    dead = IpfsSources.build(api="http://127.0.0.1:9", gateway=a.gateway_url, peers="", timeout=10)
-    assert fetch_tree(dead, cid, tmp_path / "f") == cid
-    with pytest.raises(IpfsUnavailableError):
-        fetch_tree(IpfsSources(api="http://127.0.0.1:9"), cid, tmp_path / "none")
-    with pytest.raises(IpfsError, match="no IPFS node"):
-        fetch_tree(IpfsSources(), cid, tmp_path / "none")
+    assert directory_cid(tmp_path / "g") == cid
 
 
 def test_a_node_that_is_down_is_a_clear_error(tmp_path: Path) -> None:
