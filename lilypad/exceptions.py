@@ -111,6 +111,11 @@ __all__ = [
     "BridgeFaultError",
     # Go-built programs (kubo's ipfs, bacalhau)
     "GoToolMissingError",
+    # IPFS (kubo nodes and their RPC API)
+    "IpfsError",
+    "IpfsUnavailableError",
+    "IpfsRequestError",
+    "IpfsCIDMismatchError",
 ]
 
 
@@ -1094,3 +1099,41 @@ class GoToolMissingError(LilypadError):
         self.path = path
         self.make_target = make_target
         super().__init__(f"{name} is not built at {path}: run `make {make_target}`")
+
+
+# --------------------------------------------------------------------------
+# IPFS: kubo nodes, their RPC API and gateways (lilypad.ipfs)
+# --------------------------------------------------------------------------
+
+
+class IpfsError(LilypadError):
+    """Base class of IPFS failures."""
+
+
+class IpfsUnavailableError(IpfsError):
+    """The kubo node (RPC API) or gateway at ``url`` cannot be reached or did not start: ``reason``."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"IPFS node {url} is unavailable: {reason}")
+
+
+class IpfsRequestError(IpfsError):
+    """The kubo node or gateway at ``url`` refused or failed ``what``: ``detail``."""
+
+    def __init__(self, url: str, what: str, detail: str) -> None:
+        self.url = url
+        self.what = what
+        self.detail = detail
+        super().__init__(f"IPFS {what} at {url} failed: {_shorten(detail, 300)}")
+
+
+class IpfsCIDMismatchError(IpfsError):
+    """kubo gave ``path`` the CID ``kubo_cid`` where lilypad computed ``expected_cid``."""
+
+    def __init__(self, path: str, expected_cid: str, kubo_cid: str) -> None:
+        self.path = path
+        self.expected_cid = expected_cid
+        self.kubo_cid = kubo_cid
+        super().__init__(f"kubo added {path} as {kubo_cid}, but its CID is {expected_cid}: not using it")

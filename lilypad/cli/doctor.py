@@ -33,10 +33,13 @@ __all__ = ["doctor"]
               help="What the node runs: decides which checks apply (Docker, LP balance, allowance).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds to wait for each endpoint.")
+@click.option("--ipfs-api", envvar="LILYPAD_IPFS_API", show_envvar=True, default=None,
+              help="The node's kubo RPC API to check (it must answer and add + cat a small file).")
 @pass_settings
 def doctor(settings: LilypadSettings, network: str, rpc: tuple[str, ...], address: str | None, role: str,
-           timeout: float) -> None:
-    """Check this node's setup: Docker, GPUs, the Go template helper, RPC, contracts, balances, allowance."""
+           timeout: float, ipfs_api: str | None) -> None:
+    """Check this node's setup: Docker, GPUs, the Go template helper, kubo (IPFS), RPC, contracts, balances,
+    allowance."""
     from lilypad.doctor import DoctorConfig, exit_code, run_doctor
     from lilypad.doctor.checks import Status
 
@@ -66,7 +69,8 @@ def doctor(settings: LilypadSettings, network: str, rpc: tuple[str, ...], addres
             except Exception:  # eth-account raises several types; never echo the key
                 raise click.ClickException("WEB3_PRIVATE_KEY is not a valid private key") from None
     results = run_doctor(DoctorConfig(ecosystem=parts[0], network=parts[1], rpc_urls=urls, address=address,
-                                      role=role, deployments_dir=settings.deployments_dir, timeout=timeout))
+                                      role=role, deployments_dir=settings.deployments_dir, timeout=timeout,
+                                      ipfs_api=ipfs_api))
     for result in results:
         click.echo(result.line())
     failed = sum(r.status == Status.FAIL for r in results)

@@ -12,6 +12,8 @@ import click
 
 from lilypad.cli._common import LilypadCommand, pass_settings, serve
 from lilypad.cli.options import (
+    ipfs_options,
+    ipfs_sources,
     metrics_options,
     poll_interval_option,
     required_private_key,
@@ -38,10 +40,12 @@ __all__ = ["mediator"]
                    "much (0: leave the stake as it is).")
 @poll_interval_option(0.5, "Seconds between deal polls.")
 @metrics_options
+@ipfs_options
 @pass_settings
 def mediator(settings: LilypadSettings, network: str, solver_url: str, web3_private_key: str | None,
              data_dir: Path | None, modules: str, reruns: int, stake: str, poll_interval: float,
-             metrics_port: int | None, metrics_host: str) -> None:
+             metrics_port: int | None, metrics_host: str, ipfs_api: str | None, ipfs_gateway: str | None,
+             ipfs_peers: tuple[str, ...], ipfs_timeout: float) -> None:
     """Run a mediator: re-run checked jobs and accept or reject their results."""
     from lilypad.mediator.daemon import Mediator, MediatorConfig
     from lilypad.protocol.allowlist import Allowlist
@@ -58,7 +62,8 @@ def mediator(settings: LilypadSettings, network: str, solver_url: str, web3_priv
                                 data_dir=data_dir or settings.data_dir / "mediator", modules=entries, min_reruns=reruns,
                                 deployments_dir=settings.deployments_dir, poll_interval=poll_interval,
                                 metrics_port=metrics_port, metrics_host=metrics_host, stake=stake_units,
-                                fault=settings.mediator_fault)
+                                fault=settings.mediator_fault,
+                                ipfs=ipfs_sources(ipfs_api, ipfs_gateway, ipfs_peers, ipfs_timeout))
         daemon = Mediator(config)
     except (ValueError, ArithmeticError) as err:  # lp() of a non-number: decimal.InvalidOperation
         raise click.ClickException(str(err)) from None

@@ -22,6 +22,8 @@ __all__ = [
     "account_option",
     "data_dir_option",
     "env_option",
+    "ipfs_options",
+    "ipfs_sources",
     "mediation_chance_option",
     "mediators_option",
     "metrics_options",
@@ -219,3 +221,38 @@ def service_options(role: str, state: str) -> Decorator:
         return f
 
     return apply
+
+
+# --------------------------------------------------------------------------
+# IPFS: an own kubo node, a gateway, peers
+# --------------------------------------------------------------------------
+
+
+def ipfs_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--ipfs-api`` / ``--ipfs-gateway`` / ``--ipfs-peer`` / ``--ipfs-timeout`` with their
+    ``LILYPAD_IPFS_*`` twins (the values reach the command as ``ipfs_api``, ``ipfs_gateway``,
+    ``ipfs_peers``, ``ipfs_timeout``)."""
+    func = env_option("--ipfs-timeout", envvar="LILYPAD_IPFS_TIMEOUT", type=click.FloatRange(min=1), default=30.0,
+                      show_default=True,
+                      help="Seconds to wait on IPFS (an add, or for the next bytes of a fetch) before falling back "
+                           "to the solver.")(func)
+    func = env_option("--ipfs-peer", "ipfs_peers", envvar="LILYPAD_IPFS_PEERS", multiple=True,
+                      help="Multiaddr (/ip4/.../tcp/.../p2p/PEER_ID) of a kubo node holding the content, e.g. the "
+                           "provider's: the own node connects to it first (repeatable; the variable is "
+                           "space-separated).")(func)
+    func = env_option("--ipfs-gateway", envvar="LILYPAD_IPFS_GATEWAY", default=None,
+                      help="An IPFS HTTP gateway (http://HOST:PORT) to fetch content from when the own node "
+                           "cannot; what it serves is verified by its CID.")(func)
+    return env_option("--ipfs-api", envvar="LILYPAD_IPFS_API", default=None,
+                      help="RPC API of the own kubo node (http://127.0.0.1:5001): results and input files are "
+                           "added and pinned there, or fetched through it (default: no IPFS, solver store "
+                           "only).")(func)
+
+
+def ipfs_sources(ipfs_api: str | None, ipfs_gateway: str | None, ipfs_peers: tuple[str, ...],
+                 ipfs_timeout: float = 30.0) -> Any:
+    """The :class:`~lilypad.ipfs.IpfsSources` of :func:`ipfs_options`' values (``None``: IPFS not used)."""
+    from lilypad.ipfs.fetch import IpfsSources
+
+    sources = IpfsSources.build(ipfs_api, ipfs_gateway, " ".join(ipfs_peers), timeout=ipfs_timeout)
+    return sources if sources.enabled else None

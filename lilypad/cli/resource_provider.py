@@ -14,6 +14,8 @@ import click
 
 from lilypad.cli._common import LilypadCommand, pass_settings, serve
 from lilypad.cli.options import (
+    ipfs_options,
+    ipfs_sources,
     mediators_option,
     metrics_options,
     payment_collateral_option,
@@ -68,6 +70,7 @@ __all__ = ["resource_provider"]
               help="Runs of one job that fail (executor errors) before the deal is given up and left to its "
                    "on-chain submit timeout.")
 @metrics_options
+@ipfs_options
 @pass_settings
 def resource_provider(settings: LilypadSettings, network: str, solver_url: str, web3_private_key: str | None,
                       data_dir: Path | None, slots: int, cpu: int | None, ram: int | None, gpu: int | None,
@@ -75,7 +78,8 @@ def resource_provider(settings: LilypadSettings, network: str, solver_url: str, 
                       payment_collateral: str, results_collateral_multiple: int | None, min_consortium_size: str | None,
                       mediation_fee: str, mediators: str,
                       offer_modules: str, solver_address: str | None, poll_interval: float, offer_ttl: int,
-                      max_run_attempts: int, metrics_port: int | None, metrics_host: str) -> None:
+                      max_run_attempts: int, metrics_port: int | None, metrics_host: str, ipfs_api: str | None,
+                      ipfs_gateway: str | None, ipfs_peers: tuple[str, ...], ipfs_timeout: float) -> None:
     """Run a resource provider: offer this machine, run jobs, get paid."""
     from lilypad.protocol.allowlist import Allowlist
     from lilypad.protocol.deal import DealPricing
@@ -98,7 +102,7 @@ def resource_provider(settings: LilypadSettings, network: str, solver_url: str, 
             min_consortium_size=int(min_consortium_size) if min_consortium_size else None,
             deployments_dir=settings.deployments_dir, poll_interval=poll_interval, offer_ttl=offer_ttl,
             max_run_attempts=max_run_attempts, metrics_port=metrics_port, metrics_host=metrics_host,
-            fault=settings.provider_fault,
+            fault=settings.provider_fault, ipfs=ipfs_sources(ipfs_api, ipfs_gateway, ipfs_peers, ipfs_timeout),
         )
         daemon = ResourceProvider(config)
     except (ValueError, ArithmeticError) as err:  # pydantic's ValidationError is a ValueError

@@ -28,6 +28,8 @@ from lilypad.cli.options import (
     account_option,
     data_dir_option,
     env_option,
+    ipfs_options,
+    ipfs_sources,
     mediation_chance_option,
     mediators_option,
     network_option,
@@ -154,11 +156,13 @@ def _mediators(values: tuple[str, ...]) -> tuple[str, ...]:
 @_data_dir
 @env_option("--timeout", envvar="LILYPAD_TIMEOUT", type=click.FloatRange(min=1), default=7200.0,
             show_default=True, help="Seconds to wait for the whole run.")
+@ipfs_options
 def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, solver_address: str | None,
         target: str | None, web3_private_key: str | None, account: str | None, mediators: tuple[str, ...],
         inputs_path: Path | None, mediate: bool, consortium_size: str | None,
         min_results_collateral_multiple: int | None, mediation_chance: int, price: str,
-        payment_collateral: str, pricing_mode: str, data_dir: Path | None, timeout: float) -> None:
+        payment_collateral: str, pricing_mode: str, data_dir: Path | None, timeout: float, ipfs_api: str | None,
+        ipfs_gateway: str | None, ipfs_peers: tuple[str, ...], ipfs_timeout: float) -> None:
     """Run MODULE on the market and download its verified result."""
     from lilypad.exceptions import InputError
     from lilypad.jobcreator.run import JobRequest, result_hints, run_job
@@ -181,6 +185,7 @@ def run(module: str, inputs: tuple[str, ...], network: str, solver_url: str, sol
             mediation_chance=mediation_chance, inputs_path=inputs_path, timeout=timeout,
             consortium_size=int(consortium_size) if consortium_size else None,
             min_results_collateral_multiple=min_results_collateral_multiple,
+            ipfs=ipfs_sources(ipfs_api, ipfs_gateway, ipfs_peers, ipfs_timeout),
         )
         key = signer(web3_private_key, account)
         _quiet_ape()
@@ -270,14 +275,18 @@ def status(deal_id: str, network: str, solver_url: str, data_dir: Path | None, a
 @_data_dir
 @env_option("--wait", envvar="LILYPAD_FETCH_WAIT", type=click.FloatRange(min=0), default=0.0, show_default=True,
             help="Seconds to keep retrying while the solver does not have the result yet.")
-def fetch(deal_id: str, network: str, solver_url: str, data_dir: Path | None, wait: float) -> None:
-    """Download a deal's result and verify it against the on-chain CID."""
+@ipfs_options
+def fetch(deal_id: str, network: str, solver_url: str, data_dir: Path | None, wait: float, ipfs_api: str | None,
+          ipfs_gateway: str | None, ipfs_peers: tuple[str, ...], ipfs_timeout: float) -> None:
+    """Download a deal's result (from IPFS by its on-chain CID, else from the
+    solver) and verify it against the on-chain CID."""
     from lilypad.jobcreator.run import fetch_result, result_hints
 
     deal_id = _check_deal_id(deal_id)
     _quiet_ape()
+    ipfs = ipfs_sources(ipfs_api, ipfs_gateway, ipfs_peers, ipfs_timeout)
     with _errors(), _connected(network) as contracts, _client(solver_url) as client:
-        path, cid = fetch_result(deal_id, contracts, client, _data_root(data_dir), wait=wait)
+        path, cid = fetch_result(deal_id, contracts, client, _data_root(data_dir), wait=wait, ipfs=ipfs)
     click.echo("Verified: the result matches the CID recorded on-chain.", err=True)
     for line in result_hints(path, cid):
         click.echo(line)

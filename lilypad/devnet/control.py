@@ -29,6 +29,7 @@ __all__ = [
     "down",
     "follow_logs",
     "http_health",
+    "kubo_health",
     "pid_alive",
     "probe",
     "rpc_call",
@@ -115,8 +116,23 @@ def _probe_one(c: Component) -> Probe:
     if c.kind == "anvil":
         chain = rpc_call(c.health_url, "eth_chainId")
         return Probe(c.name, alive, True, alive and chain is not None, f"chain {int(chain, 16)}" if chain else "")
+    if c.kind == "kubo":  # kubo's RPC API answers POST only
+        ok, detail = kubo_health(c.health_url)
+        return Probe(c.name, alive, True, alive and ok, detail)
     ok, detail = http_health(c.health_url)
     return Probe(c.name, alive, True, alive and ok, detail)
+
+
+def kubo_health(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+    """(kubo's ``/api/v0/version`` answered, ``kubo <version>`` or why not)."""
+    req = urllib.request.Request(url, b"", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return True, f"kubo {json.loads(resp.read()).get('Version')}"
+    except urllib.error.HTTPError as err:
+        return False, f"HTTP {err.code}"
+    except (OSError, ValueError) as err:
+        return False, type(err).__name__
 
 
 def probe(state: DevnetState) -> dict[str, Probe]:

@@ -52,7 +52,8 @@ def _failed(what: str, root: Path, code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     message = " ".join(argv if argv is not None else sys.argv[1:]) or "Hello from the lilypad demo!"
     root = Path(tempfile.mkdtemp(prefix="lilypad-demo-")) / "devnet"
-    print(f"demo: lilypad devnet up --data-dir {root}  (anvil, the contracts, solver, provider, mediator, relayer)")
+    print(f"demo: lilypad devnet up --data-dir {root}  (anvil, the contracts, kubo nodes, solver, provider, "
+          "mediator, relayer)")
     code = _devnet(root, "up", "--providers", "1", "--slots", "2")
     if code != 0:
         return _failed("lilypad devnet up", root, code) if (root / "devnet.json").exists() else code
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if result.returncode != 0:
             return _failed("the CLI job", root, result.returncode)
+        if "LILYPAD_IPFS_API" in env:
+            print(f"\ndemo: the provider pinned the result on its kubo node; the job creator's node "
+                  f"({env['LILYPAD_IPFS_API']}) fetched it by its on-chain CID (the 'fetched from' line above says "
+                  "whether IPFS or the solver's fallback store served it)")
         for stdout in (client_dir / "downloaded-files").glob("*/stdout"):
             print(f"\ndemo: {stdout}:\n{stdout.read_text()}")
         print("demo: now from a smart contract: ape run contract_job (ExampleClient.runCowsay -> runJob: the "

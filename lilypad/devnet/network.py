@@ -1,5 +1,6 @@
 """A whole local network of real processes: anvil, the contracts (deployed by
-``ape run deploy``), ``lilypad solver``, resource providers and a mediator.
+``ape run deploy``), ``lilypad solver``, resource providers, a mediator and,
+when a test asks, kubo nodes (:meth:`LocalNetwork.add_kubo`).
 
 Used by ``make demo`` and the end-to-end tests. Accounts follow anvil's test
 mnemonic: 1 job creator, 2 resource provider, 3 mediator, 4 solver, 9 the
@@ -13,6 +14,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lilypad.devnet.processes import (
     ManagedProcess,
@@ -63,6 +65,7 @@ class LocalNetwork:
     solver_url: str
     env: dict[str, str]
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    kubo: dict[str, Any] = field(default_factory=dict)  # name -> lilypad.ipfs.node.KuboNode
 
     @classmethod
     def start(cls, root: Path, *, match_timeout: float = 20.0) -> LocalNetwork:
@@ -99,9 +102,24 @@ class LocalNetwork:
         return self.lilypad(name, "resource-provider", "--network", NETWORK, "--solver-url", self.solver_url,
                             "--data-dir", str(self.root / name), *extra, key_index=PROVIDER, extra_env=env)
 
-    def add_mediator(self) -> ManagedProcess:
+    def add_mediator(self, *extra: str) -> ManagedProcess:
         return self.lilypad("mediator", "mediator", "--network", NETWORK, "--solver-url", self.solver_url,
-                            "--data-dir", str(self.root / "mediator"), key_index=MEDIATOR)
+                            "--data-dir", str(self.root / "mediator"), *extra, key_index=MEDIATOR)
+
+    def add_kubo(self, name: str) -> Any:
+        """Start a kubo node (repository ``kubo/<name>``, log ``logs/<name>.log``) on loopback,
+        connected to the nodes started before it; the :class:`~lilypad.ipfs.node.KuboNode`."""
+        from lilypad.ipfs.node import KuboNode
+
+        node = KuboNode(self.root / "kubo" / name, log_path=self.root / "logs" / f"{name}.log")
+        node.init(peers=[other.multiaddr for other in self.kubo.values()])
+        node.start()
+        for other in self.kubo.values():
+            node.connect(other)
+        self.kubo[name] = node
+        assert node.process is not None
+        self.processes[name] = node.process
+        return node
 
     def add_bridge(self, name: str = "bridge", *extra: str, fault: str | None = None,
                    key_index: int = BRIDGE) -> ManagedProcess:

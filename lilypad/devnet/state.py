@@ -57,10 +57,11 @@ def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
 @dataclass
 class Component:
     """One supervised process. ``port``: anvil's RPC port, the solver's HTTP port, or
-    the ``--metrics-port`` (``/health``) of a provider, the mediator or the bridge."""
+    the ``--metrics-port`` (``/health``) of a provider, the mediator or the bridge, or a
+    kubo node's RPC API port."""
 
     name: str
-    kind: str  # anvil | solver | provider | mediator | bridge
+    kind: str  # anvil | solver | provider | mediator | bridge | kubo
     port: int
     log: str
     address: str | None = None
@@ -77,6 +78,8 @@ class Component:
             return f"http://127.0.0.1:{self.port}"
         if self.kind == "solver":
             return f"http://127.0.0.1:{self.port}/api/v1/health"
+        if self.kind == "kubo":
+            return f"http://127.0.0.1:{self.port}/api/v0/version"
         return f"http://127.0.0.1:{self.port}/health"
 
 
@@ -95,6 +98,8 @@ class DevnetState:
     components: list[Component] = field(default_factory=list)
     error: str | None = None
     updated_at: float = 0.0
+    #: kubo node name -> ``api``, ``gateway`` and ``multiaddr`` (``kubo-client`` is the job creator's).
+    ipfs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def component(self, name: str) -> Component:
         for c in self.components:
@@ -109,7 +114,8 @@ class DevnetState:
                 "LILYPAD_SOLVER_URL": self.solver_url, "LILYPAD_NETWORK": "ethereum:local:foundry",
                 "LILYPAD_MEDIATORS": by_role.get("mediator", {}).get("address", ""),
                 "LILYPAD_SOLVER_ADDRESS": by_role.get("solver", {}).get("address", ""),
-                "WEB3_PRIVATE_KEY": by_role.get("job creator", {}).get("private_key", "")}
+                "WEB3_PRIVATE_KEY": by_role.get("job creator", {}).get("private_key", ""),
+                **({"LILYPAD_IPFS_API": self.ipfs["kubo-client"]["api"]} if "kubo-client" in self.ipfs else {})}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

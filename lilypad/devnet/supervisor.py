@@ -5,8 +5,11 @@
 It holds ``DATA_DIR/supervisor.lock`` for its lifetime (so two never share a
 directory), starts anvil with ``--state DATA_DIR/anvil-state.json`` (the chain
 survives a stop), deploys the contracts on a fresh chain (or checks that the
-recorded ones still have code on a resumed one), then the solver, the resource
-providers, a mediator and the bridge, each with its own log and health port.
+recorded ones still have code on a resumed one), then a kubo node per provider,
+one for the mediator and one for the job creator (``kubo-client``), all on
+loopback and peered with each other (``DATA_DIR/kubo/<name>``), then the
+solver, the resource providers (``--ipfs-api`` their node), a mediator (its
+node) and the bridge, each with its own log and health port.
 A component that exits is restarted with backoff (:class:`RestartPolicy`) and
 counted. ``DATA_DIR/devnet.json`` is rewritten on every change. SIGTERM or
 SIGINT stops every child it started (anvil last, dumping its state) and exits 0.
@@ -46,7 +49,8 @@ from lilypad.devnet.state import (
     DevnetState,
     RestartPolicy,
 )
-from lilypad.exceptions import DevnetError
+from lilypad.exceptions import DevnetError, LilypadError
+from lilypad.ipfs.node import kubo_env
 
 __all__ = ["EXIT_BUSY", "EXIT_FAILED", "Supervisor", "main"]
 
@@ -90,7 +94,8 @@ class Supervisor:
         """Reuse the ports of the previous run where they are still free (stable URLs)."""
         old = {c.name: c.port for c in previous.components} if previous else {}
         taken: set[int] = set()
-        names = ["anvil", "solver", *[f"provider-{i}" for i in range(1, self.providers + 1)], "mediator", "bridge"]
+        names = ["anvil", "solver", *[f"provider-{i}" for i in range(1, self.providers + 1)], "mediator", "bridge",
+                 *self._kubo_names()]
         out = {}
         for name in names:
             port = old.get(name)
@@ -101,6 +106,21 @@ class Supervisor:
             taken.add(port)
             out[name] = port
         return out
+
+    def _kubo_names(self) -> list[str]:
+        """The kubo nodes: one per provider, the mediator's, the job creator's (``kubo-client``)."""
+        return [*[f"kubo-provider-{i}" for i in range(1, self.providers + 1)], "kubo-mediator", "kubo-client"]
+
+    def _kubo_nodes(self, ports: dict[str, int]) -> dict[str, Any]:
+        """Initialise (once; resumed with their ports and identities) a kubo repository per node
+        under ``DATA_DIR/kubo/``, each peered with all the others (kubo's ``Peering.Peers``)."""
+        from lilypad.ipfs.node import KuboNode
+
+        nodes = {name: KuboNode(self.root / "kubo" / name, api_port=ports[name]).init()
+                 for name in self._kubo_names()}
+        for name, node in nodes.items():
+            node.init(peers=[other.multiaddr for o, other in nodes.items() if o != name])
+        return nodes
 
     # ------------------------------------------------------------------ run
     def run(self) -> int:
@@ -159,6 +179,15 @@ class Supervisor:
 
         add("anvil", "anvil", anvil_args(rpc_port, state_path=self.root / STATE_FILE, state_interval=30),
             role="chain (JSON-RPC)")
+        try:
+            kubo = self._kubo_nodes(ports)
+        except LilypadError as exc:  # GoToolMissingError: `make setup` builds kubo
+            raise DevnetError(f"cannot set up the kubo nodes: {exc}") from None
+        for name, node in kubo.items():
+            add(name, "kubo", node.daemon_args(), role=f"IPFS node ({name.removeprefix('kubo-')})",
+                extra=kubo_env(node.repo))
+        s.ipfs = {name: {"api": node.api_url, "gateway": node.gateway_url, "multiaddr": node.multiaddr}
+                  for name, node in kubo.items()}
         exe = lilypad_exe()
         add("solver", "solver", [exe, "solver", "--network", NETWORK, "--port", str(solver_port), "--data-dir",
                                  str(self.root / "solver"), "--match-timeout", str(self.match_timeout)],
@@ -167,11 +196,12 @@ class Supervisor:
             name = f"provider-{i}"
             add(name, "provider", [exe, "resource-provider", "--network", NETWORK, "--solver-url", s.solver_url,
                                    "--data-dir", str(self.root / name), "--slots", str(self.slots),
-                                   "--metrics-port", str(ports[name])],
+                                   "--metrics-port", str(ports[name]), "--ipfs-api", kubo[f"kubo-{name}"].api_url],
                 key=PROVIDER_KEYS[i - 1], role="resource provider")
         add("mediator", "mediator", [exe, "mediator", "--network", NETWORK, "--solver-url", s.solver_url,
                                      "--data-dir", str(self.root / "mediator"), "--metrics-port",
-                                     str(ports["mediator"])], key=MEDIATOR_KEY, role="mediator")
+                                     str(ports["mediator"]), "--ipfs-api", kubo["kubo-mediator"].api_url],
+            key=MEDIATOR_KEY, role="mediator")
         add("bridge", "bridge", [exe, "jobcreator", "--network", NETWORK, "--solver-url", s.solver_url,
                                  "--data-dir", str(self.root / "bridge"), "--metrics-port", str(ports["bridge"])],
             key=BRIDGE_KEY, role="relayer of smart-contract jobs", extra={"LILYPAD_BRIDGE_FAULT": ""})
@@ -191,6 +221,15 @@ class Supervisor:
         self.save()
         if self.stopping.is_set():
             return
+        for name in kubo:
+            self._spawn(name)
+        for name, node in kubo.items():
+            wait_for_port(ports[name], proc=self.procs[name].proc, timeout=60)
+            node.wait_ready(60)
+        for node in kubo.values():  # all up: connect now rather than after kubo's peering back-off
+            with node.client() as client:
+                client.put_empty_block()
+            node.connect_peers()
         self._spawn("solver")
         wait_for_port(solver_port, proc=self.procs["solver"].proc, timeout=90)
         rest = [c.name for c in s.components if c.kind in ("provider", "mediator", "bridge")]

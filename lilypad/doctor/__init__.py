@@ -26,6 +26,7 @@ from lilypad.doctor.checks import (
     check_docker,
     check_gotemplate,
     check_gpu,
+    check_kubo,
     check_mediator_stake,
     select_rpc,
 )
@@ -71,6 +72,8 @@ class DoctorConfig:
     role: str = "resource-provider"
     deployments_dir: Path | None = None
     timeout: float = 5.0
+    #: The node's kubo RPC API (``--ipfs-api``); ``None``: IPFS not used.
+    ipfs_api: str | None = None
 
 
 def exit_code(results: list[CheckResult]) -> int:
@@ -96,6 +99,7 @@ def run_doctor(config: DoctorConfig) -> list[CheckResult]:
         results.append(check_gpu())
     if config.role != "solver":
         results.append(check_gotemplate())
+        results.extend(check_kubo(config.ipfs_api, timeout=config.timeout))
 
     path = deployment_path(config.ecosystem, config.network, config.deployments_dir)
     try:

@@ -31,6 +31,7 @@ __all__ = [
     "check_docker",
     "check_gotemplate",
     "check_gpu",
+    "check_kubo",
     "check_mediator_stake",
     "connect_rpc",
     "select_rpc",
@@ -195,6 +196,70 @@ def check_gotemplate() -> CheckResult:
         return CheckResult("gotemplate", Status.FAIL, f"{path} rendered {rendered[:40]!r}, expected '\"ok\"'",
                            build_fix)
     return CheckResult("gotemplate", Status.OK, f"{path} renders module templates with Go's text/template")
+
+
+# --------------------------------------------------------------------------
+# kubo (IPFS)
+# --------------------------------------------------------------------------
+
+
+def check_kubo(api: str | None, *, timeout: float = 5.0) -> list[CheckResult]:
+    """kubo's ``ipfs`` binary (present, its version) and, with ``api`` (the
+    node's RPC API, ``--ipfs-api``), the node: it answers, and a small file
+    added there comes back by ``cat`` with the CID :mod:`lilypad.results.cid`
+    computes. Without ``api`` IPFS is not used (results stay in the solver's
+    store only): a missing binary is then a warning, not a failure."""
+    import os
+    import subprocess
+    import tempfile
+
+    from lilypad.exceptions import GoToolMissingError, LilypadError
+    from lilypad.toolchain import find_go_tool
+
+    fix_build = "run `make setup` (or `make kubo`) in the lilypad checkout"
+    results: list[CheckResult] = []
+    try:
+        binary = find_go_tool("ipfs")
+        with tempfile.TemporaryDirectory(prefix="lilypad-doctor-ipfs-") as repo:  # reads no one's repository
+            done = subprocess.run([str(binary), "version", "--number"], capture_output=True, text=True,
+                                  timeout=max(5.0, timeout), check=False,
+                                  env={**os.environ, "IPFS_PATH": repo, "IPFS_TELEMETRY": "off"})
+        version = done.stdout.strip() if done.returncode == 0 else ""
+        if version:
+            results.append(CheckResult("kubo", Status.OK, f"{binary}: kubo {version}"))
+        else:
+            results.append(CheckResult("kubo", Status.FAIL, f"{binary} does not run ({done.stderr.strip()[:160]})",
+                                       fix_build))
+    except (GoToolMissingError, OSError, subprocess.SubprocessError) as exc:
+        results.append(CheckResult("kubo", Status.FAIL if api else Status.WARN,
+                                   f"{_short(exc, 200)}" + ("" if api else "; IPFS is not used"), fix_build))
+    if not api:
+        results.append(CheckResult("ipfs-api", Status.WARN, "no kubo node given: results and input files go to the "
+                                                            "solver's store only",
+                                   "run a kubo node and pass --ipfs-api http://127.0.0.1:5001 (LILYPAD_IPFS_API) "
+                                   "to lilypad doctor and to the service (docs/resource-provider.md, IPFS)"))
+        return results
+    from lilypad.ipfs.client import KuboClient
+    from lilypad.results.cid import bytes_cid
+
+    fix_node = f"start the node (`ipfs daemon`) and check that its RPC API listens on {api}"
+    probe = b"lilypad doctor probe\n"
+    try:
+        with KuboClient(api, timeout=timeout) as client:
+            version = client.version()
+            cid = client.add_bytes(probe, "lilypad-doctor-probe")
+            back = client.cat(cid)
+    except LilypadError as exc:
+        results.append(CheckResult("ipfs-api", Status.FAIL, str(exc)[:300], fix_node))
+        return results
+    if cid != bytes_cid(probe) or back != probe:
+        results.append(CheckResult("ipfs-api", Status.FAIL, f"{api} (kubo {version}) added the probe as {cid}, "
+                                   f"expected {bytes_cid(probe)}; cat gave {len(back)} bytes",
+                                   "use kubo with its default import settings (docs/infra-notes.md)"))
+    else:
+        results.append(CheckResult("ipfs-api", Status.OK, f"{api}: kubo {version}, add + cat of a small file give "
+                                                          f"back its CID {cid}"))
+    return results
 
 
 # --------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 :func:`download_verified` downloads a deal's result into
 ``<data_dir>/downloaded-files/<deal id>/`` and keeps it only if its CID is
-the one recorded on-chain, saying how it went in a :class:`Download`; :func:`deal_status` and :func:`fetch_result` serve
-``lilypad status`` and ``lilypad fetch`` (they need only the solver's URL and
-the network). Re-exported by :mod:`lilypad.jobcreator.run`.
+the one recorded on-chain, saying how it went in a :class:`Download` (from IPFS by that CID
+first when the caller has a kubo node or gateway, then from the solver's store);
+:func:`deal_status` and :func:`fetch_result` serve ``lilypad status`` and
+``lilypad fetch`` (they need only the solver's URL and the network; ``fetch``
+only the network when IPFS serves the result). Re-exported by :mod:`lilypad.jobcreator.run`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class Download:
     path: Path | None
     problem: str | None = None
     final: bool = False
+    #: Where the verified result came from: ``"ipfs"``, ``"solver"`` or ``"local"`` (downloaded before).
+    source: str | None = None
+    #: Why IPFS did not serve it, when it was tried and the solver did (or neither did).
+    ipfs_problem: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -57,10 +63,14 @@ def download_dir(data_dir: Path) -> Path:
 
 def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Path, *,
                       wait: float = 0.0, poll: float = 0.5,
-                      clock: Callable[[], float] = time.monotonic) -> Download:
+                      clock: Callable[[], float] = time.monotonic, ipfs: Any | None = None) -> Download:
     """Download ``deal_id``'s result into ``<data_dir>/downloaded-files/<deal id>/``
     and keep it only if its CID is ``expected_cid`` (read from the chain).
 
+    With ``ipfs`` (:class:`~lilypad.ipfs.IpfsSources`: the client's own kubo
+    node, connected to the given peers, and/or a gateway) the result is fetched
+    by its CID from IPFS first, once; the solver's store is the fallback
+    (``client`` may then be ``None``: IPFS only).
     Answers that may change (no upload yet, the solver has not seen the
     on-chain result yet, solver unreachable) are retried for ``wait`` seconds;
     a result that is not the one recorded on-chain, or is unusable, is a
@@ -72,18 +82,34 @@ def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Pa
     if dest.is_dir():
         try:
             if directory_cid(dest) == expected_cid:
-                return Download(dest)
+                return Download(dest, source="local")
         except LilypadError:
             pass
         dest.rename(root / f"{deal_id}.stale-{int(time.time())}")
     root.mkdir(parents=True, exist_ok=True)
+    ipfs_problem = ""
+    if ipfs is not None and ipfs.enabled:
+        from lilypad.ipfs.fetch import fetch_tree
+
+        tmp = root / f".tmp-{deal_id}-{secrets.token_hex(4)}"
+        try:
+            fetch_tree(ipfs, expected_cid, tmp)
+            os.replace(tmp, dest)
+            return Download(dest, source="ipfs")
+        except LilypadError as exc:
+            ipfs_problem = f"IPFS ({ipfs.describe()}) could not serve it: {type(exc).__name__}: {exc}"
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        if client is None:
+            return Download(None, ipfs_problem, ipfs_problem=ipfs_problem)
     end = clock() + wait
     while True:
         tmp = root / f".tmp-{deal_id}-{secrets.token_hex(4)}"
         try:
             client.download_result(deal_id, tmp, expected_cid)
             os.replace(tmp, dest)
-            return Download(dest)
+            return Download(dest, source="solver", ipfs_problem=ipfs_problem or None)
         except ResultCIDMismatchError as exc:
             return Download(None, f"the solver served a result whose CID is not the one recorded on-chain ({exc})",
                             final=True)
@@ -102,7 +128,7 @@ def download_verified(client: Any, deal_id: str, expected_cid: str, data_dir: Pa
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         if clock() >= end:
-            return Download(None, problem)
+            return Download(None, f"{ipfs_problem}; {problem}" if ipfs_problem else problem)
         time.sleep(poll)
 
 
@@ -157,15 +183,18 @@ def deal_status(deal_id: str, contracts: Any, client: Any | None, data_dir: Path
 
 
 def fetch_result(deal_id: str, contracts: Any, client: Any, data_dir: Path, *, wait: float = 0.0,
-                 poll: float = 0.5) -> tuple[Path, str]:
+                 poll: float = 0.5, ipfs: Any | None = None) -> tuple[Path, str]:
     """Download ``deal_id``'s result and verify it against the CID recorded
-    on-chain; ``(path, cid)``. Raises :class:`~lilypad.exceptions.JobCreatorError`
-    when there is no result on-chain or the download does not verify."""
+    on-chain; ``(path, cid)``: from IPFS first with ``ipfs``
+    (:class:`~lilypad.ipfs.IpfsSources`), else or then from the solver. Only
+    the chain is needed when IPFS serves it. Raises
+    :class:`~lilypad.exceptions.JobCreatorError` when there is no result
+    on-chain or the download does not verify."""
     cid, _ = contracts.result(deal_id)
     if cid is None:
         state = contracts.agreement(deal_id).state
         raise JobCreatorError(f"deal {deal_id} has no result recorded on-chain (state {state.name})")
-    got = download_verified(client, deal_id, cid, data_dir, wait=wait, poll=poll)
+    got = download_verified(client, deal_id, cid, data_dir, wait=wait, poll=poll, ipfs=ipfs)
     if got.path is None:
         raise JobCreatorError(f"cannot fetch the result of deal {deal_id}: {got.problem}")
     return got.path, cid

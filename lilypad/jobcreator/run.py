@@ -127,6 +127,9 @@ class JobRequest:
     timeout: float = 7200.0
     download_timeout: float = 120.0
     poll_interval: float = 0.5
+    #: The job creator's IPFS (:class:`~lilypad.ipfs.IpfsSources`): input files are added
+    #: to its node and the result fetched from IPFS first; ``None``: the solver only.
+    ipfs: Any | None = None
 
 
 @dataclass
@@ -429,6 +432,23 @@ class _Run:
                 "refusing to sign an offer for another deployment"
             ) from None
 
+    def add_inputs_to_ipfs(self) -> None:
+        """Add and pin the input files on the job creator's kubo node (when it has
+        one), so providers can fetch them by their CID; the solver keeps a copy
+        too, so a node that is down is only a warning."""
+        ipfs = self.request.ipfs
+        if ipfs is None or not ipfs.api or self.inputs_cid is None:
+            return
+        from lilypad.ipfs.fetch import add_tree
+
+        assert self.request.inputs_path is not None
+        try:
+            add_tree(ipfs, self.request.inputs_path, expected_cid=self.inputs_cid)
+            self.echo(f"[{Stage.OFFER_POSTED.value}] input files {self.inputs_cid} pinned on IPFS ({ipfs.api})")
+        except LilypadError as exc:
+            self.echo(f"[{Stage.OFFER_POSTED.value}] warning: input files not added to IPFS ({exc}); "
+                      "providers get them from the solver")
+
     def post_and_match(self, offer: JobOffer) -> DealView:
         from lilypad.protocol.signing import sign_offer
 
@@ -436,6 +456,7 @@ class _Run:
         self.report.offer_id = self.through_outage(lambda: self.client.post_job_offer(signed))
         if self.inputs_cid is not None:
             assert self.request.inputs_path is not None
+            self.add_inputs_to_ipfs()
             try:
                 upload_inputs(self.client, self.report.offer_id, self.request.inputs_path, self.key,
                               echo=lambda line: self.echo(f"[{Stage.OFFER_POSTED.value}] {line}"))
@@ -553,11 +574,17 @@ class _Run:
         self.report.result_cid = cid
         self.stage(Stage.RESULTS_SUBMITTED, f"results submitted on-chain: data CID {cid}, {count} instruction(s)",
                    result_cid=cid)
-        self.stage(Stage.DOWNLOADING, f"downloading the result from {self.client.base_url}")
+        ipfs = self.request.ipfs
+        where = f"IPFS ({ipfs.describe()}), else {self.client.base_url}" if ipfs else self.client.base_url
+        self.stage(Stage.DOWNLOADING, f"downloading the result from {where}")
         assert cid is not None and self.report.deal_id is not None
         got = download_verified(self.client, self.report.deal_id, cid, self.request.data_dir,
                                 wait=min(self.request.download_timeout, max(0.0, self.deadline - time.monotonic())),
-                                poll=self.request.poll_interval)
+                                poll=self.request.poll_interval, ipfs=ipfs)
+        if got.ipfs_problem:
+            self.echo(f"[{Stage.DOWNLOADING.value}] {got.ipfs_problem}")
+        if got.verified:
+            self.echo(f"[{Stage.DOWNLOADING.value}] result {cid} fetched from {got.source}")
         self.report.results_dir = path = got.path
         problem = got.problem
         mediate = got.verified and should_mediate(self.request.mediate, self.request.mediation_chance)

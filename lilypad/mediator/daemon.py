@@ -27,8 +27,10 @@ it does what :func:`lilypad.mediator.panel.next_action` says:
    its own runs disagreeing with each other -> the job is non-deterministic,
    the job creator's fault (the provider is paid); its runs agreeing and the
    provider's result equivalent -> accept; else reject. Comparators other than
-   plain ``exact`` need the provider's files: they are downloaded from the
-   solver and checked against the on-chain CID (unavailable files -> reject:
+   plain ``exact`` need the provider's files: they are fetched from IPFS by the
+   on-chain CID when the mediator has a kubo node or gateway (``ipfs``), else
+   or on failure downloaded from the solver, and checked against that CID
+   either way (unavailable files -> reject:
    the job creator could not get them either);
 4. on a panel of one, sends the verdict; on a larger panel, commits a hash of
    it (with a fresh salt), reveals it once the reveal window opens, and
@@ -141,6 +143,9 @@ class MediatorConfig:
     metrics_host: str = "127.0.0.1"
     stake: int = 0  # LP base units to hold staked in the registry, topped up on start (0: leave it)
     fault: str = ""  # LILYPAD_MEDIATOR_FAULT, test-only (see FAULTS)
+    #: Where to fetch the provider's result and the input files from IPFS first
+    #: (:class:`~lilypad.ipfs.IpfsSources`; ``None``: the solver only).
+    ipfs: Any | None = None
 
 
 class Mediator:
@@ -401,7 +406,7 @@ class Mediator:
         layout = DataLayout(self.config.data_dir)
         allowlist = Allowlist.parse(list(self.config.modules)) if self.config.modules else None
         return prepare_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
-                                allowlist=allowlist, client=client)
+                                allowlist=allowlist, client=client, ipfs=self.config.ipfs)
 
     @staticmethod
     def _stored_runs(data: dict[str, Any]) -> list[StoredRun] | None:
@@ -443,8 +448,21 @@ class Mediator:
         dest = Path(self.config.data_dir) / "provider-results" / deal_id[2:18]
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        ipfs = self.config.ipfs
+        if ipfs is not None and ipfs.enabled:
+            from lilypad.ipfs.fetch import fetch_tree
+
+            try:
+                fetch_tree(ipfs, posted, dest)
+                log_event(log, "provider_result_fetched", deal_id=deal_id, result_cid=posted, source="ipfs")
+                return dest
+            except LilypadError as exc:
+                shutil.rmtree(dest, ignore_errors=True)
+                log_event(log, "ipfs_fetch_failed", deal_id=deal_id, result_cid=posted,
+                          error=f"{type(exc).__name__}: {exc}", note="trying the solver's result store")
         try:
             client.download_result(deal_id, dest, posted)
+            log_event(log, "provider_result_fetched", deal_id=deal_id, result_cid=posted, source="solver")
         except LilypadError as exc:
             log_event(log, "provider_result_unavailable", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}")
             return None

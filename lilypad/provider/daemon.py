@@ -11,7 +11,11 @@
   deal's state comes from the chain (``getAgreement``), never from the solver;
 * for each deal :func:`decide` says what to do: ``agree`` (after approving
   Payments for the deposit), run the module in a worker thread (at most
-  ``slots`` at once), upload the result, ``addResult`` (with the run's
+  ``slots`` at once), upload the result (with ``ipfs``: first added and pinned
+  on the provider's kubo node, whose CID must be the one computed here, else
+  nothing is posted; then uploaded to the solver as the fallback copy; either
+  copy suffices, and a kubo node that is down only leaves the solver's copy),
+  ``addResult`` (with the run's
   instruction count as the module's ``verification.metering`` defines it,
   capped at what the deal's payment collateral covers),
   or call the timeout that is due (``timeoutJudgeResult`` pays us when the job
@@ -121,6 +125,8 @@ class ProviderConfig:
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
     metrics_host: str = "127.0.0.1"
     fault: str = ""  # LILYPAD_PROVIDER_FAULT, from the settings (see the module docstring)
+    #: The provider's kubo node (``--ipfs-api``; gateway and peers for input files): ``None``, solver store only.
+    ipfs: Any | None = None  # lilypad.ipfs.IpfsSources
 
 
 class ResourceProvider:
@@ -228,10 +234,12 @@ class ResourceProvider:
                                           c.modules, c.min_consortium_size or defaults.consortium_size)
             server = self.loop.serve_metrics(self.metrics, c.metrics_port, host=c.metrics_host, health=lambda: {
                 "address": self.address, "jobs_running": self._jobs_running()})
+            ipfs_peers = self._ipfs_addresses()
             log_event(log, "provider_started", address=self.address, solver=solver, slots=c.slots,
                       results_collateral_multiple=pricing.results_collateral_multiple,
                       min_consortium_size=self.terms.min_consortium_size,
                       fault=c.fault or None, data_dir=str(c.data_dir),
+                      ipfs_api=c.ipfs.api if c.ipfs else None, ipfs_addresses=ipfs_peers,
                       metrics_port=server.port if server else None)
             remove_leftover_containers(Path(c.data_dir), log)
             EventWaker(c.solver_url, self.loop.wake_event, self.loop.stop_event, self.loop.events_connected,
@@ -245,6 +253,24 @@ class ResourceProvider:
                 client.close()
                 self.loop.stop_metrics()
                 log_event(log, "provider_stopped", address=self.address)
+
+    def _ipfs_addresses(self) -> list[str] | None:
+        """Our kubo node's multiaddrs (logged at start, so clients can ``--ipfs-peer`` them);
+        a node that does not answer is logged as such: results then go to the solver only."""
+        from lilypad.exceptions import LilypadError
+
+        ipfs = self.config.ipfs
+        if ipfs is None or not ipfs.api:
+            return None
+        from lilypad.ipfs.client import KuboClient
+
+        try:
+            with KuboClient(ipfs.api, timeout=10.0) as kubo:
+                return kubo.swarm_addresses()
+        except LilypadError as exc:
+            log_event(log, "ipfs_unavailable", ipfs_api=ipfs.api, error=f"{type(exc).__name__}: {exc}",
+                      note="results go to the solver's store until the node answers")
+            return None
 
     def _round(self, client: Any, pool: ThreadPoolExecutor) -> None:
         """One round of the loop: refresh the offer when due, handle the deals, read the chain."""
@@ -358,9 +384,7 @@ class ResourceProvider:
             if not local.result_dir or not Path(local.result_dir).is_dir():
                 self._set(deal_id, JobStatus.AGREED, "the result directory is gone: run again")
                 return
-            with _client(client.base_url) as c2:
-                c2.upload_result(deal_id, local.result_dir, self.config.private_key)
-            self._set(deal_id, JobStatus.UPLOADED, decision.reason)
+            self._upload(client, deal_id, local)
         elif action == Action.ADD_RESULT:
             assert local.result_cid is not None
             count = local.instructions
@@ -374,6 +398,40 @@ class ResourceProvider:
             log_event(log, "timeout_claimed", deal_id=deal_id, function=decision.timeout, reason=decision.reason,
                       tx=getattr(receipt, "txn_hash", None))
             self.loop.wake()
+
+    def _upload(self, client: Any, deal_id: str, local: LocalJob) -> None:
+        """Add and pin the result on our kubo node (when configured), then upload
+        it to the solver (the fallback copy). Either copy is enough to post the
+        result; with neither, the error is raised and the upload retried."""
+        from lilypad.exceptions import IpfsCIDMismatchError, LilypadError
+
+        assert local.result_dir is not None and local.result_cid is not None
+        pinned = False
+        ipfs = self.config.ipfs
+        if ipfs is not None and ipfs.api:
+            from lilypad.ipfs.fetch import add_tree
+
+            try:
+                add_tree(ipfs, local.result_dir, expected_cid=local.result_cid)
+                pinned = True
+                log_event(log, "result_pinned", deal_id=deal_id, result_cid=local.result_cid, ipfs_api=ipfs.api)
+            except IpfsCIDMismatchError:
+                raise  # never post a CID kubo does not agree with: retried, and logged each time
+            except LilypadError as exc:
+                log_event(log, "ipfs_add_failed", deal_id=deal_id, ipfs_api=ipfs.api,
+                          error=f"{type(exc).__name__}: {exc}", note="falling back to the solver's result store")
+        try:
+            with _client(client.base_url) as c2:
+                c2.upload_result(deal_id, local.result_dir, self.config.private_key)
+        except LilypadError as exc:
+            if not pinned:
+                raise
+            log_event(log, "solver_upload_failed", deal_id=deal_id, error=f"{type(exc).__name__}: {exc}",
+                      note="the result is pinned on IPFS: posting it anyway")
+            self._set(deal_id, JobStatus.UPLOADED, "pinned on IPFS (the solver upload failed)", ipfs_pinned=True)
+            return
+        self._set(deal_id, JobStatus.UPLOADED, "pinned on IPFS and uploaded to the solver" if pinned
+                  else "uploaded to the solver", ipfs_pinned=pinned)
 
     def _run_job(self, solver_url: str, deal_id: str, deal: Deal | None = None) -> None:
         """In a worker thread: fetch the job, run it, keep its result."""
@@ -392,7 +450,7 @@ class ResourceProvider:
                 log_event(log, "job_started", deal_id=deal_id, module=job.module.ref,
                           inputs_cid=job.inputs_cid)
                 prepared, result = run_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
-                                                allowlist=allowlist, client=client)
+                                                allowlist=allowlist, client=client, ipfs=self.config.ipfs)
             metered = prepared.spec.verification.metering.claim(result.duration_s)
             if self.config.fault == "inflate-instructions":
                 metered *= 10

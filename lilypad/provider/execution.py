@@ -13,7 +13,8 @@ names its module as the job creator resolved and signed it (``ref``, ``repo``,
   provider agrees: the module is not the signed one, or its spec, rendered with
   the job's inputs, does not load or cannot run
   (:func:`~lilypad.modules.spec.check_runnable`: no image, a relative output path...).
-* :func:`fetch_job_inputs` downloads the input files from the solver, keeps
+* :func:`fetch_job_inputs` downloads the input files (from IPFS by their CID
+  when the caller has a kubo node or gateway, else or on failure from the solver), keeps
   them only if their CID is the signed one and they pass the input checks
   (no links, size limits: :mod:`lilypad.protocol.inputs`), and returns the
   directory to mount read-only at ``/inputs``.
@@ -24,6 +25,7 @@ names its module as the job creator resolved and signed it (``ref``, ``repo``,
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lilypad.exceptions import LilypadError, ModuleCommitMismatchError
+from lilypad.observability import log_event
 
 if TYPE_CHECKING:
     from lilypad.client import DealJob
@@ -49,6 +52,8 @@ __all__ = [
     "run_deal_job",
     "run_prepared",
 ]
+
+log = logging.getLogger("lilypad.provider.execution")
 
 
 def binding_problems(client: Any, deal: Deal, job: DealJob, resource_offer_id: str,
@@ -119,10 +124,12 @@ def module_problem(job: DealJob, *, cache_dir: Path, allowlist: Any | None) -> s
     return None
 
 
-def fetch_job_inputs(client: Any, job: DealJob, dest: Path) -> Path | None:
+def fetch_job_inputs(client: Any, job: DealJob, dest: Path, ipfs: Any | None = None) -> Path | None:
     """The job's input files, downloaded into ``dest`` and verified against the
-    signed ``inputs_cid`` (``None`` when the job has none). A ``dest`` left by
-    an earlier attempt is reused only if it still has that CID."""
+    signed ``inputs_cid`` (``None`` when the job has none): from IPFS first when
+    ``ipfs`` (:class:`~lilypad.ipfs.IpfsSources`) is given, else (or when that
+    fails) from the solver. A ``dest`` left by an earlier attempt is reused
+    only if it still has that CID."""
     from lilypad.results.cid import directory_cid
 
     cid = job.inputs_cid
@@ -135,9 +142,24 @@ def fetch_job_inputs(client: Any, job: DealJob, dest: Path) -> Path | None:
         except LilypadError:
             pass
         shutil.rmtree(dest, ignore_errors=True)
+    if ipfs is not None and ipfs.enabled:
+        from lilypad.ipfs.fetch import fetch_tree
+        from lilypad.protocol.inputs import InputLimits, check_input_tree
+
+        limits = InputLimits()
+        try:
+            fetch_tree(ipfs, cid, dest, max_bytes=limits.max_total_bytes, max_files=limits.max_files)
+            check_input_tree(dest, limits)
+            log_event(log, "inputs_fetched", deal_id=job.deal_id, inputs_cid=cid, source="ipfs")
+            return dest
+        except LilypadError as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            log_event(log, "ipfs_fetch_failed", deal_id=job.deal_id, inputs_cid=cid,
+                      error=f"{type(exc).__name__}: {exc}", note="trying the solver")
     if client is None:
         raise ValueError("this job has input files: a solver client is needed to download them")
     client.download_inputs(job.job_offer_id, dest, cid)
+    log_event(log, "inputs_fetched", deal_id=job.deal_id, inputs_cid=cid, source="solver")
     return dest
 
 
@@ -153,13 +175,13 @@ class PreparedJob:
 
 
 def prepare_deal_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
-                     client: Any | None = None) -> PreparedJob:
+                     client: Any | None = None, ipfs: Any | None = None) -> PreparedJob:
     """Resolve and check the module, render it with the job's inputs, and fetch
-    and verify its input files (into ``runs_dir``)."""
+    and verify its input files (into ``runs_dir``; from IPFS first with ``ipfs``)."""
     resolved = resolve_job_module(job, cache_dir=cache_dir, allowlist=allowlist)
     spec = resolved.render(dict(job.inputs))
     runs_dir.mkdir(parents=True, exist_ok=True)
-    inputs_dir = fetch_job_inputs(client, job, runs_dir / f"{job.deal_id[2:18]}-inputs")
+    inputs_dir = fetch_job_inputs(client, job, runs_dir / f"{job.deal_id[2:18]}-inputs", ipfs)
     return PreparedJob(job=job, module_dir=resolved.path, spec=spec, inputs_dir=inputs_dir)
 
 
@@ -173,8 +195,9 @@ def run_prepared(prepared: PreparedJob, *, runs_dir: Path) -> RunResult:
 
 
 def run_deal_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
-                 client: Any | None = None) -> tuple[PreparedJob, RunResult]:
+                 client: Any | None = None, ipfs: Any | None = None) -> tuple[PreparedJob, RunResult]:
     """:func:`prepare_deal_job`, then :func:`run_prepared` once: the prepared job
     (its spec says how the run is metered and judged) and the executor's ``RunResult``."""
-    prepared = prepare_deal_job(job, cache_dir=cache_dir, runs_dir=runs_dir, allowlist=allowlist, client=client)
+    prepared = prepare_deal_job(job, cache_dir=cache_dir, runs_dir=runs_dir, allowlist=allowlist, client=client,
+                                ipfs=ipfs)
     return prepared, run_prepared(prepared, runs_dir=runs_dir)

@@ -47,6 +47,7 @@ Unpacking (:func:`unpack`)
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -242,8 +243,10 @@ def _member_kind(member: tarfile.TarInfo) -> str:
 class _Extraction:
     """The state of one :func:`unpack`: what was declared and created so far."""
 
-    def __init__(self, temp: Path, reader: _MeteredReader, max_bytes: int, max_files: int) -> None:
+    def __init__(self, temp: Path, reader: _MeteredReader, max_bytes: int, max_files: int,
+                 root: str | None = None) -> None:
         self.temp = temp
+        self.root = root
         self.reader = reader
         self.max_bytes = max_bytes
         self.max_files = max_files
@@ -287,6 +290,10 @@ class _Extraction:
 
     def extract(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         parts = _member_parts(member)
+        if self.root is not None:  # kubo's tar: every entry under the directory named by the CID
+            if not parts or parts[0] != self.root:
+                raise UnsafeResultError(member.name, f"not under the archive's root {self.root!r}")
+            parts = parts[1:]
         kind = _member_kind(member)
         if not parts:  # the archive's root, e.g. "./"
             if kind != "dir":
@@ -338,9 +345,15 @@ def unpack(
     expected_cid: str | None = None,
     max_bytes: int,
     max_files: int,
+    tar_root: str | None = None,
 ) -> str:
     """Extract the ``.tar.gz`` ``archive`` safely to the new directory ``dest``;
     return the CID of what was extracted.
+
+    With ``tar_root`` the archive is instead a plain (uncompressed) tar whose
+    entries all lie under the directory ``tar_root``, as kubo's ``/api/v0/get``
+    and an IPFS gateway's ``?format=tar`` serve a CID (``tar_root`` is the CID);
+    that first component is stripped and every other rule applies unchanged.
 
     ``dest`` must not exist (or be an empty directory); its parent is created
     if needed. ``max_bytes`` bounds the total size of the files and
@@ -364,9 +377,10 @@ def unpack(
     stream: BinaryIO = io.BytesIO(archive) if isinstance(archive, (bytes, bytearray)) else archive
     temp = Path(tempfile.mkdtemp(prefix=f".unpack-{dest_path.name}-", dir=dest_path.parent))
     try:
-        with gzip.GzipFile(fileobj=stream, mode="rb") as decompressed:
+        with contextlib.nullcontext(stream) if tar_root is not None else gzip.GzipFile(
+                fileobj=stream, mode="rb") as decompressed:
             reader = _MeteredReader(decompressed)
-            state = _Extraction(temp, reader, max_bytes, max_files)
+            state = _Extraction(temp, reader, max_bytes, max_files, tar_root)
             fileobj = cast(BinaryIO, reader)  # tarfile's stream mode only calls read()
             tar = _guard(lambda: tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8"))  # noqa: SIM115 - `with tar` below
             with tar:

@@ -15,7 +15,8 @@ from lilypad.devnet.control import down, pid_alive, running_supervisor
 from lilypad.devnet.network import lilypad_exe
 from lilypad.devnet.state import DevnetState
 
-COMPONENTS = {"anvil", "solver", "provider-1", "mediator", "bridge"}
+COMPONENTS = {"anvil", "solver", "provider-1", "mediator", "bridge", "kubo-provider-1", "kubo-mediator",
+              "kubo-client"}
 
 
 def devnet(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -30,9 +31,11 @@ def status_json(root: Path) -> tuple[int, dict]:
 
 def run_cowsay(root: Path, client: Path, message: str) -> str:
     env = {**os.environ, **DevnetState.load(root).client_env(), "LILYPAD_DATA_DIR": str(client)}
+    assert env["LILYPAD_IPFS_API"] == DevnetState.load(root).ipfs["kubo-client"]["api"]
     out = subprocess.run([lilypad_exe(), "run", "cowsay:v0.0.1", "-i", f"Message={message}", "--data-dir",
                           str(client)], env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr + devnet(root, "logs", "-n", "30").stdout
+    assert "fetched from ipfs" in out.stderr, out.stderr  # the provider's node -> the client's node
     return "\n".join(p.read_text() for p in (client / "downloaded-files").glob("*/stdout"))
 
 
@@ -55,7 +58,7 @@ def test_up_status_job_restart_down_resume(tmp_path):
         assert code == 0, status
         assert {c["name"] for c in status["components"]} == COMPONENTS
         assert all(c["health"] == "healthy" and c["pid"] and c["port"] for c in status["components"]), status
-        assert all(c["address"] for c in status["components"] if c["name"] != "anvil")
+        assert all(c["address"] for c in status["components"] if c["name"] != "anvil" and c["kind"] != "kubo")
         contracts = status["contracts"]
         assert set(contracts) >= {"token", "controller", "payments", "job_creator"}
         table = devnet(root, "status")

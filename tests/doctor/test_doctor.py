@@ -197,3 +197,24 @@ def test_the_go_template_helper_is_checked(tmp_path):
     assert not (tmp_path / "cache" / "lilypad").exists(), "the doctor never builds it"
     solver = doctor("--role", "solver", deployments=nowhere, env={"LILYPAD_GOTEMPLATE": str(tmp_path / "nope")})
     assert "gotemplate:" not in solver.stdout, "the solver renders no templates"
+
+
+def test_kubo_is_checked(tmp_path):
+    from lilypad.ipfs.node import KuboNode
+
+    nowhere = tmp_path / "deployments"  # kubo is checked before the deployment
+    without = doctor("--role", "resource-provider", deployments=nowhere)
+    assert line(without.stdout, "kubo").startswith("[ok  ]") and "kubo 0.43.1" in line(without.stdout, "kubo")
+    assert line(without.stdout, "ipfs-api").startswith("[warn]") and "--ipfs-api" in line(without.stdout, "ipfs-api")
+    dead = f"http://127.0.0.1:{free_port()}"
+    down = doctor("--role", "resource-provider", "--ipfs-api", dead, deployments=nowhere)
+    assert down.returncode == 1
+    assert line(down.stdout, "ipfs-api").startswith(f"[FAIL] ipfs-api: IPFS node {dead} is unavailable")
+    with KuboNode(tmp_path / "kubo") as node:
+        up = doctor("--role", "mediator", deployments=nowhere, env={"LILYPAD_IPFS_API": node.api_url})
+    checked = line(up.stdout, "ipfs-api")
+    assert checked.startswith(f"[ok  ] ipfs-api: {node.api_url}: kubo 0.43.1, add + cat of a small file"), checked
+    unbuilt = doctor("--role", "job-creator", deployments=nowhere, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert line(unbuilt.stdout, "kubo").startswith("[warn]") and "make setup" in line(unbuilt.stdout, "kubo")
+    solver = doctor("--role", "solver", deployments=nowhere)
+    assert "kubo:" not in solver.stdout and "ipfs-api:" not in solver.stdout
