@@ -120,6 +120,10 @@ class ProviderConfig:
     metrics_port: int | None = None  # serve /metrics and /health there (0: any free port)
     metrics_host: str = "127.0.0.1"
     fault: str = ""  # LILYPAD_PROVIDER_FAULT, from the settings (see the module docstring)
+    #: ``docker`` (this machine's engine) or ``bacalhau`` (the cluster behind ``bacalhau_api``).
+    executor: str = "docker"
+    bacalhau_api: str | None = None  # the orchestrator's API, http://HOST:PORT
+    bacalhau_registry: str | None = None  # HOST:PORT of the registry the compute nodes pull images from
 
 
 class ResourceProvider:
@@ -136,7 +140,18 @@ class ResourceProvider:
             raise ServiceConfigError("--mediators", "name at least one trusted mediator")
         if config.slots < 1:
             raise ServiceConfigError("--slots", "must be at least 1")
+        if config.executor not in ("docker", "bacalhau"):
+            raise ServiceConfigError("--executor", f"unknown executor {config.executor!r} (docker or bacalhau)")
+        if config.executor == "bacalhau" and not (config.bacalhau_api and config.bacalhau_registry):
+            raise ServiceConfigError("--bacalhau-api", "--executor bacalhau needs --bacalhau-api and "
+                                                       "--bacalhau-registry")
         self.config = config
+        self.executor: Any = None
+        if config.executor == "bacalhau":
+            from lilypad.executor.bacalhau import BacalhauExecutor
+
+            assert config.bacalhau_api and config.bacalhau_registry
+            self.executor = BacalhauExecutor(config.bacalhau_api, config.bacalhau_registry)
         self.store = DealStateStore(Path(config.data_dir) / "provider.db")
         self._running: dict[str, Future[Any]] = {}
         self._retry_at: dict[str, float] = {}
@@ -166,6 +181,16 @@ class ResourceProvider:
         c = self.config
         if c.spec is not None:
             return c.spec
+        if self.executor is not None:  # the cluster's connected compute nodes, summed
+            cap = self.executor.capacity()
+            if not cap.nodes:
+                from lilypad.exceptions import BacalhauError
+
+                raise BacalhauError(f"the Bacalhau cluster at {c.bacalhau_api} has no connected compute node")
+            gpu = cap.gpu if c.gpu is None else c.gpu
+            return ResourceSpec(cpu=c.cpu if c.cpu is not None else cap.cpu_millis,
+                                ram=c.ram if c.ram is not None else cap.ram_mb,
+                                disk=c.disk if c.disk is not None else cap.disk_mb, gpu=gpu)
         from lilypad.executor import detect_hardware
 
         hw = detect_hardware()
@@ -390,7 +415,8 @@ class ResourceProvider:
                 log_event(log, "job_started", deal_id=deal_id, module=job.module.ref,
                           inputs_cid=job.inputs_cid)
                 prepared, result = run_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
-                                                allowlist=allowlist, client=client)
+                                                allowlist=allowlist, client=client, executor=self.executor,
+                                                **self._executor_options(deal_id))
             metered = prepared.spec.verification.metering.claim(result.duration_s)
             if self.config.fault == "inflate-instructions":
                 metered *= 10
@@ -409,6 +435,19 @@ class ResourceProvider:
             self.metrics.job_finished(time.monotonic() - started, outcome)
             self.loop.wake()
 
+
+    def _executor_options(self, deal_id: str) -> dict[str, Any]:
+        """For ``--executor bacalhau``: the Bacalhau job id kept for this deal (a restarted
+        provider follows that job instead of submitting another) and the hook that keeps it."""
+        if self.executor is None:
+            return {}
+        stored = self.store.get(deal_id)
+
+        def submitted(bacalhau_job_id: str) -> None:
+            self.store.put(deal_id, JobStatus.RUNNING.value, bacalhau_job_id=bacalhau_job_id)
+            log_event(log, "bacalhau_job_submitted", deal_id=deal_id, bacalhau_job_id=bacalhau_job_id)
+
+        return {"bacalhau_job_id": (stored[1] if stored else {}).get("bacalhau_job_id"), "on_submitted": submitted}
 
     def _run_failed(self, deal_id: str, exc: Exception) -> None:
         """Retry a failed run later, at most ``max_run_attempts`` runs in all;

@@ -28,7 +28,10 @@ import httpx
 
 from lilypad.exceptions import BacalhauUnavailableError
 
-__all__ = ["DESIRED_STATES", "EXECUTION_STATES", "BacalhauClient", "Execution", "NodeCapacity", "TERMINAL_JOB_STATES", "parse_memory"]
+__all__ = [
+    "DESIRED_STATES", "EXECUTION_STATES", "TERMINAL_JOB_STATES",
+    "BacalhauClient", "Execution", "NodeCapacity", "parse_memory",
+]
 
 TERMINAL_JOB_STATES = frozenset({"Completed", "Failed", "Stopped"})
 """``Job.State.StateType`` values after which nothing more happens."""
@@ -95,6 +98,7 @@ class Execution:
 
     execution_id: str
     node_id: str
+    job_version: int
     state: str  # ComputeState.StateType: New, AskForBid..., Running, Completed, Failed, Cancelled
     desired: str
     exit_code: int | None
@@ -108,6 +112,7 @@ class Execution:
         params = published.get("Params") or {}
         state = item.get("ComputeState") or {}
         return cls(execution_id=str(item.get("ID")), node_id=str(item.get("NodeID") or ""),
+                   job_version=int(item.get("JobVersion") or 0),
                    state=_state_name(state.get("StateType"), EXECUTION_STATES),
                    desired=_state_name((item.get("DesiredState") or {}).get("StateType"), DESIRED_STATES),
                    exit_code=output.get("ExitCode") if output else None,
@@ -138,7 +143,8 @@ class BacalhauClient:
             raise BacalhauUnavailableError(self.base_url, f"{method} {path}: {type(exc).__name__}: {exc}") from None
         if response.status_code >= 400:
             try:
-                message = response.json().get("message") or response.text
+                body = response.json()
+                message = body.get("Message") or body.get("message") or response.text
             except ValueError:
                 message = response.text
             raise BacalhauUnavailableError(self.base_url, f"{method} {path}: HTTP {response.status_code}: {message}")
@@ -171,9 +177,12 @@ class BacalhauClient:
         return [n for n in self.compute_nodes() if n.connected]
 
     # ------------------------------------------------------------------ jobs
-    def put_job(self, job: dict[str, Any]) -> str:
-        """Submit ``job`` (a Bacalhau Job object); its id."""
-        return str(self._request("PUT", "/api/v1/orchestrator/jobs", json={"Job": job})["JobID"])
+    def put_job(self, job: dict[str, Any], *, force: bool = False) -> str:
+        """Submit ``job`` (a Bacalhau Job object); its id. A job's ``Name`` is its identity:
+        a job of an existing name is a new *version* of that job (same id), refused when
+        nothing changed unless ``force`` (which runs it again)."""
+        body = {"Job": job, "Force": force}
+        return str(self._request("PUT", "/api/v1/orchestrator/jobs", json=body)["JobID"])
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """The job object (``Job.State.StateType`` says where it is)."""

@@ -28,9 +28,13 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lilypad.devnet.processes import ManagedProcess, free_port, wait_for_port
 from lilypad.exceptions import BacalhauError, DevnetError
+
+if TYPE_CHECKING:
+    from lilypad.executor.bacalhau.api import NodeCapacity
 
 __all__ = ["BACALHAU_ENV", "ComputeNode", "LocalCluster", "find_registry_binary", "registry_config"]
 
@@ -162,15 +166,15 @@ class LocalCluster:
             "Network": {"AdvertisedAddress": "127.0.0.1"},
             "AllocatedCapacity": {"CPU": self.node_cpu, "Memory": self.node_memory, "Disk": self.node_disk},
             "Heartbeat": {"Interval": "2s", "InfoUpdateInterval": "5s", "ResourceUpdateInterval": "5s"},
-            "Labels": {"lilypad-node": name},
             "AllowListedLocalPaths": list(self.allowed_local_paths),
         }
+        config["Labels"] = {"lilypad-node": name}
         config["Publishers"] = {"Types": {"Local": {"Address": "127.0.0.1", "Port": publisher_port}}}
         node = ComputeNode(name, api_port, publisher_port, self._serve(name, config))
         self.nodes.append(node)
         return node
 
-    def wait_connected(self, count: int, timeout: float = 90.0) -> list[dict]:
+    def wait_connected(self, count: int, timeout: float = 90.0) -> list[NodeCapacity]:
         """Wait until the orchestrator lists ``count`` CONNECTED compute nodes; their node infos."""
         from lilypad.executor.bacalhau.api import BacalhauClient
 

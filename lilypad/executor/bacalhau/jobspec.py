@@ -17,12 +17,14 @@ onto a ``batch`` Job with one task, the way the Docker executor
 * ``ResultPaths``: ``/outputs`` as ``outputs``, and each other declared output
   ``{Name, Path}``; :func:`arrange_result` moves those under ``outputs/<Name>``
   afterwards, as the Docker executor mounts them;
-* ``InputSources``: the verified inputs directory at ``/inputs``, read-only,
-  either inline (a gzipped tar in an RFC 2397 ``data:`` URL, Bacalhau's
-  ``inline`` source: it travels in the job, so any compute node can run it)
-  or, when larger than ``inline_limit``, as a ``local`` source (the same path
-  on the compute node: it must be on a file system the nodes share and be
-  allowed by their ``Compute.AllowListedLocalPaths``);
+* ``InputSources``: the verified inputs directory at ``/inputs``, either as a
+  ``local`` source, mounted **read-only** (``local_inputs``, or inputs larger
+  than ``inline_limit``: the same path must exist on the compute node - a
+  cluster on this machine, or a shared file system - and be allowed by the
+  nodes' ``Compute.AllowListedLocalPaths``), or inline (a gzipped tar in an
+  RFC 2397 ``data:`` URL, Bacalhau's ``inline`` source: it travels in the job,
+  so any compute node can run it, but Bacalhau mounts its unpacked copy
+  *writable*: a job can change its own copy, never the provider's files);
 * ``Publisher``: ``local`` (the result tarball is fetched from the node's URL);
 * ``Name``: :func:`job_name` of the deal, so a provider restarted after
   submitting finds the job again instead of submitting it twice.
@@ -98,10 +100,12 @@ def _tar_gz(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
-def inputs_source(inputs_dir: Path, inline_limit: int = DEFAULT_INLINE_LIMIT) -> dict[str, Any]:
-    """The ``InputSources`` entry mounting ``inputs_dir`` read-only at ``/inputs`` (see the module docstring)."""
-    data = _tar_gz(inputs_dir)
-    if len(data) <= inline_limit:
+def inputs_source(inputs_dir: Path, inline_limit: int = DEFAULT_INLINE_LIMIT, *,
+                  local: bool = False) -> dict[str, Any]:
+    """The ``InputSources`` entry giving ``inputs_dir`` to the job at ``/inputs`` (see the module docstring):
+    ``local`` (or too large to inline) - the ``local`` source, mounted read-only; else inline."""
+    data = b"" if local else _tar_gz(inputs_dir)
+    if not local and len(data) <= inline_limit:
         url = "data:application/gzip;base64," + base64.b64encode(data).decode("ascii")
         source: dict[str, Any] = {"Type": "inline", "Params": {"URL": url}}
     else:
@@ -109,14 +113,16 @@ def inputs_source(inputs_dir: Path, inline_limit: int = DEFAULT_INLINE_LIMIT) ->
     return {"Alias": "inputs", "Target": INPUTS_PATH, "Source": source}
 
 
-def bacalhau_job(spec: ModuleSpec, *, image: str, job_id: str, limits: ExecutorLimits = ExecutorLimits(),
+def bacalhau_job(spec: ModuleSpec, *, image: str, job_id: str, limits: ExecutorLimits | None = None,
                  inputs_dir: Path | None = None, max_cpu_millis: int | None = None,
-                 max_memory_bytes: int | None = None, inline_limit: int = DEFAULT_INLINE_LIMIT) -> dict[str, Any]:
+                 max_memory_bytes: int | None = None, inline_limit: int = DEFAULT_INLINE_LIMIT,
+                 local_inputs: bool = False) -> dict[str, Any]:
     """The Bacalhau Job (the object under ``{"Job": ...}``) that runs ``spec`` with ``image``.
 
     ``max_cpu_millis``/``max_memory_bytes`` are the largest compute node's
     capacity (a job asking for more than any node has would never be placed).
     """
+    limits = limits or ExecutorLimits()
     docker = spec.docker
     cpus = (max_cpu_millis + 999) // 1000 if max_cpu_millis else 1 << 20
     cpu = _cpu_millis(spec, limits, cpus)
@@ -143,7 +149,7 @@ def bacalhau_job(spec: ModuleSpec, *, image: str, job_id: str, limits: ExecutorL
         "Timeouts": {"ExecutionTimeout": max(1, int(effective_timeout(spec, limits)))},
     }
     if inputs_dir is not None:
-        task["InputSources"] = [inputs_source(Path(inputs_dir), inline_limit)]
+        task["InputSources"] = [inputs_source(Path(inputs_dir), inline_limit, local=local_inputs)]
     return {"Name": job_name(job_id), "Type": "batch", "Count": 1, "Namespace": "default",
             "Labels": {"lilypad": "job"}, "Tasks": [task]}
 

@@ -50,7 +50,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lilypad.exceptions import BacalhauJobError, ContainerError, ResultArchiveError, WorkDirError
+from lilypad.exceptions import (
+    BacalhauJobError,
+    BacalhauUnavailableError,
+    ContainerError,
+    ResultArchiveError,
+    WorkDirError,
+)
 from lilypad.executor.bacalhau.api import TERMINAL_JOB_STATES, BacalhauClient, Execution, NodeCapacity
 from lilypad.executor.bacalhau.jobspec import arrange_result, bacalhau_job, job_name
 from lilypad.executor.docker_runner import (
@@ -84,9 +90,10 @@ class Capacity:
 
     @classmethod
     def of(cls, nodes: list[NodeCapacity]) -> Capacity:
-        return cls(nodes=len(nodes), cpu_millis=sum(int(n.cpu * 1000) for n in nodes),
-                   ram_mb=sum(n.memory for n in nodes) // (1 << 20), disk_mb=sum(n.disk for n in nodes) // (1 << 20),
-                   gpu=sum(n.gpu for n in nodes), max_node_cpu_millis=max((int(n.cpu * 1000) for n in nodes), default=0),
+        millis = [int(n.cpu * 1000) for n in nodes]
+        return cls(nodes=len(nodes), cpu_millis=sum(millis), ram_mb=sum(n.memory for n in nodes) // (1 << 20),
+                   disk_mb=sum(n.disk for n in nodes) // (1 << 20), gpu=sum(n.gpu for n in nodes),
+                   max_node_cpu_millis=max(millis, default=0),
                    max_node_memory=max((n.memory for n in nodes), default=0))
 
 
@@ -162,6 +169,9 @@ class BacalhauExecutor:
     poll_interval: float = 0.5
     queue_timeout: float = 300.0
     docker_client: Any = None
+    #: Give inputs as Bacalhau ``local`` sources (read-only; the compute nodes must see this
+    #: machine's paths and allow them), not inline (see :mod:`~lilypad.executor.bacalhau.jobspec`).
+    local_inputs: bool = False
     #: The last :class:`BacalhauRun` of each lilypad job id run here (where it ran, for logs and tests).
     runs: dict[str, BacalhauRun] = field(default_factory=dict)
 
@@ -186,29 +196,55 @@ class BacalhauExecutor:
             found = client.find_jobs(job_name(job_id))
         return str(found[0]["ID"]) if found else None
 
+    def _state(self, bacalhau_job_id: str) -> str | None:
+        """The job's state (``None``: the cluster does not know it)."""
+        try:
+            with self.client() as client:
+                return client.job_state(bacalhau_job_id)[0]
+        except BacalhauUnavailableError as exc:
+            if "HTTP 404" in exc.reason:
+                return None
+            raise
+
     def submit(self, spec: ModuleSpec, *, module_dir: Path | None, job_id: str,
-               inputs_dir: Path | None = None) -> str:
-        """Push the image and submit the job (or find the one submitted before); the Bacalhau job id."""
-        existing = self.find_job(job_id)
-        if existing is not None:
-            log.info("lilypad job %s is Bacalhau job %s already: following it", job_id, existing)
+               inputs_dir: Path | None = None, bacalhau_job_id: str | None = None) -> str:
+        """Push the image and submit the job; the Bacalhau job id.
+
+        A job submitted before for ``job_id`` - ``bacalhau_job_id`` (persisted by the
+        caller) if the cluster knows it, else the job named after ``job_id`` - is
+        followed while it is pending, running or completed (a restarted provider does
+        not run it twice). One that ended ``Failed`` or ``Stopped`` is run again as
+        a new version of the same job (Bacalhau's forced update: same id, the old
+        executions stay in its history).
+        """
+        existing = bacalhau_job_id if bacalhau_job_id and self._state(bacalhau_job_id) is not None else None
+        existing = existing or self.find_job(job_id)
+        state = self._state(existing) if existing else None
+        if existing and state not in ("Failed", "Stopped"):
+            log.info("lilypad job %s is Bacalhau job %s already (%s): following it", job_id, existing, state)
             return existing
         image = push_image(self._docker(), ensure_image(spec.docker.image, module_dir, self._docker()), self.registry)
         capacity = self.capacity()
         job = bacalhau_job(spec, image=image, job_id=job_id, limits=self.limits, inputs_dir=inputs_dir,
                            max_cpu_millis=capacity.max_node_cpu_millis or None,
-                           max_memory_bytes=capacity.max_node_memory or None)
+                           max_memory_bytes=capacity.max_node_memory or None, local_inputs=self.local_inputs)
         with self.client() as client:
-            return client.put_job(job)
+            return client.put_job(job, force=existing is not None)
 
     def wait(self, bacalhau_job_id: str, timeout: float) -> BacalhauRun:
         """Poll until the job is terminal (BacalhauJobError after ``timeout`` seconds, the job stopped)."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         with self.client() as client:
             while True:
                 state, message = client.job_state(bacalhau_job_id)
                 if state in TERMINAL_JOB_STATES:
-                    executions = tuple(client.executions(bacalhau_job_id))
+                    version = int(client.get_job(bacalhau_job_id).get("Version") or 0)
+                    executions = tuple(e for e in client.executions(bacalhau_job_id)
+                                       if not version or e.job_version == version)
+                    if not executions and time.monotonic() < started + 15:
+                        time.sleep(self.poll_interval)  # a re-run version not yet scheduled: its old state shows
+                        continue
                     done = [e for e in executions if e.state == "Completed" and e.result_url]
                     return BacalhauRun(bacalhau_job_id, state, executions, done[0] if done else None)
                 if time.monotonic() > deadline:
@@ -219,10 +255,12 @@ class BacalhauExecutor:
 
     def run_module(self, spec: ModuleSpec, *, module_dir: Path | None, work_dir: Path,
                    inputs_dir: Path | None = None, job_id: str | None = None,
-                   on_submitted: Callable[[str], None] | None = None) -> RunResult:
+                   on_submitted: Callable[[str], None] | None = None,
+                   bacalhau_job_id: str | None = None) -> RunResult:
         """Run ``spec`` on the cluster and leave its result in ``work_dir`` (absent or empty),
         as :func:`lilypad.executor.docker_runner.run_module` does. ``job_id`` names the
-        Bacalhau job (a deal id: a second call for it follows the first job)."""
+        Bacalhau job (a deal id: a second call for it follows the first job, as does a
+        call with the ``bacalhau_job_id`` that ``on_submitted`` was given)."""
         check_runnable(spec)
         work_dir = Path(work_dir)
         inputs_dir = Path(inputs_dir).resolve() if inputs_dir is not None else None
@@ -231,7 +269,8 @@ class BacalhauExecutor:
             raise WorkDirError(str(work_dir), "the work directory must be absent or empty")
         job_id = job_id or uuid.uuid4().hex
         started = time.monotonic()
-        bacalhau_id = self.submit(spec, module_dir=module_dir, job_id=job_id, inputs_dir=inputs_dir)
+        bacalhau_id = self.submit(spec, module_dir=module_dir, job_id=job_id, inputs_dir=inputs_dir,
+                                  bacalhau_job_id=bacalhau_job_id)
         if on_submitted is not None:
             on_submitted(bacalhau_id)
         run = self.wait(bacalhau_id, effective_timeout(spec, self.limits) + self.queue_timeout)
