@@ -235,10 +235,10 @@ def test_job_spec_translation_is_the_docker_executors_sandbox():
     assert "InputSources" not in task
 
 
-def test_a_compute_node_killed_mid_job_fails_the_run_and_a_retry_runs_on_the_other(tmp_path):
-    """Kill the compute node running a job (SIGKILL, as a crash): the run fails with a
-    BacalhauJobError (the provider counts it as a failed run); the provider's next attempt
-    for the same deal re-runs the same Bacalhau job, which lands on the surviving node."""
+def test_a_compute_node_killed_mid_job_is_retried_on_the_other_node(tmp_path):
+    """Kill the compute node running a job (SIGKILL, as a crash): the orchestrator sees it
+    disconnect and places the job again on the surviving node; the run returns that
+    node's result, and the cluster holds one job (no resubmission by lilypad)."""
     cluster = start_cluster(tmp_path / "cluster", disconnect_timeout="5s")
     try:
         ex = executor(cluster)
@@ -260,21 +260,56 @@ def test_a_compute_node_killed_mid_job_fails_the_run_and_a_retry_runs_on_the_oth
         deadline = time.monotonic() + 60
         with BacalhauClient(cluster.api_url) as client:
             while victim is None and time.monotonic() < deadline:
-                running = [e for e in client.executions(submitted[0])] if submitted else []
-                running = [e for e in running if e.state == "Running"]
+                running = client.executions(submitted[0]) if submitted else []
+                running = [e for e in running if e.state in ("BidAccepted", "Running")]
                 if running:
                     victim = running[0].node_id
                 time.sleep(0.2)
-        assert victim is not None
-        next(n for n in cluster.nodes if n.name == victim).process.kill()
-        thread.join(180)
+            assert victim is not None
+            next(n for n in cluster.nodes if n.name == victim).process.kill()
+            thread.join(180)
+            executions = client.executions(submitted[0])
+            jobs = client.find_jobs(job_name(deal))
         assert len(outcome) == 1
-        failed = outcome[0]
-        assert isinstance(failed, BacalhauJobError), failed
-        retry = ex.run_module(spec, module_dir=None, work_dir=tmp_path / "w2", job_id=deal)
-        assert retry.exit_code == 0
-        assert (tmp_path / "w2" / "stdout").read_text() == "survived\n"
-        assert ex.runs[deal].job_id == submitted[0]  # the same Bacalhau job, a new version
+        result = outcome[0]
+        assert not isinstance(result, BaseException), result
+        assert result.exit_code == 0
+        assert (tmp_path / "w1" / "stdout").read_text() == "survived\n"
         assert ex.runs[deal].result_execution.node_id != victim
+        assert {e.node_id for e in executions} == {"lilypad-c1", "lilypad-c2"}
+        assert [e.state for e in executions if e.node_id == victim] != ["Completed"]
+        assert [j["ID"] for j in jobs] == submitted
     finally:
         cluster.stop()
+
+
+def test_a_failed_job_is_run_again_as_a_new_version_of_the_same_job(bacalhau_cluster, tmp_path):
+    """A job stopped on the cluster fails the run (BacalhauJobError: the provider counts a
+    failed run); the provider's next attempt for the deal re-runs the same Bacalhau job
+    (a new version of it), not a second job."""
+    ex = executor(bacalhau_cluster)
+    deal = job_id()
+    submitted: list[str] = []
+
+    def stop_when_submitted() -> None:
+        deadline = time.monotonic() + 30
+        while not submitted and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        with BacalhauClient(bacalhau_cluster.api_url) as client:
+            client.stop_job(submitted[0], "test: stop it")
+
+    stopper = threading.Thread(target=stop_when_submitted)
+    stopper.start()
+    with pytest.raises(BacalhauJobError, match="Stopped"):
+        ex.run_module(make_spec("sleep 30"), module_dir=None, work_dir=tmp_path / "stopped", job_id=deal,
+                      on_submitted=submitted.append)
+    stopper.join()
+    assert not (tmp_path / "stopped").exists() or not any((tmp_path / "stopped").iterdir())
+    again = ex.run_module(make_spec("echo fine"), module_dir=None, work_dir=tmp_path / "again", job_id=deal,
+                          bacalhau_job_id=submitted[0], on_submitted=submitted.append)
+    assert again.exit_code == 0 and (tmp_path / "again" / "stdout").read_text() == "fine\n"
+    assert submitted == [submitted[0], submitted[0]]
+    with BacalhauClient(bacalhau_cluster.api_url) as client:
+        assert len(client.find_jobs(job_name(deal))) == 1
+        assert int(client.get_job(submitted[0])["Version"]) == 2

@@ -24,6 +24,7 @@ the same machine can give a job inputs larger than fit inline.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from lilypad.executor.bacalhau.api import NodeCapacity
 
 __all__ = ["BACALHAU_ENV", "ComputeNode", "LocalCluster", "find_registry_binary", "registry_config"]
+
+log = logging.getLogger(__name__)
 
 BACALHAU_ENV = {"AWS_EC2_METADATA_DISABLED": "true", "BACALHAU_DISABLE_UPDATE_CHECK": "true"}
 """Environment every ``bacalhau`` process gets (no IMDS probe, no update check)."""
@@ -206,6 +209,22 @@ class LocalCluster:
         for process in (self.orchestrator, self.registry):
             if process is not None:
                 process.stop(timeout=15)
+        self._remove_containers()
+
+    def _remove_containers(self) -> None:
+        """Remove job containers a killed compute node left (Bacalhau labels them with its executor)."""
+        if not self.nodes:
+            return
+        try:
+            import docker
+
+            engine = docker.from_env()
+            for node in self.nodes:
+                label = f"bacalhau-executor=bacalhau-{node.name}"
+                for container in engine.api.containers(all=True, filters={"label": label}):
+                    engine.api.remove_container(container["Id"], force=True)
+        except Exception as exc:  # best effort: a stopped node removes its own
+            log.warning("could not remove the containers of stopped Bacalhau nodes: %s", exc)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
