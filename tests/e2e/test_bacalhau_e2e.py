@@ -1,0 +1,127 @@
+"""The market end to end with the provider behind a Bacalhau cluster (``--executor bacalhau``).
+
+Real processes throughout: anvil with the deployed contracts, `lilypad solver`, `lilypad
+resource-provider --executor bacalhau`, `lilypad mediator`, `lilypad run`, and a Bacalhau
+orchestrator with two compute nodes (separate `bacalhau serve` processes on loopback)
+plus the image registry they pull from (each node: 250 milli-cores, 512 MiB).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bacalhau_support import start_cluster  # type: ignore[import-not-found]
+from e2e_support import run_env  # type: ignore[import-not-found]
+from lilypad.executor.bacalhau.api import BacalhauClient
+from lilypad.results.cid import directory_cid
+
+
+def lilypad_run(net, data_dir: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
+    return subprocess.run(
+        [exe, "run", *args, "--network", "ethereum:local:foundry", "--solver-url", net.solver_url,
+         "--data-dir", str(data_dir)],
+        env=run_env(net, data_dir), capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    cluster = start_cluster(tmp_path / "bacalhau", node_cpu="250m", node_memory="512Mi")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def start_bacalhau_provider(net, cluster, *extra: str, fault: str | None = None):
+    return net.add_provider("provider", "--executor", "bacalhau", "--bacalhau-api", cluster.api_url,
+                            "--bacalhau-registry", cluster.registry_host, *extra, fault=fault)
+
+
+def provider_events(net, event: str) -> list[dict]:
+    found = []
+    for line in (net.root / "logs" / "provider.log").read_text(errors="replace").splitlines():
+        if f'"event": "{event}"' in line:
+            found.append(json.loads(line[line.index("{"):]))
+    return found
+
+
+def lilypad_jobs(cluster) -> list[dict]:
+    with BacalhauClient(cluster.api_url) as client:
+        return [job for job in client.jobs() if str(job.get("Name", "")).startswith("lilypad-")]
+
+
+def run_cowsay(net, data_dir: Path, message: str) -> str:
+    """One paid cowsay job; its CID (checked against the downloaded result)."""
+    out = lilypad_run(net, data_dir, "cowsay:v0.0.1", "-i", f"Message={message}")
+    assert out.returncode == 0, out.stdout + out.stderr + net.logs()
+    cid = re.search(r"\b(bafy[a-z2-7]{55})\b", out.stdout).group(1)
+    downloaded = next((data_dir / "downloaded-files").iterdir())
+    assert message in (downloaded / "stdout").read_text()
+    assert (downloaded / "exitCode").read_text() == "0"
+    assert directory_cid(downloaded) == cid
+    return cid
+
+
+def completed_nodes(cluster, job: dict) -> list[str]:
+    with BacalhauClient(cluster.api_url) as client:
+        return [e.node_id for e in client.executions(job["ID"]) if e.state == "Completed"]
+
+
+def test_one_provider_offers_the_cluster_and_its_jobs_run_on_both_compute_nodes(network, cluster, tmp_path):
+    """The offer is the sum of the connected nodes; a job lands on one node, and with that
+    node gone (killed) the same provider's next job runs on the other; both are paid."""
+    start_bacalhau_provider(network, cluster)
+    before = network.token_balances()
+    run_cowsay(network, tmp_path / "client1", "moo 1 via bacalhau")
+    offered = provider_events(network, "offer_posted")[0]["spec"]
+    assert (offered["cpu"], offered["ram"]) == (500, 1024), offered
+    [first] = lilypad_jobs(cluster)
+    [first_node] = completed_nodes(cluster, first)
+    next(n for n in cluster.nodes if n.name == first_node).process.kill()
+    run_cowsay(network, tmp_path / "client2", "moo 2 via bacalhau")
+    jobs = lilypad_jobs(cluster)
+    assert len(jobs) == 2
+    [second] = [j for j in jobs if j["ID"] != first["ID"]]
+    [second_node] = completed_nodes(cluster, second)
+    assert {first_node, second_node} == {"lilypad-c1", "lilypad-c2"}, "one provider, two compute nodes"
+    submitted = provider_events(network, "bacalhau_job_submitted")
+    assert sorted(e["bacalhau_job_id"] for e in submitted) == sorted(j["ID"] for j in jobs)
+    after = network.token_balances()
+    earned = after["provider"] - before["provider"]
+    assert earned > 0
+    assert before["job_creator"] - after["job_creator"] == earned
+    assert after["payments"] == before["payments"] == 0
+
+
+def test_mediation_reruns_a_bacalhau_result_on_docker_and_accepts_it(network, cluster, tmp_path):
+    """The mediator re-runs the job on its own Docker engine: equal CIDs, so accepted."""
+    start_bacalhau_provider(network, cluster)
+    network.add_mediator()
+    before = network.token_balances()
+    out = lilypad_run(network, tmp_path / "client", "stats:v0.0.1", "-i", "Numbers=1,2,3", "--mediate")
+    assert out.returncode == 0, out.stdout + out.stderr + network.logs()
+    after = network.token_balances()
+    assert after["provider"] > before["provider"], "mediation accepted: provider paid"
+    assert after["mediator"] > before["mediator"]
+    assert after["payments"] == 0
+    assert len(lilypad_jobs(cluster)) == 1
+
+
+def test_a_tampered_bacalhau_result_is_rejected_by_mediation(network, cluster, tmp_path):
+    start_bacalhau_provider(network, cluster, fault="wrong-result")
+    network.add_mediator()
+    before = network.token_balances()
+    out = lilypad_run(network, tmp_path / "client", "stats:v0.0.1", "-i", "Numbers=1,2,3", "--mediate")
+    after = network.token_balances()
+    assert after["provider"] < before["provider"], "results collateral slashed" + out.stdout + network.logs()
+    assert after["mediator"] > before["mediator"]
+    assert after["payments"] == 0
