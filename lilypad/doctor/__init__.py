@@ -71,6 +71,8 @@ class DoctorConfig:
     role: str = "resource-provider"
     deployments_dir: Path | None = None
     timeout: float = 5.0
+    bacalhau_api: str | None = None  # a provider with --executor bacalhau: check its cluster
+    bacalhau_registry: str | None = None
 
 
 def exit_code(results: list[CheckResult]) -> int:
@@ -94,6 +96,10 @@ def run_doctor(config: DoctorConfig) -> list[CheckResult]:
     if containers:
         results.append(check_docker(timeout=max(1, int(config.timeout))))
         results.append(check_gpu())
+    if config.bacalhau_api:
+        from lilypad.doctor.checks import check_bacalhau
+
+        results.extend(check_bacalhau(config.bacalhau_api, config.bacalhau_registry, timeout=config.timeout))
     if config.role != "solver":
         results.append(check_gotemplate())
 
