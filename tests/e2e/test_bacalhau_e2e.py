@@ -125,3 +125,43 @@ def test_a_tampered_bacalhau_result_is_rejected_by_mediation(network, cluster, t
     assert after["provider"] < before["provider"], "results collateral slashed" + out.stdout + network.logs()
     assert after["mediator"] > before["mediator"]
     assert after["payments"] == 0
+
+
+def test_a_restarted_provider_follows_its_bacalhau_job_instead_of_resubmitting(network, cluster, tmp_path):
+    """SIGKILL the provider as soon as it has submitted the deal's job to Bacalhau, start it
+    again on the same data directory: it follows the job it kept in its state, the deal
+    completes and is paid, and the cluster ran one job, once."""
+    import time
+
+    provider = start_bacalhau_provider(network, cluster)
+    before = network.token_balances()
+    client_dir = tmp_path / "client"
+    exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
+    run = subprocess.Popen([exe, "run", "cowsay:v0.0.1", "-i", "Message=resumed", "--network",
+                            "ethereum:local:foundry", "--solver-url", network.solver_url, "--data-dir",
+                            str(client_dir)], env=run_env(network, client_dir), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not provider_events(network, "bacalhau_job_submitted") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [submitted] = provider_events(network, "bacalhau_job_submitted")
+        provider.kill()
+        start_bacalhau_provider(network, cluster)
+        output, _ = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 0, output + network.logs()
+    assert "resumed" in next((client_dir / "downloaded-files").iterdir()).joinpath("stdout").read_text()
+    events = provider_events(network, "bacalhau_job_submitted")
+    assert [e["bacalhau_job_id"] for e in events] == [submitted["bacalhau_job_id"]] * 2, events
+    jobs = lilypad_jobs(cluster)
+    assert [j["ID"] for j in jobs] == [submitted["bacalhau_job_id"]]
+    assert int(jobs[0]["Version"]) == 1
+    with BacalhauClient(cluster.api_url) as client:
+        assert len(client.executions(jobs[0]["ID"])) == 1
+    after = network.token_balances()
+    assert after["provider"] > before["provider"]
+    assert after["payments"] == 0
