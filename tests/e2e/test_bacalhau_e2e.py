@@ -165,3 +165,71 @@ def test_a_restarted_provider_follows_its_bacalhau_job_instead_of_resubmitting(n
     after = network.token_balances()
     assert after["provider"] > before["provider"]
     assert after["payments"] == 0
+
+
+SLEEPER_TEMPLATE = {
+    "machine": {"gpu": 0, "cpu": 100, "ram": 64},
+    "job": {"APIVersion": "V1beta1", "Spec": {
+        "Engine": "Docker",
+        "Docker": {"Image": "lilypad/busybox:1", "Entrypoint": ["sh", "-c", "sleep 8; echo slept"]},
+        "Network": {"Type": "None"}, "Outputs": [{"Name": "outputs", "Path": "/outputs"}],
+        "Resources": {"CPU": "0.1", "Memory": "64mb"}, "Timeout": 60}},
+}
+
+
+def test_a_compute_node_killed_mid_job_is_retried_and_the_deal_completes(network, tmp_path):
+    """A built-in module that sleeps 8 s (a test copy of the built-in modules plus
+    ``sleeper``); the compute node running it is SIGKILLed mid-job: Bacalhau places it on
+    the other node, the provider delivers that result and is paid; one Bacalhau job."""
+    import time
+
+    builtin = tmp_path / "modules"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "modules", builtin)
+    (builtin / "sleeper").mkdir()
+    (builtin / "sleeper" / "VERSION").write_text("v0.0.1\n")
+    (builtin / "sleeper" / "lilypad_module.json.tmpl").write_text(json.dumps(SLEEPER_TEMPLATE, indent=1))
+    network.env["LILYPAD_BUILTIN_MODULES_DIR"] = str(builtin)
+    cluster = start_cluster(tmp_path / "bacalhau", node_cpu="250m", node_memory="512Mi", disconnect_timeout="5s")
+    try:
+        start_bacalhau_provider(network, cluster)
+        before = network.token_balances()
+        client_dir = tmp_path / "client"
+        exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
+        run = subprocess.Popen([exe, "run", "sleeper:v0.0.1", "--network", "ethereum:local:foundry",
+                                "--solver-url", network.solver_url, "--data-dir", str(client_dir)],
+                               env=run_env(network, client_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+        try:
+            victim = None
+            deadline = time.monotonic() + 120
+            with BacalhauClient(cluster.api_url) as client:
+                while victim is None and time.monotonic() < deadline and run.poll() is None:
+                    for job in lilypad_jobs(cluster):
+                        running = [e for e in client.executions(job["ID"]) if e.state in ("BidAccepted", "Running")]
+                        if running:
+                            victim = running[0].node_id
+                    time.sleep(0.2)
+            assert victim is not None, network.logs()
+            time.sleep(2.0)  # well inside the 8 s sleep
+            next(n for n in cluster.nodes if n.name == victim).process.kill()
+            output, _ = run.communicate(timeout=240)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+        assert run.returncode == 0, output + network.logs()
+        stdout = next((client_dir / "downloaded-files").iterdir()).joinpath("stdout").read_text()
+        assert stdout == "slept\n"
+        [job] = lilypad_jobs(cluster)
+        with BacalhauClient(cluster.api_url) as client:
+            executions = client.executions(job["ID"])
+        [done] = [e for e in executions if e.state == "Completed"]
+        assert done.node_id != victim
+        assert {e.node_id for e in executions} == {"lilypad-c1", "lilypad-c2"}
+        after = network.token_balances()
+        earned = after["provider"] - before["provider"]
+        assert earned > 0
+        assert before["job_creator"] - after["job_creator"] == earned
+        assert after["payments"] == before["payments"] == 0
+    finally:
+        cluster.stop()
