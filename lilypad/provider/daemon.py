@@ -16,6 +16,11 @@
   capped at what the deal's payment collateral covers),
   or call the timeout that is due (``timeoutJudgeResult`` pays us when the job
   creator never judges);
+* with ``executor="bacalhau"`` (``--executor bacalhau``) it offers the Bacalhau cluster
+  behind ``bacalhau_api`` (its connected compute nodes' capacity, re-read at each offer)
+  and runs each job there (:class:`lilypad.executor.bacalhau.BacalhauExecutor`); the
+  Bacalhau job id is kept with the deal, so a restarted provider follows that job
+  instead of submitting it again;
 * per-deal progress is kept in SQLite (``<data_dir>/provider.db``), so after a
   restart agreed deals are resumed (re-run or re-uploaded), not abandoned;
 * every change of a deal's local status is one JSON log line (logger
@@ -205,6 +210,11 @@ class ResourceProvider:
         from lilypad.protocol.signing import sign_offer
 
         assert self.terms is not None
+        if self.executor is not None and self.config.spec is None:  # the cluster's capacity now
+            try:
+                self._offer_spec = self._spec()
+            except Exception as exc:  # keep offering what was read last; the runs will tell
+                log.warning("reading the Bacalhau cluster's capacity failed (offering the last read): %s", exc)
         now = int(time.time())
         offer = ResourceOffer(
             solver=self.terms.solver, resource_provider=self.address, spec=self._offer_spec, slots=self.config.slots,

@@ -192,9 +192,12 @@ class BacalhauExecutor:
 
     def find_job(self, job_id: str) -> str | None:
         """The newest Bacalhau job submitted for lilypad job ``job_id`` (``None``: none)."""
+        name = job_name(job_id)
         with self.client() as client:
-            found = client.find_jobs(job_name(job_id))
-        return str(found[0]["ID"]) if found else None
+            for job in client.jobs():  # newest first; a name is one job (its versions share the id)
+                if job.get("Name") == name:
+                    return str(job["ID"])
+        return None
 
     def _state(self, bacalhau_job_id: str) -> str | None:
         """The job's state (``None``: the cluster does not know it)."""
