@@ -3,7 +3,7 @@
 Real processes throughout: anvil with the deployed contracts, `lilypad solver`, `lilypad
 resource-provider --executor bacalhau`, `lilypad mediator`, `lilypad run`, and a Bacalhau
 orchestrator with two compute nodes (separate `bacalhau serve` processes on loopback)
-plus the image registry they pull from (each node: 250 milli-cores, 512 MiB).
+plus the image registry they pull from (each node: 250 milli-cores and 512 MiB unless a test says otherwise).
 """
 
 from __future__ import annotations
@@ -30,6 +30,35 @@ def lilypad_run(net, data_dir: Path, *args: str, timeout: int = 240) -> subproce
          "--data-dir", str(data_dir)],
         env=run_env(net, data_dir), capture_output=True, text=True, timeout=timeout,
     )
+
+
+SLEEPER_TEMPLATE = {
+    "machine": {"gpu": 0, "cpu": 100, "ram": 64},
+    "job": {"APIVersion": "V1beta1", "Spec": {
+        "Engine": "Docker",
+        "Docker": {"Image": "lilypad/busybox:1", "Entrypoint": ["sh", "-c", "sleep 10; echo slept"]},
+        "Network": {"Type": "None"}, "Outputs": [{"Name": "outputs", "Path": "/outputs"}],
+        "Resources": {"CPU": "0.1", "Memory": "64mb"}, "Timeout": 60}},
+}
+
+
+def use_test_modules(net, tmp_path: Path) -> None:
+    """The built-in modules plus ``sleeper`` (sleeps 10 s, prints ``slept``), for every process
+    of ``net`` started from now on (provider, ``lilypad run``)."""
+    builtin = tmp_path / "modules"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "modules", builtin)
+    (builtin / "sleeper").mkdir()
+    (builtin / "sleeper" / "VERSION").write_text("v0.0.1\n")
+    (builtin / "sleeper" / "lilypad_module.json.tmpl").write_text(json.dumps(SLEEPER_TEMPLATE, indent=1))
+    net.env["LILYPAD_BUILTIN_MODULES_DIR"] = str(builtin)
+
+
+def start_run(net, data_dir: Path, *args: str) -> subprocess.Popen:
+    """``lilypad run ARGS`` in the background (output on its stdout)."""
+    exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
+    return subprocess.Popen([exe, "run", *args, "--network", "ethereum:local:foundry", "--solver-url",
+                             net.solver_url, "--data-dir", str(data_dir)], env=run_env(net, data_dir),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture
@@ -76,30 +105,44 @@ def completed_nodes(cluster, job: dict) -> list[str]:
         return [e.node_id for e in client.executions(job["ID"]) if e.state == "Completed"]
 
 
-def test_one_provider_offers_the_cluster_and_its_jobs_run_on_both_compute_nodes(network, cluster, tmp_path):
-    """The offer is the sum of the connected nodes; a job lands on one node, and with that
-    node gone (killed) the same provider's next job runs on the other; both are paid."""
-    start_bacalhau_provider(network, cluster)
-    before = network.token_balances()
-    run_cowsay(network, tmp_path / "client1", "moo 1 via bacalhau")
-    offered = provider_events(network, "offer_posted")[0]["spec"]
-    assert (offered["cpu"], offered["ram"]) == (500, 1024), offered
-    [first] = lilypad_jobs(cluster)
-    [first_node] = completed_nodes(cluster, first)
-    next(n for n in cluster.nodes if n.name == first_node).process.kill()
-    run_cowsay(network, tmp_path / "client2", "moo 2 via bacalhau")
-    jobs = lilypad_jobs(cluster)
-    assert len(jobs) == 2
-    [second] = [j for j in jobs if j["ID"] != first["ID"]]
-    [second_node] = completed_nodes(cluster, second)
-    assert {first_node, second_node} == {"lilypad-c1", "lilypad-c2"}, "one provider, two compute nodes"
-    submitted = provider_events(network, "bacalhau_job_submitted")
-    assert sorted(e["bacalhau_job_id"] for e in submitted) == sorted(j["ID"] for j in jobs)
-    after = network.token_balances()
-    earned = after["provider"] - before["provider"]
-    assert earned > 0
-    assert before["job_creator"] - after["job_creator"] == earned
-    assert after["payments"] == before["payments"] == 0
+def test_one_provider_offers_the_cluster_and_its_jobs_run_on_both_compute_nodes(network, tmp_path):
+    """Each compute node has 100 milli-cores, what one ``sleeper`` job asks for: the offer is
+    the sum (200); a second job arriving while the first runs (two slots) goes to the other
+    node (Bacalhau ranks nodes by available capacity); both are paid."""
+    use_test_modules(network, tmp_path)
+    cluster = start_cluster(tmp_path / "bacalhau", node_cpu="100m", node_memory="512Mi")
+    runs: list[subprocess.Popen] = []
+    try:
+        start_bacalhau_provider(network, cluster, "--slots", "2")
+        before = network.token_balances()
+        runs.append(start_run(network, tmp_path / "client0", "sleeper:v0.0.1"))
+        busy = cluster.wait_busy(timeout=120)  # the first job runs, and the orchestrator knows it
+        runs.append(start_run(network, tmp_path / "client1", "sleeper:v0.0.1"))
+        outputs = [run.communicate(timeout=240)[0] for run in runs]
+        for i, (run, output) in enumerate(zip(runs, outputs)):
+            assert run.returncode == 0, output + network.logs()
+            downloaded = next((tmp_path / f"client{i}" / "downloaded-files").iterdir())
+            assert (downloaded / "stdout").read_text() == "slept\n"
+        offered = provider_events(network, "offer_posted")[0]["spec"]
+        assert (offered["cpu"], offered["ram"]) == (200, 1024), offered
+        jobs = lilypad_jobs(cluster)
+        assert len(jobs) == 2
+        nodes = [node for job in jobs for node in completed_nodes(cluster, job)]
+        assert sorted(nodes) == ["lilypad-c1", "lilypad-c2"], "one provider, its jobs on two compute nodes"
+        assert busy in nodes
+        submitted = provider_events(network, "bacalhau_job_submitted")
+        assert sorted(e["bacalhau_job_id"] for e in submitted) == sorted(j["ID"] for j in jobs)
+        after = network.token_balances()
+        earned = after["provider"] - before["provider"]
+        assert earned > 0
+        assert before["job_creator"] - after["job_creator"] == earned
+        assert after["payments"] == before["payments"] == 0
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+        cluster.stop()
 
 
 def test_mediation_reruns_a_bacalhau_result_on_docker_and_accepts_it(network, cluster, tmp_path):
@@ -167,38 +210,18 @@ def test_a_restarted_provider_follows_its_bacalhau_job_instead_of_resubmitting(n
     assert after["payments"] == 0
 
 
-SLEEPER_TEMPLATE = {
-    "machine": {"gpu": 0, "cpu": 100, "ram": 64},
-    "job": {"APIVersion": "V1beta1", "Spec": {
-        "Engine": "Docker",
-        "Docker": {"Image": "lilypad/busybox:1", "Entrypoint": ["sh", "-c", "sleep 8; echo slept"]},
-        "Network": {"Type": "None"}, "Outputs": [{"Name": "outputs", "Path": "/outputs"}],
-        "Resources": {"CPU": "0.1", "Memory": "64mb"}, "Timeout": 60}},
-}
-
-
 def test_a_compute_node_killed_mid_job_is_retried_and_the_deal_completes(network, tmp_path):
-    """A built-in module that sleeps 8 s (a test copy of the built-in modules plus
-    ``sleeper``); the compute node running it is SIGKILLed mid-job: Bacalhau places it on
+    """The ``sleeper`` test module (10 s); the compute node running it is SIGKILLed mid-job: Bacalhau places it on
     the other node, the provider delivers that result and is paid; one Bacalhau job."""
     import time
 
-    builtin = tmp_path / "modules"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "modules", builtin)
-    (builtin / "sleeper").mkdir()
-    (builtin / "sleeper" / "VERSION").write_text("v0.0.1\n")
-    (builtin / "sleeper" / "lilypad_module.json.tmpl").write_text(json.dumps(SLEEPER_TEMPLATE, indent=1))
-    network.env["LILYPAD_BUILTIN_MODULES_DIR"] = str(builtin)
+    use_test_modules(network, tmp_path)
     cluster = start_cluster(tmp_path / "bacalhau", node_cpu="250m", node_memory="512Mi", disconnect_timeout="5s")
     try:
         start_bacalhau_provider(network, cluster)
         before = network.token_balances()
         client_dir = tmp_path / "client"
-        exe = shutil.which("lilypad") or str(Path(sys.executable).parent / "lilypad")
-        run = subprocess.Popen([exe, "run", "sleeper:v0.0.1", "--network", "ethereum:local:foundry",
-                                "--solver-url", network.solver_url, "--data-dir", str(client_dir)],
-                               env=run_env(network, client_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+        run = start_run(network, client_dir, "sleeper:v0.0.1")
         try:
             victim = None
             deadline = time.monotonic() + 120
@@ -210,7 +233,7 @@ def test_a_compute_node_killed_mid_job_is_retried_and_the_deal_completes(network
                             victim = running[0].node_id
                     time.sleep(0.2)
             assert victim is not None, network.logs()
-            time.sleep(2.0)  # well inside the 8 s sleep
+            time.sleep(2.0)  # well inside the 10 s sleep
             next(n for n in cluster.nodes if n.name == victim).process.kill()
             output, _ = run.communicate(timeout=240)
         finally:

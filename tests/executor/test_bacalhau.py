@@ -95,7 +95,8 @@ def test_inline_inputs_reach_any_node_and_never_change_the_providers_files(bacal
 
 
 def test_jobs_of_one_provider_land_on_different_compute_nodes(bacalhau_cluster, tmp_path):
-    """Each node has 1 CPU; two 1-CPU jobs at once can only run one per node."""
+    """Each node has 1 CPU; a second 1-CPU job submitted while the first runs (and the
+    orchestrator knows it: nodes report their resources every second) goes to the other node."""
     ex = executor(bacalhau_cluster)
     ids = [job_id(), job_id()]
     spec = make_spec("sleep 3; hostname", cpu="1")
@@ -108,12 +109,14 @@ def test_jobs_of_one_provider_land_on_different_compute_nodes(bacalhau_cluster, 
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
+    threads[0].start()
+    busy = bacalhau_cluster.wait_busy()  # the scheduler sees the first node taken (resource updates: 1 s)
+    threads[1].start()
     for thread in threads:
         thread.join(120)
     assert not errors, errors
     nodes = [ex.runs[i].result_execution.node_id for i in ids]
+    assert nodes[0] == busy
     assert sorted(nodes) == ["lilypad-c1", "lilypad-c2"], nodes
 
 

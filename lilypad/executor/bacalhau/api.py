@@ -77,6 +77,7 @@ class NodeCapacity:
     disk: int
     gpu: int
     labels: dict[str, str]
+    available_cpu: float = 0.0  # cores not taken by running executions (as last reported by the node)
 
     @classmethod
     def from_api(cls, node: dict[str, Any]) -> NodeCapacity:
@@ -89,7 +90,8 @@ class NodeCapacity:
                    .upper() == "CONNECTED",
                    cpu=float(capacity.get("CPU") or 0), memory=int(capacity.get("Memory") or 0),
                    disk=int(capacity.get("Disk") or 0), gpu=int(capacity.get("GPU") or len(gpus)),
-                   labels=dict(info.get("Labels") or {}))
+                   labels=dict(info.get("Labels") or {}),
+                   available_cpu=float((compute.get("AvailableCapacity") or {}).get("CPU") or 0))
 
 
 @dataclass(frozen=True)

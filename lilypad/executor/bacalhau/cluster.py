@@ -168,7 +168,7 @@ class LocalCluster:
             "Enabled": True, "Orchestrators": [f"nats://127.0.0.1:{self.nats_port}"],
             "Network": {"AdvertisedAddress": "127.0.0.1"},
             "AllocatedCapacity": {"CPU": self.node_cpu, "Memory": self.node_memory, "Disk": self.node_disk},
-            "Heartbeat": {"Interval": "2s", "InfoUpdateInterval": "5s", "ResourceUpdateInterval": "5s"},
+            "Heartbeat": {"Interval": "2s", "InfoUpdateInterval": "5s", "ResourceUpdateInterval": "1s"},
             "AllowListedLocalPaths": list(self.allowed_local_paths),
         }
         config["Labels"] = {"lilypad-node": name}
@@ -197,6 +197,22 @@ class LocalCluster:
                     raise DevnetError(f"only {len(connected)} of {count} Bacalhau compute nodes connected within "
                                       f"{timeout:.0f}s (logs under {self.root})")
                 time.sleep(0.5)
+
+    def wait_busy(self, timeout: float = 60.0) -> str:
+        """Wait until the orchestrator sees a compute node with CPU taken (a job running there,
+        as its last resource update says); that node's id. The scheduler ranks nodes by
+        available capacity, so the next job goes elsewhere."""
+        from lilypad.executor.bacalhau.api import BacalhauClient
+
+        deadline = time.monotonic() + timeout
+        with BacalhauClient(self.api_url) as client:
+            while True:
+                busy = [n for n in client.connected_compute_nodes() if n.available_cpu < n.cpu]
+                if busy:
+                    return busy[0].node_id
+                if time.monotonic() > deadline:
+                    raise DevnetError(f"no Bacalhau compute node reported a running job within {timeout:.0f}s")
+                time.sleep(0.2)
 
     def _processes(self) -> list[ManagedProcess]:
         found = [self.registry, self.orchestrator] + [n.process for n in self.nodes]
