@@ -76,6 +76,11 @@ __all__ = ["resource_provider"]
 @click.option("--bacalhau-registry", envvar="LILYPAD_BACALHAU_REGISTRY", show_envvar=True, default=None,
               help="HOST:PORT of the image registry the Bacalhau compute nodes pull from; job images are pushed "
                    "there (with --executor bacalhau).")
+@click.option("--bacalhau-local-inputs", envvar="LILYPAD_BACALHAU_LOCAL_INPUTS", show_envvar=True, is_flag=True,
+              default=False,
+              help="Mount job inputs read-only from this data directory (Bacalhau's local source: the compute nodes "
+                   "must see it at the same path and allow it in Compute.AllowListedLocalPaths) instead of sending "
+                   "them inline in the job.")
 @metrics_options
 @pass_settings
 def resource_provider(settings: LilypadSettings, network: str, solver_url: str, web3_private_key: str | None,
@@ -85,7 +90,7 @@ def resource_provider(settings: LilypadSettings, network: str, solver_url: str, 
                       mediation_fee: str, mediators: str,
                       offer_modules: str, solver_address: str | None, poll_interval: float, offer_ttl: int,
                       max_run_attempts: int, executor: str, bacalhau_api: str | None, bacalhau_registry: str | None,
-                      metrics_port: int | None, metrics_host: str) -> None:
+                      bacalhau_local_inputs: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Run a resource provider: offer this machine, run jobs, get paid."""
     from lilypad.protocol.allowlist import Allowlist
     from lilypad.protocol.deal import DealPricing
@@ -109,7 +114,7 @@ def resource_provider(settings: LilypadSettings, network: str, solver_url: str, 
             deployments_dir=settings.deployments_dir, poll_interval=poll_interval, offer_ttl=offer_ttl,
             max_run_attempts=max_run_attempts, metrics_port=metrics_port, metrics_host=metrics_host,
             fault=settings.provider_fault, executor=executor, bacalhau_api=bacalhau_api,
-            bacalhau_registry=bacalhau_registry,
+            bacalhau_registry=bacalhau_registry, bacalhau_local_inputs=bacalhau_local_inputs,
         )
         daemon = ResourceProvider(config)
     except (ValueError, ArithmeticError) as err:  # pydantic's ValidationError is a ValueError

@@ -222,7 +222,7 @@ class Supervisor:
         self.state.bacalhau_api, self.state.bacalhau_registry = self.cluster.api_url, self.cluster.registry_host
         self.save()
         return ["--executor", "bacalhau", "--bacalhau-api", self.cluster.api_url,
-                "--bacalhau-registry", self.cluster.registry_host]
+                "--bacalhau-registry", self.cluster.registry_host, "--bacalhau-local-inputs"]
 
     def _check_resumable(self, record: dict[str, Any]) -> None:
         from lilypad.devnet.control import rpc_call

@@ -129,6 +129,9 @@ class ProviderConfig:
     executor: str = "docker"
     bacalhau_api: str | None = None  # the orchestrator's API, http://HOST:PORT
     bacalhau_registry: str | None = None  # HOST:PORT of the registry the compute nodes pull images from
+    #: Give /inputs as Bacalhau ``local`` sources (read-only; the compute nodes must see this
+    #: data directory at the same path and allow it) instead of inline in the job.
+    bacalhau_local_inputs: bool = False
 
 
 class ResourceProvider:
@@ -156,7 +159,8 @@ class ResourceProvider:
             from lilypad.executor.bacalhau import BacalhauExecutor
 
             assert config.bacalhau_api and config.bacalhau_registry
-            self.executor = BacalhauExecutor(config.bacalhau_api, config.bacalhau_registry)
+            self.executor = BacalhauExecutor(config.bacalhau_api, config.bacalhau_registry,
+                                             local_inputs=config.bacalhau_local_inputs)
         self.store = DealStateStore(Path(config.data_dir) / "provider.db")
         self._running: dict[str, Future[Any]] = {}
         self._retry_at: dict[str, float] = {}
