@@ -39,9 +39,9 @@ ARGS ?=
 PY_STAMP := $(VENV)/.lilypad-installed
 NODE_STAMP := $(ROOT)/node_modules/.lilypad-installed
 
-.PHONY: setup venv node solc docker-engine base-images gotemplate compile lint test fuzz demo bench clean distclean
+.PHONY: setup venv node solc docker-registry docker-engine base-images gotemplate compile lint test fuzz demo bench clean distclean
 
-setup: venv node solc docker-engine base-images gotemplate kubo
+setup: venv node solc docker-engine base-images gotemplate kubo bacalhau docker-registry
 
 # --- Python: .venv with the package and its test extra (hypothesis, schemathesis,
 # ruff, mypy), reinstalled only when pyproject.toml changed; recreated
@@ -112,8 +112,8 @@ gotemplate: venv
 # Pinned in scripts/_toolchain/go/<program>/go.mod + go.sum; installed outside the
 # clone in ${LILYPAD_BIN_DIR:-${XDG_CACHE_HOME:-~/.cache}/lilypad/bin} (where
 # lilypad.toolchain looks). A second run only compares a stamp and returns.
-# `make setup` builds kubo (cold: ~650 CPU-seconds, 83 MB); bacalhau is built on
-# demand by `make bacalhau` (see docs/infra-notes.md for its cost).
+# `make setup` builds both (cold: ~650 + ~720 CPU-seconds, 83 + 75 MB; see
+# docs/infra-notes.md). bacalhau is the `--executor bacalhau` back end.
 .PHONY: go-tools kubo bacalhau
 go-tools: kubo bacalhau
 
@@ -122,6 +122,13 @@ kubo:
 
 bacalhau:
 	@bash scripts/_toolchain/build-go-tools.sh bacalhau
+
+# --- Debian's docker-registry: Bacalhau compute nodes run only images with a registry
+# digest, so the Bacalhau executor pushes each image to a registry on 127.0.0.1 first
+# (lilypad/executor/bacalhau/cluster.py runs it; no service is started).
+docker-registry:
+	@if command -v docker-registry >/dev/null; then exit 0; fi; \
+	echo "setup: installing docker-registry (apt)"; $(SUDO) apt-get update -qq; $(APT_INSTALL) docker-registry >/dev/null
 
 # --- Everyday targets ---------------------------------------------------------
 compile: venv node solc

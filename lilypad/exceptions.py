@@ -70,6 +70,9 @@ __all__ = [
     "GPUUnavailableError",
     "OutputTooLargeError",
     "WorkDirError",
+    "BacalhauError",
+    "BacalhauUnavailableError",
+    "BacalhauJobError",
     # solver (offers, their signatures, matching)
     "SolverError",
     "OfferError",
@@ -622,6 +625,29 @@ class WorkDirError(ExecutorError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class BacalhauError(ExecutorError):
+    """Base class of errors about running jobs on a Bacalhau cluster (``--executor bacalhau``)."""
+
+
+class BacalhauUnavailableError(BacalhauError):
+    """The Bacalhau API does not answer (or answers an error). ``url`` and ``reason`` say where and why."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"the Bacalhau API at {url} is not usable: {_shorten(reason, 300)} "
+                         "(start a cluster: `lilypad devnet up --executor bacalhau`, or check --bacalhau-api)")
+
+
+class BacalhauJobError(BacalhauError):
+    """A Bacalhau job failed, was stopped, or its result is unusable. ``job_id`` and ``reason`` say which and why."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        self.reason = reason
+        super().__init__(f"Bacalhau job {job_id}: {_shorten(reason, 500)}")
 
 
 # --------------------------------------------------------------------------

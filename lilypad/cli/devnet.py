@@ -1,7 +1,7 @@
 """``lilypad devnet``: a whole local network (anvil, contracts, solver, providers, mediator,
 bridge) in one data directory, supervised in the background.
 
-    lilypad devnet up [--providers N] [--slots K] [--foreground]
+    lilypad devnet up [--providers N] [--slots K] [--executor docker|bacalhau] [--foreground]
     lilypad devnet status [--json]
     lilypad devnet logs [COMPONENT] [-f] [-n N]
     lilypad devnet env
@@ -58,7 +58,11 @@ def devnet() -> None:
               help="Return once healthy, leaving a supervisor in the background; or stay, stopping on Ctrl-C.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds to wait for every component to be healthy.")
-def up(data_dir: Path | None, providers: int | None, slots: int | None, detach: bool, timeout: float) -> None:
+@click.option("--executor", type=click.Choice(["docker", "bacalhau"]), default=None,
+              help="Where the providers run jobs: the Docker engine, or a local Bacalhau cluster (an orchestrator "
+                   "and two compute nodes, started too) (default docker; on resume: as before).")
+def up(data_dir: Path | None, providers: int | None, slots: int | None, detach: bool, timeout: float,
+       executor: str | None) -> None:
     """Start (or resume) the devnet and wait until every component is healthy."""
     import signal
 
@@ -67,7 +71,7 @@ def up(data_dir: Path | None, providers: int | None, slots: int | None, detach: 
 
     root = _root(data_dir)
     state, proc = control.up(root, providers=providers, slots=slots, foreground=not detach, timeout=timeout,
-                             progress=lambda m: click.echo(f"devnet: {m}", err=True))
+                             progress=lambda m: click.echo(f"devnet: {m}", err=True), executor=executor)
     click.echo(summary_text(state))
     if detach:
         return

@@ -35,11 +35,15 @@ __all__ = ["doctor"]
               help="Seconds to wait for each endpoint.")
 @click.option("--ipfs-api", envvar="LILYPAD_IPFS_API", show_envvar=True, default=None,
               help="The node's kubo RPC API to check (it must answer and add + cat a small file).")
+@click.option("--bacalhau-api", envvar="LILYPAD_BACALHAU_API", show_envvar=True, default=None,
+              help="A provider behind a Bacalhau cluster: check its orchestrator API and compute nodes.")
+@click.option("--bacalhau-registry", envvar="LILYPAD_BACALHAU_REGISTRY", show_envvar=True, default=None,
+              help="... and the image registry (HOST:PORT) its compute nodes pull from.")
 @pass_settings
 def doctor(settings: LilypadSettings, network: str, rpc: tuple[str, ...], address: str | None, role: str,
-           timeout: float, ipfs_api: str | None) -> None:
-    """Check this node's setup: Docker, GPUs, the Go template helper, kubo (IPFS), RPC, contracts, balances,
-    allowance."""
+           timeout: float, ipfs_api: str | None, bacalhau_api: str | None, bacalhau_registry: str | None) -> None:
+    """Check this node's setup: Docker, GPUs, the Go template helper, kubo (IPFS), a Bacalhau cluster, RPC,
+    contracts, balances, allowance."""
     from lilypad.doctor import DoctorConfig, exit_code, run_doctor
     from lilypad.doctor.checks import Status
 
@@ -70,7 +74,8 @@ def doctor(settings: LilypadSettings, network: str, rpc: tuple[str, ...], addres
                 raise click.ClickException("WEB3_PRIVATE_KEY is not a valid private key") from None
     results = run_doctor(DoctorConfig(ecosystem=parts[0], network=parts[1], rpc_urls=urls, address=address,
                                       role=role, deployments_dir=settings.deployments_dir, timeout=timeout,
-                                      ipfs_api=ipfs_api))
+                                      ipfs_api=ipfs_api, bacalhau_api=bacalhau_api,
+                                      bacalhau_registry=bacalhau_registry))
     for result in results:
         click.echo(result.line())
     failed = sum(r.status == Status.FAIL for r in results)

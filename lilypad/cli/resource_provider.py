@@ -69,6 +69,20 @@ __all__ = ["resource_provider"]
               default=3, show_default=True,
               help="Runs of one job that fail (executor errors) before the deal is given up and left to its "
                    "on-chain submit timeout.")
+@click.option("--executor", envvar="LILYPAD_EXECUTOR", show_envvar=True, type=click.Choice(["docker", "bacalhau"]),
+              default="docker", show_default=True,
+              help="Where jobs run: this machine's Docker engine, or the Bacalhau cluster behind --bacalhau-api "
+                   "(its connected compute nodes' capacity is offered).")
+@click.option("--bacalhau-api", envvar="LILYPAD_BACALHAU_API", show_envvar=True, default=None,
+              help="The Bacalhau orchestrator's API, http://HOST:PORT (with --executor bacalhau).")
+@click.option("--bacalhau-registry", envvar="LILYPAD_BACALHAU_REGISTRY", show_envvar=True, default=None,
+              help="HOST:PORT of the image registry the Bacalhau compute nodes pull from; job images are pushed "
+                   "there (with --executor bacalhau).")
+@click.option("--bacalhau-local-inputs", envvar="LILYPAD_BACALHAU_LOCAL_INPUTS", show_envvar=True, is_flag=True,
+              default=False,
+              help="Mount job inputs read-only from this data directory (Bacalhau's local source: the compute nodes "
+                   "must see it at the same path and allow it in Compute.AllowListedLocalPaths) instead of sending "
+                   "them inline in the job.")
 @metrics_options
 @ipfs_options
 @pass_settings
@@ -78,7 +92,8 @@ def resource_provider(settings: LilypadSettings, network: str, solver_url: str, 
                       payment_collateral: str, results_collateral_multiple: int | None, min_consortium_size: str | None,
                       mediation_fee: str, mediators: str,
                       offer_modules: str, solver_address: str | None, poll_interval: float, offer_ttl: int,
-                      max_run_attempts: int, metrics_port: int | None, metrics_host: str, ipfs_api: str | None,
+                      max_run_attempts: int, executor: str, bacalhau_api: str | None, bacalhau_registry: str | None,
+                      bacalhau_local_inputs: bool, metrics_port: int | None, metrics_host: str, ipfs_api: str | None,
                       ipfs_gateway: str | None, ipfs_peers: tuple[str, ...], ipfs_timeout: float) -> None:
     """Run a resource provider: offer this machine, run jobs, get paid."""
     from lilypad.protocol.allowlist import Allowlist
@@ -103,6 +118,8 @@ def resource_provider(settings: LilypadSettings, network: str, solver_url: str, 
             deployments_dir=settings.deployments_dir, poll_interval=poll_interval, offer_ttl=offer_ttl,
             max_run_attempts=max_run_attempts, metrics_port=metrics_port, metrics_host=metrics_host,
             fault=settings.provider_fault, ipfs=ipfs_sources(ipfs_api, ipfs_gateway, ipfs_peers, ipfs_timeout),
+            executor=executor, bacalhau_api=bacalhau_api, bacalhau_registry=bacalhau_registry,
+            bacalhau_local_inputs=bacalhau_local_inputs,
         )
         daemon = ResourceProvider(config)
     except (ValueError, ArithmeticError) as err:  # pydantic's ValidationError is a ValueError

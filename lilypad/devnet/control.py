@@ -150,7 +150,8 @@ def _log_tail(path: Path, lines: int = 25) -> str:
 
 
 def up(root: Path, *, providers: int | None, slots: int | None, foreground: bool = False,
-       timeout: float = 300.0, progress: Callable[[str], None] = lambda _: None) -> tuple[DevnetState, Any]:
+       timeout: float = 300.0, progress: Callable[[str], None] = lambda _: None,
+       executor: str | None = None) -> tuple[DevnetState, Any]:
     """Start (or resume) the devnet in ``root`` and wait until every component is healthy.
     Returns the state and the supervisor's ``Popen`` (still running)."""
     root = root.expanduser().resolve()
@@ -168,7 +169,8 @@ def up(root: Path, *, providers: int | None, slots: int | None, foreground: bool
     (root / "logs").mkdir(parents=True, exist_ok=True)
     from lilypad.devnet.processes import repo_root
 
-    args = [sys.executable, "-m", SUPERVISOR_MODULE, str(root), "--providers", str(providers), "--slots", str(slots)]
+    args = [sys.executable, "-m", SUPERVISOR_MODULE, str(root), "--providers", str(providers), "--slots", str(slots),
+            "--executor", executor or (state.executor if state else "docker")]
     log_path = root / "logs" / "supervisor.log"
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(args, stdout=None if foreground else out, stderr=None if foreground else out,

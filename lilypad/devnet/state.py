@@ -100,6 +100,9 @@ class DevnetState:
     updated_at: float = 0.0
     #: kubo node name -> ``api``, ``gateway`` and ``multiaddr`` (``kubo-client`` is the job creator's).
     ipfs: dict[str, dict[str, str]] = field(default_factory=dict)
+    executor: str = "docker"  # the providers' --executor: docker, or bacalhau (a local cluster, below)
+    bacalhau_api: str = ""  # with executor bacalhau: the orchestrator's API
+    bacalhau_registry: str = ""  # ... and the registry its compute nodes pull images from
 
     def component(self, name: str) -> Component:
         for c in self.components:
@@ -230,6 +233,9 @@ def summary_text(state: DevnetState) -> str:
            f"  solver          {state.solver_url}  (status page {state.solver_url}/status)",
            f"  deployments     {state.deployments_dir}"]
     out += [f"  {k:<15} {v}" for k, v in sorted(state.contracts.items())]
+    if state.executor == "bacalhau":
+        out.append(f"  bacalhau        {state.bacalhau_api}  (orchestrator + 2 compute nodes; registry "
+                   f"{state.bacalhau_registry}; logs in {root}/bacalhau)")
     out.append("components:")
     out += [f"  {c.name:<11} pid {c.pid or '-':<8} port {c.port:<6} {c.role}" for c in state.components]
     out.append("test accounts (anvil's public test mnemonic; 1000 LP each; never use these keys elsewhere):")

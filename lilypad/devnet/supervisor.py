@@ -1,6 +1,6 @@
 """The devnet supervisor: starts a whole local network in one data directory and keeps it up.
 
-    python -m lilypad.devnet.supervisor DATA_DIR [--providers N] [--slots K]
+    python -m lilypad.devnet.supervisor DATA_DIR [--providers N] [--slots K] [--executor docker|bacalhau]
 
 It holds ``DATA_DIR/supervisor.lock`` for its lifetime (so two never share a
 directory), starts anvil with ``--state DATA_DIR/anvil-state.json`` (the chain
@@ -11,7 +11,10 @@ loopback and peered with each other (``DATA_DIR/kubo/<name>``), then the
 solver, the resource providers (``--ipfs-api`` their node), a mediator (its
 node) and the bridge, each with its own log and health port.
 A component that exits is restarted with backoff (:class:`RestartPolicy`) and
-counted. ``DATA_DIR/devnet.json`` is rewritten on every change. SIGTERM or
+counted. With ``--executor bacalhau`` it first starts a Bacalhau orchestrator, two
+compute nodes and their image registry (:class:`~lilypad.executor.bacalhau.LocalCluster`,
+separate processes on loopback, under ``DATA_DIR/bacalhau``; not restarted if
+they exit) and the providers run their jobs there. ``DATA_DIR/devnet.json`` is rewritten on every change. SIGTERM or
 SIGINT stops every child it started (anvil last, dumping its state) and exits 0.
 """
 
@@ -73,8 +76,10 @@ def _port_free(port: int) -> bool:
 
 class Supervisor:
     def __init__(self, data_dir: Path, *, providers: int, slots: int, match_timeout: float = 20.0,
-                 policy: RestartPolicy | None = None) -> None:
+                 policy: RestartPolicy | None = None, executor: str = "docker") -> None:
         self.root = Path(data_dir).resolve()
+        self.executor = executor
+        self.cluster: Any = None  # the local Bacalhau cluster (executor "bacalhau")
         self.providers, self.slots, self.match_timeout = providers, slots, match_timeout
         self.policy = policy or RestartPolicy()
         self.stopping = threading.Event()
@@ -165,6 +170,10 @@ class Supervisor:
         s.rpc_url, s.solver_url = f"http://127.0.0.1:{rpc_port}", f"http://127.0.0.1:{solver_port}"
         s.deployments_dir, s.providers, s.slots = str(deployments), self.providers, self.slots
         s.accounts = self._accounts()
+        s.executor = self.executor
+        provider_extra: list[str] = []
+        if self.executor == "bacalhau":
+            provider_extra = self._start_bacalhau()
         env = network_env(rpc_port, deployments, s.solver_url)
         logs = self.root / "logs"
 
@@ -196,8 +205,9 @@ class Supervisor:
             name = f"provider-{i}"
             add(name, "provider", [exe, "resource-provider", "--network", NETWORK, "--solver-url", s.solver_url,
                                    "--data-dir", str(self.root / name), "--slots", str(self.slots),
-                                   "--metrics-port", str(ports[name]), "--ipfs-api", kubo[f"kubo-{name}"].api_url],
-                key=PROVIDER_KEYS[i - 1], role="resource provider")
+                                   "--metrics-port", str(ports[name]), "--ipfs-api", kubo[f"kubo-{name}"].api_url,
+                                   *provider_extra],
+                key=PROVIDER_KEYS[i - 1], role="resource provider" + (" (Bacalhau)" if provider_extra else ""))
         add("mediator", "mediator", [exe, "mediator", "--network", NETWORK, "--solver-url", s.solver_url,
                                      "--data-dir", str(self.root / "mediator"), "--metrics-port",
                                      str(ports["mediator"]), "--ipfs-api", kubo["kubo-mediator"].api_url],
@@ -237,6 +247,22 @@ class Supervisor:
             self._spawn(name)
         for name in rest:
             wait_for_port(ports[name], proc=self.procs[name].proc, timeout=120)
+
+    def _start_bacalhau(self) -> list[str]:
+        """Start a Bacalhau orchestrator, two compute nodes and their registry (separate processes,
+        loopback) under ``DATA_DIR/bacalhau``; the providers' options to use it."""
+        from lilypad.executor.bacalhau.cluster import LocalCluster
+
+        log.info("starting a Bacalhau cluster (orchestrator + 2 compute nodes) in %s", self.root / "bacalhau")
+        try:
+            self.cluster = LocalCluster(self.root / "bacalhau", compute_nodes=2,
+                                        allowed_local_paths=(f"{self.root}/**",)).start()
+        except Exception as exc:  # the binary missing, a node that would not connect, ...
+            raise DevnetError(f"the Bacalhau cluster did not start: {exc}") from exc
+        self.state.bacalhau_api, self.state.bacalhau_registry = self.cluster.api_url, self.cluster.registry_host
+        self.save()
+        return ["--executor", "bacalhau", "--bacalhau-api", self.cluster.api_url,
+                "--bacalhau-registry", self.cluster.registry_host, "--bacalhau-local-inputs"]
 
     def _check_resumable(self, record: dict[str, Any]) -> None:
         from lilypad.devnet.control import rpc_call
@@ -306,6 +332,9 @@ class Supervisor:
             t.start()
         for t in threads:
             t.join()
+        if self.cluster is not None:  # compute nodes first, then the orchestrator and registry
+            self.cluster.stop()
+            log.info("stopped the Bacalhau cluster")
         for comp in self.state.components:
             if comp.kind == "anvil":
                 stop(comp)
@@ -318,10 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--providers", type=int, default=1, choices=range(1, MAX_PROVIDERS + 1))
     parser.add_argument("--slots", type=int, default=2)
     parser.add_argument("--match-timeout", type=float, default=20.0)
+    parser.add_argument("--executor", choices=("docker", "bacalhau"), default="docker")
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s supervisor %(levelname)s %(message)s")
-    sup = Supervisor(ns.data_dir, providers=ns.providers, slots=ns.slots, match_timeout=ns.match_timeout)
+    sup = Supervisor(ns.data_dir, providers=ns.providers, slots=ns.slots, match_timeout=ns.match_timeout,
+                     executor=ns.executor)
     return sup.run()
 
 

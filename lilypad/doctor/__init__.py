@@ -74,6 +74,8 @@ class DoctorConfig:
     timeout: float = 5.0
     #: The node's kubo RPC API (``--ipfs-api``); ``None``: IPFS not used.
     ipfs_api: str | None = None
+    bacalhau_api: str | None = None  # a provider with --executor bacalhau: check its cluster
+    bacalhau_registry: str | None = None
 
 
 def exit_code(results: list[CheckResult]) -> int:
@@ -97,6 +99,10 @@ def run_doctor(config: DoctorConfig) -> list[CheckResult]:
     if containers:
         results.append(check_docker(timeout=max(1, int(config.timeout))))
         results.append(check_gpu())
+    if config.bacalhau_api:
+        from lilypad.doctor.checks import check_bacalhau
+
+        results.extend(check_bacalhau(config.bacalhau_api, config.bacalhau_registry, timeout=config.timeout))
     if config.role != "solver":
         results.append(check_gotemplate())
         results.extend(check_kubo(config.ipfs_api, timeout=config.timeout))

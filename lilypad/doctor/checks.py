@@ -26,6 +26,7 @@ __all__ = [
     "RpcChoice",
     "Status",
     "check_allowance",
+    "check_bacalhau",
     "check_balances",
     "check_contracts",
     "check_docker",
@@ -117,6 +118,63 @@ def check_docker(*, timeout: int = 5) -> CheckResult:
             "(root, or the `docker` group)",
         )
     return CheckResult("docker", Status.OK, f"engine {version} answers at {host}")
+
+
+def check_bacalhau(api_url: str, registry: str | None = None, *, timeout: float = 5.0) -> list[CheckResult]:
+    """For ``--executor bacalhau``: the orchestrator's API answers (and its version), it has
+    CONNECTED compute nodes (their summed capacity is what the provider offers), and the
+    image registry the nodes pull from answers its ``/v2/`` endpoint."""
+    import httpx
+
+    from lilypad.exceptions import BacalhauUnavailableError
+    from lilypad.executor.bacalhau.api import BacalhauClient
+
+    fix = ("start the cluster (`lilypad devnet up --executor bacalhau` on a dev machine) or point "
+           "--bacalhau-api at its orchestrator")
+    results = []
+    with BacalhauClient(api_url, timeout=timeout) as client:
+        try:
+            version = client.version()
+            nodes = client.compute_nodes()
+        except BacalhauUnavailableError as exc:
+            return [CheckResult("bacalhau", Status.FAIL, f"the Bacalhau API at {api_url} does not answer "
+                                                         f"({_short(exc)})", fix)]
+    if version == "v1.9.3":
+        results.append(CheckResult("bacalhau", Status.OK, f"orchestrator {version} answers at {api_url}"))
+    else:
+        results.append(CheckResult("bacalhau", Status.WARN, f"orchestrator {version or '?'} at {api_url}",
+                                   "lilypad is tested with Bacalhau v1.9.3 (`make bacalhau`)"))
+    connected = [n for n in nodes if n.connected]
+    if not connected:
+        results.append(CheckResult("bacalhau-nodes", Status.FAIL, f"no connected compute node ({len(nodes)} known)",
+                                   "start compute nodes joined to this orchestrator; nothing can run"))
+    else:
+        cpu = sum(n.cpu for n in connected)
+        memory = sum(n.memory for n in connected) >> 20
+        detail = (f"{len(connected)} connected compute node(s) ({', '.join(n.node_id for n in connected)}): "
+                  f"{cpu:g} CPU, {memory} MiB, {sum(n.gpu for n in connected)} GPU offered")
+        lost = len(nodes) - len(connected)
+        results.append(CheckResult("bacalhau-nodes", Status.WARN if lost else Status.OK,
+                                   detail + (f"; {lost} disconnected" if lost else ""),
+                                   "restart the disconnected compute nodes" if lost else ""))
+    if registry is None:
+        results.append(CheckResult("bacalhau-registry", Status.WARN, "no --bacalhau-registry given: not checked",
+                                   "name the registry the compute nodes pull images from"))
+        return results
+    url = f"http://{registry}/v2/"
+    try:
+        answer = httpx.get(url, timeout=timeout, trust_env=False)
+        ok = answer.status_code == 200
+        found = f"HTTP {answer.status_code}"
+    except httpx.HTTPError as exc:
+        ok, found = False, _short(exc)
+    if ok:
+        results.append(CheckResult("bacalhau-registry", Status.OK, f"the image registry answers at {url}"))
+    else:
+        results.append(CheckResult("bacalhau-registry", Status.FAIL, f"the image registry at {url}: {found}",
+                                   "start it (`docker-registry serve CONFIG`; `make setup` installs Debian's "
+                                   "docker-registry): compute nodes only run images with a registry digest"))
+    return results
 
 
 def _nvml_text(value: Any) -> str:

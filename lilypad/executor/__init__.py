@@ -5,6 +5,8 @@
   result directory and its CID) and :func:`cleanup_stale_containers`;
 * :mod:`lilypad.executor.gpu` - :func:`detect_gpus` (NVML, ``[]`` without it)
   and :func:`detect_hardware` (CPU milli-cores, RAM, disk, GPUs).
+* :mod:`lilypad.executor.bacalhau` - the same runs as Bacalhau jobs on a cluster
+  (``lilypad resource-provider --executor bacalhau``).
 
 The names below are imported on first use, so ``import lilypad.executor``
 stays cheap (the Docker SDK is only loaded when a runner name is touched).

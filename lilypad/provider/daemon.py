@@ -20,6 +20,11 @@
   capped at what the deal's payment collateral covers),
   or call the timeout that is due (``timeoutJudgeResult`` pays us when the job
   creator never judges);
+* with ``executor="bacalhau"`` (``--executor bacalhau``) it offers the Bacalhau cluster
+  behind ``bacalhau_api`` (its connected compute nodes' capacity, re-read at each offer)
+  and runs each job there (:class:`lilypad.executor.bacalhau.BacalhauExecutor`); the
+  Bacalhau job id is kept with the deal, so a restarted provider follows that job
+  instead of submitting it again;
 * per-deal progress is kept in SQLite (``<data_dir>/provider.db``), so after a
   restart agreed deals are resumed (re-run or re-uploaded), not abandoned;
 * every change of a deal's local status is one JSON log line (logger
@@ -127,6 +132,13 @@ class ProviderConfig:
     fault: str = ""  # LILYPAD_PROVIDER_FAULT, from the settings (see the module docstring)
     #: The provider's kubo node (``--ipfs-api``; gateway and peers for input files): ``None``, solver store only.
     ipfs: Any | None = None  # lilypad.ipfs.IpfsSources
+    #: ``docker`` (this machine's engine) or ``bacalhau`` (the cluster behind ``bacalhau_api``).
+    executor: str = "docker"
+    bacalhau_api: str | None = None  # the orchestrator's API, http://HOST:PORT
+    bacalhau_registry: str | None = None  # HOST:PORT of the registry the compute nodes pull images from
+    #: Give /inputs as Bacalhau ``local`` sources (read-only; the compute nodes must see this
+    #: data directory at the same path and allow it) instead of inline in the job.
+    bacalhau_local_inputs: bool = False
 
 
 class ResourceProvider:
@@ -143,7 +155,19 @@ class ResourceProvider:
             raise ServiceConfigError("--mediators", "name at least one trusted mediator")
         if config.slots < 1:
             raise ServiceConfigError("--slots", "must be at least 1")
+        if config.executor not in ("docker", "bacalhau"):
+            raise ServiceConfigError("--executor", f"unknown executor {config.executor!r} (docker or bacalhau)")
+        if config.executor == "bacalhau" and not (config.bacalhau_api and config.bacalhau_registry):
+            raise ServiceConfigError("--bacalhau-api", "--executor bacalhau needs --bacalhau-api and "
+                                                       "--bacalhau-registry")
         self.config = config
+        self.executor: Any = None
+        if config.executor == "bacalhau":
+            from lilypad.executor.bacalhau import BacalhauExecutor
+
+            assert config.bacalhau_api and config.bacalhau_registry
+            self.executor = BacalhauExecutor(config.bacalhau_api, config.bacalhau_registry,
+                                             local_inputs=config.bacalhau_local_inputs)
         self.store = DealStateStore(Path(config.data_dir) / "provider.db")
         self._running: dict[str, Future[Any]] = {}
         self._retry_at: dict[str, float] = {}
@@ -173,6 +197,16 @@ class ResourceProvider:
         c = self.config
         if c.spec is not None:
             return c.spec
+        if self.executor is not None:  # the cluster's connected compute nodes, summed
+            cap = self.executor.capacity()
+            if not cap.nodes:
+                from lilypad.exceptions import BacalhauError
+
+                raise BacalhauError(f"the Bacalhau cluster at {c.bacalhau_api} has no connected compute node")
+            gpu = cap.gpu if c.gpu is None else c.gpu
+            return ResourceSpec(cpu=c.cpu if c.cpu is not None else cap.cpu_millis,
+                                ram=c.ram if c.ram is not None else cap.ram_mb,
+                                disk=c.disk if c.disk is not None else cap.disk_mb, gpu=gpu)
         from lilypad.executor import detect_hardware
 
         hw = detect_hardware()
@@ -187,6 +221,11 @@ class ResourceProvider:
         from lilypad.protocol.signing import sign_offer
 
         assert self.terms is not None
+        if self.executor is not None and self.config.spec is None:  # the cluster's capacity now
+            try:
+                self._offer_spec = self._spec()
+            except Exception as exc:  # keep offering what was read last; the runs will tell
+                log.warning("reading the Bacalhau cluster's capacity failed (offering the last read): %s", exc)
         now = int(time.time())
         offer = ResourceOffer(
             solver=self.terms.solver, resource_provider=self.address, spec=self._offer_spec, slots=self.config.slots,
@@ -450,7 +489,8 @@ class ResourceProvider:
                 log_event(log, "job_started", deal_id=deal_id, module=job.module.ref,
                           inputs_cid=job.inputs_cid)
                 prepared, result = run_deal_job(job, cache_dir=layout.module_cache_dir, runs_dir=layout.runs_dir,
-                                                allowlist=allowlist, client=client, ipfs=self.config.ipfs)
+                                                allowlist=allowlist, client=client, ipfs=self.config.ipfs,
+                                                executor=self.executor, **self._executor_options(deal_id))
             metered = prepared.spec.verification.metering.claim(result.duration_s)
             if self.config.fault == "inflate-instructions":
                 metered *= 10
@@ -469,6 +509,19 @@ class ResourceProvider:
             self.metrics.job_finished(time.monotonic() - started, outcome)
             self.loop.wake()
 
+
+    def _executor_options(self, deal_id: str) -> dict[str, Any]:
+        """For ``--executor bacalhau``: the Bacalhau job id kept for this deal (a restarted
+        provider follows that job instead of submitting another) and the hook that keeps it."""
+        if self.executor is None:
+            return {}
+        stored = self.store.get(deal_id)
+
+        def submitted(bacalhau_job_id: str) -> None:
+            self.store.put(deal_id, JobStatus.RUNNING.value, bacalhau_job_id=bacalhau_job_id)
+            log_event(log, "bacalhau_job_submitted", deal_id=deal_id, bacalhau_job_id=bacalhau_job_id)
+
+        return {"bacalhau_job_id": (stored[1] if stored else {}).get("bacalhau_job_id"), "on_submitted": submitted}
 
     def _run_failed(self, deal_id: str, exc: Exception) -> None:
         """Retry a failed run later, at most ``max_run_attempts`` runs in all;

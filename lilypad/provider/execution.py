@@ -185,19 +185,28 @@ def prepare_deal_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist
     return PreparedJob(job=job, module_dir=resolved.path, spec=spec, inputs_dir=inputs_dir)
 
 
-def run_prepared(prepared: PreparedJob, *, runs_dir: Path) -> RunResult:
-    """Run a prepared job in a fresh work directory under ``runs_dir``."""
-    from lilypad.executor import run_module
-
+def run_prepared(prepared: PreparedJob, *, runs_dir: Path, executor: Any | None = None,
+                 **run_options: Any) -> RunResult:
+    """Run a prepared job in a fresh work directory under ``runs_dir``: on the local
+    Docker engine, or with ``executor`` (a
+    :class:`~lilypad.executor.bacalhau.BacalhauExecutor`: the job is named by the
+    deal id; ``run_options`` go to its ``run_module``)."""
     work = runs_dir / f"{prepared.job.deal_id[2:18]}-{uuid.uuid4().hex[:8]}"
     work.parent.mkdir(parents=True, exist_ok=True)
+    if executor is not None:
+        return executor.run_module(prepared.spec, module_dir=prepared.module_dir, work_dir=work,
+                                   inputs_dir=prepared.inputs_dir, job_id=prepared.job.deal_id, **run_options)
+    from lilypad.executor import run_module
+
     return run_module(prepared.spec, module_dir=prepared.module_dir, work_dir=work, inputs_dir=prepared.inputs_dir)
 
 
 def run_deal_job(job: DealJob, *, cache_dir: Path, runs_dir: Path, allowlist: Any | None,
-                 client: Any | None = None, ipfs: Any | None = None) -> tuple[PreparedJob, RunResult]:
-    """:func:`prepare_deal_job`, then :func:`run_prepared` once: the prepared job
-    (its spec says how the run is metered and judged) and the executor's ``RunResult``."""
+                 client: Any | None = None, ipfs: Any | None = None, executor: Any | None = None,
+                 **run_options: Any) -> tuple[PreparedJob, RunResult]:
+    """:func:`prepare_deal_job` (input files from ``ipfs`` when given), then :func:`run_prepared`
+    once (with ``executor`` and ``run_options``): the prepared job (its spec says how the run
+    is metered and judged) and the executor's ``RunResult``."""
     prepared = prepare_deal_job(job, cache_dir=cache_dir, runs_dir=runs_dir, allowlist=allowlist, client=client,
                                 ipfs=ipfs)
-    return prepared, run_prepared(prepared, runs_dir=runs_dir)
+    return prepared, run_prepared(prepared, runs_dir=runs_dir, executor=executor, **run_options)
