@@ -77,8 +77,8 @@ from lilypad.service import (
     remove_leftover_containers,
 )
 
-__all__ = ["DONE_STATUSES", "FAULTS", "MIN_RERUNS", "NOT_CHOSEN_RECHECK_S", "Mediator", "MediatorConfig",
-           "StoredRun", "rerun_count"]
+__all__ = ["DONE_STATUSES", "FAULTS", "MIN_RERUNS", "NOT_CHOSEN_RECHECK_S", "UNCHECKED_RECHECK_S", "Mediator",
+           "MediatorConfig", "StoredRun", "rerun_count"]
 
 log = logging.getLogger("lilypad.mediator")
 
@@ -99,14 +99,17 @@ DONE_STATUSES = frozenset({"accepted", "rejected", "non_deterministic", "done"})
 
 #: Seconds before a deal whose current draw left this mediator out is read again.
 NOT_CHOSEN_RECHECK_S = 5.0
+#: How often the chain is read for a deal the solver shows not yet checked (seconds).
+UNCHECKED_RECHECK_S = 5.0
 
 
 def _may_need_a_mediator(state: AgreementState) -> bool:
-    """Whether a deal the solver shows in ``state`` is worth reading from the chain: checked
-    (or audited), or ended. Before a check a mediator has nothing to do, and reading every
-    deal in flight from the chain each round cost the mediator as much CPU under load as the
-    provider running the jobs. The solver is no more trusted for it: it already decides which
-    deals this mediator hears of."""
+    """Whether a deal the solver shows in ``state`` is worth reading from the chain at once:
+    checked (or audited), or ended. Before a check a mediator has nothing to do, and reading
+    every deal in flight from the chain each round cost the mediator as much CPU under load as
+    the provider running the jobs; such a deal is read every :data:`UNCHECKED_RECHECK_S`
+    instead, so a solver that lags the chain (or hides a check) delays a verdict by at most
+    that, never past the mediation window."""
     return state == AgreementState.RESULTS_CHECKED or state.is_terminal
 
 
@@ -157,6 +160,7 @@ class Mediator:
         self.config = config
         self.store = DealStateStore(Path(config.data_dir) / "mediator.db")
         self._retry_at: dict[str, float] = {}
+        self._unchecked_read_at: dict[str, float] = {}  # deal id -> when the chain was last read for it
         self.contracts: Any = None
         self.account: Any = None
         self.address = ""
@@ -239,10 +243,12 @@ class Mediator:
             if self.address.lower() not in {m.lower() for m in deal.members.mediators}:
                 continue
             if not _may_need_a_mediator(view.agreement_state):
-                # Nothing to judge before a check; the chain is read once the solver (whose
-                # stream wakes this loop) has seen one, or an ending.
+                # Nothing to judge before a check: the chain is read as soon as the solver (whose
+                # stream wakes this loop) shows one, or an ending, and otherwise now and then.
                 busy = True
-                continue
+                if time.time() < self._unchecked_read_at.get(deal_id, 0) + UNCHECKED_RECHECK_S:
+                    continue
+                self._unchecked_read_at[deal_id] = time.time()
             try:
                 self._handle(client, view)
             except Exception as exc:
@@ -251,6 +257,8 @@ class Mediator:
             after = self.store.get(deal_id)
             if after is None or after[0] not in DONE_STATUSES:
                 busy = True
+            else:
+                self._unchecked_read_at.pop(deal_id, None)
         self._busy = busy
 
     def _panel(self, deal: Deal) -> tuple[Any, tuple[str, ...] | None]:

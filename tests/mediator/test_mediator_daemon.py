@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "provider"))
 from test_provider_daemon import (  # noqa: E402
     MEDIATOR,
     PROVIDER,
+    _function_isolation,  # noqa: F401 - the fixture: no chain snapshot per test
     address,
     creator_agrees,
     devnet,  # noqa: F401 - the fixture
