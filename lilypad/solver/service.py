@@ -433,6 +433,11 @@ class SolverCore:
         self.bus.publish("deal", {"event": "state", "deal": deal_view(record, self.result(deal_id))})
         return record
 
+    def may_time_out(self) -> bool:
+        """Whether any deal is in a state that a timeout can end (the timeout keeper reads
+        the chain's clock only then: an idle solver asks the node nothing every round)."""
+        return bool(self.store.deals(states=TIMEOUT_FOR_STATE))
+
     def overdue_deals(self, now: int | None = None) -> list[tuple[DealRecord, str]]:
         """Deals whose on-chain window has passed at chain time ``now``
         (default: the solver's clock), each with the controller function that

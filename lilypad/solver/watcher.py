@@ -16,7 +16,8 @@ log, so a repeated log cannot move a deal backwards. Logs of deals the solver
 never made are committed without a read.
 
 :class:`TimeoutKeeper` asks the core every ``interval`` seconds for the deals
-whose on-chain window has passed at the chain's head time
+(when it has any a timeout can end: :meth:`SolverCore.may_time_out
+<lilypad.solver.service.SolverCore.may_time_out>`) whose on-chain window has passed at the chain's head time
 (:meth:`SolverCore.overdue_deals <lilypad.solver.service.SolverCore.overdue_deals>`)
 and calls the matching controller timeout with the solver's account. A revert
 (somebody else already timed the deal out, or it moved on) is logged and
@@ -256,6 +257,8 @@ class TimeoutKeeper(_ChainLoop):
         """One round: time out every overdue deal; the ids of the deals timed out by us."""
         from ape.exceptions import ContractLogicError
 
+        if not self.core.may_time_out():
+            return []
         now = chain_call(self.clock, lock=self.lock)
         done = []
         for record, function in self.core.overdue_deals(now):

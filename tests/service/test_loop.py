@@ -166,7 +166,10 @@ def test_the_solvers_loops_report_failed_rounds_as_text(caplog: pytest.LogCaptur
     def clock() -> int:
         raise next(failures)
 
-    keeper = TimeoutKeeper(None, None, None, interval=0.05, clock=clock)  # type: ignore[arg-type]
+    from types import SimpleNamespace
+
+    core = SimpleNamespace(may_time_out=lambda: True)  # a deal is open: the keeper reads the clock
+    keeper = TimeoutKeeper(None, core, None, interval=0.05, clock=clock)  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO, logger="lilypad.solver.watcher"), keeper:
         wait_for(lambda: keeper.errors >= 2)
     unreachable, bug = [r for r in caplog.records if "round failed" in r.getMessage()][:2]
@@ -176,6 +179,18 @@ def test_the_solvers_loops_report_failed_rounds_as_text(caplog: pytest.LogCaptur
     assert bug.levelno == logging.ERROR and bug.exc_info is not None and bug.getMessage() == (
         "solver-timeout-keeper: round failed")
     assert not keeper.running
+
+
+def test_a_timeout_keeper_with_nothing_that_can_time_out_does_not_read_the_chain() -> None:
+    from types import SimpleNamespace
+
+    from lilypad.solver.watcher import TimeoutKeeper
+
+    def clock() -> int:
+        raise AssertionError("the chain's clock was read")
+
+    keeper = TimeoutKeeper(None, SimpleNamespace(may_time_out=lambda: False), None, clock=clock)  # type: ignore[arg-type]
+    assert keeper.step() == [] and keeper.sent == keeper.reverted == 0
 
 
 def test_idle_with_its_events_connected_a_loop_waits_the_idle_interval() -> None:

@@ -278,8 +278,11 @@ def test_on_chain_states_are_recorded_and_overdue_deals_listed(core: SolverCore,
     core.accept_offer(resource())
     core.accept_offer(job(timeouts=DealTimeouts(agree=100, submit_results=900, judge_results=300,
                                                 mediate_results=400)))
+    assert not core.may_time_out()  # no deal: the timeout keeper does not read the chain's clock
     (deal,) = core.match_round()
+    assert not core.may_time_out()  # made, not yet seen on-chain: no timeout can end it
     core.on_chain_state(deal.deal_id, AgreementState.DEAL_NEGOTIATING, at=T0 + 10)
+    assert core.may_time_out()
     core.on_chain_state(deal.deal_id, AgreementState.DEAL_NEGOTIATING, at=T0 + 20)  # keeps the first agree's time
     assert core.overdue_deals(now=T0 + 109) == []
     ((due, function),) = core.overdue_deals(now=T0 + 110)
@@ -293,6 +296,7 @@ def test_on_chain_states_are_recorded_and_overdue_deals_listed(core: SolverCore,
     assert [f for _, f in core.overdue_deals(now=T0 + 360)] == ["timeoutJudgeResult"]
     core.on_chain_state(deal.deal_id, AgreementState.RESULTS_ACCEPTED)
     assert core.overdue_deals(now=T0 + 10**6) == []
+    assert not core.may_time_out()
     assert core.deals(states=[AgreementState.RESULTS_ACCEPTED])[0].deal_id == deal.deal_id
     with pytest.raises(DealNotFoundError):
         core.on_chain_state("0x" + "00" * 32, AgreementState.DEAL_AGREED)
