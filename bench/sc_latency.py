@@ -96,6 +96,6 @@ def run(quick: bool) -> dict[str, Any]:
             "title": "Where the time goes (bridge job history: time from the previous state, medians)",
             "columns": ["bridge state reached", "median s", "n"],
             "rows": [[state, round(statistics.median(v), 3), len(v)] for state, v in steps.items()]})
-    out["notes"].append(f"{n} jobs one after another after one warm-up; anvil auto-mines; the bridge polls every "
-                        "0.25 s (its default)")
+    out["notes"].append(f"{n} jobs one after another after one warm-up; anvil auto-mines; the bridge is woken by "
+                        "the node's new blocks (eth_subscribe), and polls every 0.25 s while a job is in flight")
     return out
