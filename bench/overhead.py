@@ -114,7 +114,10 @@ def provider_image(module_dir: Path) -> str:
         images = client.images.list(filters={"label": f"org.lilypad.module-context={context}"})
     finally:
         client.close()
-    tags = sorted(tag for image in images for tag in image.tags)
+    # The provider's own name first: the same image may also carry a registry's name (a
+    # Bacalhau provider pushes its images to one), which sorts first but says less.
+    tags = sorted((tag for image in images for tag in image.tags),
+                  key=lambda tag: (not tag.startswith("lilypad-module/"), tag))
     if not tags:
         raise RuntimeError(f"no image labelled org.lilypad.module-context={context} after the warm-up job: "
                            f"the provider did not build {module_dir} from these files")
