@@ -93,8 +93,9 @@ from lilypad.results.cid import directory_cid
 __all__ = [
     "IMAGE_REPOSITORY", "INPUTS_PATH", "JOB_LABEL", "OUTPUTS_PATH", "TIMEOUT_EXIT_CODE",
     "ExecutorLimits", "RunResult",
-    "cleanup_stale_containers", "docker_client", "effective_timeout", "ensure_image", "gpu_request_count",
-    "module_image_tag", "required_gpus", "run_module", "run_sandboxed",
+    "check_inputs", "cleanup_stale_containers", "cpu_limit_millis", "declared_outputs", "docker_client",
+    "effective_timeout", "ensure_image", "gpu_request_count", "memory_limit_bytes", "module_image_tag", "output_usage",
+    "required_gpus", "run_module", "run_sandboxed",
 ]
 
 log = logging.getLogger(__name__)
@@ -313,13 +314,13 @@ def _check_gpus(spec: ModuleSpec, need: int, gpus: list[GPUInfo]) -> None:
                                                    f"the largest GPU here has {largest} MB")
 
 
-def _memory_bytes(spec: ModuleSpec, limits: ExecutorLimits, engine_memory: int) -> int:
+def memory_limit_bytes(spec: ModuleSpec, limits: ExecutorLimits, engine_memory: int) -> int:
     asked = spec.job.spec.resources.memory_bytes or spec.machine.ram * MIB or limits.default_memory_bytes
     cap = limits.max_memory_bytes or engine_memory or asked
     return max(_MIN_MEMORY, min(asked, cap))
 
 
-def _cpu_millis(spec: ModuleSpec, limits: ExecutorLimits, engine_cpus: int) -> int:
+def cpu_limit_millis(spec: ModuleSpec, limits: ExecutorLimits, engine_cpus: int) -> int:
     asked = spec.job.spec.resources.cpu_millis or spec.machine.cpu or limits.default_cpu_millis
     cap = min(limits.max_cpu_millis or engine_cpus * 1000, engine_cpus * 1000)
     return max(_MIN_CPU_MILLIS, min(asked, cap))
@@ -329,10 +330,12 @@ def _plain_name(name: str) -> bool:
     return name not in ("", ".", "..") and not name.startswith(".") and not any(c in name for c in "/\\\0")
 
 
-def _output_dirs(spec: ModuleSpec, work_dir: Path) -> list[tuple[str, Path]]:
-    """(container path, host dir) pairs: ``/outputs`` -> ``outputs/``, and any other
-    declared output ``{Name, Path}`` -> ``outputs/<Name>`` (``Name`` "outputs": ``outputs/``)."""
-    pairs = [(OUTPUTS_PATH, work_dir / "outputs")]
+def declared_outputs(spec: ModuleSpec, *, reserved: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Each declared output ``{Name, Path}`` other than ``/outputs`` itself (or a path under
+    it), as ``(Name, container path)``, checked in order: no system path or ``/inputs`` as
+    the path; the name ``outputs`` or a plain file name, and none of ``reserved`` (an
+    executor's own result names). Both executors take their outputs from here."""
+    found = []
     for index, output in enumerate(spec.job.spec.outputs):
         target = output.path.rstrip("/") or "/"
         if target == OUTPUTS_PATH or target.startswith(OUTPUTS_PATH + "/"):
@@ -340,12 +343,18 @@ def _output_dirs(spec: ModuleSpec, work_dir: Path) -> list[tuple[str, Path]]:
         where = f"job.Spec.Outputs[{index}]"
         if target in ("/", "/tmp", "/proc", "/sys", "/dev", INPUTS_PATH) or target.startswith(INPUTS_PATH + "/"):
             raise SpecError(f"{where}.Path", f"{output.path!r} cannot be an output directory")
-        if output.name == "outputs":
-            pairs.append((target, work_dir / "outputs"))
-        elif _plain_name(output.name):
-            pairs.append((target, work_dir / "outputs" / output.name))
-        else:
+        if (output.name != "outputs" and not _plain_name(output.name)) or output.name in reserved:
             raise SpecError(f"{where}.Name", f"{output.name!r} must be a plain file name to hold that output")
+        found.append((output.name, target))
+    return found
+
+
+def _output_dirs(spec: ModuleSpec, work_dir: Path) -> list[tuple[str, Path]]:
+    """(container path, host dir) pairs: ``/outputs`` -> ``outputs/``, and any other
+    declared output ``{Name, Path}`` -> ``outputs/<Name>`` (``Name`` "outputs": ``outputs/``)."""
+    pairs = [(OUTPUTS_PATH, work_dir / "outputs")]
+    for name, target in declared_outputs(spec):
+        pairs.append((target, work_dir / "outputs" / ("" if name == "outputs" else name)))
     unique = dict(pairs)  # the last mapping of a repeated path wins, as in Docker
     return list(unique.items())
 
@@ -382,8 +391,8 @@ def _container_kwargs(spec: ModuleSpec, image: str, outputs: list[tuple[str, Pat
     if inputs_dir is not None:
         mounts.append(Mount(INPUTS_PATH, str(inputs_dir), type="bind", read_only=True))
     network = "bridge" if spec.job.spec.network.type in ("Full", "HTTP") else "none"
-    kwargs = _sandbox_kwargs(image, mounts, limits, _memory_bytes(spec, limits, engine[1]),
-                             _cpu_millis(spec, limits, engine[0]), network, job_id)
+    kwargs = _sandbox_kwargs(image, mounts, limits, memory_limit_bytes(spec, limits, engine[1]),
+                             cpu_limit_millis(spec, limits, engine[0]), network, job_id)
     kwargs.update({
         "entrypoint": list(docker_spec.entrypoint) or None,
         "command": list(docker_spec.parameters) or None,
@@ -453,7 +462,7 @@ class _Capture:
             stream.close()
 
 
-def _output_usage(outputs_dir: Path, limits: ExecutorLimits, extra_bytes: int = 0) -> int:
+def output_usage(outputs_dir: Path, limits: ExecutorLimits, extra_bytes: int = 0) -> int:
     """Bytes under ``outputs_dir`` (plus ``extra_bytes``); raises OutputTooLargeError
     as soon as a cap is passed. Symlinks are not followed (they count their own size)."""
     total, files, pending = extra_bytes, 0, [str(outputs_dir)]
@@ -497,7 +506,7 @@ def _wait(container: Container, timeout: float, limits: ExecutorLimits, outputs_
         try:
             status = container.wait(timeout=max(0.05, min(remaining, limits.poll_interval)))
         except requests.exceptions.RequestException:  # still running (the read timed out)
-            _output_usage(outputs_dir, limits)
+            output_usage(outputs_dir, limits)
             continue
         return int(status.get("StatusCode", -1)), False
 
@@ -579,7 +588,7 @@ def _prepare_work_dir(work_dir: Path) -> bool:
     return created
 
 
-def _check_inputs(spec: ModuleSpec, inputs_dir: Path | None) -> None:
+def check_inputs(spec: ModuleSpec, inputs_dir: Path | None) -> None:
     if inputs_dir is not None and not inputs_dir.is_dir():
         raise WorkDirError(str(inputs_dir), "the inputs directory does not exist or is not a directory")
     required = spec.input_files.required
@@ -621,7 +630,7 @@ def run_module(
         _check_gpus(spec, gpu_count, detect_gpus() if gpus is None else list(gpus))
     work_dir = Path(work_dir)
     inputs_dir = Path(inputs_dir).resolve() if inputs_dir is not None else None
-    _check_inputs(spec, inputs_dir)
+    check_inputs(spec, inputs_dir)
     outputs = _output_dirs(spec, work_dir.resolve())
     client = client or docker_client()
     image = ensure_image(spec.docker.image, module_dir, client)
@@ -727,7 +736,7 @@ def _run(client: docker.DockerClient, kwargs: Mapping[str, Any], work_dir: Path,
     outputs_dir.chmod(0o755)
     (work_dir / "exitCode").write_text(str(exit_code))
     logs_size = capture.written["stdout"] + capture.written["stderr"]
-    _output_usage(outputs_dir, limits, extra_bytes=logs_size)
+    output_usage(outputs_dir, limits, extra_bytes=logs_size)
     return RunResult(result_dir=work_dir, cid=directory_cid(work_dir), exit_code=exit_code, timed_out=timed_out,
                      duration_s=duration, image=image, oom_killed=oom_killed,
                      stdout_truncated=capture.truncated["stdout"], stderr_truncated=capture.truncated["stderr"])

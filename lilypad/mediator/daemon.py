@@ -1,8 +1,11 @@
 """The mediator daemon: re-run checked jobs and judge the provider's result.
 
-:class:`Mediator` follows the deals that name it as a mediator (the solver's
-``/deals?party=<address>`` every ``poll_interval`` seconds, woken early by the
-solver's ``/events``); the state of each comes from the chain. For a deal in
+:class:`Mediator` follows the deals that name it as a mediator (every
+``poll_interval`` seconds, woken early by the solver's ``/events`` naming it: the
+deals the solver shows open and, once, its unfinished ones that ended since,
+:func:`~lilypad.service.deals.deals_to_visit`); the state of each comes from the
+chain, read at once for a deal the solver shows checked or ended and every
+:data:`UNCHECKED_RECHECK_S` for the others. For a deal in
 ``ResultsChecked`` (checked by its job creator, or drawn for a random audit)
 it does what :func:`lilypad.mediator.panel.next_action` says:
 

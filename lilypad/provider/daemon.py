@@ -6,9 +6,11 @@
   spec is given, and posts a signed :class:`~lilypad.protocol.offers.ResourceOffer`
   (fixed price, ``slots``, trusted mediators, module allowlist), posting a
   fresh one (and cancelling the old) before it expires;
-* it follows its deals: the solver's ``/events`` stream wakes it, and it polls
-  ``/deals?party=<address>`` every ``poll_interval`` seconds regardless; the
-  deal's state comes from the chain (``getAgreement``), never from the solver;
+* it follows its deals: the solver's ``/events`` stream (its own events) wakes it,
+  and every ``poll_interval`` seconds regardless it reads the deals the solver shows
+  open and, once, its unfinished ones that ended since
+  (:func:`~lilypad.service.deals.deals_to_visit`); the deal's state comes from the
+  chain (``getAgreement``), never from the solver;
 * for each deal :func:`decide` says what to do: ``agree`` (after approving
   Payments for the deposit), run the module in a worker thread (at most
   ``slots`` at once), upload the result (with ``ipfs``: first added and pinned

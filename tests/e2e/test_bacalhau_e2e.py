@@ -105,6 +105,13 @@ def completed_nodes(cluster, job: dict) -> list[str]:
         return [e.node_id for e in client.executions(job["ID"]) if e.state == "Completed"]
 
 
+def assert_the_provider_earned_what_the_job_creator_paid(before: dict, after: dict) -> None:
+    earned = after["provider"] - before["provider"]
+    assert earned > 0
+    assert before["job_creator"] - after["job_creator"] == earned
+    assert after["payments"] == before["payments"] == 0
+
+
 def test_one_provider_offers_the_cluster_and_its_jobs_run_on_both_compute_nodes(network, tmp_path):
     """Each compute node has 100 milli-cores, what one ``sleeper`` job asks for: the offer is
     the sum (200); a second job arriving while the first runs (two slots) goes to the other
@@ -132,11 +139,7 @@ def test_one_provider_offers_the_cluster_and_its_jobs_run_on_both_compute_nodes(
         assert busy in nodes
         submitted = provider_events(network, "bacalhau_job_submitted")
         assert sorted(e["bacalhau_job_id"] for e in submitted) == sorted(j["ID"] for j in jobs)
-        after = network.token_balances()
-        earned = after["provider"] - before["provider"]
-        assert earned > 0
-        assert before["job_creator"] - after["job_creator"] == earned
-        assert after["payments"] == before["payments"] == 0
+        assert_the_provider_earned_what_the_job_creator_paid(before, network.token_balances())
     finally:
         for run in runs:
             if run.poll() is None:
@@ -249,10 +252,6 @@ def test_a_compute_node_killed_mid_job_is_retried_and_the_deal_completes(network
         [done] = [e for e in executions if e.state == "Completed"]
         assert done.node_id != victim
         assert {e.node_id for e in executions} == {"lilypad-c1", "lilypad-c2"}
-        after = network.token_balances()
-        earned = after["provider"] - before["provider"]
-        assert earned > 0
-        assert before["job_creator"] - after["job_creator"] == earned
-        assert after["payments"] == before["payments"] == 0
+        assert_the_provider_earned_what_the_job_creator_paid(before, network.token_balances())
     finally:
         cluster.stop()

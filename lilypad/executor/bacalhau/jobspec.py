@@ -39,15 +39,16 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from lilypad.exceptions import ResultLayoutError, SpecError
+from lilypad.exceptions import ResultLayoutError
 from lilypad.executor.docker_runner import (
     INPUTS_PATH,
     OUTPUTS_PATH,
     ExecutorLimits,
-    _cpu_millis,
-    _memory_bytes,
+    cpu_limit_millis,
+    declared_outputs,
     effective_timeout,
     gpu_request_count,
+    memory_limit_bytes,
 )
 from lilypad.modules.spec import ModuleSpec
 
@@ -68,24 +69,12 @@ def job_name(job_id: str) -> str:
     return JOB_NAME_PREFIX + job_id.lower().removeprefix("0x")
 
 
-def _plain(name: str) -> bool:
-    return name not in ("", ".", "..") and not name.startswith(".") and not any(c in name for c in "/\\\0")
-
-
 def result_paths(spec: ModuleSpec) -> list[dict[str, str]]:
     """``ResultPaths``: ``outputs`` -> ``/outputs`` and each other declared output (validated
-    as the Docker executor does: no system path, a plain name)."""
+    as the Docker executor does, and none named like a file of the result itself)."""
     paths = {"outputs": OUTPUTS_PATH}
-    for index, output in enumerate(spec.job.spec.outputs):
-        target = output.path.rstrip("/") or "/"
-        if target == OUTPUTS_PATH or target.startswith(OUTPUTS_PATH + "/"):
-            continue
-        where = f"job.Spec.Outputs[{index}]"
-        if target in ("/", "/tmp", "/proc", "/sys", "/dev", INPUTS_PATH) or target.startswith(INPUTS_PATH + "/"):
-            raise SpecError(f"{where}.Path", f"{output.path!r} cannot be an output directory")
-        if not _plain(output.name) or output.name in RESULT_NAMES[:3]:
-            raise SpecError(f"{where}.Name", f"{output.name!r} must be a plain file name to hold that output")
-        paths[output.name] = target
+    for name, target in declared_outputs(spec, reserved=RESULT_NAMES[:3]):
+        paths[name] = target
     return [{"Name": name, "Path": path} for name, path in paths.items()]
 
 
@@ -125,10 +114,10 @@ def bacalhau_job(spec: ModuleSpec, *, image: str, job_id: str, limits: ExecutorL
     limits = limits or ExecutorLimits()
     docker = spec.docker
     cpus = (max_cpu_millis + 999) // 1000 if max_cpu_millis else 1 << 20
-    cpu = _cpu_millis(spec, limits, cpus)
+    cpu = cpu_limit_millis(spec, limits, cpus)
     if max_cpu_millis:
         cpu = min(cpu, max_cpu_millis)
-    memory = _memory_bytes(spec, limits, max_memory_bytes or 0)
+    memory = memory_limit_bytes(spec, limits, max_memory_bytes or 0)
     resources: dict[str, str] = {"CPU": f"{cpu}m", "Memory": str(memory)}
     gpus = gpu_request_count(spec)
     if gpus:

@@ -63,10 +63,10 @@ from lilypad.executor.docker_runner import (
     TIMEOUT_EXIT_CODE,
     ExecutorLimits,
     RunResult,
-    _check_inputs,
-    _output_usage,
+    check_inputs,
     effective_timeout,
     ensure_image,
+    output_usage,
 )
 from lilypad.modules.spec import ModuleSpec, check_runnable
 from lilypad.results.cid import directory_cid
@@ -267,7 +267,7 @@ class BacalhauExecutor:
         check_runnable(spec)
         work_dir = Path(work_dir)
         inputs_dir = Path(inputs_dir).resolve() if inputs_dir is not None else None
-        _check_inputs(spec, inputs_dir)
+        check_inputs(spec, inputs_dir)
         if work_dir.exists() and (not work_dir.is_dir() or any(work_dir.iterdir())):
             raise WorkDirError(str(work_dir), "the work directory must be absent or empty")
         job_id = job_id or uuid.uuid4().hex
@@ -305,7 +305,7 @@ class BacalhauExecutor:
                 _safe_extract(archive, work_dir, self.limits.max_output_bytes + 2 * self.limits.max_log_bytes)
             arrange_result(work_dir, spec)
             exit_code = int((work_dir / "exitCode").read_text().strip() or "-1")
-            _output_usage(work_dir / "outputs", self.limits,
+            output_usage(work_dir / "outputs", self.limits,
                           extra_bytes=(work_dir / "stdout").stat().st_size + (work_dir / "stderr").stat().st_size)
             cid = directory_cid(work_dir)
         except BaseException:
